@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
@@ -15,6 +16,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -185,6 +187,28 @@ class RandomCheckpointTest {
         assertEquals("<s>", tc.get("bos_token").asText());
         assertEquals("</s>", tc.get("eos_token").asText());
         assertTrue(tc.get("chat_template").asText().contains("[INST]"));
+    }
+
+    @Test
+    void huggingFaceTokenizersLoadsItAndEncodesAsBpe() throws IOException {
+        Path dir = write(RandomCheckpoint.Spec.small(6), "m");
+        JsonNode model = JSON.readTree(dir.resolve("tokenizer.json").toFile()).get("model");
+        Map<String, Integer> vocab = new HashMap<>();
+        model.get("vocab").properties().forEach(e -> vocab.put(e.getKey(), e.getValue().asInt()));
+        List<String> merges = new ArrayList<>();
+        model.get("merges").forEach(m -> merges.add(m.asText()));
+        try (HuggingFaceTokenizer hf = HuggingFaceTokenizer.newInstance(dir.resolve("tokenizer.json"))) {
+            for (String text : new String[] {
+                    "The farmers sold strawberries at the market, and we'll buy bread again on Saturday!",
+                    "It's 4:15 -- isn't it?  Spaces\tand\nnewlines.",
+                    "naïve → 東京"}) {
+                long[] ids = hf.encode(text).getIds();
+                List<Long> want = new ArrayList<>(List.of((long) RandomCheckpoint.BOS_ID)); // TemplateProcessing adds <s>
+                encode(text, merges, vocab).forEach(i -> want.add((long) i));
+                assertEquals(want, Arrays.stream(ids).boxed().toList(), text);
+                assertEquals(text, hf.decode(ids, true));
+            }
+        }
     }
 
     /** A test-local byte-level BPE encoder: pre-tokenize, then repeatedly apply the best-ranked merge. */
