@@ -243,7 +243,7 @@ static void test_events(void) {
 
     /* b waits for a's slow task through the event. */
     atomic_int done_a = 0, seen_by_b = -1;
-    OK(enqueue_sleep(a, 120, &done_a, 1));
+    OK(enqueue_sleep(a, 300, &done_a, 1)); /* long enough to check "pending" on a busy machine */
     OK(lk_event_record(ev, a));
     EXPECT_ERROR(lk_event_query(ev), LK_ERR_NOT_READY, "pending");
     EXPECT_ERROR(lk_event_elapsed_ms(ev, ev, &ms), LK_ERR_NOT_READY, "not completed");
