@@ -16,6 +16,7 @@ import dev.lookahead.engine.ModelWeights;
 import dev.lookahead.model.Checkpoint;
 import dev.lookahead.model.ModelConfig;
 import dev.lookahead.tokenizer.ChatTemplate;
+import dev.lookahead.tokenizer.StreamDecoder;
 import dev.lookahead.tokenizer.Tokenizer;
 import dev.lookahead.util.Progress;
 
@@ -49,7 +50,6 @@ public final class MoeModel implements AutoCloseable {
     private final Backend backend;
     private final Device device;
     private final String backendReason;
-    private final Stream stream;
     private final Checkpoint checkpoint;
     private final ModelWeights weights;
     private final KvCache cache;
@@ -57,7 +57,7 @@ public final class MoeModel implements AutoCloseable {
     private final Set<Integer> endTokens;
 
     private MoeModel(Path directory, ModelConfig config, Tokenizer tokenizer, ChatTemplate chatTemplate,
-                     Backend backend, Device device, String backendReason, Stream stream, Checkpoint checkpoint,
+                     Backend backend, Device device, String backendReason, Checkpoint checkpoint,
                      ModelWeights weights, KvCache cache, ForwardPass forward) {
         this.directory = directory;
         this.config = config;
@@ -66,7 +66,6 @@ public final class MoeModel implements AutoCloseable {
         this.backend = backend;
         this.device = device;
         this.backendReason = backendReason;
-        this.stream = stream;
         this.checkpoint = checkpoint;
         this.weights = weights;
         this.cache = cache;
@@ -88,7 +87,7 @@ public final class MoeModel implements AutoCloseable {
         Backend backend = null;
         try {
             ModelConfig config = checkpoint.config();
-            Tokenizer tokenizer = Tokenizer.fromDirectory(directory);
+            Tokenizer tokenizer = Tokenizer.load(directory.resolve("tokenizer.json"));
             ChatTemplate chat = ChatTemplate.fromDirectory(directory);
             int context = options.contextLength() > 0 ? options.contextLength()
                     : Math.min(config.maxPositionEmbeddings(), LoadOptions.DEFAULT_CONTEXT);
@@ -111,7 +110,7 @@ public final class MoeModel implements AutoCloseable {
                 cache = new KvCache(device, config.numHiddenLayers(), shape);
                 ForwardPass forward = new ForwardPass(config, weights, cache, device, stream,
                         Math.min(options.prefillChunk(), context));
-                return new MoeModel(directory, config, tokenizer, chat, backend, device, reason.toString(), stream,
+                return new MoeModel(directory, config, tokenizer, chat, backend, device, reason.toString(),
                         checkpoint, weights, cache, forward);
             } catch (RuntimeException | Error e) {
                 if (cache != null) cache.close();
@@ -212,10 +211,10 @@ public final class MoeModel implements AutoCloseable {
 
     private Generation newGeneration(String prompt, GenerationOptions options) {
         int[] ids = encodePrompt(prompt, options.chat());
-        Tokenizer.StreamDecoder decoder = tokenizer.streamDecoder();
+        StreamDecoder decoder = tokenizer.streamDecoder(true);
         Generation.TextDecoder text = new Generation.TextDecoder() {
-            @Override public String next(int tokenId) { return decoder.next(tokenId); }
-            @Override public String flush() { return decoder.flush(); }
+            @Override public String next(int tokenId) { return decoder.append(tokenId); }
+            @Override public String flush() { return decoder.finish(); }
         };
         return new Generation(forward, cache.capacity(), endTokens, text, ids, options, config.vocabSize());
     }
