@@ -86,6 +86,11 @@ public final class NativeLibrary implements AutoCloseable {
 
     /** Finds and loads liblookahead.so as described in the class comment. */
     public static NativeLibrary load() {
+        return load(NativeLibrary.class.getClassLoader());
+    }
+
+    /** Like {@link #load()}, looking for the classpath resource in {@code loader}. */
+    public static NativeLibrary load(ClassLoader loader) {
         String dir = System.getProperty(DIR_PROPERTY);
         if (dir != null && !dir.isBlank()) {
             Path candidate = Path.of(dir).resolve(LIBRARY_FILE).toAbsolutePath();
@@ -95,7 +100,7 @@ public final class NativeLibrary implements AutoCloseable {
             }
             return new NativeLibrary(candidate, null);
         }
-        URL resource = NativeLibrary.class.getClassLoader().getResource(RESOURCE_DIR + LIBRARY_FILE);
+        URL resource = loader.getResource(RESOURCE_DIR + LIBRARY_FILE);
         if (resource == null) {
             String platform = System.getProperty("os.name") + "/" + System.getProperty("os.arch");
             throw new NativeLibraryException(LIBRARY_FILE + " not found. Searched: system property "
@@ -110,7 +115,7 @@ public final class NativeLibrary implements AutoCloseable {
                 throw new NativeLibraryException("Unusable classpath URL " + resource, e);
             }
         }
-        Path extracted = extract();
+        Path extracted = extract(loader);
         return new NativeLibrary(extracted.resolve(LIBRARY_FILE), extracted);
     }
 
@@ -124,7 +129,7 @@ public final class NativeLibrary implements AutoCloseable {
     }
 
     /** Copies the bundled libraries out of the jar into a fresh directory only this user can read. */
-    private static Path extract() {
+    private static Path extract(ClassLoader loader) {
         Path dir;
         try {
             dir = Files.createTempDirectory("lookahead-native-");
@@ -132,8 +137,8 @@ public final class NativeLibrary implements AutoCloseable {
             throw new NativeLibraryException("Cannot create a directory to extract " + LIBRARY_FILE + " into", e);
         }
         try {
-            copyResource(LIBRARY_FILE, dir, true);
-            copyResource(CUDA_LIBRARY_FILE, dir, false);
+            copyResource(loader, LIBRARY_FILE, dir, true);
+            copyResource(loader, CUDA_LIBRARY_FILE, dir, false);
             return dir;
         } catch (IOException | UncheckedIOException e) {
             deleteDirectory(dir);
@@ -141,8 +146,9 @@ public final class NativeLibrary implements AutoCloseable {
         }
     }
 
-    private static void copyResource(String name, Path dir, boolean required) throws IOException {
-        try (InputStream in = NativeLibrary.class.getClassLoader().getResourceAsStream(RESOURCE_DIR + name)) {
+    private static void copyResource(ClassLoader loader, String name, Path dir, boolean required)
+            throws IOException {
+        try (InputStream in = loader.getResourceAsStream(RESOURCE_DIR + name)) {
             if (in == null) {
                 if (required) {
                     throw new IOException("resource " + RESOURCE_DIR + name + " vanished");
