@@ -22,6 +22,7 @@ import dev.lookahead.util.Progress;
 
 import java.nio.file.Path;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.Spliterator;
 import java.util.Spliterators;
@@ -88,7 +89,9 @@ public final class MoeModel implements AutoCloseable {
         try {
             ModelConfig config = checkpoint.config();
             Tokenizer tokenizer = Tokenizer.load(directory.resolve("tokenizer.json"));
-            ChatTemplate chat = ChatTemplate.fromDirectory(directory);
+            Path tokenizerConfig = directory.resolve("tokenizer_config.json");
+            ChatTemplate chat = java.nio.file.Files.isRegularFile(tokenizerConfig) ? ChatTemplate.load(tokenizerConfig)
+                    : new ChatTemplate(ChatTemplate.Format.PLAIN, "<s>", "</s>", "(no tokenizer_config.json)");
             int context = options.contextLength() > 0 ? options.contextLength()
                     : Math.min(config.maxPositionEmbeddings(), LoadOptions.DEFAULT_CONTEXT);
             if (context > config.maxPositionEmbeddings()) {
@@ -188,8 +191,10 @@ public final class MoeModel implements AutoCloseable {
 
     /** Tokens of a prompt as the model will see it (BOS added; chat template applied when asked). */
     public int[] encodePrompt(String prompt, boolean chat) {
-        String text = chat ? chatTemplate.renderUserTurn(prompt) : prompt;
-        return tokenizer.encode(text, !chat || !chatTemplate.includesBos());
+        if (!chat) return tokenizer.encode(prompt, true);
+        // the rendered template spells out its special tokens ("<s>"), so none are added
+        String text = chatTemplate.render(List.of(ChatTemplate.Message.user(prompt)), true);
+        return tokenizer.encode(text, false);
     }
 
     /** Generates a continuation, handing each token to {@code listener} as it is produced. */

@@ -64,7 +64,7 @@ final class StopStrings {
         int best = 0;
         for (String s : stops) {
             for (int len = Math.min(s.length() - 1, text.length()); len > best; len--) {
-                if (text.regionMatches(text.length() - len, s, 0, len)) {
+                if (text.substring(text.length() - len).equals(s.substring(0, len))) {
                     best = len;
                     break;
                 }

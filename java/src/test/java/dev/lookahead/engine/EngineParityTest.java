@@ -63,7 +63,7 @@ class EngineParityTest {
                 double e = nmse(got[i], expected.logits()[i]);
                 assertTrue(e < tolerance, name + ": position " + i + " NMSE " + e + " >= " + tolerance);
                 for (int l = 0; l < spec.layers(); l++) {
-                    assertArrayEquals(expected.routing()[i][l].experts(), routed[i * spec.layers() + l],
+                    assertArrayEquals(expected.routing()[l][i].experts(), routed[i * spec.layers() + l],
                             name + ": experts of position " + i + " layer " + l);
                 }
             }
