@@ -6,8 +6,8 @@ import java.io.PrintStream;
 import java.util.Locale;
 
 /**
- * A progress bar on stderr: redrawn in place on a terminal (at most 10 times a second),
- * a line every 10 % otherwise, so logs stay readable.
+ * A progress bar on stderr: redrawn in place on a terminal (at most 10 times a second);
+ * otherwise a line every 5 seconds and one at the end, so logs stay readable.
  */
 final class ProgressBar implements Progress {
     private static final int WIDTH = 30;
@@ -18,7 +18,7 @@ final class ProgressBar implements Progress {
     private long total;
     private long startNanos;
     private long lastDrawNanos;
-    private int lastDecile = -1;
+    private boolean endDrawn;
 
     ProgressBar(PrintStream out, boolean terminal) {
         this.out = out;
@@ -35,13 +35,15 @@ final class ProgressBar implements Progress {
         this.total = Math.max(total, 1);
         this.unit = unit;
         this.startNanos = System.nanoTime();
-        this.lastDrawNanos = 0;
-        this.lastDecile = -1;
+        this.lastDrawNanos = terminal ? 0 : startNanos;
+        this.endDrawn = false;
         update(0);
     }
 
     @Override
     public void update(long done) {
+        if (endDrawn) return;
+        endDrawn = done >= total;
         long now = System.nanoTime();
         double fraction = Math.min(1.0, done / (double) total);
         if (terminal) {
@@ -51,10 +53,8 @@ final class ProgressBar implements Progress {
             out.print("\r" + phase + " [" + "#".repeat(filled) + " ".repeat(WIDTH - filled) + "] "
                     + describe(done, now));
             out.flush();
-        } else {
-            int decile = (int) (fraction * 10);
-            if (decile == lastDecile) return;
-            lastDecile = decile;
+        } else if (done >= total || now - lastDrawNanos >= 5_000_000_000L) {
+            lastDrawNanos = now;
             out.println(phase + ": " + describe(done, now));
         }
     }
