@@ -97,7 +97,7 @@ public final class Stream implements AutoCloseable {
         requireOpen(op);
         hostSegment(op, "src", src, false);
         long bytes = src.byteSize();
-        MemorySegment d = ptr(op, "dst", dst, bytes, 1);
+        long d = ptr(op, "dst", dst, bytes, 1);
         requireSameSize(op, bytes, dst.bytes());
         if (bytes > 0) {
             device.check(mem.lk_copy_h2d(handle, d, src, bytes), "lk_copy_h2d");
@@ -113,7 +113,7 @@ public final class Stream implements AutoCloseable {
         requireOpen(op);
         hostSegment(op, "dst", dst, true);
         long bytes = dst.byteSize();
-        MemorySegment s = ptr(op, "src", src, bytes, 1);
+        long s = ptr(op, "src", src, bytes, 1);
         requireSameSize(op, src.bytes(), bytes);
         if (bytes > 0) {
             device.check(mem.lk_copy_d2h(handle, dst, s, bytes), "lk_copy_d2h");
@@ -126,8 +126,8 @@ public final class Stream implements AutoCloseable {
         requireOpen(op);
         Objects.requireNonNull(src, "copy: src");
         long bytes = src.bytes();
-        MemorySegment s = ptr(op, "src", src, bytes, 1);
-        MemorySegment d = ptr(op, "dst", dst, bytes, 1);
+        long s = ptr(op, "src", src, bytes, 1);
+        long d = ptr(op, "dst", dst, bytes, 1);
         requireSameSize(op, bytes, dst.bytes());
         requireDisjoint(op, "dst", dst, bytes, "src", src, bytes);
         if (bytes > 0) {
@@ -143,7 +143,7 @@ public final class Stream implements AutoCloseable {
             throw new IllegalArgumentException("memset: byteValue must be in 0 .. 255, got " + byteValue);
         }
         Objects.requireNonNull(dst, "memset: dst");
-        MemorySegment d = ptr(op, "dst", dst, dst.bytes(), 1);
+        long d = ptr(op, "dst", dst, dst.bytes(), 1);
         if (dst.bytes() > 0) {
             device.check(mem.lk_memset(handle, d, byteValue, dst.bytes()), "lk_memset");
         }
@@ -167,9 +167,9 @@ public final class Stream implements AutoCloseable {
         long tableBytes = bytes(op, vocab, dim, tableDtype.byteSize());
         long idsBytes = bytes(op, n, I32);
         long outBytes = bytes(op, n, dim, F32);
-        MemorySegment t = ptr(op, "table", table, tableBytes, tableDtype.byteSize());
-        MemorySegment i = ptr(op, "ids", ids, idsBytes, I32);
-        MemorySegment o = ptr(op, "out", out, outBytes, F32);
+        long t = ptr(op, "table", table, tableBytes, tableDtype.byteSize());
+        long i = ptr(op, "ids", ids, idsBytes, I32);
+        long o = ptr(op, "out", out, outBytes, F32);
         requireDisjoint(op, "out", out, outBytes, "table", table, tableBytes);
         requireDisjoint(op, "out", out, outBytes, "ids", ids, idsBytes);
         device.check(ops.lk_embedding(handle, tableDtype.code(), t, vocab, dim, i, n, o), "lk_embedding");
@@ -191,9 +191,9 @@ public final class Stream implements AutoCloseable {
         }
         long xBytes = bytes(op, n, dim, F32);
         long wBytes = bytes(op, dim, weightDtype.byteSize());
-        MemorySegment xp = ptr(op, "x", x, xBytes, F32);
-        MemorySegment wp = ptr(op, "weight", weight, wBytes, weightDtype.byteSize());
-        MemorySegment o = ptr(op, "out", out, xBytes, F32);
+        long xp = ptr(op, "x", x, xBytes, F32);
+        long wp = ptr(op, "weight", weight, wBytes, weightDtype.byteSize());
+        long o = ptr(op, "out", out, xBytes, F32);
         requireSameOrDisjoint(op, "out", out, "x", x, xBytes);
         requireDisjoint(op, "out", out, xBytes, "weight", weight, wBytes);
         device.check(ops.lk_rmsnorm(handle, xp, weightDtype.code(), wp, n, dim, eps, o), "lk_rmsnorm");
@@ -218,7 +218,7 @@ public final class Stream implements AutoCloseable {
         if (!(theta > 0) || !Float.isFinite(theta)) {
             throw new IllegalArgumentException("rope: theta must be finite and > 0, got " + theta);
         }
-        MemorySegment xp = ptr(op, "x", x, bytes(op, n, (long) nHeads * headDim, F32), F32);
+        long xp = ptr(op, "x", x, bytes(op, n, (long) nHeads * headDim, F32), F32);
         device.check(ops.lk_rope(handle, xp, n, nHeads, headDim, pos0, theta), "lk_rope");
     }
 
@@ -234,9 +234,9 @@ public final class Stream implements AutoCloseable {
         long wBytes = bytes(op, rows, cols, wDtype.byteSize());
         long xBytes = bytes(op, n, cols, F32);
         long yBytes = bytes(op, n, rows, F32);
-        MemorySegment wp = ptr(op, "w", w, wBytes, wDtype.byteSize());
-        MemorySegment xp = ptr(op, "x", x, xBytes, F32);
-        MemorySegment yp = ptr(op, "y", y, yBytes, F32);
+        long wp = ptr(op, "w", w, wBytes, wDtype.byteSize());
+        long xp = ptr(op, "x", x, xBytes, F32);
+        long yp = ptr(op, "y", y, yBytes, F32);
         requireDisjoint(op, "y", y, yBytes, "w", w, wBytes);
         requireDisjoint(op, "y", y, yBytes, "x", x, xBytes);
         device.check(ops.lk_matmul(handle, wDtype.code(), wp, xp, n, rows, cols, yp), "lk_matmul");
@@ -249,8 +249,8 @@ public final class Stream implements AutoCloseable {
         fillQMatrix(op, w);
         long xBytes = bytes(op, w.cols(), F32);
         long yBytes = bytes(op, w.rows(), F32);
-        MemorySegment xp = ptr(op, "x", x, xBytes, F32);
-        MemorySegment yp = ptr(op, "y", y, yBytes, F32);
+        long xp = ptr(op, "x", x, xBytes, F32);
+        long yp = ptr(op, "y", y, yBytes, F32);
         requireOutputClearOfQMatrix(op, y, yBytes, w);
         requireDisjoint(op, "y", y, yBytes, "x", x, xBytes);
         device.check(ops.lk_qmatvec(handle, qmatrixArgs, xp, yp), "lk_qmatvec");
@@ -264,8 +264,8 @@ public final class Stream implements AutoCloseable {
         fillQMatrix(op, w);
         long xBytes = bytes(op, n, w.cols(), F32);
         long yBytes = bytes(op, n, w.rows(), F32);
-        MemorySegment xp = ptr(op, "x", x, xBytes, F32);
-        MemorySegment yp = ptr(op, "y", y, yBytes, F32);
+        long xp = ptr(op, "x", x, xBytes, F32);
+        long yp = ptr(op, "y", y, yBytes, F32);
         requireOutputClearOfQMatrix(op, y, yBytes, w);
         requireDisjoint(op, "y", y, yBytes, "x", x, xBytes);
         device.check(ops.lk_qmatmul(handle, qmatrixArgs, xp, n, yp), "lk_qmatmul");
@@ -277,9 +277,9 @@ public final class Stream implements AutoCloseable {
         requireOpen(op);
         positive(op, "n", n);
         long b = bytes(op, n, F32);
-        MemorySegment g = ptr(op, "gate", gate, b, F32);
-        MemorySegment u = ptr(op, "up", up, b, F32);
-        MemorySegment o = ptr(op, "out", out, b, F32);
+        long g = ptr(op, "gate", gate, b, F32);
+        long u = ptr(op, "up", up, b, F32);
+        long o = ptr(op, "out", out, b, F32);
         requireSameOrDisjoint(op, "out", out, "gate", gate, b);
         requireSameOrDisjoint(op, "out", out, "up", up, b);
         device.check(ops.lk_swiglu(handle, g, u, n, o), "lk_swiglu");
@@ -291,8 +291,8 @@ public final class Stream implements AutoCloseable {
         requireOpen(op);
         positive(op, "n", n);
         long b = bytes(op, n, F32);
-        MemorySegment yp = ptr(op, "y", y, b, F32);
-        MemorySegment xp = ptr(op, "x", x, b, F32);
+        long yp = ptr(op, "y", y, b, F32);
+        long xp = ptr(op, "x", x, b, F32);
         requireSameOrDisjoint(op, "y", y, "x", x, b);
         device.check(ops.lk_add(handle, yp, xp, n), "lk_add");
     }
@@ -309,13 +309,13 @@ public final class Stream implements AutoCloseable {
         long rowBytes = bytes(op, dim, F32);
         long idxBytes = bytes(op, m, I32);
         long dstBytes = bytes(op, m, dim, F32);
-        MemorySegment s = ptr(op, "src", src, rowBytes, F32);
+        long s = ptr(op, "src", src, rowBytes, F32);
         if (src.bytes() % rowBytes != 0) {
             throw new IllegalArgumentException("gatherRows: src holds " + src.bytes()
                     + " bytes, not a whole number of rows of dim=" + dim + " f32");
         }
-        MemorySegment i = ptr(op, "idx", idx, idxBytes, I32);
-        MemorySegment d = ptr(op, "dst", dst, dstBytes, F32);
+        long i = ptr(op, "idx", idx, idxBytes, I32);
+        long d = ptr(op, "dst", dst, dstBytes, F32);
         requireDisjoint(op, "dst", dst, dstBytes, "src", src, src.bytes());
         requireDisjoint(op, "dst", dst, dstBytes, "idx", idx, idxBytes);
         device.check(ops.lk_gather_rows(handle, s, i, m, dim, d), "lk_gather_rows");
@@ -335,14 +335,14 @@ public final class Stream implements AutoCloseable {
         long srcBytes = bytes(op, m, dim, F32);
         long rowBytes = bytes(op, dim, F32);
         long vecBytes = bytes(op, m, I32);
-        MemorySegment s = ptr(op, "src", src, srcBytes, F32);
-        MemorySegment d = ptr(op, "dst", dst, idx == null ? srcBytes : rowBytes, F32);
+        long s = ptr(op, "src", src, srcBytes, F32);
+        long d = ptr(op, "dst", dst, idx == null ? srcBytes : rowBytes, F32);
         if (idx != null && dst.bytes() % rowBytes != 0) {
             throw new IllegalArgumentException("scatterAddRows: dst holds " + dst.bytes()
                     + " bytes, not a whole number of rows of dim=" + dim + " f32");
         }
-        MemorySegment i = idx == null ? MemorySegment.NULL : ptr(op, "idx", idx, vecBytes, I32);
-        MemorySegment w = weight == null ? MemorySegment.NULL : ptr(op, "weight", weight, vecBytes, F32);
+        long i = idx == null ? 0L : ptr(op, "idx", idx, vecBytes, I32);
+        long w = weight == null ? 0L : ptr(op, "weight", weight, vecBytes, F32);
         long dstBytes = idx == null ? srcBytes : dst.bytes();
         requireDisjoint(op, "dst", dst, dstBytes, "src", src, srcBytes);
         if (idx != null) {
@@ -366,8 +366,8 @@ public final class Stream implements AutoCloseable {
         positive(op, "n", n);
         long srcBytes = bytes(op, n, srcDtype.byteSize());
         long dstBytes = bytes(op, n, dstDtype.byteSize());
-        MemorySegment s = ptr(op, "src", src, srcBytes, srcDtype.byteSize());
-        MemorySegment d = ptr(op, "dst", dst, dstBytes, dstDtype.byteSize());
+        long s = ptr(op, "src", src, srcBytes, srcDtype.byteSize());
+        long d = ptr(op, "dst", dst, dstBytes, dstDtype.byteSize());
         if (srcDtype == dstDtype) {
             requireSameOrDisjoint(op, "dst", dst, "src", src, srcBytes);
         } else {
@@ -395,10 +395,10 @@ public final class Stream implements AutoCloseable {
         }
         long logitBytes = bytes(op, n, nExperts, F32);
         long topBytes = bytes(op, n, k, I32);
-        MemorySegment l = ptr(op, "logits", logits, logitBytes, F32);
-        MemorySegment p = probsOut == null ? MemorySegment.NULL : ptr(op, "probsOut", probsOut, logitBytes, F32);
-        MemorySegment ti = ptr(op, "topkIdx", topkIdx, topBytes, I32);
-        MemorySegment tw = ptr(op, "topkWeight", topkWeight, topBytes, F32);
+        long l = ptr(op, "logits", logits, logitBytes, F32);
+        long p = probsOut == null ? 0L : ptr(op, "probsOut", probsOut, logitBytes, F32);
+        long ti = ptr(op, "topkIdx", topkIdx, topBytes, I32);
+        long tw = ptr(op, "topkWeight", topkWeight, topBytes, F32);
         requireDisjoint(op, "topkIdx", topkIdx, topBytes, "logits", logits, logitBytes);
         requireDisjoint(op, "topkWeight", topkWeight, topBytes, "logits", logits, logitBytes);
         requireDisjoint(op, "topkIdx", topkIdx, topBytes, "topkWeight", topkWeight, topBytes);
@@ -439,10 +439,10 @@ public final class Stream implements AutoCloseable {
         int es = shape.kvDtype().byteSize();
         long qBytes = bytes(op, nTokens, (long) shape.nHeads() * shape.headDim(), F32);
         long cacheBytes = bytes(op, shape.ctxCapacity(), (long) shape.nKvHeads() * shape.headDim(), es);
-        MemorySegment qp = ptr(op, "q", q, qBytes, F32);
-        MemorySegment kp = ptr(op, "kCache", kCache, cacheBytes, es);
-        MemorySegment vp = ptr(op, "vCache", vCache, cacheBytes, es);
-        MemorySegment outp = ptr(op, "out", out, qBytes, F32);
+        long qp = ptr(op, "q", q, qBytes, F32);
+        long kp = ptr(op, "kCache", kCache, cacheBytes, es);
+        long vp = ptr(op, "vCache", vCache, cacheBytes, es);
+        long outp = ptr(op, "out", out, qBytes, F32);
         requireDisjoint(op, "out", out, qBytes, "q", q, qBytes);
         requireDisjoint(op, "out", out, qBytes, "kCache", kCache, cacheBytes);
         requireDisjoint(op, "out", out, qBytes, "vCache", vCache, cacheBytes);
@@ -508,7 +508,7 @@ public final class Stream implements AutoCloseable {
      * The device pointer of {@code s} after checking: not null, a buffer of this device that is
      * open, at least {@code need} bytes, start aligned to {@code align}.
      */
-    private MemorySegment ptr(String op, String arg, DeviceSlice s, long need, int align) {
+    private long ptr(String op, String arg, DeviceSlice s, long need, int align) {
         if (s == null) {
             throw new NullPointerException(op + ": " + arg + " must not be null");
         }
@@ -526,7 +526,7 @@ public final class Stream implements AutoCloseable {
             throw new IllegalArgumentException(op + ": " + arg + " (at buffer offset " + s.offset()
                     + ") is not aligned to its " + align + "-byte elements");
         }
-        return MemorySegment.ofAddress(address);
+        return address;
     }
 
     private static void hostSegment(String op, String arg, MemorySegment seg, boolean writable) {
@@ -551,9 +551,9 @@ public final class Stream implements AutoCloseable {
             throw new NullPointerException(op + ": w must not be null");
         }
         QuantFormat f = w.format();
-        MemorySegment codes = ptr(op, "w.codes", w.codes(), f.codeBytes(w.rows(), w.cols()), 1);
-        MemorySegment scales = ptr(op, "w.scales", w.scales(), f.scaleBytes(w.rows(), w.cols()), 2);
-        MemorySegment zeros = ptr(op, "w.zeros", w.zeros(), f.zeroBytes(w.rows(), w.cols()), 2);
+        long codes = ptr(op, "w.codes", w.codes(), f.codeBytes(w.rows(), w.cols()), 1);
+        long scales = ptr(op, "w.scales", w.scales(), f.scaleBytes(w.rows(), w.cols()), 2);
+        long zeros = ptr(op, "w.zeros", w.zeros(), f.zeroBytes(w.rows(), w.cols()), 2);
         MemorySegment a = qmatrixArgs;
         LkStructs.QMATRIX_BITS.set(a, 0L, f.bits());
         LkStructs.QMATRIX_GROUP_SIZE.set(a, 0L, f.groupSize());

@@ -234,8 +234,8 @@ class BadInputTest {
             assertTrue(lib.core().lastErrorMessage().contains("no-such-backend"), lib.core().lastErrorMessage());
 
             // a matmul whose output pointer is NULL
-            int s = lib.ops().lk_matmul(streamHandle(), LkCore.LK_F32, MemorySegment.ofAddress(buf.address("t", "w")),
-                    MemorySegment.ofAddress(buf.address("t", "x")), 1, 2, 2, MemorySegment.NULL);
+            int s = lib.ops().lk_matmul(streamHandle(), LkCore.LK_F32, buf.address("t", "w"),
+                    buf.address("t", "x") + 1024, 1, 2, 2, 0L);
             assertEquals(LkStatus.LK_ERR_INVALID_ARGUMENT.code(), s, "NULL y");
             assertTrue(!lib.core().lastErrorMessage().isEmpty(), "message for NULL y");
 
@@ -246,8 +246,8 @@ class BadInputTest {
                     "struct_size 8");
 
             // unsupported dtype value
-            int c = lib.ops().lk_convert(streamHandle(), 42, MemorySegment.ofAddress(buf.address("t", "src")), 0,
-                    MemorySegment.ofAddress(buf.address("t", "dst") + 1024), 4);
+            int c = lib.ops().lk_convert(streamHandle(), 42, buf.address("t", "src"), 0,
+                    buf.address("t", "dst") + 1024, 4);
             assertTrue(c == LkStatus.LK_ERR_INVALID_ARGUMENT.code() || c == LkStatus.LK_ERR_UNSUPPORTED.code(),
                     "dtype 42 gives " + LkStatus.ofCode(c));
         }

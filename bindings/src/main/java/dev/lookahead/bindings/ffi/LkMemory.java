@@ -11,6 +11,11 @@ import java.lang.invoke.MethodHandle;
 /**
  * Section "memory" of lookahead.h: device buffers, pinned host buffers, streams, events and
  * copies. Returns are {@code lk_status} codes; {@code size_t} is a Java long.
+ *
+ * <p>Device pointers ({@code void* dst_device}, ...) are addresses in the device's memory space,
+ * not host memory, so they are passed as {@code long} (on LP64 a pointer and an int64 travel in
+ * the same register): no MemorySegment is allocated per call. Host memory is passed as a
+ * MemorySegment, which FFM keeps alive for the duration of the call.
  */
 public final class LkMemory {
     private final MethodHandle bufferAlloc;
@@ -51,10 +56,10 @@ public final class LkMemory {
         eventQuery = lib.downcall("lk_event_query", JAVA_INT, ADDRESS);
         eventSynchronize = lib.downcall("lk_event_synchronize", JAVA_INT, ADDRESS);
         eventElapsedMs = lib.downcall("lk_event_elapsed_ms", JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
-        copyH2d = lib.downcall("lk_copy_h2d", JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
-        copyD2h = lib.downcall("lk_copy_d2h", JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
-        copyD2d = lib.downcall("lk_copy_d2d", JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
-        memset = lib.downcall("lk_memset", JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG);
+        copyH2d = lib.downcall("lk_copy_h2d", JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG);
+        copyD2h = lib.downcall("lk_copy_d2h", JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG);
+        copyD2d = lib.downcall("lk_copy_d2d", JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG);
+        memset = lib.downcall("lk_memset", JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_LONG);
     }
 
     /** {@code lk_buffer_alloc(lk_device*, size_t bytes, lk_buffer** out)}. */
@@ -202,7 +207,7 @@ public final class LkMemory {
     }
 
     /** {@code lk_copy_h2d(lk_stream*, void* dst_device, const void* src_host, size_t bytes)}. */
-    public int lk_copy_h2d(MemorySegment stream, MemorySegment dstDevice, MemorySegment srcHost, long bytes) {
+    public int lk_copy_h2d(MemorySegment stream, long dstDevice, MemorySegment srcHost, long bytes) {
         try {
             return (int) copyH2d.invokeExact(stream, dstDevice, srcHost, bytes);
         } catch (Throwable t) {
@@ -211,7 +216,7 @@ public final class LkMemory {
     }
 
     /** {@code lk_copy_d2h(lk_stream*, void* dst_host, const void* src_device, size_t bytes)}. */
-    public int lk_copy_d2h(MemorySegment stream, MemorySegment dstHost, MemorySegment srcDevice, long bytes) {
+    public int lk_copy_d2h(MemorySegment stream, MemorySegment dstHost, long srcDevice, long bytes) {
         try {
             return (int) copyD2h.invokeExact(stream, dstHost, srcDevice, bytes);
         } catch (Throwable t) {
@@ -220,7 +225,7 @@ public final class LkMemory {
     }
 
     /** {@code lk_copy_d2d(lk_stream*, void* dst_device, const void* src_device, size_t bytes)}. */
-    public int lk_copy_d2d(MemorySegment stream, MemorySegment dstDevice, MemorySegment srcDevice, long bytes) {
+    public int lk_copy_d2d(MemorySegment stream, long dstDevice, long srcDevice, long bytes) {
         try {
             return (int) copyD2d.invokeExact(stream, dstDevice, srcDevice, bytes);
         } catch (Throwable t) {
@@ -229,7 +234,7 @@ public final class LkMemory {
     }
 
     /** {@code lk_memset(lk_stream*, void* dst_device, int32_t byte_value, size_t bytes)}. */
-    public int lk_memset(MemorySegment stream, MemorySegment dstDevice, int byteValue, long bytes) {
+    public int lk_memset(MemorySegment stream, long dstDevice, int byteValue, long bytes) {
         try {
             return (int) memset.invokeExact(stream, dstDevice, byteValue, bytes);
         } catch (Throwable t) {

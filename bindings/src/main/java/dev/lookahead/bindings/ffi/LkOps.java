@@ -7,13 +7,21 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
 /**
  * Section "ops" of lookahead.h. Every op is enqueued on a stream; {@code lk_dtype} is an int
- * ({@link LkCore#LK_F32} ...), {@code int64_t}/{@code size_t} are longs, pointers MemorySegments.
+ * ({@link LkCore#LK_F32} ...), {@code int64_t}/{@code size_t} are longs.
+ *
+ * <p>Tensor pointers ({@code const float* x}, {@code const void* w}, ...) point into device memory
+ * and are passed as {@code long} device addresses, 0 for NULL (see {@link LkMemory}): no object per
+ * argument on the decode path. Handles and argument structs are host memory (MemorySegment).
  */
 public final class LkOps {
+    /** A device address in an argument list: a 64-bit integer, passed like a pointer on LP64. */
+    private static final ValueLayout.OfLong DEVICE_PTR = JAVA_LONG;
+
     private final MethodHandle qmatrixCodeBytes;
     private final MethodHandle embedding;
     private final MethodHandle rmsnorm;
@@ -32,22 +40,23 @@ public final class LkOps {
     LkOps(NativeLibrary lib) {
         qmatrixCodeBytes = lib.downcall("lk_qmatrix_code_bytes", JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG);
         embedding = lib.downcall("lk_embedding", JAVA_INT,
-                ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS);
+                ADDRESS, JAVA_INT, DEVICE_PTR, JAVA_LONG, JAVA_LONG, DEVICE_PTR, JAVA_LONG, DEVICE_PTR);
         rmsnorm = lib.downcall("lk_rmsnorm", JAVA_INT,
-                ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_FLOAT, ADDRESS);
+                ADDRESS, DEVICE_PTR, JAVA_INT, DEVICE_PTR, JAVA_LONG, JAVA_LONG, JAVA_FLOAT, DEVICE_PTR);
         rope = lib.downcall("lk_rope", JAVA_INT,
-                ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_FLOAT);
+                ADDRESS, DEVICE_PTR, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_FLOAT);
         matmul = lib.downcall("lk_matmul", JAVA_INT,
-                ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS);
-        qmatvec = lib.downcall("lk_qmatvec", JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
-        qmatmul = lib.downcall("lk_qmatmul", JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS);
-        swiglu = lib.downcall("lk_swiglu", JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS);
-        add = lib.downcall("lk_add", JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
+                ADDRESS, JAVA_INT, DEVICE_PTR, DEVICE_PTR, JAVA_LONG, JAVA_LONG, JAVA_LONG, DEVICE_PTR);
+        qmatvec = lib.downcall("lk_qmatvec", JAVA_INT, ADDRESS, ADDRESS, DEVICE_PTR, DEVICE_PTR);
+        qmatmul = lib.downcall("lk_qmatmul", JAVA_INT, ADDRESS, ADDRESS, DEVICE_PTR, JAVA_LONG, DEVICE_PTR);
+        swiglu = lib.downcall("lk_swiglu", JAVA_INT, ADDRESS, DEVICE_PTR, DEVICE_PTR, JAVA_LONG, DEVICE_PTR);
+        add = lib.downcall("lk_add", JAVA_INT, ADDRESS, DEVICE_PTR, DEVICE_PTR, JAVA_LONG);
         gatherRows = lib.downcall("lk_gather_rows", JAVA_INT,
-                ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS);
+                ADDRESS, DEVICE_PTR, DEVICE_PTR, JAVA_LONG, JAVA_LONG, DEVICE_PTR);
         scatterAddRows = lib.downcall("lk_scatter_add_rows", JAVA_INT,
-                ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG);
-        convert = lib.downcall("lk_convert", JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG);
+                ADDRESS, DEVICE_PTR, DEVICE_PTR, DEVICE_PTR, DEVICE_PTR, JAVA_LONG, JAVA_LONG);
+        convert = lib.downcall("lk_convert", JAVA_INT,
+                ADDRESS, JAVA_INT, DEVICE_PTR, JAVA_INT, DEVICE_PTR, JAVA_LONG);
         routerTopk = lib.downcall("lk_router_topk", JAVA_INT, ADDRESS, ADDRESS);
         attention = lib.downcall("lk_attention", JAVA_INT, ADDRESS, ADDRESS);
     }
@@ -62,8 +71,8 @@ public final class LkOps {
     }
 
     /** {@code lk_embedding(stream, table_dtype, table, vocab, dim, ids, n, out)}. */
-    public int lk_embedding(MemorySegment stream, int tableDtype, MemorySegment table, long vocab, long dim,
-                            MemorySegment ids, long n, MemorySegment out) {
+    public int lk_embedding(MemorySegment stream, int tableDtype, long table, long vocab, long dim, long ids, long n,
+                            long out) {
         try {
             return (int) embedding.invokeExact(stream, tableDtype, table, vocab, dim, ids, n, out);
         } catch (Throwable t) {
@@ -72,8 +81,8 @@ public final class LkOps {
     }
 
     /** {@code lk_rmsnorm(stream, x, weight_dtype, weight, n, dim, eps, out)}. */
-    public int lk_rmsnorm(MemorySegment stream, MemorySegment x, int weightDtype, MemorySegment weight,
-                          long n, long dim, float eps, MemorySegment out) {
+    public int lk_rmsnorm(MemorySegment stream, long x, int weightDtype, long weight, long n, long dim, float eps,
+                          long out) {
         try {
             return (int) rmsnorm.invokeExact(stream, x, weightDtype, weight, n, dim, eps, out);
         } catch (Throwable t) {
@@ -82,8 +91,7 @@ public final class LkOps {
     }
 
     /** {@code lk_rope(stream, x, n, n_heads, head_dim, pos0, theta)}. */
-    public int lk_rope(MemorySegment stream, MemorySegment x, long n, int nHeads, int headDim, long pos0,
-                       float theta) {
+    public int lk_rope(MemorySegment stream, long x, long n, int nHeads, int headDim, long pos0, float theta) {
         try {
             return (int) rope.invokeExact(stream, x, n, nHeads, headDim, pos0, theta);
         } catch (Throwable t) {
@@ -92,8 +100,7 @@ public final class LkOps {
     }
 
     /** {@code lk_matmul(stream, w_dtype, w, x, n, rows, cols, y)}. */
-    public int lk_matmul(MemorySegment stream, int wDtype, MemorySegment w, MemorySegment x, long n, long rows,
-                         long cols, MemorySegment y) {
+    public int lk_matmul(MemorySegment stream, int wDtype, long w, long x, long n, long rows, long cols, long y) {
         try {
             return (int) matmul.invokeExact(stream, wDtype, w, x, n, rows, cols, y);
         } catch (Throwable t) {
@@ -102,7 +109,7 @@ public final class LkOps {
     }
 
     /** {@code lk_qmatvec(stream, const lk_qmatrix* w, x, y)}. */
-    public int lk_qmatvec(MemorySegment stream, MemorySegment w, MemorySegment x, MemorySegment y) {
+    public int lk_qmatvec(MemorySegment stream, MemorySegment w, long x, long y) {
         try {
             return (int) qmatvec.invokeExact(stream, w, x, y);
         } catch (Throwable t) {
@@ -111,7 +118,7 @@ public final class LkOps {
     }
 
     /** {@code lk_qmatmul(stream, const lk_qmatrix* w, x, n, y)}. */
-    public int lk_qmatmul(MemorySegment stream, MemorySegment w, MemorySegment x, long n, MemorySegment y) {
+    public int lk_qmatmul(MemorySegment stream, MemorySegment w, long x, long n, long y) {
         try {
             return (int) qmatmul.invokeExact(stream, w, x, n, y);
         } catch (Throwable t) {
@@ -120,7 +127,7 @@ public final class LkOps {
     }
 
     /** {@code lk_swiglu(stream, gate, up, n, out)}. */
-    public int lk_swiglu(MemorySegment stream, MemorySegment gate, MemorySegment up, long n, MemorySegment out) {
+    public int lk_swiglu(MemorySegment stream, long gate, long up, long n, long out) {
         try {
             return (int) swiglu.invokeExact(stream, gate, up, n, out);
         } catch (Throwable t) {
@@ -129,7 +136,7 @@ public final class LkOps {
     }
 
     /** {@code lk_add(stream, y, x, n)}: y += x. */
-    public int lk_add(MemorySegment stream, MemorySegment y, MemorySegment x, long n) {
+    public int lk_add(MemorySegment stream, long y, long x, long n) {
         try {
             return (int) add.invokeExact(stream, y, x, n);
         } catch (Throwable t) {
@@ -138,8 +145,7 @@ public final class LkOps {
     }
 
     /** {@code lk_gather_rows(stream, src, idx, m, dim, dst)}. */
-    public int lk_gather_rows(MemorySegment stream, MemorySegment src, MemorySegment idx, long m, long dim,
-                              MemorySegment dst) {
+    public int lk_gather_rows(MemorySegment stream, long src, long idx, long m, long dim, long dst) {
         try {
             return (int) gatherRows.invokeExact(stream, src, idx, m, dim, dst);
         } catch (Throwable t) {
@@ -147,9 +153,9 @@ public final class LkOps {
         }
     }
 
-    /** {@code lk_scatter_add_rows(stream, dst, src, idx or NULL, weight or NULL, m, dim)}. */
-    public int lk_scatter_add_rows(MemorySegment stream, MemorySegment dst, MemorySegment src, MemorySegment idx,
-                                   MemorySegment weight, long m, long dim) {
+    /** {@code lk_scatter_add_rows(stream, dst, src, idx or 0 (NULL), weight or 0 (NULL), m, dim)}. */
+    public int lk_scatter_add_rows(MemorySegment stream, long dst, long src, long idx, long weight, long m,
+                                   long dim) {
         try {
             return (int) scatterAddRows.invokeExact(stream, dst, src, idx, weight, m, dim);
         } catch (Throwable t) {
@@ -158,8 +164,7 @@ public final class LkOps {
     }
 
     /** {@code lk_convert(stream, src_dtype, src, dst_dtype, dst, n)}. */
-    public int lk_convert(MemorySegment stream, int srcDtype, MemorySegment src, int dstDtype, MemorySegment dst,
-                          long n) {
+    public int lk_convert(MemorySegment stream, int srcDtype, long src, int dstDtype, long dst, long n) {
         try {
             return (int) convert.invokeExact(stream, srcDtype, src, dstDtype, dst, n);
         } catch (Throwable t) {

@@ -2,7 +2,6 @@ package dev.lookahead.bindings.ffi;
 
 import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 
-import java.lang.foreign.AddressLayout;
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
@@ -18,14 +17,19 @@ import java.util.List;
  * a layout that needed implicit padding.
  *
  * <p>VarHandles take {@code (MemorySegment struct, long baseOffset)}; pass {@code 0L} as base.
+ * Every pointer field of these structs points into device memory and is a long here.
  */
 public final class LkStructs {
     private LkStructs() {}
 
     /** {@code size_t} on LP64. */
     public static final ValueLayout.OfLong SIZE_T = ValueLayout.JAVA_LONG;
-    /** {@code void*}, {@code const float*}, ...: pointers are passed as plain addresses. */
-    public static final AddressLayout POINTER = ValueLayout.ADDRESS;
+    /**
+     * A pointer into device memory ({@code const float* q}, {@code const void* codes}, ...): an
+     * address in the device's space, never dereferenced on the host, so Java holds it as a long
+     * (same size and alignment as a pointer on LP64; {@code LayoutTest} checks).
+     */
+    public static final ValueLayout.OfLong DEVICE_POINTER = ValueLayout.JAVA_LONG;
 
     // ---- lk_device_options ------------------------------------------------------------------
     public static final StructLayout DEVICE_OPTIONS = MemoryLayout.structLayout(
@@ -79,9 +83,9 @@ public final class LkStructs {
             ValueLayout.JAVA_INT.withName("group_size"),
             ValueLayout.JAVA_LONG.withName("rows"),
             ValueLayout.JAVA_LONG.withName("cols"),
-            POINTER.withName("codes"),
-            POINTER.withName("scales"),
-            POINTER.withName("zeros"))
+            DEVICE_POINTER.withName("codes"),
+            DEVICE_POINTER.withName("scales"),
+            DEVICE_POINTER.withName("zeros"))
             .withName("lk_qmatrix");
     public static final VarHandle QMATRIX_STRUCT_SIZE = field(QMATRIX, "struct_size");
     public static final VarHandle QMATRIX_BITS = field(QMATRIX, "bits");
@@ -95,15 +99,15 @@ public final class LkStructs {
     // ---- lk_router_args ---------------------------------------------------------------------
     public static final StructLayout ROUTER_ARGS = MemoryLayout.structLayout(
             SIZE_T.withName("struct_size"),
-            POINTER.withName("logits"),
+            DEVICE_POINTER.withName("logits"),
             ValueLayout.JAVA_LONG.withName("n"),
             ValueLayout.JAVA_INT.withName("n_experts"),
             ValueLayout.JAVA_INT.withName("k"),
             ValueLayout.JAVA_INT.withName("renormalize"),
             ValueLayout.JAVA_INT.withName("reserved"),
-            POINTER.withName("probs_out"),
-            POINTER.withName("topk_idx"),
-            POINTER.withName("topk_weight"))
+            DEVICE_POINTER.withName("probs_out"),
+            DEVICE_POINTER.withName("topk_idx"),
+            DEVICE_POINTER.withName("topk_weight"))
             .withName("lk_router_args");
     public static final VarHandle ROUTER_ARGS_STRUCT_SIZE = field(ROUTER_ARGS, "struct_size");
     public static final VarHandle ROUTER_ARGS_LOGITS = field(ROUTER_ARGS, "logits");
@@ -119,10 +123,10 @@ public final class LkStructs {
     // ---- lk_attention_args ------------------------------------------------------------------
     public static final StructLayout ATTENTION_ARGS = MemoryLayout.structLayout(
             SIZE_T.withName("struct_size"),
-            POINTER.withName("q"),
-            POINTER.withName("k_cache"),
-            POINTER.withName("v_cache"),
-            POINTER.withName("out"),
+            DEVICE_POINTER.withName("q"),
+            DEVICE_POINTER.withName("k_cache"),
+            DEVICE_POINTER.withName("v_cache"),
+            DEVICE_POINTER.withName("out"),
             ValueLayout.JAVA_LONG.withName("n_tokens"),
             ValueLayout.JAVA_LONG.withName("pos"),
             ValueLayout.JAVA_LONG.withName("ctx_capacity"),
