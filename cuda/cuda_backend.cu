@@ -162,8 +162,7 @@ static lk_status cuda_device_open(const lk_device_options* options, lk_device** 
         delete dev;
         return st;
     }
-    if ((st = lk_cuda_quant_init(dev)) != LK_OK || (st = lk_cuda_dense_init(dev)) != LK_OK ||
-        (st = lk_cuda_attention_init(dev)) != LK_OK) {
+    if ((st = lk_cuda_quant_init(dev)) != LK_OK || (st = lk_cuda_attention_init(dev)) != LK_OK) {
         delete dev;
         return st;
     }

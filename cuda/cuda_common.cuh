@@ -263,7 +263,6 @@ lk_status lk_cuda_attention(lk_stream* s, const lk_attention_args* args);
 /* Per-device setup of the op files, called by device_open after cudaSetDevice:
  * opt-in shared memory limits and occupancy of persistent kernels. */
 lk_status lk_cuda_quant_init(lk_device* dev);
-lk_status lk_cuda_dense_init(lk_device* dev);
 lk_status lk_cuda_attention_init(lk_device* dev);
 
 /* Internal (not in the public ABI yet): router GEMV + softmax + top-k in one launch,

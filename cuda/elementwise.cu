@@ -39,6 +39,7 @@ __global__ void swiglu_kernel(const float* gate, const float* up, float* out, in
 }
 
 lk_status lk_cuda_swiglu(lk_stream* s, const float* gate, const float* up, int64_t n, float* out) {
+    if (n <= 0) return LK_OK;
     LK_BIND_STREAM(s);
     lk_device* dev = lk_stream_device(s);
     int64_t done = 0;
@@ -66,6 +67,7 @@ __global__ void add_kernel(float* y, const float* x, int64_t begin, int64_t n) {
 }
 
 lk_status lk_cuda_add(lk_stream* s, float* y, const float* x, int64_t n) {
+    if (n <= 0) return LK_OK;
     LK_BIND_STREAM(s);
     lk_device* dev = lk_stream_device(s);
     int64_t done = 0;
@@ -134,6 +136,7 @@ static dim3 rows_grid(const lk_device* dev, int64_t m, int64_t dim) {
 
 lk_status lk_cuda_gather_rows(lk_stream* s, const float* src, const int32_t* idx, int64_t m, int64_t dim,
                               float* dst) {
+    if (m <= 0 || dim <= 0) return LK_OK;
     LK_BIND_STREAM(s);
     gather_rows_kernel<<<rows_grid(lk_stream_device(s), m, dim), kThreads, 0, s->s>>>(src, idx, m, dim, dst,
                                                                                       s->kerr_dev);
@@ -142,6 +145,7 @@ lk_status lk_cuda_gather_rows(lk_stream* s, const float* src, const int32_t* idx
 
 lk_status lk_cuda_scatter_add_rows(lk_stream* s, float* dst, const float* src, const int32_t* idx,
                                    const float* weight, int64_t m, int64_t dim) {
+    if (m <= 0 || dim <= 0) return LK_OK;
     LK_BIND_STREAM(s);
     scatter_add_rows_kernel<<<rows_grid(lk_stream_device(s), m, dim), kThreads, 0, s->s>>>(dst, src, idx, weight, m,
                                                                                            dim, s->kerr_dev);
@@ -175,6 +179,7 @@ static size_t dtype_size(lk_dtype t) { return t == LK_F32 || t == LK_I32 ? 4 : 2
 
 lk_status lk_cuda_convert(lk_stream* s, lk_dtype src_dtype, const void* src, lk_dtype dst_dtype, void* dst,
                           int64_t n) {
+    if (n <= 0) return LK_OK;
     LK_BIND_STREAM(s);
     lk_device* dev = lk_stream_device(s);
     if (src_dtype == dst_dtype) {
@@ -219,6 +224,7 @@ __global__ void embedding_kernel(const T* __restrict__ table, int64_t vocab, int
 
 lk_status lk_cuda_embedding(lk_stream* s, lk_dtype table_dtype, const void* table, int64_t vocab, int64_t dim,
                             const int32_t* ids, int64_t n, float* out) {
+    if (n <= 0 || dim <= 0) return LK_OK;
     LK_BIND_STREAM(s);
     const dim3 grid = rows_grid(lk_stream_device(s), n, dim);
     switch (table_dtype) {
