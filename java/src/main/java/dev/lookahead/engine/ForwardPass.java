@@ -6,7 +6,7 @@ import dev.lookahead.bindings.DeviceBuffer;
 import dev.lookahead.bindings.DeviceSlice;
 import dev.lookahead.bindings.PinnedBuffer;
 import dev.lookahead.bindings.Stream;
-import dev.lookahead.expert.DenseExpert;
+import dev.lookahead.expert.Expert;
 import dev.lookahead.model.ModelConfig;
 
 import java.lang.foreign.MemorySegment;
@@ -176,9 +176,9 @@ public final class ForwardPass implements AutoCloseable {
             LayerWeights w = weights.layers.get(l);
             // attention block: x += o(attention(rope(q), rope(k), v))
             stream.rmsnorm(rows(x, n, dim), w.attnNorm().dtype(), w.attnNorm().slice(), n, dim, eps, rows(xn, n, dim));
-            matmul(w.q(), xn, n, q);
-            matmul(w.k(), xn, n, k);
-            matmul(w.v(), xn, n, v);
+            apply(w.q(), xn, n, q);
+            apply(w.k(), xn, n, k);
+            apply(w.v(), xn, n, v);
             float theta = (float) config.ropeTheta();
             stream.rope(rows(q, n, qDim), n, config.numAttentionHeads(), config.headDim(), pos, theta);
             stream.rope(rows(k, n, kvDim), n, config.numKeyValueHeads(), config.headDim(), pos, theta);
@@ -186,12 +186,13 @@ public final class ForwardPass implements AutoCloseable {
             stream.convert(DType.F32, rows(k, n, kvDim), cache.dtype(), cache.rows(kc, pos, n), (long) n * kvDim);
             stream.convert(DType.F32, rows(v, n, kvDim), cache.dtype(), cache.rows(vc, pos, n), (long) n * kvDim);
             stream.attention(cache.shape(), rows(q, n, qDim), kc, vc, rows(attn, n, qDim), n, pos);
-            matmul(w.o(), attn, n, proj);
+            apply(w.o(), attn, n, proj);
             stream.add(rows(x, n, dim), rows(proj, n, dim), (long) n * dim);
 
             // MoE block: x += sum over chosen experts of weight * expert(norm(x))
             stream.rmsnorm(rows(x, n, dim), w.ffnNorm().dtype(), w.ffnNorm().slice(), n, dim, eps, rows(xn, n, dim));
-            matmul(w.router(), xn, n, routerLogits);
+            WeightTensor router = w.router();
+            stream.matmul(router.dtype(), router.slice(), rows(xn, n, dim), n, experts, dim, rows(routerLogits, n, experts));
             DeviceSlice idx = topIdx.slice(0, (long) n * topK * 4);
             DeviceSlice wt = topWeight.slice(0, (long) n * topK * F32);
             stream.routerTopk(rows(routerLogits, n, experts), n, experts, topK, true, null, idx, wt);
@@ -222,7 +223,7 @@ public final class ForwardPass implements AutoCloseable {
     private void runExpertsSingle(LayerWeights w, DeviceSlice topWeights) {
         for (int j = 0; j < topK; j++) {
             int e = hostTopIdx.getAtIndex(ValueLayout.JAVA_INT, j);
-            DenseExpert expert = w.experts().get(e);
+            Expert expert = w.experts().get(e);
             expert.forward(stream, rows(xn, 1, dim), 1, h1, h3, rows(expertOut, 1, dim));
             stream.scatterAddRows(rows(x, 1, dim), rows(expertOut, 1, dim), null, topWeights.slice((long) j * F32, F32), 1, dim);
         }
@@ -264,8 +265,8 @@ public final class ForwardPass implements AutoCloseable {
         }
     }
 
-    private void matmul(WeightTensor w, DeviceSlice in, int n, DeviceSlice out) {
-        stream.matmul(w.dtype(), w.slice(), rows(in, n, w.cols()), n, w.rows(), w.cols(), rows(out, n, w.rows()));
+    private void apply(Linear w, DeviceSlice in, int n, DeviceSlice out) {
+        w.apply(stream, rows(in, n, w.cols()), n, rows(out, n, w.rows()));
     }
 
     /** The first n rows of width `width` (f32) of a scratch slice. */

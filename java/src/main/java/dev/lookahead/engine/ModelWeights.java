@@ -6,7 +6,7 @@ import dev.lookahead.bindings.DeviceBuffer;
 import dev.lookahead.bindings.Event;
 import dev.lookahead.bindings.PinnedBuffer;
 import dev.lookahead.bindings.Stream;
-import dev.lookahead.expert.DenseExpert;
+import dev.lookahead.expert.Expert;
 import dev.lookahead.model.ArchitectureSpec;
 import dev.lookahead.model.ArchitectureSpec.Role;
 import dev.lookahead.model.Checkpoint;
@@ -111,13 +111,13 @@ public final class ModelWeights implements AutoCloseable {
             WeightTensor embedding = load(Role.TOKEN_EMBEDDING, 0, 0);
             List<LayerWeights> layers = new ArrayList<>();
             for (int l = 0; l < c.numHiddenLayers(); l++) {
-                List<DenseExpert> experts = new ArrayList<>();
+                List<Expert> experts = new ArrayList<>();
                 for (int e = 0; e < c.numLocalExperts(); e++) {
-                    experts.add(new DenseExpert(load(Role.EXPERT_GATE, l, e), load(Role.EXPERT_UP, l, e),
-                            load(Role.EXPERT_DOWN, l, e)));
+                    experts.add(new Expert(linear(Role.EXPERT_GATE, l, e), linear(Role.EXPERT_UP, l, e),
+                            linear(Role.EXPERT_DOWN, l, e)));
                 }
-                layers.add(new LayerWeights(load(Role.ATTN_NORM, l, 0), load(Role.ATTN_Q, l, 0),
-                        load(Role.ATTN_K, l, 0), load(Role.ATTN_V, l, 0), load(Role.ATTN_O, l, 0),
+                layers.add(new LayerWeights(load(Role.ATTN_NORM, l, 0), linear(Role.ATTN_Q, l, 0),
+                        linear(Role.ATTN_K, l, 0), linear(Role.ATTN_V, l, 0), linear(Role.ATTN_O, l, 0),
                         load(Role.FFN_NORM, l, 0), load(Role.ROUTER, l, 0), experts));
             }
             WeightTensor finalNorm = load(Role.FINAL_NORM, 0, 0);
@@ -130,6 +130,10 @@ public final class ModelWeights implements AutoCloseable {
             for (DeviceBuffer b : buffers) bytes += b.size();
             handedOver = true;
             return new ModelWeights(new ArrayList<>(buffers), embedding, layers, finalNorm, lmHead, bytes);
+        }
+
+        private Linear linear(Role role, int layer, int expert) {
+            return new Linear.Dense(load(role, layer, expert));
         }
 
         private WeightTensor load(Role role, int layer, int expert) {

@@ -1,0 +1,38 @@
+package dev.lookahead.expert;
+
+import dev.lookahead.bindings.DType;
+import dev.lookahead.bindings.DeviceSlice;
+import dev.lookahead.bindings.Stream;
+import dev.lookahead.engine.Linear;
+
+/**
+ * One SwiGLU expert in device memory: out = down(silu(gate x) * up x).
+ *
+ * @param gate [intermediate, hidden] (HF w1)
+ * @param up   [intermediate, hidden] (HF w3)
+ * @param down [hidden, intermediate] (HF w2)
+ */
+public record Expert(Linear gate, Linear up, Linear down) {
+    /**
+     * Enqueues the expert on m rows.
+     *
+     * @param x   f32 [m, hidden]
+     * @param h1  f32 scratch, at least [m, intermediate]
+     * @param h3  f32 scratch, at least [m, intermediate]
+     * @param out f32 [m, hidden]
+     */
+    public void forward(Stream stream, DeviceSlice x, long m, DeviceSlice h1, DeviceSlice h3, DeviceSlice out) {
+        long inter = gate.rows();
+        DeviceSlice g = h1.slice(0, m * inter * DType.F32.byteSize());
+        DeviceSlice u = h3.slice(0, m * inter * DType.F32.byteSize());
+        gate.apply(stream, x, m, g);      // [m, inter]
+        up.apply(stream, x, m, u);        // [m, inter]
+        stream.swiglu(g, u, m * inter, g); // silu(g) * u
+        down.apply(stream, g, m, out);    // [m, hidden]
+    }
+
+    /** Bytes of weights one application reads. */
+    public long weightBytes() {
+        return gate.weightBytes() + up.weightBytes() + down.weightBytes();
+    }
+}
