@@ -1,0 +1,73 @@
+/*
+ * cpu_kernels.h — helpers shared by the CPU op files (cpu_ops_*.c); private to the
+ * CPU backend. The runtime contract is cpu_internal.h.
+ */
+#ifndef LOOKAHEAD_CPU_KERNELS_H
+#define LOOKAHEAD_CPU_KERNELS_H
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "cpu_internal.h"
+#include "cpu_half.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define LK_CPU_AVX2 1
+#endif
+
+/* Scratch memory of a task (64-byte aligned, size rounded up); NULL on failure. */
+static inline void* lk_cpu_scratch(size_t bytes) {
+    size_t rounded = (bytes + 63u) & ~(size_t)63u;
+    return aligned_alloc(64, rounded ? rounded : 64);
+}
+
+/* Reports a failed scratch allocation from a task. */
+static inline lk_status lk_cpu_scratch_failed(const char* op, size_t bytes) {
+    return lk_cpu_services()->set_error(LK_ERR_HOST_OUT_OF_MEMORY,
+                                        "%s: cannot allocate %zu bytes of scratch memory", op, bytes);
+}
+
+/* Items per lk_cpu_parallel_for chunk so that a chunk does about `work` units when
+ * one item costs `per_item` units (>= 1). */
+static inline int64_t lk_cpu_grain(int64_t work, int64_t per_item) {
+    if (per_item <= 0) return work > 0 ? work : 1;
+    int64_t g = work / per_item;
+    return g > 0 ? g : 1;
+}
+
+#ifdef LK_CPU_AVX2
+/* Horizontal sum of 8 lanes in a fixed order (so results never depend on threads). */
+static inline float lk_hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#endif
+
+/*
+ * Row-panel GEMM, the shared core of lk_matmul and lk_qmatmul:
+ *   y[t * ldy + r0 + r] = sum_k W[r0 + r, k] * x[t * ldx + k]   for r < R, t < n
+ * W is produced panel by panel (`R` rows x `kc` columns, kc a multiple of 8) into fp32
+ * by `fill`, so a converted / dequantized panel is reused by all n tokens. x must be
+ * zero-padded to `kp` columns (a multiple of 8); `fill` zero-pads W the same way.
+ * The summation order of every output depends only on kp and kc_max, never on how
+ * rows are split across threads.
+ */
+typedef void (*lk_panel_fill_fn)(const void* ctx, int64_t r0, int R, int64_t k0, int64_t kc,
+                                 float* panel /* [R][kc] */);
+
+enum { LK_GEMM_ROW_BLOCK = 16 };
+
+/* Computes the row block [r0, r0 + R), R <= LK_GEMM_ROW_BLOCK. `panel` is scratch of
+ * LK_GEMM_ROW_BLOCK * kc_max floats. */
+void lk_cpu_gemm_rows(lk_panel_fill_fn fill, const void* fill_ctx, int64_t r0, int R,
+                      const float* x, int64_t ldx, int64_t n, int64_t kp, int64_t kc_max,
+                      float* panel, float* y, int64_t ldy);
+
+/* A copy of x [n, cols] with each row zero-padded to kp >= cols columns (scratch memory,
+ * free() it); NULL when out of memory. Runs on the pool. */
+float* lk_cpu_pad_rows(lk_cpu_pool* pool, const float* x, int64_t n, int64_t cols, int64_t kp);
+
+#endif /* LOOKAHEAD_CPU_KERNELS_H */

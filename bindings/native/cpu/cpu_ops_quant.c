@@ -1,0 +1,406 @@
+/*
+ * cpu_ops_quant.c — products with group-quantized 2/3/4-bit matrices (lookahead.h,
+ * "Quantized weights"): lk_qmatvec (decode, one token) and lk_qmatmul (prefill).
+ *
+ * A "unit" is 8 consecutive codes of a row; it occupies exactly `bits` bytes
+ * (4-bit: 4 bytes, 3-bit: one 24-bit pack, 2-bit: 2 bytes), and a group is
+ * group_size / 8 units. With AVX2, one unit is decoded by broadcasting its bytes to
+ * 8 lanes and shifting lane j right by j * bits (VPSRLVD), then masking.
+ *
+ * qmatvec: w = s (q - z), so for group g of a row
+ *   sum_c w[c] x[c] = s * sum(q x) - s * z * sum(x)
+ * sum(x) per group is computed once per call; sum(q x) accumulates in 8 lanes and
+ * is scaled into the row total once per group. Rows are processed 4 at a time (they
+ * share the loads of x); each row's arithmetic is the same whatever block it is in.
+ *
+ * qmatmul: a panel of [16 rows, KC columns] is dequantized to fp32 once and reused by
+ * all tokens (the GEMM core of cpu_ops_dense.c).
+ */
+#include <string.h>
+
+#include "cpu_kernels.h"
+
+typedef struct qmat {
+    int bits, gs;
+    int64_t rows, cols, ngroups, row_bytes;
+    const uint8_t* codes;
+    const uint16_t* scales;
+    const uint16_t* zeros;
+} qmat;
+
+/* The caller's struct may be an older, shorter version (struct_size). */
+static void copy_qmatrix(lk_qmatrix* dst, const lk_qmatrix* src) {
+    memset(dst, 0, sizeof *dst);
+    memcpy(dst, src, src->struct_size < sizeof *dst ? src->struct_size : sizeof *dst);
+    dst->struct_size = sizeof *dst;
+}
+
+static qmat qmat_from(const lk_qmatrix* w) {
+    qmat m;
+    m.bits = w->bits;
+    m.gs = w->group_size;
+    m.rows = w->rows;
+    m.cols = w->cols;
+    m.ngroups = (w->cols + w->group_size - 1) / w->group_size;
+    m.row_bytes = m.ngroups * (int64_t)w->group_size * w->bits / 8;
+    m.codes = w->codes;
+    m.scales = w->scales;
+    m.zeros = w->zeros;
+    return m;
+}
+
+/* Codes of row r. A 3-bit unit is read as 4 bytes (one past its pack), so the last row
+ * of a 3-bit matrix is read from a copy with 4 bytes of padding (`last_row`). */
+static inline const uint8_t* row_codes(const qmat* m, const uint8_t* last_row, int64_t r) {
+    if (last_row && r == m->rows - 1) return last_row;
+    return m->codes + r * m->row_bytes;
+}
+
+static uint8_t* padded_last_row(const qmat* m) {
+    if (m->bits != 3 || m->rows == 0) return NULL;
+    uint8_t* copy = lk_cpu_scratch((size_t)m->row_bytes + 8);
+    if (!copy) return NULL;
+    memcpy(copy, m->codes + (m->rows - 1) * m->row_bytes, (size_t)m->row_bytes);
+    memset(copy + m->row_bytes, 0, 8);
+    return copy;
+}
+
+static inline uint32_t load_u32(const uint8_t* p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint32_t load_u16(const uint8_t* p) { uint16_t v; memcpy(&v, p, 2); return v; }
+
+/* Scalar decoding of one unit (8 codes). */
+static inline void decode_unit_scalar(int bits, const uint8_t* p, int32_t q[8]) {
+    if (bits == 4) {
+        for (int j = 0; j < 4; j++) { q[2 * j] = p[j] & 15; q[2 * j + 1] = p[j] >> 4; }
+    } else if (bits == 2) {
+        for (int j = 0; j < 8; j++) q[j] = (p[j >> 2] >> (2 * (j & 3))) & 3;
+    } else {
+        uint32_t w = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16);
+        for (int j = 0; j < 8; j++) q[j] = (int32_t)((w >> (3 * j)) & 7);
+    }
+}
+
+#ifdef LK_CPU_AVX2
+/* Shift counts for one unit: lane j holds code j. */
+static inline __m256i unit_shifts(int bits) {
+    if (bits == 4) return _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+    if (bits == 3) return _mm256_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21);
+    return _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+}
+
+/* The 8 codes of a unit whose bytes are the low bytes of `word`, as floats. */
+static inline __m256 decode_word(uint32_t word, __m256i shifts, __m256i mask) {
+    __m256i v = _mm256_srlv_epi32(_mm256_set1_epi32((int)word), shifts);
+    return _mm256_cvtepi32_ps(_mm256_and_si256(v, mask));
+}
+
+static inline uint32_t unit_word(int bits, const uint8_t* p) {
+    return bits == 2 ? load_u16(p) : load_u32(p);
+}
+#endif
+
+/* ---- qmatvec ---------------------------------------------------------------- */
+
+enum { QMV_ROWS = 4 };
+
+/* Codes per "block" of the byte-lane decoder: 8 bytes zero-extended to 8 int32 lanes
+ * (VPMOVZXBD) hold 16 4-bit or 32 2-bit codes; lane i holds byte i, and code j of a
+ * byte is extracted for all 8 lanes with one shift and one mask. The matching x
+ * values are gathered once per call into the same order (permute_x). 3-bit codes
+ * and a group's trailing 8-code unit use the broadcast-and-shift decoder in x order. */
+static inline int lane_block_codes(int bits) { return bits == 4 ? 16 : bits == 2 ? 32 : 0; }
+
+#ifdef LK_CPU_AVX2
+/* xq[c] for each group: blocks of B = lane_block_codes(bits) codes are stored as
+ * B/8 runs of 8, run j holding x[blk + (B/8) i + j] for i < 8 (code j of byte i);
+ * the rest of the group keeps x's order. */
+static void permute_x(const qmat* m, const float* xp, float* xq) {
+    const int B = lane_block_codes(m->bits);
+    for (int64_t g = 0; g < m->ngroups; g++) {
+        const float* xs = xp + g * m->gs;
+        float* xd = xq + g * m->gs;
+        int c = 0;
+        if (B)
+            for (; c + B <= m->gs; c += B)
+                for (int j = 0; j < B / 8; j++)
+                    for (int i = 0; i < 8; i++) xd[c + 8 * j + i] = xs[c + (B / 8) * i + j];
+        for (; c < m->gs; c++) xd[c] = xs[c];
+    }
+}
+#endif
+
+typedef struct qmatvec_ctx {
+    qmat m;
+    const float* xq;     /* x zero-padded to ngroups * gs, in decoder order (permute_x) */
+    const float* xsum;   /* [ngroups] sum of x over each group                       */
+    const uint8_t* last_row;
+    float* y;
+} qmatvec_ctx;
+
+/* y[r0 .. r0+R) for R <= QMV_ROWS rows; bits and R are compile-time constants at
+ * every call site (see qmatvec_block). */
+static inline __attribute__((always_inline)) void qmv_rows(const qmatvec_ctx* c, int bits, int R,
+                                                           int64_t r0) {
+    const qmat* m = &c->m;
+    const int gs = m->gs;
+    const int64_t gbytes = (int64_t)gs * bits / 8;
+    const uint8_t* code[QMV_ROWS];
+    const uint16_t* sc[QMV_ROWS];
+    const uint16_t* zr[QMV_ROWS];
+    float corr[QMV_ROWS];
+    for (int r = 0; r < R; r++) {
+        code[r] = row_codes(m, c->last_row, r0 + r);
+        sc[r] = m->scales + (r0 + r) * m->ngroups;
+        zr[r] = m->zeros + (r0 + r) * m->ngroups;
+        corr[r] = 0.0f;
+    }
+#ifdef LK_CPU_AVX2
+    const __m256i mask = _mm256_set1_epi32((1 << bits) - 1);
+    const __m256i sh = unit_shifts(bits);
+    __m256 tot[QMV_ROWS];
+    for (int r = 0; r < R; r++) tot[r] = _mm256_setzero_ps();
+    for (int64_t g = 0; g < m->ngroups; g++) {
+        const float* xg = c->xq + g * gs;
+        __m256 acc[QMV_ROWS];
+        for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+        int k = 0;   /* code index within the group */
+        if (bits == 4) {
+            for (; k + 16 <= gs; k += 16) {
+                __m256 x0 = _mm256_loadu_ps(xg + k), x1 = _mm256_loadu_ps(xg + k + 8);
+                for (int r = 0; r < R; r++) {
+                    __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(code[r] + k / 2)));
+                    acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(b, mask)), x0, acc[r]);
+                    acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(b, 4)), x1, acc[r]);
+                }
+            }
+        } else if (bits == 2) {
+            for (; k + 32 <= gs; k += 32) {
+                __m256 x0 = _mm256_loadu_ps(xg + k), x1 = _mm256_loadu_ps(xg + k + 8);
+                __m256 x2 = _mm256_loadu_ps(xg + k + 16), x3 = _mm256_loadu_ps(xg + k + 24);
+                for (int r = 0; r < R; r++) {
+                    __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(code[r] + k / 4)));
+                    acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(b, mask)), x0, acc[r]);
+                    acc[r] = _mm256_fmadd_ps(
+                        _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(b, 2), mask)), x1, acc[r]);
+                    acc[r] = _mm256_fmadd_ps(
+                        _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(b, 4), mask)), x2, acc[r]);
+                    acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(b, 6)), x3, acc[r]);
+                }
+            }
+        }
+        for (; k < gs; k += 8) {   /* 8-code units, x in natural order */
+            __m256 xv = _mm256_loadu_ps(xg + k);
+            for (int r = 0; r < R; r++) {
+                uint32_t w = unit_word(bits, code[r] + k * bits / 8);
+                acc[r] = _mm256_fmadd_ps(decode_word(w, sh, mask), xv, acc[r]);
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            float s = lk_f16_to_f32(sc[r][g]);
+            float z = lk_f16_to_f32(zr[r][g]);
+            tot[r] = _mm256_fmadd_ps(_mm256_set1_ps(s), acc[r], tot[r]);
+            corr[r] += s * z * c->xsum[g];
+            code[r] += gbytes;
+        }
+    }
+    for (int r = 0; r < R; r++) c->y[r0 + r] = lk_hsum8(tot[r]) - corr[r];
+#else
+    float tot[QMV_ROWS];
+    for (int r = 0; r < R; r++) tot[r] = 0.0f;
+    for (int64_t g = 0; g < m->ngroups; g++) {
+        const float* xg = c->xq + g * gs;   /* natural order: permute_x is not used */
+        for (int r = 0; r < R; r++) {
+            float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int u = 0; u < gs / 8; u++) {
+                int32_t q[8];
+                decode_unit_scalar(bits, code[r] + g * gbytes + u * bits, q);
+                for (int j = 0; j < 8; j++) lane[j] += (float)q[j] * xg[8 * u + j];
+            }
+            float qx = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+            float s = lk_f16_to_f32(sc[r][g]);
+            float z = lk_f16_to_f32(zr[r][g]);
+            tot[r] += s * qx;
+            corr[r] += s * z * c->xsum[g];
+        }
+    }
+    for (int r = 0; r < R; r++) c->y[r0 + r] = tot[r] - corr[r];
+#endif
+}
+
+static void qmatvec_block(const qmatvec_ctx* c, int64_t r0, int R) {
+#define LK_QMV(b, r) case (b) * 8 + (r): qmv_rows(c, b, r, r0); break;
+    switch (c->m.bits * 8 + R) {
+        LK_QMV(4, 4) LK_QMV(4, 3) LK_QMV(4, 2) LK_QMV(4, 1)
+        LK_QMV(3, 4) LK_QMV(3, 3) LK_QMV(3, 2) LK_QMV(3, 1)
+        LK_QMV(2, 4) LK_QMV(2, 3) LK_QMV(2, 2) LK_QMV(2, 1)
+        default: break;
+    }
+#undef LK_QMV
+}
+
+static void qmatvec_body(void* vctx, int64_t begin, int64_t end) {
+    const qmatvec_ctx* c = vctx;
+    for (int64_t b = begin; b < end; b++) {
+        int64_t r0 = b * QMV_ROWS;
+        int R = c->m.rows - r0 < QMV_ROWS ? (int)(c->m.rows - r0) : QMV_ROWS;
+        qmatvec_block(c, r0, R);
+    }
+}
+
+typedef struct qmatvec_args {
+    lk_qmatrix w;
+    const float* x;
+    float* y;
+} qmatvec_args;
+
+static lk_status qmatvec_task(lk_cpu_pool* pool, void* p) {
+    const qmatvec_args* a = p;
+    qmatvec_ctx c;
+    c.m = qmat_from(&a->w);
+    c.y = a->y;
+    int64_t kp = c.m.ngroups * c.m.gs;
+    size_t bytes = sizeof(float) * (size_t)(2 * kp + c.m.ngroups);
+    float* xp = lk_cpu_scratch(bytes);
+    if (!xp) return lk_cpu_scratch_failed("lk_qmatvec", bytes);
+    memcpy(xp, a->x, (size_t)c.m.cols * sizeof(float));
+    memset(xp + c.m.cols, 0, (size_t)(kp - c.m.cols) * sizeof(float));
+    float* xsum = xp + kp;
+    for (int64_t g = 0; g < c.m.ngroups; g++) {
+        float s = 0.0f;
+        for (int k = 0; k < c.m.gs; k++) s += xp[g * c.m.gs + k];
+        xsum[g] = s;
+    }
+    float* xq = xsum + c.m.ngroups;
+#ifdef LK_CPU_AVX2
+    permute_x(&c.m, xp, xq);
+#else
+    memcpy(xq, xp, sizeof(float) * (size_t)kp);
+#endif
+    c.xq = xq;
+    c.xsum = xsum;
+    uint8_t* last = padded_last_row(&c.m);
+    if (c.m.bits == 3 && !last) {
+        free(xp);
+        return lk_cpu_scratch_failed("lk_qmatvec", (size_t)c.m.row_bytes + 8);
+    }
+    c.last_row = last;
+    int64_t blocks = (c.m.rows + QMV_ROWS - 1) / QMV_ROWS;
+    lk_cpu_parallel_for(pool, blocks, 16, qmatvec_body, &c);
+    free(last);
+    free(xp);
+    return LK_OK;
+}
+
+lk_status lk_cpu_qmatvec(lk_stream* s, const lk_qmatrix* w, const float* x, float* y) {
+    qmatvec_args a;
+    copy_qmatrix(&a.w, w);
+    a.x = x;
+    a.y = y;
+    return lk_cpu_enqueue(s, qmatvec_task, &a, sizeof a);
+}
+
+/* ---- qmatmul ---------------------------------------------------------------- */
+
+typedef struct qmatmul_ctx {
+    qmat m;
+    const uint8_t* last_row;
+    const float* xp;     /* [n, kp] */
+    int64_t n, kp, kc;
+    float* y;
+    int failed;
+} qmatmul_ctx;
+
+/* Dequantizes rows [r0, r0+R), columns [k0, k0+kc) (whole groups) into panel. */
+static void quant_fill(const void* vctx, int64_t r0, int R, int64_t k0, int64_t kc, float* panel) {
+    const qmatmul_ctx* c = vctx;
+    const qmat* m = &c->m;
+    const int bits = m->bits;
+    const int units = m->gs / 8;
+    const int64_t gbytes = (int64_t)units * bits;
+#ifdef LK_CPU_AVX2
+    const __m256i mask = _mm256_set1_epi32((1 << bits) - 1);
+    const __m256i sh = unit_shifts(bits);
+#endif
+    for (int r = 0; r < R; r++) {
+        const uint8_t* code = row_codes(m, c->last_row, r0 + r);
+        const uint16_t* sc = m->scales + (r0 + r) * m->ngroups;
+        const uint16_t* zr = m->zeros + (r0 + r) * m->ngroups;
+        float* dst = panel + (int64_t)r * kc;
+        for (int64_t g = k0 / m->gs; g < (k0 + kc) / m->gs; g++) {
+            float s = lk_f16_to_f32(sc[g]);
+            float z = lk_f16_to_f32(zr[g]);
+            float* dg = dst + (g * m->gs - k0);
+            const uint8_t* cg = code + g * gbytes;
+#ifdef LK_CPU_AVX2
+            __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z);
+            for (int u = 0; u < units; u++) {
+                __m256 q = decode_word(unit_word(bits, cg + u * bits), sh, mask);
+                _mm256_storeu_ps(dg + 8 * u, _mm256_mul_ps(vs, _mm256_sub_ps(q, vz)));
+            }
+#else
+            for (int u = 0; u < units; u++) {
+                int32_t q[8];
+                decode_unit_scalar(bits, cg + u * bits, q);
+                for (int j = 0; j < 8; j++) dg[8 * u + j] = s * ((float)q[j] - z);
+            }
+#endif
+        }
+    }
+}
+
+static void qmatmul_body(void* vctx, int64_t begin, int64_t end) {
+    qmatmul_ctx* c = vctx;
+    float* panel = lk_cpu_scratch(sizeof(float) * LK_GEMM_ROW_BLOCK * (size_t)c->kc);
+    if (!panel) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); return; }
+    for (int64_t b = begin; b < end; b++) {
+        int64_t r0 = b * LK_GEMM_ROW_BLOCK;
+        int R = c->m.rows - r0 < LK_GEMM_ROW_BLOCK ? (int)(c->m.rows - r0) : LK_GEMM_ROW_BLOCK;
+        lk_cpu_gemm_rows(quant_fill, c, r0, R, c->xp, c->kp, c->n, c->kp, c->kc, panel, c->y,
+                         c->m.rows);
+    }
+    free(panel);
+}
+
+typedef struct qmatmul_args {
+    lk_qmatrix w;
+    const float* x;
+    int64_t n;
+    float* y;
+} qmatmul_args;
+
+static lk_status qmatmul_task(lk_cpu_pool* pool, void* p) {
+    const qmatmul_args* a = p;
+    qmatmul_ctx c;
+    c.m = qmat_from(&a->w);
+    c.n = a->n;
+    c.y = a->y;
+    c.failed = 0;
+    c.kp = c.m.ngroups * c.m.gs;
+    /* panel width: whole groups, about 512 columns */
+    c.kc = (int64_t)c.m.gs * ((512 + c.m.gs - 1) / c.m.gs);
+    float* xp = lk_cpu_pad_rows(pool, a->x, a->n, c.m.cols, c.kp);
+    if (!xp) return lk_cpu_scratch_failed("lk_qmatmul", sizeof(float) * (size_t)(a->n * c.kp));
+    c.xp = xp;
+    uint8_t* last = padded_last_row(&c.m);
+    if (c.m.bits == 3 && !last) {
+        free(xp);
+        return lk_cpu_scratch_failed("lk_qmatmul", (size_t)c.m.row_bytes + 8);
+    }
+    c.last_row = last;
+    int64_t blocks = (c.m.rows + LK_GEMM_ROW_BLOCK - 1) / LK_GEMM_ROW_BLOCK;
+    lk_cpu_parallel_for(pool, blocks, 1, qmatmul_body, &c);
+    free(last);
+    free(xp);
+    if (c.failed)
+        return lk_cpu_scratch_failed("lk_qmatmul", sizeof(float) * LK_GEMM_ROW_BLOCK * (size_t)c.kc);
+    return LK_OK;
+}
+
+lk_status lk_cpu_qmatmul(lk_stream* s, const lk_qmatrix* w, const float* x, int64_t n, float* y) {
+    qmatmul_args a;
+    copy_qmatrix(&a.w, w);
+    a.x = x;
+    a.n = n;
+    a.y = y;
+    return lk_cpu_enqueue(s, qmatmul_task, &a, sizeof a);
+}

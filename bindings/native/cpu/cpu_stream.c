@@ -1,0 +1,496 @@
+/*
+ * cpu_stream.c — streams (one worker thread with a FIFO task queue each), the
+ * sticky error of a stream, events, and the asynchronous copies.
+ *
+ * Events follow CUDA: each lk_event_record creates a new "marker" that completes
+ * when the stream reaches it; the event refers to its latest marker (query,
+ * synchronize, elapsed time), while lk_stream_wait_event captures the marker that
+ * is latest at the time of the call. Markers are reference-counted because a
+ * pending record or wait task may outlive a re-record or the event itself.
+ */
+#define _GNU_SOURCE
+#include "cpu_runtime.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+enum { MESSAGE_CAPACITY = 1024 };
+
+#define CONTAINER_OF(ptr, type, member) ((type*)((char*)(ptr) - offsetof(type, member)))
+
+typedef struct cpu_marker {
+    int refs;                     /* all fields guarded by the device's markers_lock */
+    int done;
+    int64_t time_ns;              /* completion time (CLOCK_MONOTONIC)               */
+    lk_status status;             /* the stream's sticky error when it got here      */
+    char message[MESSAGE_CAPACITY];
+} cpu_marker;
+
+typedef enum { TASK_RUN, TASK_RECORD, TASK_WAIT } task_kind;
+
+typedef struct cpu_task {
+    struct cpu_task* next;
+    task_kind kind;
+    lk_cpu_task_fn fn;            /* TASK_RUN                                       */
+    cpu_marker* marker;           /* TASK_RECORD, TASK_WAIT (holds a reference)     */
+    max_align_t args[];           /* TASK_RUN: the copied argument block            */
+} cpu_task;
+
+struct cpu_stream {
+    lk_handle h;
+    cpu_link link;
+    cpu_device* dev;
+    pthread_t thread;
+
+    pthread_mutex_t lock;         /* guards everything below                        */
+    pthread_cond_t work;          /* the worker waits for tasks                     */
+    pthread_cond_t idle;          /* synchronizers wait for `completed`             */
+    cpu_task* head;
+    cpu_task* tail;
+    uint64_t enqueued, completed; /* task counts                                    */
+    int stop;
+    lk_status error;              /* sticky: the first failure since the last sync  */
+    char error_message[MESSAGE_CAPACITY];
+};
+
+struct cpu_event {
+    lk_handle h;
+    cpu_link link;
+    cpu_marker* latest;           /* NULL until recorded; guarded by markers_lock   */
+};
+
+cpu_stream* cpu_stream_of_link(cpu_link* link) { return CONTAINER_OF(link, cpu_stream, link); }
+cpu_event* cpu_event_of_link(cpu_link* link) { return CONTAINER_OF(link, cpu_event, link); }
+
+/* Drops a reference; call with the markers lock held. */
+static void marker_unref(cpu_marker* m) {
+    if (m && --m->refs == 0) free(m);
+}
+
+static void copy_message(char* dst, const char* src) { snprintf(dst, MESSAGE_CAPACITY, "%s", src); }
+
+/* ---- the worker ---------------------------------------------------------------- */
+
+/* Runs one task outside the stream lock; returns its status and, on failure,
+ * leaves the message in `message`. `sticky` is the stream's error when the task
+ * was taken: tasks that compute are skipped then, markers still complete. */
+static lk_status run_task(cpu_stream* s, cpu_task* t, lk_status sticky, char* message) {
+    cpu_device* dev = s->dev;
+    switch (t->kind) {
+    case TASK_RUN: {
+        if (sticky != LK_OK) return LK_OK;
+        /* Clear this worker's last error so a missing message can be detected. The
+         * CPU backend is linked into the dispatcher's library, so it can read the
+         * message back with the public lk_last_error(). */
+        CPU_ERROR(LK_OK, "%s", "");
+        lk_status st = t->fn(&dev->pool, t->args);
+        if (st != LK_OK) {
+            const char* msg = lk_last_error();
+            if (msg[0]) copy_message(message, msg);
+            else snprintf(message, MESSAGE_CAPACITY, "a task failed with %s (no message)",
+                          lk_status_name(st));
+        }
+        return st;
+    }
+    case TASK_RECORD: {
+        /* The marker's status and message were filled in when the task was taken. */
+        pthread_mutex_lock(&dev->markers_lock);
+        t->marker->time_ns = cpu_now_ns();
+        t->marker->done = 1;
+        pthread_cond_broadcast(&dev->markers_cv);
+        marker_unref(t->marker);
+        pthread_mutex_unlock(&dev->markers_lock);
+        return LK_OK;
+    }
+    case TASK_WAIT: {
+        cpu_marker* m = t->marker;
+        lk_status st = LK_OK;
+        pthread_mutex_lock(&dev->markers_lock);
+        if (sticky == LK_OK) {
+            while (!m->done) pthread_cond_wait(&dev->markers_cv, &dev->markers_lock);
+            if (m->status != LK_OK) {
+                /* Work after the wait depends on the failed work: fail this stream too. */
+                st = m->status;
+                snprintf(message, MESSAGE_CAPACITY, "lk_stream_wait_event: the awaited work failed: %.900s",
+                         m->message);
+            }
+        }
+        marker_unref(m);
+        pthread_mutex_unlock(&dev->markers_lock);
+        return st;
+    }
+    }
+    return LK_OK;
+}
+
+static void* stream_main(void* arg) {
+    cpu_stream* s = arg;
+    /* Sleeps of the emulated link are short: keep the kernel from stretching them. */
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+    char message[MESSAGE_CAPACITY];
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (!s->head && !s->stop) pthread_cond_wait(&s->work, &s->lock);
+        if (!s->head) break; /* stopping and drained */
+        cpu_task* t = s->head;
+        s->head = t->next;
+        if (!s->head) s->tail = NULL;
+        lk_status sticky = s->error;
+        if (t->kind == TASK_RECORD) {
+            /* The marker reports the state of the stream at this point. The marker
+             * is not done yet, so nobody reads these fields concurrently. */
+            t->marker->status = sticky;
+            copy_message(t->marker->message, sticky != LK_OK ? s->error_message : "");
+        }
+        pthread_mutex_unlock(&s->lock);
+
+        message[0] = '\0';
+        lk_status st = run_task(s, t, sticky, message);
+        free(t);
+
+        pthread_mutex_lock(&s->lock);
+        if (st != LK_OK && s->error == LK_OK) {
+            s->error = st;
+            copy_message(s->error_message, message);
+        }
+        s->completed++;
+        pthread_cond_broadcast(&s->idle);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+static void push_task(cpu_stream* s, cpu_task* t) {
+    t->next = NULL;
+    pthread_mutex_lock(&s->lock);
+    if (s->tail) s->tail->next = t;
+    else s->head = t;
+    s->tail = t;
+    s->enqueued++;
+    pthread_cond_signal(&s->work);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static cpu_task* new_task(const char* fn, task_kind kind, size_t args_size) {
+    cpu_task* t = malloc(sizeof(cpu_task) + args_size);
+    if (!t) {
+        CPU_ERROR(LK_ERR_HOST_OUT_OF_MEMORY, "%s: out of host memory for a %zu-byte task", fn,
+                  args_size);
+        return NULL;
+    }
+    t->kind = kind;
+    t->fn = NULL;
+    t->marker = NULL;
+    return t;
+}
+
+lk_status lk_cpu_enqueue(lk_stream* stream, lk_cpu_task_fn fn, const void* args, size_t args_size) {
+    cpu_task* t = new_task("lk_cpu_enqueue", TASK_RUN, args_size);
+    if (!t) return LK_ERR_HOST_OUT_OF_MEMORY;
+    t->fn = fn;
+    if (args_size) memcpy(t->args, args, args_size);
+    push_task((cpu_stream*)stream, t);
+    return LK_OK;
+}
+
+/* ---- streams --------------------------------------------------------------------- */
+
+lk_status lk_cpu_stream_create(lk_device* device, lk_stream** out) {
+    cpu_device* dev = (cpu_device*)device;
+    cpu_stream* s = calloc(1, sizeof *s);
+    if (!s) return CPU_ERROR(LK_ERR_HOST_OUT_OF_MEMORY, "lk_stream_create: out of host memory");
+    s->h.kind = LK_HANDLE_STREAM;
+    s->h.iface = dev->h.iface;
+    s->h.device = device;
+    s->dev = dev;
+    s->error = LK_OK;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->work, NULL);
+    pthread_cond_init(&s->idle, NULL);
+    int err = pthread_create(&s->thread, NULL, stream_main, s);
+    if (err != 0) {
+        pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->work);
+        pthread_cond_destroy(&s->idle);
+        free(s);
+        return CPU_ERROR(LK_ERR_HOST_OUT_OF_MEMORY, "lk_stream_create: cannot start a worker thread (%s)",
+                         strerror(err));
+    }
+    pthread_setname_np(s->thread, "lk-stream");
+    pthread_mutex_lock(&dev->lock);
+    cpu_list_push(&dev->streams, &s->link);
+    pthread_mutex_unlock(&dev->lock);
+    *out = (lk_stream*)s;
+    return LK_OK;
+}
+
+/* Waits until every task enqueued before the call has run; returns the sticky error
+ * (message copied into `message`) and clears it. Call with s->lock held. */
+static lk_status drain_locked(cpu_stream* s, char* message) {
+    uint64_t target = s->enqueued;
+    while (s->completed < target) pthread_cond_wait(&s->idle, &s->lock);
+    lk_status st = s->error;
+    if (st != LK_OK) copy_message(message, s->error_message);
+    s->error = LK_OK;
+    s->error_message[0] = '\0';
+    return st;
+}
+
+lk_status lk_cpu_stream_synchronize(lk_stream* stream) {
+    cpu_stream* s = (cpu_stream*)stream;
+    char message[MESSAGE_CAPACITY];
+    pthread_mutex_lock(&s->lock);
+    lk_status st = drain_locked(s, message);
+    pthread_mutex_unlock(&s->lock);
+    if (st != LK_OK) return CPU_ERROR(st, "%s", message);
+    return LK_OK;
+}
+
+lk_status lk_cpu_stream_destroy(lk_stream* stream) {
+    cpu_stream* s = (cpu_stream*)stream;
+    char message[MESSAGE_CAPACITY];
+    pthread_mutex_lock(&s->lock);
+    lk_status st = drain_locked(s, message);
+    s->stop = 1;
+    pthread_cond_signal(&s->work);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->thread, NULL);
+
+    cpu_device* dev = s->dev;
+    pthread_mutex_lock(&dev->lock);
+    cpu_list_remove(&s->link);
+    pthread_mutex_unlock(&dev->lock);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->work);
+    pthread_cond_destroy(&s->idle);
+    s->h.kind = LK_HANDLE_FREED;
+    free(s);
+    /* The handle is gone either way; a pending error must still not be lost. */
+    if (st != LK_OK)
+        return CPU_ERROR(st, "lk_stream_destroy: stream destroyed; it had a pending error: %s",
+                         message);
+    return LK_OK;
+}
+
+lk_status lk_cpu_stream_wait_event(lk_stream* stream, lk_event* event) {
+    cpu_stream* s = (cpu_stream*)stream;
+    cpu_event* e = (cpu_event*)event;
+    cpu_device* dev = s->dev;
+    cpu_task* t = new_task("lk_stream_wait_event", TASK_WAIT, 0);
+    if (!t) return LK_ERR_HOST_OUT_OF_MEMORY;
+    pthread_mutex_lock(&dev->markers_lock);
+    cpu_marker* m = e->latest;
+    /* Never recorded, or already completed without error: nothing to wait for. */
+    if (!m || (m->done && m->status == LK_OK)) {
+        pthread_mutex_unlock(&dev->markers_lock);
+        free(t);
+        return LK_OK;
+    }
+    m->refs++;
+    pthread_mutex_unlock(&dev->markers_lock);
+    t->marker = m;
+    push_task(s, t);
+    return LK_OK;
+}
+
+/* ---- events ------------------------------------------------------------------------ */
+
+lk_status lk_cpu_event_create(lk_device* device, lk_event** out) {
+    cpu_device* dev = (cpu_device*)device;
+    cpu_event* e = calloc(1, sizeof *e);
+    if (!e) return CPU_ERROR(LK_ERR_HOST_OUT_OF_MEMORY, "lk_event_create: out of host memory");
+    e->h.kind = LK_HANDLE_EVENT;
+    e->h.iface = dev->h.iface;
+    e->h.device = device;
+    pthread_mutex_lock(&dev->lock);
+    cpu_list_push(&dev->events, &e->link);
+    pthread_mutex_unlock(&dev->lock);
+    *out = (lk_event*)e;
+    return LK_OK;
+}
+
+lk_status lk_cpu_event_destroy(lk_event* event) {
+    cpu_event* e = (cpu_event*)event;
+    cpu_device* dev = (cpu_device*)e->h.device;
+    /* A pending record keeps its own reference to the marker. */
+    pthread_mutex_lock(&dev->markers_lock);
+    marker_unref(e->latest);
+    e->latest = NULL;
+    pthread_mutex_unlock(&dev->markers_lock);
+    pthread_mutex_lock(&dev->lock);
+    cpu_list_remove(&e->link);
+    pthread_mutex_unlock(&dev->lock);
+    e->h.kind = LK_HANDLE_FREED;
+    free(e);
+    return LK_OK;
+}
+
+lk_status lk_cpu_event_record(lk_event* event, lk_stream* stream) {
+    cpu_event* e = (cpu_event*)event;
+    cpu_stream* s = (cpu_stream*)stream;
+    cpu_device* dev = s->dev;
+    cpu_task* t = new_task("lk_event_record", TASK_RECORD, 0);
+    cpu_marker* m = calloc(1, sizeof *m);
+    if (!t || !m) {
+        free(t);
+        free(m);
+        return CPU_ERROR(LK_ERR_HOST_OUT_OF_MEMORY, "lk_event_record: out of host memory");
+    }
+    m->refs = 2; /* the event and the task */
+    t->marker = m;
+    pthread_mutex_lock(&dev->markers_lock);
+    marker_unref(e->latest);
+    e->latest = m;
+    pthread_mutex_unlock(&dev->markers_lock);
+    push_task(s, t);
+    return LK_OK;
+}
+
+lk_status lk_cpu_event_query(lk_event* event) {
+    cpu_event* e = (cpu_event*)event;
+    cpu_device* dev = (cpu_device*)e->h.device;
+    lk_status st = LK_OK;
+    pthread_mutex_lock(&dev->markers_lock);
+    cpu_marker* m = e->latest;
+    if (m && !m->done)
+        st = CPU_ERROR(LK_ERR_NOT_READY, "lk_event_query: the recorded work is still pending");
+    else if (m && m->status != LK_OK)
+        st = CPU_ERROR(m->status, "lk_event_query: the recorded work failed: %s", m->message);
+    pthread_mutex_unlock(&dev->markers_lock);
+    return st;
+}
+
+lk_status lk_cpu_event_synchronize(lk_event* event) {
+    cpu_event* e = (cpu_event*)event;
+    cpu_device* dev = (cpu_device*)e->h.device;
+    lk_status st = LK_OK;
+    pthread_mutex_lock(&dev->markers_lock);
+    cpu_marker* m = e->latest;
+    if (m) {
+        m->refs++; /* the event may be re-recorded while we wait */
+        while (!m->done) pthread_cond_wait(&dev->markers_cv, &dev->markers_lock);
+        if (m->status != LK_OK)
+            st = CPU_ERROR(m->status, "lk_event_synchronize: the recorded work failed: %s",
+                           m->message);
+        marker_unref(m);
+    }
+    pthread_mutex_unlock(&dev->markers_lock);
+    return st;
+}
+
+/* A completed, successful marker of `e` or an error naming argument `arg`. */
+static lk_status completed_marker(cpu_event* e, const char* arg, cpu_marker** out) {
+    cpu_marker* m = e->latest;
+    if (!m)
+        return CPU_ERROR(LK_ERR_INVALID_ARGUMENT, "lk_event_elapsed_ms: %s was never recorded", arg);
+    if (!m->done)
+        return CPU_ERROR(LK_ERR_NOT_READY, "lk_event_elapsed_ms: %s has not completed", arg);
+    if (m->status != LK_OK)
+        return CPU_ERROR(m->status, "lk_event_elapsed_ms: the work recorded by %s failed: %s", arg,
+                         m->message);
+    *out = m;
+    return LK_OK;
+}
+
+lk_status lk_cpu_event_elapsed_ms(lk_event* start, lk_event* end, float* out_ms) {
+    cpu_device* dev = (cpu_device*)((cpu_event*)start)->h.device;
+    cpu_marker *a = NULL, *b = NULL;
+    pthread_mutex_lock(&dev->markers_lock);
+    lk_status st = completed_marker((cpu_event*)start, "start", &a);
+    if (st == LK_OK) st = completed_marker((cpu_event*)end, "end", &b);
+    if (st == LK_OK) *out_ms = (float)((double)(b->time_ns - a->time_ns) / 1e6);
+    pthread_mutex_unlock(&dev->markers_lock);
+    return st;
+}
+
+/* ---- copies --------------------------------------------------------------------- */
+
+typedef enum { COPY_H2D, COPY_D2H, COPY_D2D, COPY_MEMSET } copy_kind;
+
+typedef struct copy_args {
+    cpu_device* dev;
+    copy_kind kind;
+    int value;
+    void* dst;
+    const void* src;
+    size_t bytes;
+} copy_args;
+
+static void sleep_until_ns(int64_t deadline) {
+    struct timespec ts = {.tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+    }
+}
+
+/* A copy over the emulated link: the link of each direction is a shared resource;
+ * every ~1 MiB chunk reserves its transfer time on it (after the transfers other
+ * streams reserved before), and the copy finishes no earlier than its reservation.
+ * Short sleeps are skipped and made up later, so the rate holds with coarse timers. */
+static void throttled_copy(cpu_device* dev, int64_t* link_free_at, char* dst, const char* src,
+                           size_t bytes) {
+    const size_t chunk = (size_t)1 << 20;
+    const int64_t min_sleep_ns = 200000;
+    for (size_t off = 0; off < bytes; off += chunk) {
+        size_t n = bytes - off < chunk ? bytes - off : chunk;
+        int64_t duration = (int64_t)((double)n * 1e9 / dev->link_bytes_per_s);
+        pthread_mutex_lock(&dev->link_lock);
+        int64_t now = cpu_now_ns();
+        int64_t begin = *link_free_at > now ? *link_free_at : now;
+        int64_t finish = begin + duration;
+        *link_free_at = finish;
+        pthread_mutex_unlock(&dev->link_lock);
+        memcpy(dst + off, src + off, n);
+        int last = off + n >= bytes;
+        if (last || finish - cpu_now_ns() > min_sleep_ns) sleep_until_ns(finish);
+    }
+}
+
+static lk_status copy_task(lk_cpu_pool* pool, void* p) {
+    const copy_args* a = p;
+    cpu_device* dev = a->dev;
+    switch (a->kind) {
+    case COPY_H2D:
+    case COPY_D2H:
+        if (dev->link_bytes_per_s > 0) {
+            int64_t* link = a->kind == COPY_H2D ? &dev->h2d_free_at_ns : &dev->d2h_free_at_ns;
+            throttled_copy(dev, link, a->dst, a->src, a->bytes);
+        } else {
+            memcpy(a->dst, a->src, a->bytes);
+        }
+        break;
+    case COPY_D2D:
+        memcpy(a->dst, a->src, a->bytes);
+        break;
+    case COPY_MEMSET:
+        memset(a->dst, a->value, a->bytes);
+        break;
+    }
+    return LK_OK;
+}
+
+static lk_status enqueue_copy(lk_stream* stream, copy_kind kind, void* dst, const void* src,
+                              int value, size_t bytes) {
+    copy_args a = {.dev = ((cpu_stream*)stream)->dev, .kind = kind, .value = value,
+                   .dst = dst, .src = src, .bytes = bytes};
+    return lk_cpu_enqueue(stream, copy_task, &a, sizeof a);
+}
+
+lk_status lk_cpu_copy_h2d(lk_stream* s, void* dst, const void* src, size_t bytes) {
+    return enqueue_copy(s, COPY_H2D, dst, src, 0, bytes);
+}
+
+lk_status lk_cpu_copy_d2h(lk_stream* s, void* dst, const void* src, size_t bytes) {
+    return enqueue_copy(s, COPY_D2H, dst, src, 0, bytes);
+}
+
+lk_status lk_cpu_copy_d2d(lk_stream* s, void* dst, const void* src, size_t bytes) {
+    return enqueue_copy(s, COPY_D2D, dst, src, 0, bytes);
+}
+
+lk_status lk_cpu_memset(lk_stream* s, void* dst, int32_t value, size_t bytes) {
+    return enqueue_copy(s, COPY_MEMSET, dst, NULL, value, bytes);
+}

@@ -1,0 +1,244 @@
+package dev.lookahead.api;
+
+import dev.lookahead.bindings.Backend;
+import dev.lookahead.bindings.BackendName;
+import dev.lookahead.bindings.Device;
+import dev.lookahead.bindings.DeviceInfo;
+import dev.lookahead.bindings.DeviceOptions;
+import dev.lookahead.bindings.LookaheadNativeException;
+import dev.lookahead.bindings.Stream;
+import dev.lookahead.bindings.AttentionShape;
+import dev.lookahead.bindings.ffi.LkStatus;
+import dev.lookahead.engine.ForwardPass;
+import dev.lookahead.engine.Generation;
+import dev.lookahead.engine.KvCache;
+import dev.lookahead.engine.ModelWeights;
+import dev.lookahead.model.Checkpoint;
+import dev.lookahead.model.ModelConfig;
+import dev.lookahead.tokenizer.ChatTemplate;
+import dev.lookahead.tokenizer.StreamDecoder;
+import dev.lookahead.tokenizer.Tokenizer;
+import dev.lookahead.util.Progress;
+
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.Spliterator;
+import java.util.Spliterators;
+import java.util.function.Consumer;
+import java.util.stream.StreamSupport;
+
+/**
+ * A Mixtral-architecture model loaded on a device, ready to generate.
+ *
+ * <pre>{@code
+ * try (var model = MoeModel.load(Path.of("models/demo"), LoadOptions.defaults())) {
+ *     var result = model.generate("The old house", GenerationOptions.defaults(),
+ *             token -> System.out.print(token.text()));
+ *     System.out.println(result.timings());
+ * }
+ * }</pre>
+ *
+ * One generation at a time per model (calls are serialised); each generation starts from an
+ * empty context.
+ */
+public final class MoeModel implements AutoCloseable {
+    private final Path directory;
+    private final ModelConfig config;
+    private final Tokenizer tokenizer;
+    private final ChatTemplate chatTemplate;
+    private final Backend backend;
+    private final Device device;
+    private final String backendReason;
+    private final Checkpoint checkpoint;
+    private final ModelWeights weights;
+    private final KvCache cache;
+    private final ForwardPass forward;
+    private final Set<Integer> endTokens;
+
+    private MoeModel(Path directory, ModelConfig config, Tokenizer tokenizer, ChatTemplate chatTemplate,
+                     Backend backend, Device device, String backendReason, Checkpoint checkpoint,
+                     ModelWeights weights, KvCache cache, ForwardPass forward) {
+        this.directory = directory;
+        this.config = config;
+        this.tokenizer = tokenizer;
+        this.chatTemplate = chatTemplate;
+        this.backend = backend;
+        this.device = device;
+        this.backendReason = backendReason;
+        this.checkpoint = checkpoint;
+        this.weights = weights;
+        this.cache = cache;
+        this.forward = forward;
+        Set<Integer> ends = new HashSet<>(config.eosTokenIds());
+        this.endTokens = Set.copyOf(ends);
+    }
+
+    public static MoeModel load(Path directory, LoadOptions options) {
+        return load(directory, options, Progress.NONE);
+    }
+
+    /**
+     * Loads a Hugging Face checkpoint directory (config.json, safetensors, tokenizer.json).
+     * Everything is validated before device memory is touched; on failure nothing stays allocated.
+     */
+    public static MoeModel load(Path directory, LoadOptions options, Progress progress) {
+        Checkpoint checkpoint = Checkpoint.open(directory);
+        Backend backend = null;
+        try {
+            ModelConfig config = checkpoint.config();
+            Tokenizer tokenizer = Tokenizer.load(directory.resolve("tokenizer.json"));
+            Path tokenizerConfig = directory.resolve("tokenizer_config.json");
+            ChatTemplate chat = java.nio.file.Files.isRegularFile(tokenizerConfig) ? ChatTemplate.load(tokenizerConfig)
+                    : new ChatTemplate(ChatTemplate.Format.PLAIN, "<s>", "</s>", "(no tokenizer_config.json)");
+            int context = options.contextLength() > 0 ? options.contextLength()
+                    : Math.min(config.maxPositionEmbeddings(), LoadOptions.DEFAULT_CONTEXT);
+            if (context > config.maxPositionEmbeddings()) {
+                throw new IllegalArgumentException("context length " + context + " exceeds the model's max_position_embeddings "
+                        + config.maxPositionEmbeddings());
+            }
+            backend = Backend.load();
+            StringBuilder reason = new StringBuilder();
+            Device device = openDevice(backend, options, reason);
+            Stream stream = null;
+            ModelWeights weights = null;
+            KvCache cache = null;
+            try {
+                stream = device.createStream();
+                weights = ModelWeights.upload(checkpoint, device, stream, progress);
+                int window = config.slidingWindow() == null ? 0 : config.slidingWindow();
+                AttentionShape shape = AttentionShape.of(config.numAttentionHeads(), config.numKeyValueHeads(),
+                        config.headDim(), context, options.kvCacheType(), window);
+                cache = new KvCache(device, config.numHiddenLayers(), shape);
+                ForwardPass forward = new ForwardPass(config, weights, cache, device, stream,
+                        Math.min(options.prefillChunk(), context));
+                return new MoeModel(directory, config, tokenizer, chat, backend, device, reason.toString(),
+                        checkpoint, weights, cache, forward);
+            } catch (RuntimeException | Error e) {
+                if (cache != null) cache.close();
+                if (weights != null) weights.close();
+                device.close();
+                throw e;
+            }
+        } catch (RuntimeException | Error e) {
+            if (backend != null) backend.close();
+            checkpoint.close();
+            throw e;
+        }
+    }
+
+    private static Device openDevice(Backend backend, LoadOptions options, StringBuilder reason) {
+        DeviceOptions deviceOptions = DeviceOptions.DEFAULTS.withThreads(options.threads())
+                .withMemoryLimit(options.deviceMemory());
+        return switch (options.backend()) {
+            case CPU -> {
+                reason.append("cpu backend requested");
+                yield backend.open(BackendName.CPU, deviceOptions);
+            }
+            case CUDA -> {
+                reason.append("cuda backend requested");
+                yield backend.open(BackendName.CUDA, deviceOptions);
+            }
+            case AUTO -> {
+                try {
+                    Device d = backend.open(BackendName.CUDA, deviceOptions);
+                    reason.append("auto: a CUDA device is available");
+                    yield d;
+                } catch (LookaheadNativeException e) {
+                    // Only "no usable CUDA here" selects the CPU; any other CUDA failure is reported.
+                    if (e.status() != LkStatus.LK_ERR_BACKEND_UNAVAILABLE) throw e;
+                    reason.append("auto: CUDA unavailable (").append(e.nativeMessage()).append("), using the CPU backend");
+                    yield backend.open(BackendName.CPU, deviceOptions);
+                }
+            }
+        };
+    }
+
+    public Path directory() {
+        return directory;
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public DeviceInfo deviceInfo() {
+        return device.info();
+    }
+
+    /** Why this backend runs the model (e.g. "auto: CUDA unavailable (...), using the CPU backend"). */
+    public String backendReason() {
+        return backendReason;
+    }
+
+    /** KV cache capacity in tokens. */
+    public long contextLength() {
+        return cache.capacity();
+    }
+
+    public long weightBytes() {
+        return weights.deviceBytes();
+    }
+
+    public long kvCacheBytes() {
+        return cache.bytes();
+    }
+
+    /** Tokens of a prompt as the model will see it (BOS added; chat template applied when asked). */
+    public int[] encodePrompt(String prompt, boolean chat) {
+        if (!chat) return tokenizer.encode(prompt, true);
+        // the rendered template spells out its special tokens ("<s>"), so none are added
+        String text = chatTemplate.render(List.of(ChatTemplate.Message.user(prompt)), true);
+        return tokenizer.encode(text, false);
+    }
+
+    /** Generates a continuation, handing each token to {@code listener} as it is produced. */
+    public synchronized GenerationResult generate(String prompt, GenerationOptions options, Consumer<GeneratedToken> listener) {
+        return newGeneration(prompt, options).run(listener);
+    }
+
+    /**
+     * The tokens of a generation as a lazy stream: each element pulled runs one decode step.
+     * Consume it fully (or close the model) before starting another generation.
+     */
+    public java.util.stream.Stream<GeneratedToken> tokens(String prompt, GenerationOptions options) {
+        Generation g;
+        synchronized (this) {
+            g = newGeneration(prompt, options);
+        }
+        return StreamSupport.stream(Spliterators.spliteratorUnknownSize(g, Spliterator.ORDERED | Spliterator.NONNULL), false);
+    }
+
+    private Generation newGeneration(String prompt, GenerationOptions options) {
+        int[] ids = encodePrompt(prompt, options.chat());
+        StreamDecoder decoder = tokenizer.streamDecoder(true);
+        Generation.TextDecoder text = new Generation.TextDecoder() {
+            @Override public String next(int tokenId) { return decoder.append(tokenId); }
+            @Override public String flush() { return decoder.finish(); }
+        };
+        return new Generation(forward, cache.capacity(), endTokens, text, ids, options, config.vocabSize());
+    }
+
+    /** The forward pass, for scoring and tools (same thread discipline as generate). */
+    public ForwardPass forwardPass() {
+        return forward;
+    }
+
+    @Override
+    public synchronized void close() {
+        try {
+            forward.close();
+        } finally {
+            cache.close();
+            weights.close();
+            device.close();
+            backend.close();
+            checkpoint.close();
+        }
+    }
+}

@@ -1,0 +1,34 @@
+package dev.lookahead.cli;
+
+import dev.lookahead.api.BackendChoice;
+import dev.lookahead.api.LoadOptions;
+import dev.lookahead.bindings.DType;
+import picocli.CommandLine.Option;
+
+/** Options shared by every command that loads a model. */
+final class BackendOptions {
+    @Option(names = "--backend", defaultValue = "auto",
+            description = "auto (CUDA when usable, else CPU), cpu or cuda (default: ${DEFAULT-VALUE})")
+    String backend;
+
+    @Option(names = "--threads", defaultValue = "0", description = "CPU backend threads, 0 = all cores")
+    int threads;
+
+    @Option(names = "--context", defaultValue = "0",
+            description = "context length in tokens, 0 = min(model maximum, " + LoadOptions.DEFAULT_CONTEXT + ")")
+    int context;
+
+    @Option(names = "--kv-cache", defaultValue = "f16", description = "KV cache type: f32, f16 or bf16 (default: ${DEFAULT-VALUE})")
+    String kvCache;
+
+    LoadOptions toLoadOptions() {
+        DType kv = switch (kvCache.toLowerCase(java.util.Locale.ROOT)) {
+            case "f32" -> DType.F32;
+            case "f16" -> DType.F16;
+            case "bf16" -> DType.BF16;
+            default -> throw new IllegalArgumentException("--kv-cache must be f32, f16 or bf16, got " + kvCache);
+        };
+        return LoadOptions.defaults().withBackend(BackendChoice.parse(backend)).withThreads(threads)
+                .withContextLength(context).withKvCacheType(kv);
+    }
+}

@@ -1,0 +1,59 @@
+package dev.lookahead.cli;
+
+import dev.lookahead.api.GenerationResult;
+import dev.lookahead.api.MoeModel;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = "Generates text from a prompt, streaming tokens as they are produced.")
+final class GenerateCommand implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "MODEL", description = "Hugging Face checkpoint directory")
+    Path model;
+
+    static final class PromptSource {
+        @Option(names = {"-p", "--prompt"}, description = "the prompt text")
+        String text;
+
+        @Option(names = "--prompt-file", description = "read the prompt from a UTF-8 file")
+        Path file;
+    }
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    PromptSource prompt;
+
+    @Option(names = "--chat", description = "wrap the prompt in the model's chat template as one user turn")
+    boolean chat;
+
+    @Mixin
+    SamplingFlags sampling;
+
+    @Mixin
+    BackendOptions backend;
+
+    @Override
+    public Integer call() throws IOException {
+        String text = prompt.text != null ? prompt.text : Files.readString(prompt.file, StandardCharsets.UTF_8);
+        try (MoeModel m = ModelLoading.load(model, backend.toLoadOptions(), System.err)) {
+            if (!chat) {
+                System.out.print(text);
+            }
+            GenerationResult r = m.generate(text, sampling.toOptions(chat), token -> {
+                System.out.print(token.text());
+                System.out.flush();
+            });
+            System.out.println();
+            System.err.println("[" + r.stopReason().name().toLowerCase(java.util.Locale.ROOT) + "] " + r.timings());
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,285 @@
+package dev.lookahead.engine;
+
+import dev.lookahead.bindings.DType;
+import dev.lookahead.bindings.Device;
+import dev.lookahead.bindings.DeviceBuffer;
+import dev.lookahead.bindings.DeviceSlice;
+import dev.lookahead.bindings.PinnedBuffer;
+import dev.lookahead.bindings.Stream;
+import dev.lookahead.expert.DenseExpert;
+import dev.lookahead.model.ModelConfig;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * The Mixtral forward pass over the native ops: tokens in, logits out, keys and values
+ * appended to the KV cache. Runs up to {@code chunk} tokens per pass (longer inputs are split);
+ * a decode step is a pass of one token. After each layer's router, the chosen experts are read
+ * back to Java, which runs each chosen expert on the rows routed to it.
+ *
+ * <p>Not thread-safe: one forward pass per sequence.
+ */
+public final class ForwardPass implements AutoCloseable {
+    private static final int F32 = 4;
+
+    private final ModelConfig config;
+    private final ModelWeights weights;
+    private final KvCache cache;
+    private final Stream stream;
+    private final int chunk;
+    private final int dim, qDim, kvDim, inter, experts, topK, vocab;
+
+    private final DeviceBuffer scratch;
+    private final DeviceSlice ids;        // i32 [chunk]
+    private final DeviceSlice x;          // [chunk, dim] residual stream
+    private final DeviceSlice xn;         // [chunk, dim] normed input of a block
+    private final DeviceSlice q;          // [chunk, qDim]
+    private final DeviceSlice k;          // [chunk, kvDim]
+    private final DeviceSlice v;          // [chunk, kvDim]
+    private final DeviceSlice attn;       // [chunk, qDim]
+    private final DeviceSlice proj;       // [chunk, dim]
+    private final DeviceSlice routerLogits; // [chunk, experts]
+    private final DeviceSlice topIdx;     // i32 [chunk, topK]
+    private final DeviceSlice topWeight;  // [chunk, topK]
+    private final DeviceSlice expertRows; // i32 [experts, chunk]: rows routed to each expert
+    private final DeviceSlice expertWeight; // [experts, chunk]: their gate weights
+    private final DeviceSlice gathered;   // [chunk, dim]
+    private final DeviceSlice h1, h3;     // [chunk, inter]
+    private final DeviceSlice expertOut;  // [chunk, dim]
+    private final DeviceSlice logits;     // [chunk, vocab]
+
+    private final PinnedBuffer host;
+    private final MemorySegment hostIds, hostTopIdx, hostTopWeight, hostExpertRows, hostExpertWeight, hostLogits;
+    private final int[] rowCount;
+    private final int[] chosen;
+    private final float[] chosenWeight;
+
+    private RoutingListener routingListener;
+
+    public ForwardPass(ModelConfig config, ModelWeights weights, KvCache cache, Device device, Stream stream, int chunk) {
+        if (chunk <= 0) throw new IllegalArgumentException("chunk must be > 0, got " + chunk);
+        this.config = config;
+        this.weights = weights;
+        this.cache = cache;
+        this.stream = stream;
+        this.chunk = chunk;
+        this.dim = config.hiddenSize();
+        this.qDim = config.qDim();
+        this.kvDim = config.kvDim();
+        this.inter = config.intermediateSize();
+        this.experts = config.numLocalExperts();
+        this.topK = config.numExpertsPerTok();
+        this.vocab = config.vocabSize();
+        this.rowCount = new int[experts];
+        this.chosen = new int[topK];
+        this.chosenWeight = new float[topK];
+
+        long[] sizes = {
+                (long) chunk * 4, (long) chunk * dim * F32, (long) chunk * dim * F32, (long) chunk * qDim * F32,
+                (long) chunk * kvDim * F32, (long) chunk * kvDim * F32, (long) chunk * qDim * F32,
+                (long) chunk * dim * F32, (long) chunk * experts * F32, (long) chunk * topK * 4,
+                (long) chunk * topK * F32, (long) experts * chunk * 4, (long) experts * chunk * F32,
+                (long) chunk * dim * F32, (long) chunk * inter * F32, (long) chunk * inter * F32,
+                (long) chunk * dim * F32, (long) chunk * vocab * F32};
+        long[] offsets = new long[sizes.length];
+        long total = 0;
+        for (int i = 0; i < sizes.length; i++) {
+            offsets[i] = total;
+            total += (sizes[i] + 255) & ~255L;
+        }
+        this.scratch = device.allocate(total);
+        DeviceSlice[] s = new DeviceSlice[sizes.length];
+        for (int i = 0; i < sizes.length; i++) s[i] = scratch.slice(offsets[i], sizes[i]);
+        ids = s[0]; x = s[1]; xn = s[2]; q = s[3]; k = s[4]; v = s[5]; attn = s[6]; proj = s[7];
+        routerLogits = s[8]; topIdx = s[9]; topWeight = s[10]; expertRows = s[11]; expertWeight = s[12];
+        gathered = s[13]; h1 = s[14]; h3 = s[15]; expertOut = s[16]; logits = s[17];
+
+        long hostBytes = sizes[0] + sizes[9] + sizes[10] + sizes[11] + sizes[12] + sizes[17];
+        try {
+            this.host = device.allocatePinned(hostBytes);
+        } catch (RuntimeException e) {
+            scratch.close();
+            throw e;
+        }
+        MemorySegment h = host.segment();
+        long o = 0;
+        hostIds = h.asSlice(o, sizes[0]); o += sizes[0];
+        hostTopIdx = h.asSlice(o, sizes[9]); o += sizes[9];
+        hostTopWeight = h.asSlice(o, sizes[10]); o += sizes[10];
+        hostExpertRows = h.asSlice(o, sizes[11]); o += sizes[11];
+        hostExpertWeight = h.asSlice(o, sizes[12]); o += sizes[12];
+        hostLogits = h.asSlice(o, sizes[17]);
+    }
+
+    public void setRoutingListener(RoutingListener listener) {
+        this.routingListener = listener;
+    }
+
+    public int chunk() {
+        return chunk;
+    }
+
+    /** Runs tokens[from, from + n) at positions pos.. and returns the logits of the last one: [vocab]. */
+    public float[] forwardLast(int[] tokens, int from, int n, long pos) {
+        float[] out = new float[vocab];
+        for (int done = 0; done < n; ) {
+            int m = Math.min(chunk, n - done);
+            boolean last = done + m == n;
+            pass(tokens, from + done, m, pos + done, last ? LogitRows.LAST : LogitRows.NONE);
+            if (last) MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 0, out, 0, vocab);
+            done += m;
+        }
+        return out;
+    }
+
+    /** Receives the logits of every position of a {@link #forwardAll} call. */
+    @FunctionalInterface
+    public interface LogitsConsumer {
+        /** @param logits [vocab] of the token at index {@code index} of the input (reused: copy what you keep) */
+        void accept(int index, float[] logits);
+    }
+
+    /** Runs tokens[from, from + n) at positions pos.. and hands over the logits of every position. */
+    public void forwardAll(int[] tokens, int from, int n, long pos, LogitsConsumer consumer) {
+        float[] row = new float[vocab];
+        for (int done = 0; done < n; ) {
+            int m = Math.min(chunk, n - done);
+            pass(tokens, from + done, m, pos + done, LogitRows.ALL);
+            for (int r = 0; r < m; r++) {
+                MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, (long) r * vocab * F32, row, 0, vocab);
+                consumer.accept(done + r, row);
+            }
+            done += m;
+        }
+    }
+
+    private enum LogitRows { NONE, LAST, ALL }
+
+    /** One pass of n <= chunk tokens. */
+    private void pass(int[] tokens, int from, int n, long pos, LogitRows logitRows) {
+        if (pos < 0 || pos + n > cache.capacity()) {
+            throw new IllegalArgumentException("positions " + pos + ".." + (pos + n - 1)
+                    + " exceed the context of " + cache.capacity() + " tokens");
+        }
+        for (int i = 0; i < n; i++) {
+            int t = tokens[from + i];
+            if (t < 0 || t >= vocab) throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + vocab + ")");
+            hostIds.setAtIndex(ValueLayout.JAVA_INT, i, t);
+        }
+        float eps = (float) config.rmsNormEps();
+        stream.copyToDevice(hostIds.asSlice(0, (long) n * 4), ids.slice(0, (long) n * 4));
+        WeightTensor emb = weights.embedding;
+        stream.embedding(emb.dtype(), emb.slice(), vocab, dim, ids.slice(0, (long) n * 4), n, rows(x, n, dim));
+
+        for (int l = 0; l < weights.layers.size(); l++) {
+            LayerWeights w = weights.layers.get(l);
+            // attention block: x += o(attention(rope(q), rope(k), v))
+            stream.rmsnorm(rows(x, n, dim), w.attnNorm().dtype(), w.attnNorm().slice(), n, dim, eps, rows(xn, n, dim));
+            matmul(w.q(), xn, n, q);
+            matmul(w.k(), xn, n, k);
+            matmul(w.v(), xn, n, v);
+            float theta = (float) config.ropeTheta();
+            stream.rope(rows(q, n, qDim), n, config.numAttentionHeads(), config.headDim(), pos, theta);
+            stream.rope(rows(k, n, kvDim), n, config.numKeyValueHeads(), config.headDim(), pos, theta);
+            DeviceSlice kc = cache.keys(l), vc = cache.values(l);
+            stream.convert(DType.F32, rows(k, n, kvDim), cache.dtype(), cache.rows(kc, pos, n), (long) n * kvDim);
+            stream.convert(DType.F32, rows(v, n, kvDim), cache.dtype(), cache.rows(vc, pos, n), (long) n * kvDim);
+            stream.attention(cache.shape(), rows(q, n, qDim), kc, vc, rows(attn, n, qDim), n, pos);
+            matmul(w.o(), attn, n, proj);
+            stream.add(rows(x, n, dim), rows(proj, n, dim), (long) n * dim);
+
+            // MoE block: x += sum over chosen experts of weight * expert(norm(x))
+            stream.rmsnorm(rows(x, n, dim), w.ffnNorm().dtype(), w.ffnNorm().slice(), n, dim, eps, rows(xn, n, dim));
+            matmul(w.router(), xn, n, routerLogits);
+            DeviceSlice idx = topIdx.slice(0, (long) n * topK * 4);
+            DeviceSlice wt = topWeight.slice(0, (long) n * topK * F32);
+            stream.routerTopk(rows(routerLogits, n, experts), n, experts, topK, true, null, idx, wt);
+            stream.copyToHost(idx, hostTopIdx.asSlice(0, idx.bytes()));
+            stream.copyToHost(wt, hostTopWeight.asSlice(0, wt.bytes()));
+            stream.synchronize();
+            notifyRouting(pos, l, n);
+            if (n == 1) runExpertsSingle(w, wt);
+            else runExpertsBatched(w, n);
+        }
+
+        if (logitRows == LogitRows.NONE) return;
+        WeightTensor norm = weights.finalNorm, head = weights.lmHead;
+        if (logitRows == LogitRows.ALL) {
+            stream.rmsnorm(rows(x, n, dim), norm.dtype(), norm.slice(), n, dim, eps, rows(xn, n, dim));
+            stream.matmul(head.dtype(), head.slice(), rows(xn, n, dim), n, vocab, dim, rows(logits, n, vocab));
+            stream.copyToHost(rows(logits, n, vocab), hostLogits.asSlice(0, (long) n * vocab * F32));
+        } else {
+            DeviceSlice lastRow = x.slice((long) (n - 1) * dim * F32, (long) dim * F32);
+            stream.rmsnorm(lastRow, norm.dtype(), norm.slice(), 1, dim, eps, rows(xn, 1, dim));
+            stream.matmul(head.dtype(), head.slice(), rows(xn, 1, dim), 1, vocab, dim, rows(logits, 1, vocab));
+            stream.copyToHost(rows(logits, 1, vocab), hostLogits.asSlice(0, (long) vocab * F32));
+        }
+        stream.synchronize();
+    }
+
+    /** Decode: one row; each chosen expert's output is added to x with its weight read on the device. */
+    private void runExpertsSingle(LayerWeights w, DeviceSlice topWeights) {
+        for (int j = 0; j < topK; j++) {
+            int e = hostTopIdx.getAtIndex(ValueLayout.JAVA_INT, j);
+            DenseExpert expert = w.experts().get(e);
+            expert.forward(stream, rows(xn, 1, dim), 1, h1, h3, rows(expertOut, 1, dim));
+            stream.scatterAddRows(rows(x, 1, dim), rows(expertOut, 1, dim), null, topWeights.slice((long) j * F32, F32), 1, dim);
+        }
+    }
+
+    /** Prefill: each expert runs once on the rows routed to it (gather, FFN, weighted scatter-add). */
+    private void runExpertsBatched(LayerWeights w, int n) {
+        java.util.Arrays.fill(rowCount, 0);
+        for (int r = 0; r < n; r++) {
+            for (int j = 0; j < topK; j++) {
+                int e = hostTopIdx.getAtIndex(ValueLayout.JAVA_INT, (long) r * topK + j);
+                float g = hostTopWeight.getAtIndex(ValueLayout.JAVA_FLOAT, (long) r * topK + j);
+                long slot = (long) e * chunk + rowCount[e]++;
+                hostExpertRows.setAtIndex(ValueLayout.JAVA_INT, slot, r);
+                hostExpertWeight.setAtIndex(ValueLayout.JAVA_FLOAT, slot, g);
+            }
+        }
+        stream.copyToDevice(hostExpertRows, expertRows);
+        stream.copyToDevice(hostExpertWeight, expertWeight);
+        for (int e = 0; e < experts; e++) {
+            int m = rowCount[e];
+            if (m == 0) continue;
+            DeviceSlice rowsOfE = expertRows.slice((long) e * chunk * 4, (long) m * 4);
+            DeviceSlice weightsOfE = expertWeight.slice((long) e * chunk * F32, (long) m * F32);
+            stream.gatherRows(rows(xn, n, dim), rowsOfE, m, dim, rows(gathered, m, dim));
+            w.experts().get(e).forward(stream, rows(gathered, m, dim), m, h1, h3, rows(expertOut, m, dim));
+            stream.scatterAddRows(rows(x, n, dim), rows(expertOut, m, dim), rowsOfE, weightsOfE, m, dim);
+        }
+    }
+
+    private void notifyRouting(long pos, int layer, int n) {
+        if (routingListener == null) return;
+        for (int r = 0; r < n; r++) {
+            for (int j = 0; j < topK; j++) {
+                chosen[j] = hostTopIdx.getAtIndex(ValueLayout.JAVA_INT, (long) r * topK + j);
+                chosenWeight[j] = hostTopWeight.getAtIndex(ValueLayout.JAVA_FLOAT, (long) r * topK + j);
+            }
+            routingListener.onRouting(pos + r, layer, chosen, chosenWeight);
+        }
+    }
+
+    private void matmul(WeightTensor w, DeviceSlice in, int n, DeviceSlice out) {
+        stream.matmul(w.dtype(), w.slice(), rows(in, n, w.cols()), n, w.rows(), w.cols(), rows(out, n, w.rows()));
+    }
+
+    /** The first n rows of width `width` (f32) of a scratch slice. */
+    private static DeviceSlice rows(DeviceSlice s, long n, long width) {
+        return s.slice(0, n * width * F32);
+    }
+
+    @Override
+    public void close() {
+        try {
+            stream.synchronize();
+        } finally {
+            host.close();
+            scratch.close();
+        }
+    }
+}
