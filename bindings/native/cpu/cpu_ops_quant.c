@@ -104,6 +104,9 @@ static inline uint32_t unit_word(int bits, const uint8_t* p) {
 /* ---- qmatvec ---------------------------------------------------------------- */
 
 enum { QMV_ROWS = 4 };
+#ifndef QMV_PREFETCH
+#define QMV_PREFETCH 512   /* bytes ahead; measured best of 256..2048 on the dev box */
+#endif
 
 /*
  * The fast AVX2 decoder isolates code j of every lane with one AND and no shift, so
@@ -181,7 +184,11 @@ static inline __attribute__((always_inline)) void qmv_rows(const qmatvec_ctx* c,
     for (int64_t g = 0; g < m->ngroups; g++) {
         const float* xg = c->xq + g * gs;
         __m256 acc[QMV_ROWS];
-        for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+        for (int r = 0; r < R; r++) {
+            acc[r] = _mm256_setzero_ps();
+            /* the rows are separate streams: ask for their codes well ahead */
+            _mm_prefetch((const char*)code[r] + QMV_PREFETCH, _MM_HINT_T0);
+        }
         int k = 0;   /* code index within the group */
         if (fast && bits == 3) {
             for (; k + 8 <= gs; k += 8) {
