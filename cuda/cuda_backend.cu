@@ -16,6 +16,13 @@
  *    microseconds of a blocking-sync wake-up would show in decode latency.
  *  - memory_limit caps what this device handle allocates (buffers and per-stream
  *    scratch), so a run can emulate a smaller GPU.
+ *  - Kernel-side errors (an embedding id out of range) go to a word per stream (see
+ *    lk_cuda_kerr) and are reported by lk_stream_synchronize (once, then cleared) and
+ *    by lk_event_query / lk_event_synchronize of events recorded on that stream.
+ *    Unlike the CPU backend, later work of the stream still runs after such an error
+ *    (a GPU stream cannot skip queued kernels); the faulty rows are zero.
+ *    Faults of the CUDA runtime itself (an illegal address) are sticky in the CUDA
+ *    context and surface as LK_ERR_DEVICE from every later call.
  */
 #include "cuda_common.cuh"
 

@@ -223,7 +223,7 @@ __device__ __forceinline__ float lk_block_sum(float v, float* red) {
 }
 
 static inline unsigned lk_ceil_div_u(int64_t a, int64_t b) { return (unsigned)((a + b - 1) / b); }
-static inline int lk_is_aligned(const void* p, size_t a) { return ((uintptr_t)p % a) == 0; }
+__host__ __device__ static inline int lk_is_aligned(const void* p, size_t a) { return ((uintptr_t)p % a) == 0; }
 
 /* Blocks for a grid-stride loop over `items` with `threads` per block: enough to fill
  * the GPU several times over, never more than there is work for. */

@@ -52,90 +52,18 @@
  */
 #include "cuda_common.cuh"
 #include "gemm_fma.cuh"
+#include "quant_decode.cuh"
 
 namespace {
+
+using lk_quant::Chunk;
+using lk_quant::decode_chunk;
+using lk_quant::load_chunk;
 
 constexpr int kThreads = 256;
 constexpr int kRowsPerWarp = 2;
 constexpr int kRowsPerBlock = (kThreads / 32) * kRowsPerWarp;
 constexpr int kUnroll = 2; /* chunks per lane in flight per row */
-constexpr float kMagic = 8388608.0f; /* 2^23 */
-
-/* The float 2^23 + q for the byte `sel` (0..3) of a word whose bytes hold codes < 256. */
-__device__ __forceinline__ float magic_byte(uint32_t m, int sel) {
-    return __uint_as_float(__byte_perm(m, 0x4B000000u, 0x7440u | (uint32_t)sel)) - kMagic;
-}
-
-/* A chunk = 32 codes = 4 units in BITS words (4-bit: word i is unit i; 2-bit: word i
- * holds units 2i, 2i+1; 3-bit: the three words are a 96-bit little-endian stream in
- * which code j sits at bit 3j, the concatenation of the 4 units' 24-bit packs). */
-template <int BITS> struct Chunk { uint32_t w[BITS]; };
-
-/* Loads chunk k of a row slice of `slice_bytes` bytes. vec: the row start is aligned
- * to the vector size; the last, partial chunk of a row is read byte by byte and
- * padded with zero codes (their x is zero too, see the staging). */
-template <int BITS>
-__device__ __forceinline__ Chunk<BITS> load_chunk(const uint8_t* __restrict__ row, int64_t k, int64_t slice_bytes,
-                                                  int vec) {
-    constexpr int CB = 4 * BITS;
-    Chunk<BITS> c;
-    const int64_t off = k * CB;
-    if (vec && off + CB <= slice_bytes) {
-        if constexpr (BITS == 4) {
-            const uint4 u = __ldg(reinterpret_cast<const uint4*>(row + off));
-            c.w[0] = u.x; c.w[1] = u.y; c.w[2] = u.z; c.w[3] = u.w;
-        } else if constexpr (BITS == 2) {
-            const uint2 u = __ldg(reinterpret_cast<const uint2*>(row + off));
-            c.w[0] = u.x; c.w[1] = u.y;
-        } else {
-            const uint32_t* p = reinterpret_cast<const uint32_t*>(row + off);
-            c.w[0] = __ldg(p); c.w[1] = __ldg(p + 1); c.w[2] = __ldg(p + 2);
-        }
-    } else {
-#pragma unroll
-        for (int i = 0; i < BITS; ++i) c.w[i] = 0;
-#pragma unroll
-        for (int b = 0; b < CB; ++b)
-            if (off + b < slice_bytes) c.w[b >> 2] |= (uint32_t)__ldg(row + off + b) << (8 * (b & 3));
-    }
-    return c;
-}
-
-/* The 32 codes of a chunk as floats, q[j] = code j. */
-template <int BITS> __device__ __forceinline__ void decode_chunk(const Chunk<BITS>& c, float (&q)[32]) {
-    if constexpr (BITS == 4) {
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const uint32_t lo = c.w[i] & 0x0F0F0F0Fu, hi = (c.w[i] >> 4) & 0x0F0F0F0Fu;
-#pragma unroll
-            for (int b = 0; b < 4; ++b) {
-                q[8 * i + 2 * b] = magic_byte(lo, b);
-                q[8 * i + 2 * b + 1] = magic_byte(hi, b);
-            }
-        }
-    } else if constexpr (BITS == 2) {
-#pragma unroll
-        for (int i = 0; i < 2; ++i) {
-#pragma unroll
-            for (int sft = 0; sft < 4; ++sft) {
-                const uint32_t m = (c.w[i] >> (2 * sft)) & 0x03030303u;
-#pragma unroll
-                for (int b = 0; b < 4; ++b) q[16 * i + 4 * b + sft] = magic_byte(m, b);
-            }
-        }
-    } else {
-#pragma unroll
-        for (int j = 0; j < 32; ++j) {
-            /* Codes 10 and 21 straddle words; in word 2 (bits 64..95) no code does,
-             * so its "hi" operand is never shifted in. */
-            const int bit = 3 * j, word = bit >> 5, off = bit & 31;
-            const uint32_t lo = c.w[word], hi = c.w[word < 2 ? word + 1 : 2];
-            const uint32_t v = __funnelshift_r(lo, hi, off) & 7u;
-            q[j] = __uint_as_float(v | 0x4B000000u) - kMagic;
-        }
-    }
-}
-
 /* One quantized matrix, or a column slice of it (starting on a group boundary). */
 struct QView {
     const uint8_t* codes;  /* row 0 of the slice                                */
@@ -167,7 +95,39 @@ __global__ void __launch_bounds__(kThreads) qmatvec_kernel(QView q, const float*
     float* us = smem + q.nchunks * 32; /* [nchunks * 4] per-unit sums of xs     */
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 
-    for (int64_t i = tid; i < q.nchunks * 32; i += kThreads) xs[i] = i < x_valid ? __ldg(x + i) : 0.0f;
+    /* Staging x reads it from L2 into every block at once, before any code load is
+     * issued: HBM would idle for that time (~2 us for 256 blocks x 56 KiB at 14336
+     * columns, a fifth of the kernel). So first ask L2 for the first chunks of this
+     * block's first rows (8 KiB per warp); they arrive while x is staged. */
+    {
+        const int64_t r0 = (int64_t)blockIdx.x * kRowsPerBlock + warp * kRowsPerWarp;
+#pragma unroll
+        for (int r = 0; r < kRowsPerWarp; ++r)
+            if (r0 + r < q.rows)
+#pragma unroll
+                for (int u = 0; u < 2 * kUnroll; ++u) {
+                    const int64_t k = lane + 32 * u;
+                    if (k * 4 * BITS < q.slice_bytes)
+                        asm volatile("prefetch.global.L2 [%0];" ::"l"(q.codes + (r0 + r) * q.row_stride + k * 4 * BITS));
+                }
+    }
+    const int64_t nx = q.nchunks * 32;
+    if (lk_is_aligned(x, 16)) {
+        /* 16-byte loads; x_valid may end inside a vector: the bounds are per element */
+        for (int64_t i = 4 * (int64_t)tid; i < nx; i += 4 * kThreads) {
+            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (i + 3 < x_valid) {
+                v = __ldg(reinterpret_cast<const float4*>(x + i));
+            } else {
+                if (i < x_valid) v.x = __ldg(x + i);
+                if (i + 1 < x_valid) v.y = __ldg(x + i + 1);
+                if (i + 2 < x_valid) v.z = __ldg(x + i + 2);
+            }
+            *reinterpret_cast<float4*>(xs + i) = v;
+        }
+    } else {
+        for (int64_t i = tid; i < nx; i += kThreads) xs[i] = i < x_valid ? __ldg(x + i) : 0.0f;
+    }
     __syncthreads();
     for (int64_t u = tid; u < q.nchunks * 4; u += kThreads) {
         const float4 a = *reinterpret_cast<const float4*>(xs + 8 * u);

@@ -8,7 +8,9 @@ package dev.lookahead.tokenizer;
  *
  * <p>How: decoders such as Strip or Metaspace treat the first token specially, so a token
  * cannot be decoded alone. The decoder keeps the tokens of the last emitted piece as context,
- * decodes context + pending tokens, and emits what comes after the context's own text.
+ * decodes context + pending tokens, and emits what comes after the context's own text. The
+ * context moves on only when something visible was emitted, so a skipped special token never
+ * becomes the "first" token that Strip or Metaspace would trim.
  * Not thread-safe; one per generation.
  */
 public final class StreamDecoder {
@@ -55,6 +57,11 @@ public final class StreamDecoder {
         // Decoders used with HF files extend the context's text; if one did not, emit the tail.
         String out = text.startsWith(contextText) ? text.substring(contextText.length())
                 : text.substring(Math.min(text.length(), contextText.length()));
+        if (out.isEmpty()) {
+            // Nothing visible yet (a skipped special token, a space a Strip decoder removes at
+            // the start): keep the old context, or the next token would be decoded as if first.
+            return out;
+        }
         ids.removeFirst(contextSize);
         contextSize = ids.size();
         contextText = tokenizer.decode(ids.array(), 0, ids.size(), skipSpecial);
