@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -489,7 +490,11 @@ void run_bench(harness* h) {
     memset(&info, 0, sizeof info);
     info.struct_size = sizeof info;
     HCHECK(lk_device_get_info(d->dev, &info));
-    int threads = d->threads > 0 ? d->threads : info.multiprocessors;
+    /* the read test uses the CPU device's compute threads; for another backend it
+     * measures host memory with one thread per online core */
+    int cpu = strcmp(d->backend, "cpu") == 0;
+    int threads = cpu ? (d->threads > 0 ? d->threads : info.multiprocessors)
+                      : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
 
     bench_ctx b;
@@ -504,7 +509,6 @@ void run_bench(harness* h) {
     double t0 = now_s();
 
     /* ceilings */
-    int cpu = strcmp(d->backend, "cpu") == 0;
     b.mem_read_gbs = memory_read_gbs(workset, threads, h->opt.quick ? 3 : 7);
     printf("bench  memory read (host, %d threads, %zu MiB, sum)%s %8.2f GB/s\n", threads, workset >> 20,
            cpu ? "" : " [host RAM, not device memory]", b.mem_read_gbs);

@@ -63,11 +63,16 @@ static void expect_bits(harness* h, hdev* d, const char* op, const char* desc, l
     harness_report(h, ok, op, full, detail);
 }
 
+/* Hand checks of op `op` run under --filter op as well as --filter selftest. */
+static int want(const harness* h, const char* op) {
+    return harness_selected(h, op) || harness_selected(h, "selftest");
+}
+
 static void selftest_device(harness* h, hdev* d) {
     lk_stream* s = d->stream;
 
     /* fp32 -> fp16 at the edges: RNE ties, overflow, subnormals, signed zero, nan. */
-    {
+    if (want(h, "convert")) {
         const float in[] = {1.0f, 65504.0f, 65519.0f, 65520.0f, 0x1p-24f, 0x1p-25f, 0x1.8p-25f,
                             1.0f + 0x1p-11f, 1.0f + 0x3p-11f, -0.0f, 0x1p-14f, 0x1.ffcp-15f, NAN, -INFINITY};
         const uint16_t want[] = {0x3C00, 0x7BFF, 0x7BFF, 0x7C00, 0x0001, 0x0000, 0x0001,
@@ -78,7 +83,7 @@ static void selftest_device(harness* h, hdev* d) {
                     dout, want, 14);
     }
     /* fp32 -> bf16: 1 + 2^-8 is a tie (to even: 1.0), 1 + 3 * 2^-8 rounds up. */
-    {
+    if (want(h, "convert")) {
         const float in[] = {1.0f + 0x1p-8f, 1.0f + 0x3p-8f, -2.0f, 3.0e38f, 0x1p-133f, 0.0f};
         const uint16_t want[] = {0x3F80, 0x3F82, 0xC000, 0x7F62, 0x0001, 0x0000};
         float* din = dev_upload(d, in, sizeof in);
@@ -87,7 +92,7 @@ static void selftest_device(harness* h, hdev* d) {
                     dout, want, 6);
     }
     /* fp16 -> fp32: the smallest subnormal, the largest normal, inf */
-    {
+    if (want(h, "convert")) {
         const uint16_t in[] = {0x0001, 0x7BFF, 0x7C00, 0xC000, 0x0200};
         const float want[] = {0x1p-24f, 65504.0f, INFINITY, -2.0f, 0x1p-15f};
         void* din = dev_upload(d, in, sizeof in);
@@ -113,7 +118,7 @@ static void selftest_device(harness* h, hdev* d) {
      * 3-bit: the same codes packed in one 24-bit word -> the same results.
      * 2-bit codes 0 1 2 3 3 2 1 0, scale 1, zero 1 -> w = -1 0 1 2 2 1 0 -1;
      *   x = 1..8 -> -1 +0 +3 +8 +10 +6 +0 -8 = 18; ones -> 4. */
-    {
+    if (want(h, "qmatvec") || want(h, "qmatmul")) {
         const uint8_t c4[4] = {0x10, 0x32, 0x54, 0x76};
         const uint32_t w3 = 0u | 1u << 3 | 2u << 6 | 3u << 9 | 4u << 12 | 5u << 15 | 6u << 18 | 7u << 21;
         const uint8_t c3[3] = {(uint8_t)w3, (uint8_t)(w3 >> 8), (uint8_t)(w3 >> 16)};
@@ -158,7 +163,7 @@ static void selftest_device(harness* h, hdev* d) {
     }
 
     /* matmul: W = [[1, 2], [3, 4]] (f16), x = [[1, 1], [0.5, -1]] -> [[3, 7], [-1.5, -2.5]] */
-    {
+    if (want(h, "matmul")) {
         const uint16_t w[4] = {0x3C00, 0x4000, 0x4200, 0x4400};
         const float x[4] = {1, 1, 0.5f, -1};
         const float want[4] = {3, 7, -1.5f, -2.5f};
@@ -168,7 +173,7 @@ static void selftest_device(harness* h, hdev* d) {
         expect_f32(h, d, "matmul", "f16 2x2 by hand", lk_matmul(s, LK_F16, dw, dx, 2, 2, 2, dy), dy, want, 4);
     }
     /* rmsnorm: x = [3, 4], mean square 12.5, w = [1, 2] -> x / sqrt(12.5) * w */
-    {
+    if (want(h, "rmsnorm")) {
         const float x[2] = {3, 4}, w[2] = {1, 2};
         const float want[2] = {(float)(3 / sqrt(12.5)), (float)(8 / sqrt(12.5))};
         float* dx = dev_upload(d, x, sizeof x);
@@ -178,7 +183,7 @@ static void selftest_device(harness* h, hdev* d) {
     }
     /* rope: head_dim 4, position 1, theta 100: frequencies 1 and 1/10 rad;
      * x = [1, 1, 0, 2] -> pairs (1, 0) by 1 rad and (1, 2) by 0.1 rad */
-    {
+    if (want(h, "rope")) {
         const float x[4] = {1, 1, 0, 2};
         const float want[4] = {(float)cos(1.0), (float)(cos(0.1) - 2 * sin(0.1)), (float)sin(1.0),
                                (float)(2 * cos(0.1) + sin(0.1))};
@@ -186,7 +191,7 @@ static void selftest_device(harness* h, hdev* d) {
         expect_f32(h, d, "rope", "hd=4 pos=1 by hand", lk_rope(s, dx, 1, 1, 4, 1, 100.0f), dx, want, 4);
     }
     /* swiglu: silu(0) = 0, silu(1) = 1 / (1 + e^-1), silu(-1) = -1 / (1 + e); times 2 */
-    {
+    if (want(h, "swiglu")) {
         const float g[3] = {0, 1, -1}, u[3] = {2, 2, 2};
         const float want[3] = {0, (float)(2 / (1 + exp(-1.0))), (float)(-2 / (1 + exp(1.0)))};
         float* dg = dev_upload(d, g, sizeof g);
@@ -196,7 +201,7 @@ static void selftest_device(harness* h, hdev* d) {
     }
     /* router: logits [0, ln2, ln2, 0] -> probs [1, 2, 2, 1] / 6; top-2 = [1, 2] (tie:
      * lower index first); renormalized [0.5, 0.5] */
-    {
+    if (want(h, "router_topk")) {
         const float l[4] = {0, (float)log(2.0), (float)log(2.0), 0};
         float* dl = dev_upload(d, l, sizeof l);
         lk_router_args a;
@@ -224,7 +229,7 @@ static void selftest_device(harness* h, hdev* d) {
     }
     /* attention: one head, head_dim 1, pos 1: keys [0, ln 3], scale 1, values [4, 8]
      * -> weights [1/4, 3/4], output 7; with window 1 only key 1 is seen: 8. */
-    {
+    if (want(h, "attention")) {
         const float q[1] = {1}, k[2] = {0, (float)log(3.0)}, v[2] = {4, 8};
         lk_attention_args a;
         memset(&a, 0, sizeof a);
@@ -247,7 +252,7 @@ static void selftest_device(harness* h, hdev* d) {
         expect_f32(h, d, "attention", "window 1 by hand", lk_attention(s, &a), a.out, &want8, 1);
     }
     /* embedding / gather / scatter_add / add by hand */
-    {
+    if (want(h, "embedding") || want(h, "gather_rows") || want(h, "scatter_add_rows") || want(h, "add")) {
         const float table[6] = {1, 2, 3, 4, 5, 6};   /* 3 rows of 2 */
         const int32_t ids[2] = {2, 0};
         const float want[4] = {5, 6, 1, 2};
@@ -272,7 +277,6 @@ static void selftest_device(harness* h, hdev* d) {
 }
 
 void run_selftests(harness* h) {
-    if (!harness_selected(h, "selftest")) return;
     selftest_device(h, &h->a);
     if (!h->same_backend || h->a.threads != h->b.threads) selftest_device(h, &h->b);
 }
