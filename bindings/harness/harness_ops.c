@@ -263,8 +263,8 @@ static lk_qmatrix upload_qmatrix(hdev* d, const hqmat* m) {
     q.group_size = m->gs;
     q.rows = m->rows;
     q.cols = m->cols;
-    /* each array in its own allocation: reads past the end are caught by the
-     * 3-bit tail handling being exercised at the end of the buffer */
+    /* each array in its own device buffer, sized exactly (a 3-bit kernel that reads
+     * a 4-byte word for its last 3-byte pack would run past the end) */
     q.codes = dev_upload(d, m->codes, (size_t)(m->rows * m->row_bytes));
     q.scales = dev_upload(d, m->scales, sizeof(uint16_t) * (size_t)(m->rows * m->ngroups));
     q.zeros = dev_upload(d, m->zeros, sizeof(uint16_t) * (size_t)(m->rows * m->ngroups));
