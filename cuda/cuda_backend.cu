@@ -485,20 +485,17 @@ lk_status lk_cuda_stream_scratch(lk_stream* s, size_t bytes, void** out) {
     /* Grow geometrically from 1 MiB so a longer context rarely reallocates. */
     size_t want = s->ws_bytes ? s->ws_bytes * 2 : ((size_t)1 << 20);
     while (want < bytes) want *= 2;
-    lk_status st = charge(dev, want, "attention scratch");
-    if (st != LK_OK) return st;
     if (s->ws) {
         /* Earlier kernels of this stream may still read the old block. */
         cudaError_t err = cudaStreamSynchronize(s->s);
-        if (err != cudaSuccess) {
-            uncharge(dev, want);
-            return lk_cuda_fail(err, "cudaStreamSynchronize before growing scratch");
-        }
+        if (err != cudaSuccess) return lk_cuda_fail(err, "cudaStreamSynchronize before growing scratch");
         cudaFree(s->ws);
         uncharge(dev, s->ws_bytes);
         s->ws = nullptr;
         s->ws_bytes = 0;
     }
+    lk_status st = charge(dev, want, "attention scratch");
+    if (st != LK_OK) return st;
     cudaError_t err = cudaMalloc(&s->ws, want);
     if (err != cudaSuccess) {
         s->ws = nullptr;

@@ -70,11 +70,26 @@ static int judge_f32(harness* h, const dev_run run[2], float* const out[2], cons
     return ok;
 }
 
+/* --verbose: where the largest differences are. */
+static void print_worst(const float* a, const float* b, size_t n, const char* what) {
+    size_t worst = 0;
+    double wd = -1;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > wd || isnan(d)) { wd = d; worst = i; if (isnan(d)) break; }
+    }
+    if (n) printf("        max |%s| = %.3g at [%zu] (%.9g vs %.9g)\n", what, wd, worst, a[worst], b[worst]);
+}
+
 static void finish_f32(harness* h, const char* op, const char* desc, const dev_run run[2],
                        float* const out[2], const float* ref, size_t n, tol t) {
     char detail[512] = "";
     int ok = judge_f32(h, run, out, ref, n, t, "", detail, sizeof detail);
     harness_report(h, ok, op, desc, detail);
+    if (h->opt.verbose && run[0].ok && run[1].ok) {
+        print_worst(out[0], out[1], n, "a-b");
+        print_worst(out[1], ref, n, "b-ref");
+    }
 }
 
 static float* download_f32(hdev* d, const dev_run* r, const float* dptr, size_t n) {
@@ -248,8 +263,8 @@ static lk_qmatrix upload_qmatrix(hdev* d, const hqmat* m) {
     q.group_size = m->gs;
     q.rows = m->rows;
     q.cols = m->cols;
-    /* each array in its own allocation: reads past the end are caught by the
-     * 3-bit tail handling being exercised at the end of the buffer */
+    /* each array in its own device buffer, sized exactly (a 3-bit kernel that reads
+     * a 4-byte word for its last 3-byte pack would run past the end) */
     q.codes = dev_upload(d, m->codes, (size_t)(m->rows * m->row_bytes));
     q.scales = dev_upload(d, m->scales, sizeof(uint16_t) * (size_t)(m->rows * m->ngroups));
     q.zeros = dev_upload(d, m->zeros, sizeof(uint16_t) * (size_t)(m->rows * m->ngroups));

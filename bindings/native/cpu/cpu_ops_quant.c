@@ -338,10 +338,8 @@ lk_status lk_cpu_qmatvec(lk_stream* s, const lk_qmatrix* w, const float* x, floa
 typedef struct qmatmul_ctx {
     qmat m;
     const uint8_t* last_row;
-    const float* xp;     /* [n, kp] */
     int64_t n, kp, kc;
     float* y;
-    int failed;
 } qmatmul_ctx;
 
 /* Dequantizes rows [r0, r0+R), columns [k0, k0+kc) (whole groups) into panel. */
@@ -382,19 +380,6 @@ static void quant_fill(const void* vctx, int64_t r0, int R, int64_t k0, int64_t 
     }
 }
 
-static void qmatmul_body(void* vctx, int64_t begin, int64_t end) {
-    qmatmul_ctx* c = vctx;
-    float* panel = lk_cpu_scratch(sizeof(float) * LK_GEMM_ROW_BLOCK * (size_t)c->kc);
-    if (!panel) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); return; }
-    for (int64_t b = begin; b < end; b++) {
-        int64_t r0 = b * LK_GEMM_ROW_BLOCK;
-        int R = c->m.rows - r0 < LK_GEMM_ROW_BLOCK ? (int)(c->m.rows - r0) : LK_GEMM_ROW_BLOCK;
-        lk_cpu_gemm_rows(quant_fill, c, r0, R, c->xp, c->kp, c->n, c->kp, c->kc, panel, c->y,
-                         c->m.rows);
-    }
-    free(panel);
-}
-
 typedef struct qmatmul_args {
     lk_qmatrix w;
     const float* x;
@@ -408,26 +393,22 @@ static lk_status qmatmul_task(lk_cpu_pool* pool, void* p) {
     c.m = qmat_from(&a->w);
     c.n = a->n;
     c.y = a->y;
-    c.failed = 0;
     c.kp = c.m.ngroups * c.m.gs;
     /* panel width: whole groups, about 512 columns */
     c.kc = (int64_t)c.m.gs * ((512 + c.m.gs - 1) / c.m.gs);
     float* xp = lk_cpu_pad_rows(pool, a->x, a->n, c.m.cols, c.kp);
     if (!xp) return lk_cpu_scratch_failed("lk_qmatmul", sizeof(float) * (size_t)(a->n * c.kp));
-    c.xp = xp;
     uint8_t* last = padded_last_row(&c.m);
     if (c.m.bits == 3 && !last) {
         free(xp);
         return lk_cpu_scratch_failed("lk_qmatmul", (size_t)c.m.row_bytes + 8);
     }
     c.last_row = last;
-    int64_t blocks = (c.m.rows + LK_GEMM_ROW_BLOCK - 1) / LK_GEMM_ROW_BLOCK;
-    lk_cpu_parallel_for(pool, blocks, 1, qmatmul_body, &c);
+    lk_gemm_job job = {quant_fill, &c, c.m.rows, c.n, c.kp, c.kc, xp, c.y};
+    lk_status st = lk_cpu_gemm(pool, &job, "lk_qmatmul");
     free(last);
     free(xp);
-    if (c.failed)
-        return lk_cpu_scratch_failed("lk_qmatmul", sizeof(float) * LK_GEMM_ROW_BLOCK * (size_t)c.kc);
-    return LK_OK;
+    return st;
 }
 
 lk_status lk_cpu_qmatmul(lk_stream* s, const lk_qmatrix* w, const float* x, int64_t n, float* y) {
