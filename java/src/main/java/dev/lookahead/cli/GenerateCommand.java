@@ -2,6 +2,7 @@ package dev.lookahead.cli;
 
 import dev.lookahead.api.GenerationResult;
 import dev.lookahead.api.MoeModel;
+import dev.lookahead.engine.RoutingTraceWriter;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -34,6 +35,10 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--chat", description = "wrap the prompt in the model's chat template as one user turn")
     boolean chat;
 
+    @Option(names = "--trace-routing", paramLabel = "FILE",
+            description = "write the experts chosen for every generated token and layer as JSON lines (the shape of shared/traces)")
+    Path traceRouting;
+
     @Mixin
     SamplingFlags sampling;
 
@@ -43,7 +48,12 @@ final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         String text = prompt.text != null ? prompt.text : Files.readString(prompt.file, StandardCharsets.UTF_8);
-        try (MoeModel m = ModelLoading.load(model, backend.toLoadOptions(), System.err)) {
+        try (MoeModel m = ModelLoading.load(model, backend.toLoadOptions(), System.err);
+             RoutingTraceWriter trace = traceRouting == null ? null : new RoutingTraceWriter(traceRouting, "generate")) {
+            if (trace != null) {
+                trace.startProblem(0, m.encodePrompt(text, chat).length);
+                m.forwardPass().setRoutingListener(trace);
+            }
             if (!chat) {
                 System.out.print(text);
             }
