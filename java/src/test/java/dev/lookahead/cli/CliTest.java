@@ -1,0 +1,127 @@
+package dev.lookahead.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import dev.lookahead.reference.ReferenceMixtral;
+import dev.lookahead.tokenizer.Tokenizer;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The CLI end to end on a checkpoint made by create-model with the issue's configuration
+ * (3 layers, 4 experts, top-1, hidden 96, 4 heads / 2 KV heads); score against the reference.
+ */
+class CliTest {
+    @TempDir
+    static Path tmp;
+    static Path model;
+
+    record Run(int code, String out, String err) {}
+
+    static Run run(String... args) {
+        PrintStream out = System.out, err = System.err;
+        ByteArrayOutputStream o = new ByteArrayOutputStream(), e = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
+            int code = Main.run(args);
+            return new Run(code, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(out);
+            System.setErr(err);
+        }
+    }
+
+    @BeforeAll
+    static void createModel() {
+        model = tmp.resolve("m");
+        Run r = run("create-model", model.toString(), "--layers", "3", "--experts", "4", "--top-k", "1",
+                "--hidden", "96", "--heads", "4", "--kv-heads", "2", "--seed", "5");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("RANDOM weights"), r.err());
+    }
+
+    @Test
+    void infoDescribesModelAndBackend() {
+        Run r = run("info", model.toString(), "--backend", "cpu");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("layers 3, hidden 96"), r.out());
+        assertTrue(r.out().contains("experts 4, top-1"), r.out());
+        assertTrue(r.err().contains("backend: cpu"), r.err());
+    }
+
+    @Test
+    void generateStreamsTheRequestedTokens() {
+        Run r = run("generate", model.toString(), "-p", "hello there", "-n", "8", "--backend", "cpu");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith("hello there"), r.out());
+        assertTrue(r.err().contains("decode"), r.err());
+    }
+
+    @Test
+    void generateWritesARoutingTraceInTheReferenceShape() throws Exception {
+        Path trace = tmp.resolve("trace.jsonl");
+        Run r = run("generate", model.toString(), "-p", "abc", "-n", "6", "--backend", "cpu", "--trace-routing", trace.toString());
+        assertEquals(0, r.code(), r.err());
+        List<String> lines = Files.readAllLines(trace);
+        // tokens 0..4 were fed back (the 6th generated token is never an input): 5 tokens x 3 layers
+        assertEquals(5 * 3, lines.size(), String.join("\n", lines));
+        JsonNode first = new JsonMapper().readTree(lines.get(0));
+        assertEquals(0, first.get("token_idx").asInt());
+        assertEquals(1, first.get("experts").size(), "top-1");
+    }
+
+    @Test
+    void scoreMatchesTheReferenceForwardPass() throws Exception {
+        Path text = tmp.resolve("text.txt");
+        Files.writeString(text, "The quick brown fox jumps over the lazy dog. It was the best of times, it was the worst of times.");
+        Run r = run("score", model.toString(), "--text", text.toString(), "--window", "16", "--backend", "cpu",
+                "--kv-cache", "f32");
+        assertEquals(0, r.code(), r.err());
+        JsonNode report = new JsonMapper().readTree(r.out());
+
+        int[] ids = Tokenizer.load(model.resolve("tokenizer.json")).encode(Files.readString(text), true);
+        ReferenceMixtral ref = ReferenceMixtral.load(model);
+        double nll = 0;
+        int predicted = 0;
+        for (int start = 0; start < ids.length; start += 16) {
+            int n = Math.min(16, ids.length - start);
+            if (n < 2) break;
+            int[] window = java.util.Arrays.copyOfRange(ids, start, start + n);
+            double[][] logits = ref.forward(window).logits();
+            for (int i = 0; i + 1 < n; i++) {
+                double max = Double.NEGATIVE_INFINITY;
+                for (double l : logits[i]) max = Math.max(max, l);
+                double sum = 0;
+                for (double l : logits[i]) sum += Math.exp(l - max);
+                nll -= logits[i][window[i + 1]] - max - Math.log(sum);
+                predicted++;
+            }
+        }
+        assertEquals(ids.length, report.get("tokens").asInt());
+        assertEquals(predicted, report.get("predicted_tokens").asInt());
+        double expected = nll / predicted;
+        assertEquals(expected, report.get("mean_nll").asDouble(), 1e-5 * expected, r.out());
+    }
+
+    @Test
+    void badInputGivesOneClearLineAndExitCode1() {
+        Run missing = run("info", tmp.resolve("nope").toString(), "--backend", "cpu");
+        assertEquals(1, missing.code());
+        assertTrue(missing.err().contains("nope"), missing.err());
+        Run badBackend = run("info", model.toString(), "--backend", "tpu");
+        assertEquals(1, badBackend.code());
+        assertTrue(badBackend.err().contains("unknown backend 'tpu'"), badBackend.err());
+    }
+}
