@@ -13,6 +13,7 @@ import dev.lookahead.engine.ForwardPass;
 import dev.lookahead.engine.Generation;
 import dev.lookahead.engine.KvCache;
 import dev.lookahead.engine.ModelWeights;
+import dev.lookahead.engine.ResidentExperts;
 import dev.lookahead.model.Checkpoint;
 import dev.lookahead.model.ModelConfig;
 import dev.lookahead.tokenizer.ChatTemplate;
@@ -111,7 +112,7 @@ public final class MoeModel implements AutoCloseable {
                 AttentionShape shape = AttentionShape.of(config.numAttentionHeads(), config.numKeyValueHeads(),
                         config.headDim(), context, options.kvCacheType(), window);
                 cache = new KvCache(device, config.numHiddenLayers(), shape);
-                ForwardPass forward = new ForwardPass(config, weights, cache, device, stream,
+                ForwardPass forward = new ForwardPass(config, weights, new ResidentExperts(weights.residentExperts), cache, device, stream,
                         Math.min(options.prefillChunk(), context));
                 return new MoeModel(directory, config, tokenizer, chat, backend, device, reason.toString(),
                         checkpoint, weights, cache, forward);

@@ -25,6 +25,7 @@ public final class ForwardPass implements AutoCloseable {
 
     private final ModelConfig config;
     private final ModelWeights weights;
+    private final ExpertSource expertSource;
     private final KvCache cache;
     private final Stream stream;
     private final int chunk;
@@ -48,19 +49,28 @@ public final class ForwardPass implements AutoCloseable {
     private final DeviceSlice h1, h3;     // [chunk, inter]
     private final DeviceSlice expertOut;  // [chunk, dim]
     private final DeviceSlice logits;     // [chunk, vocab]
+    private final DeviceSlice predXn;     // [1, dim] next layer's normed input (decode prediction)
+    private final DeviceSlice predLogits; // [1, experts]
+    private final DeviceSlice predIdx;    // i32 [topK]
+    private final DeviceSlice predWeight; // [topK]
 
     private final PinnedBuffer host;
-    private final MemorySegment hostIds, hostTopIdx, hostTopWeight, hostExpertRows, hostExpertWeight, hostLogits;
+    private final MemorySegment hostIds, hostTopIdx, hostTopWeight, hostExpertRows, hostExpertWeight, hostLogits, hostPredIdx;
     private final int[] rowCount;
+    private final int[] used;          // experts used by a pass of a layer
+    private final int[] predicted;
+    private long decodeSteps;           // the eviction policy's clock: tokens decoded so far
     private final int[] chosen;
     private final float[] chosenWeight;
 
     private RoutingListener routingListener;
 
-    public ForwardPass(ModelConfig config, ModelWeights weights, KvCache cache, Device device, Stream stream, int chunk) {
+    public ForwardPass(ModelConfig config, ModelWeights weights, ExpertSource expertSource, KvCache cache, Device device,
+                       Stream stream, int chunk) {
         if (chunk <= 0) throw new IllegalArgumentException("chunk must be > 0, got " + chunk);
         this.config = config;
         this.weights = weights;
+        this.expertSource = expertSource;
         this.cache = cache;
         this.stream = stream;
         this.chunk = chunk;
@@ -74,6 +84,8 @@ public final class ForwardPass implements AutoCloseable {
         this.rowCount = new int[experts];
         this.chosen = new int[topK];
         this.chosenWeight = new float[topK];
+        this.used = new int[experts];
+        this.predicted = new int[topK];
 
         long[] sizes = {
                 (long) chunk * 4, (long) chunk * dim * F32, (long) chunk * dim * F32, (long) chunk * qDim * F32,
@@ -81,7 +93,8 @@ public final class ForwardPass implements AutoCloseable {
                 (long) chunk * dim * F32, (long) chunk * experts * F32, (long) chunk * topK * 4,
                 (long) chunk * topK * F32, (long) experts * chunk * 4, (long) experts * chunk * F32,
                 (long) chunk * dim * F32, (long) chunk * inter * F32, (long) chunk * inter * F32,
-                (long) chunk * dim * F32, (long) chunk * vocab * F32};
+                (long) chunk * dim * F32, (long) chunk * vocab * F32,
+                (long) dim * F32, (long) experts * F32, (long) topK * 4, (long) topK * F32};
         long[] offsets = new long[sizes.length];
         long total = 0;
         for (int i = 0; i < sizes.length; i++) {
@@ -94,8 +107,9 @@ public final class ForwardPass implements AutoCloseable {
         ids = s[0]; x = s[1]; xn = s[2]; q = s[3]; k = s[4]; v = s[5]; attn = s[6]; proj = s[7];
         routerLogits = s[8]; topIdx = s[9]; topWeight = s[10]; expertRows = s[11]; expertWeight = s[12];
         gathered = s[13]; h1 = s[14]; h3 = s[15]; expertOut = s[16]; logits = s[17];
+        predXn = s[18]; predLogits = s[19]; predIdx = s[20]; predWeight = s[21];
 
-        long hostBytes = sizes[0] + sizes[9] + sizes[10] + sizes[11] + sizes[12] + sizes[17];
+        long hostBytes = sizes[0] + sizes[9] + sizes[10] + sizes[11] + sizes[12] + sizes[17] + sizes[20];
         try {
             this.host = device.allocatePinned(hostBytes);
         } catch (RuntimeException e) {
@@ -109,7 +123,8 @@ public final class ForwardPass implements AutoCloseable {
         hostTopWeight = h.asSlice(o, sizes[10]); o += sizes[10];
         hostExpertRows = h.asSlice(o, sizes[11]); o += sizes[11];
         hostExpertWeight = h.asSlice(o, sizes[12]); o += sizes[12];
-        hostLogits = h.asSlice(o, sizes[17]);
+        hostLogits = h.asSlice(o, sizes[17]); o += sizes[17];
+        hostPredIdx = h.asSlice(o, sizes[20]);
     }
 
     public void setRoutingListener(RoutingListener listener) {
@@ -198,11 +213,15 @@ public final class ForwardPass implements AutoCloseable {
             stream.routerTopk(rows(routerLogits, n, experts), n, experts, topK, true, null, idx, wt);
             stream.copyToHost(idx, hostTopIdx.asSlice(0, idx.bytes()));
             stream.copyToHost(wt, hostTopWeight.asSlice(0, wt.bytes()));
+            boolean predict = n == 1 && l + 1 < weights.layers.size() && expertSource.wantsNextLayerPrediction();
+            if (predict) predictNextLayer(l + 1);
             stream.synchronize();
             notifyRouting(pos, l, n);
-            if (n == 1) runExpertsSingle(w, wt);
-            else runExpertsBatched(w, n);
+            long step = decodeSteps * weights.layers.size() + l;
+            if (n == 1) runExpertsSingle(l, wt, step, predict);
+            else runExpertsBatched(l, n, step);
         }
+        if (n == 1) decodeSteps++;
 
         if (logitRows == LogitRows.NONE) return;
         WeightTensor norm = weights.finalNorm, head = weights.lmHead;
@@ -217,20 +236,42 @@ public final class ForwardPass implements AutoCloseable {
             stream.copyToHost(rows(logits, 1, vocab), hostLogits.asSlice(0, (long) vocab * F32));
         }
         stream.synchronize();
+        expertSource.endPass();
+    }
+
+    /**
+     * The router of layer {@code next} applied to the current residual stream with that layer's norm
+     * (Mixtral-offloading's speculative guess of the next layer's experts): enqueued before the
+     * routing read-back, so one synchronisation serves both.
+     */
+    private void predictNextLayer(int next) {
+        LayerWeights nw = weights.layers.get(next);
+        float eps = (float) config.rmsNormEps();
+        stream.rmsnorm(rows(x, 1, dim), nw.ffnNorm().dtype(), nw.ffnNorm().slice(), 1, dim, eps, predXn);
+        stream.matmul(nw.router().dtype(), nw.router().slice(), predXn, 1, experts, dim, predLogits);
+        stream.routerTopk(predLogits, 1, experts, topK, true, null, predIdx, predWeight);
+        stream.copyToHost(predIdx, hostPredIdx);
     }
 
     /** Decode: one row; each chosen expert's output is added to x with its weight read on the device. */
-    private void runExpertsSingle(LayerWeights w, DeviceSlice topWeights) {
-        for (int j = 0; j < topK; j++) {
-            int e = hostTopIdx.getAtIndex(ValueLayout.JAVA_INT, j);
-            Expert expert = w.experts().get(e);
+    private void runExpertsSingle(int layer, DeviceSlice topWeights, long step, boolean predicted) {
+        for (int j = 0; j < topK; j++) chosen[j] = hostTopIdx.getAtIndex(ValueLayout.JAVA_INT, j);
+        int[] order = expertSource.prepare(layer, chosen, topK, step, false);
+        if (predicted) {
+            for (int j = 0; j < topK; j++) this.predicted[j] = hostPredIdx.getAtIndex(ValueLayout.JAVA_INT, j);
+            expertSource.prefetch(layer + 1, this.predicted, topK, layer, chosen, topK, step);
+        }
+        for (int j : order) {
+            int e = chosen[j];
+            Expert expert = expertSource.acquire(layer, e);
             expert.forward(stream, rows(xn, 1, dim), 1, h1, h3, rows(expertOut, 1, dim));
             stream.scatterAddRows(rows(x, 1, dim), rows(expertOut, 1, dim), null, topWeights.slice((long) j * F32, F32), 1, dim);
+            expertSource.release(layer, e);
         }
     }
 
     /** Prefill: each expert runs once on the rows routed to it (gather, FFN, weighted scatter-add). */
-    private void runExpertsBatched(LayerWeights w, int n) {
+    private void runExpertsBatched(int layer, int n, long step) {
         java.util.Arrays.fill(rowCount, 0);
         for (int r = 0; r < n; r++) {
             for (int j = 0; j < topK; j++) {
@@ -243,14 +284,18 @@ public final class ForwardPass implements AutoCloseable {
         }
         stream.copyToDevice(hostExpertRows, expertRows);
         stream.copyToDevice(hostExpertWeight, expertWeight);
-        for (int e = 0; e < experts; e++) {
+        int count = 0;
+        for (int e = 0; e < experts; e++) if (rowCount[e] > 0) used[count++] = e;
+        int[] order = expertSource.prepare(layer, used, count, step, true);
+        for (int i : order) {
+            int e = used[i];
             int m = rowCount[e];
-            if (m == 0) continue;
             DeviceSlice rowsOfE = expertRows.slice((long) e * chunk * 4, (long) m * 4);
             DeviceSlice weightsOfE = expertWeight.slice((long) e * chunk * F32, (long) m * F32);
             stream.gatherRows(rows(xn, n, dim), rowsOfE, m, dim, rows(gathered, m, dim));
-            w.experts().get(e).forward(stream, rows(gathered, m, dim), m, h1, h3, rows(expertOut, m, dim));
+            expertSource.acquire(layer, e).forward(stream, rows(gathered, m, dim), m, h1, h3, rows(expertOut, m, dim));
             stream.scatterAddRows(rows(x, n, dim), rows(expertOut, m, dim), rowsOfE, weightsOfE, m, dim);
+            expertSource.release(layer, e);
         }
     }
 

@@ -1,10 +1,6 @@
 package dev.lookahead.engine;
 
-import dev.lookahead.expert.Expert;
-
-import java.util.List;
-
-/** The weights of one decoder layer on the device. */
+/** The weights of one decoder layer on the device, except its experts (see {@link ExpertSource}). */
 public record LayerWeights(
         WeightTensor attnNorm,   // [1, hidden]
         Linear q,                // [qDim, hidden]
@@ -12,9 +8,5 @@ public record LayerWeights(
         Linear v,                // [kvDim, hidden]
         Linear o,                // [hidden, qDim]
         WeightTensor ffnNorm,    // [1, hidden]
-        WeightTensor router,     // [experts, hidden]
-        List<Expert> experts) {
-    public LayerWeights {
-        experts = List.copyOf(experts);
-    }
+        WeightTensor router) {   // [experts, hidden]
 }

@@ -30,15 +30,19 @@ public final class ModelWeights implements AutoCloseable {
     public final List<LayerWeights> layers;
     public final WeightTensor finalNorm;    // [1, hidden]
     public final WeightTensor lmHead;       // [vocab, hidden] (the embedding when tied)
+    /** [layer][expert] when the experts were uploaded; null when an offloading source holds them. */
+    public final List<List<Expert>> residentExperts;
     private final long deviceBytes;
 
     private ModelWeights(List<DeviceBuffer> buffers, WeightTensor embedding, List<LayerWeights> layers,
-                         WeightTensor finalNorm, WeightTensor lmHead, long deviceBytes) {
+                         WeightTensor finalNorm, WeightTensor lmHead, List<List<Expert>> residentExperts,
+                         long deviceBytes) {
         this.buffers = buffers;
         this.embedding = embedding;
         this.layers = List.copyOf(layers);
         this.finalNorm = finalNorm;
         this.lmHead = lmHead;
+        this.residentExperts = residentExperts == null ? null : List.copyOf(residentExperts);
         this.deviceBytes = deviceBytes;
     }
 
@@ -110,15 +114,17 @@ public final class ModelWeights implements AutoCloseable {
             progress.start("loading weights", total, "B");
             WeightTensor embedding = load(Role.TOKEN_EMBEDDING, 0, 0);
             List<LayerWeights> layers = new ArrayList<>();
+            List<List<Expert>> resident = new ArrayList<>();
             for (int l = 0; l < c.numHiddenLayers(); l++) {
                 List<Expert> experts = new ArrayList<>();
                 for (int e = 0; e < c.numLocalExperts(); e++) {
                     experts.add(new Expert(linear(Role.EXPERT_GATE, l, e), linear(Role.EXPERT_UP, l, e),
                             linear(Role.EXPERT_DOWN, l, e)));
                 }
+                resident.add(experts);
                 layers.add(new LayerWeights(load(Role.ATTN_NORM, l, 0), linear(Role.ATTN_Q, l, 0),
                         linear(Role.ATTN_K, l, 0), linear(Role.ATTN_V, l, 0), linear(Role.ATTN_O, l, 0),
-                        load(Role.FFN_NORM, l, 0), load(Role.ROUTER, l, 0), experts));
+                        load(Role.FFN_NORM, l, 0), load(Role.ROUTER, l, 0)));
             }
             WeightTensor finalNorm = load(Role.FINAL_NORM, 0, 0);
             String lmHeadName = spec.name(Role.LM_HEAD, 0, 0);
@@ -129,7 +135,7 @@ public final class ModelWeights implements AutoCloseable {
             long bytes = 0;
             for (DeviceBuffer b : buffers) bytes += b.size();
             handedOver = true;
-            return new ModelWeights(new ArrayList<>(buffers), embedding, layers, finalNorm, lmHead, bytes);
+            return new ModelWeights(new ArrayList<>(buffers), embedding, layers, finalNorm, lmHead, resident, bytes);
         }
 
         private Linear linear(Role role, int layer, int expert) {
