@@ -13,6 +13,7 @@ import picocli.CommandLine.Command;
                 GenerateCommand.class,
                 InfoCommand.class,
                 ScoreCommand.class,
+                ReplayCommand.class,
                 CreateModelCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
