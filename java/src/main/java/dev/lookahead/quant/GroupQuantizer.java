@@ -214,7 +214,7 @@ public final class GroupQuantizer {
         if (Float.isInfinite(s)) {
             throw new IllegalArgumentException("weight range [" + lo + ", " + hi + "] is too wide for an fp16 scale");
         }
-        short z16 = fp16(-(double) lo / s);
+        short z16 = fp16((0.0 - lo) / s); // 0 - lo, not -lo: lo = 0 gives +0, not -0
         if (Float.isInfinite(Float.float16ToFloat(z16))) {
             return -2;
         }
