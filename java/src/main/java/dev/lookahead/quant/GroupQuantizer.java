@@ -114,10 +114,11 @@ public final class GroupQuantizer {
         IntStream.range(0, tasks).parallel().forEach(t -> {
             float[] w = new float[cols];
             byte[] codes = new byte[cols];
+            double[] scratch = new double[spec.group()];
             for (int r = t * ROWS_PER_TASK, end = Math.min(rows, r + ROWS_PER_TASK); r < end; r++) {
                 source.read(r, w);
                 rowSsq[r] = checkedSumOfSquares(w, r);
-                rowSse[r] = quantizeRow(w, codes, scales, zeros, r * ngroups);
+                rowSse[r] = quantizeRow(w, codes, scales, zeros, r * ngroups, scratch);
                 format.packRow(codes, 0, cols, packed, r * rowBytes);
             }
         });
@@ -142,7 +143,8 @@ public final class GroupQuantizer {
     }
 
     /** Quantizes one row group by group; returns its squared error. */
-    private double quantizeRow(float[] w, byte[] codes, short[] scales, short[] zeros, int paramIndex) {
+    private double quantizeRow(float[] w, byte[] codes, short[] scales, short[] zeros, int paramIndex,
+            double[] scratch) {
         int g = spec.group();
         int maxCode = format.maxCode();
         double sse = 0;
@@ -150,7 +152,7 @@ public final class GroupQuantizer {
             int n = Math.min(g, w.length - c0);
             int params = minMaxParams(w, c0, n, maxCode);
             if (hqq != null) {
-                params = refine(w, c0, n, params, maxCode, hqq);
+                params = refine(w, c0, n, params, maxCode, hqq, scratch);
             }
             short s16 = scaleOf(params);
             short z16 = zeroOf(params);
@@ -261,38 +263,52 @@ public final class GroupQuantizer {
         return x <= 0 ? 0 : x >= maxCode ? maxCode : (int) x;
     }
 
-    /** The HQQ-style refinement of one group (see the class comment). */
-    static int refine(float[] w, int off, int n, int params, int maxCode, HqqOptions o) {
+    /**
+     * The HQQ-style refinement of one group (see the class comment); {@code x} is scratch space
+     * of at least {@code n} doubles.
+     */
+    static int refine(float[] w, int off, int n, int params, int maxCode, HqqOptions o, double[] x) {
         float s = Float.float16ToFloat(scaleOf(params));
         float z0 = Float.float16ToFloat(zeroOf(params));
         if (s == 0 || n < 2) {
             return params;
         }
+        for (int i = 0; i < n; i++) {
+            x[i] = (double) w[off + i] / s; // exactly what code() computes before adding z
+        }
         int best = params;
-        double bestErr = encode(w, off, n, s, z0, maxCode, null);
+        double bestErr = error(w, off, n, x, s, z0, maxCode);
         double p = o.lpNorm();
         double beta = o.beta();
         double z = z0;
         for (int it = 0; it < o.iterations(); it++) {
+            // shrink_p(r) is 0 unless |r| > |r|^(p-1) / beta, i.e. |r| > beta^(-1 / (2 - p)):
+            // one pow per iteration instead of one per weight for the many small residuals.
+            double dead = Math.pow(beta, -1 / (2 - p));
             double acc = 0;
-            for (int i = off; i < off + n; i++) {
-                double x = (double) w[i] / s;
-                double q = Math.rint(x + z);
+            for (int i = 0; i < n; i++) {
+                double q = Math.rint(x[i] + z);
                 q = q < 0 ? 0 : Math.min(q, maxCode);
-                double e = shrink(x - (q - z), beta, p);
-                acc += q - (x - e);
+                double r = x[i] - (q - z);
+                double e = Math.abs(r) > dead ? shrink(r, beta, p) : 0;
+                acc += q - (x[i] - e);
             }
-            z = acc / n;
+            double next = acc / n;
             beta *= o.kappa();
+            boolean converged = Math.abs(next - z) < CONVERGED;
+            z = next;
             short z16 = fp16(z);
             float zf = Float.float16ToFloat(z16);
             if (!Float.isFinite(zf)) {
                 break;
             }
-            double err = encode(w, off, n, s, zf, maxCode, null);
+            double err = error(w, off, n, x, s, zf, maxCode);
             if (err < bestErr) {
                 bestErr = err;
                 best = pack(scaleOf(params), z16);
+            }
+            if (converged) {
+                break;
             }
         }
         for (int round = 0; round < o.scaleRounds(); round++) {
@@ -309,6 +325,21 @@ public final class GroupQuantizer {
             best = next;
         }
         return best;
+    }
+
+    /** Zero updates smaller than this (in code steps) end the iteration: fp16 cannot tell them apart. */
+    private static final double CONVERGED = 1e-4;
+
+    /** {@link #encode}'s error with the codes from precomputed {@code x = w / s}: the same numbers, faster. */
+    private static double error(float[] w, int off, int n, double[] x, float s, float z, int maxCode) {
+        double sse = 0;
+        for (int i = 0; i < n; i++) {
+            double q = Math.rint(x[i] + z);
+            q = q < 0 ? 0 : Math.min(q, maxCode);
+            double e = (double) w[off + i] - s * ((float) q - z);
+            sse += e * e;
+        }
+        return sse;
     }
 
     /** lp shrinkage (the proximal step of HQQ): sign(r) max(|r| - |r|^(p-1) / beta, 0). */

@@ -13,8 +13,12 @@ package dev.lookahead.quant;
  */
 public record HqqOptions(int iterations, double lpNorm, double beta, double kappa, int scaleRounds) {
 
-    /** HQQ's published defaults for the zero update, plus two least-squares scale rounds. */
-    public static final HqqOptions DEFAULT = new HqqOptions(20, 0.7, 10.0, 1.01, 2);
+    /**
+     * HQQ's published defaults for the zero update (20 iterations, p 0.7, beta 10, kappa 1.01),
+     * plus up to 10 least-squares (scale, zero) rounds: on Gaussian weights the refit has
+     * converged by then (5 rounds reach within 2 % of it at g64, 2 rounds within 11 %).
+     */
+    public static final HqqOptions DEFAULT = new HqqOptions(20, 0.7, 10.0, 1.01, 10);
 
     public HqqOptions {
         if (iterations < 0 || iterations > 1000) {
