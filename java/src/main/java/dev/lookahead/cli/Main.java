@@ -13,7 +13,9 @@ import picocli.CommandLine.Command;
                 GenerateCommand.class,
                 InfoCommand.class,
                 ScoreCommand.class,
+                ReplayCommand.class,
                 CreateModelCommand.class,
+                QuantizeCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec

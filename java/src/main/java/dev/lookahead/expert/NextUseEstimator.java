@@ -1,0 +1,20 @@
+package dev.lookahead.expert;
+
+/**
+ * Tells, for a resident expert, in how many steps it will be needed next: the hook through which knowledge of the
+ * future reaches eviction. In replay the exact answer comes from the trace ({@link FutureAccesses}, which makes
+ * {@link FarthestNextUsePolicy} Belady's optimal policy); in the engine a predictor (the lookahead gate) supplies
+ * its estimate, and the policy evicts the expert predicted to be needed farthest ahead.
+ */
+@FunctionalInterface
+public interface NextUseEstimator {
+    /** Returned when the expert is not expected to be needed again (or not within the estimator's horizon). */
+    long NEVER = Long.MAX_VALUE;
+
+    /**
+     * @param id   a resident expert
+     * @param step the current step
+     * @return steps from {@code step} to the expert's next use (>= 1), or {@link #NEVER}
+     */
+    long nextUseDistance(ExpertId id, long step);
+}

@@ -1,0 +1,117 @@
+package dev.lookahead.expert;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class PoliciesTest {
+    @Test
+    void unknownNamesGiveAClearError() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ResidencyPolicies.byName("fifo"));
+        assertTrue(e.getMessage().contains("unknown residency policy 'fifo'"), e.getMessage());
+        assertTrue(e.getMessage().contains("mixtral-offloading"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> EvictionPolicies.create("mru", new SlotLayout.PerLayer(1, 2), null));
+        assertTrue(e.getMessage().contains("unknown eviction policy 'mru'") && e.getMessage().contains("lru, belady"),
+                e.getMessage());
+    }
+
+    @Test
+    void beladyNeedsTheFuture() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> EvictionPolicies.create("belady", new SlotLayout.PerLayer(1, 2), null));
+        assertTrue(e.getMessage().contains("replay only"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> ResidencyPolicies.byName("belady-global").newCache(2, 8, 2, 1, null));
+        assertTrue(e.getMessage().contains("replay only"), e.getMessage());
+    }
+
+    @Test
+    void namedBaselinesHaveTheirDocumentedShape() {
+        ResidencyPolicy mo = ResidencyPolicies.byName("mixtral-offloading");
+        assertEquals(new SlotLayout.PerLayer(32, 4), mo.layout(32, 8, 4));
+        assertEquals("lru", mo.eviction());
+        assertFalse(mo.prefetchNextLayer());
+        ResidencyPolicy nl = ResidencyPolicies.byName("next-layer");
+        assertTrue(nl.prefetchNextLayer());
+        assertEquals(new SlotLayout.PerLayer(32, 4), nl.layout(32, 8, 4));
+        assertEquals(new SlotLayout.GlobalPool(32, 128), ResidencyPolicies.byName("belady-global").layout(32, 8, 4));
+        assertEquals(new SlotLayout.PerLayer(32, 8), ResidencyPolicies.byName("all-resident").layout(32, 8, 4));
+        assertTrue(ResidencyPolicies.names().containsAll(List.of("mixtral-offloading", "next-layer", "all-resident",
+                "belady", "belady-global", "lru-global")));
+    }
+
+    @Test
+    void futureAccessesGiveTheNextUse() {
+        // Layer 0 of tokens 0..3 chooses E0, E1, E0, E2 (one layer, top-1).
+        RoutingTrace trace = RoutingTrace.of("f", 1, 4, List.of(new int[][] {{0}}, new int[][] {{1}},
+                new int[][] {{0}}, new int[][] {{2}}));
+        FutureAccesses f = new FutureAccesses(trace);
+        assertEquals(2, f.nextUse(new ExpertId(0, 0), 0));
+        assertEquals(2, f.nextUseDistance(new ExpertId(0, 0), 0));
+        assertEquals(1, f.nextUseDistance(new ExpertId(0, 0), 1));
+        assertEquals(NextUseEstimator.NEVER, f.nextUseDistance(new ExpertId(0, 0), 2));
+        assertEquals(NextUseEstimator.NEVER, f.nextUseDistance(new ExpertId(0, 3), 0));
+        assertEquals(NextUseEstimator.NEVER, f.nextUseDistance(new ExpertId(5, 0), 0));
+    }
+
+    @Test
+    void predictedNextUseHookEvictsTheFarthest() {
+        // A predictor says E1 is needed in 10 steps, E0 in 2: E1 goes although E0 is older.
+        NextUseEstimator guess = (id, step) -> id.expert() == 1 ? 10 : 2;
+        SlotLayout layout = new SlotLayout.PerLayer(1, 2);
+        ExpertCache cache = new ExpertCache(layout, 1, new FarthestNextUsePolicy("guess", guess, 2));
+        cache.markReady(cache.admit(new ExpertId(0, 0), 0, java.util.Set.of()));
+        cache.markReady(cache.admit(new ExpertId(0, 1), 1, java.util.Set.of()));
+        int slot = cache.admit(new ExpertId(0, 2), 2, java.util.Set.of());
+        assertEquals(1, slot);
+        assertTrue(cache.contains(new ExpertId(0, 0)));
+        NextUseEstimator broken = (id, step) -> 0;
+        ExpertCache bad = new ExpertCache(layout, 1, new FarthestNextUsePolicy("broken", broken, 2));
+        bad.markReady(bad.admit(new ExpertId(0, 0), 0, java.util.Set.of()));
+        bad.markReady(bad.admit(new ExpertId(0, 1), 1, java.util.Set.of()));
+        assertThrows(IllegalStateException.class, () -> bad.admit(new ExpertId(0, 2), 2, java.util.Set.of()));
+    }
+
+    @Test
+    void previousTokenPredictorRepeatsTheLastChoice() {
+        PreviousTokenPredictor p = new PreviousTokenPredictor(2);
+        assertEquals(0, p.predict(0, 1).length, "nothing known before the first token");
+        p.observe(0, 0, new int[] {3, 4});
+        p.observe(0, 1, new int[] {5, 6});
+        p.observe(1, 0, new int[] {1, 2});
+        assertArrayEquals(new int[] {5, 6}, p.predict(1, 1));
+        assertArrayEquals(new int[] {1, 2}, p.predict(2, 0));
+    }
+
+    @Test
+    void oracleRecallKeepsTheAdvertisedFraction() {
+        RoutingTrace trace = SyntheticTraces.random(9, 4, 8, 2, 2500);
+        for (double recall : new double[] {0.0, 0.5, 0.8, 1.0}) {
+            OracleRecallPredictor p = new OracleRecallPredictor(trace, recall, 11);
+            long right = 0, total = 0;
+            for (int t = 0; t < trace.tokenCount(); t++) {
+                for (int l = 0; l < 4; l++) {
+                    int[] truth = trace.experts(t, l);
+                    int[] guess = p.predict(t, l);
+                    assertEquals(2, guess.length);
+                    assertEquals(2, Arrays.stream(guess).distinct().count(), "distinct predictions");
+                    for (int g : guess) {
+                        if (Arrays.stream(truth).anyMatch(x -> x == g)) right++;
+                    }
+                    total += truth.length;
+                }
+            }
+            // 20000 Bernoulli draws: standard deviation <= 0.0036; 0.02 is > 5 sigma.
+            assertEquals(recall, (double) right / total, 0.02, "recall " + recall);
+        }
+        assertThrows(IllegalArgumentException.class, () -> new OracleRecallPredictor(trace, 1.5, 0));
+    }
+}
