@@ -87,14 +87,7 @@ public final class ForwardPass implements AutoCloseable {
         this.used = new int[experts];
         this.predicted = new int[topK];
 
-        long[] sizes = {
-                (long) chunk * 4, (long) chunk * dim * F32, (long) chunk * dim * F32, (long) chunk * qDim * F32,
-                (long) chunk * kvDim * F32, (long) chunk * kvDim * F32, (long) chunk * qDim * F32,
-                (long) chunk * dim * F32, (long) chunk * experts * F32, (long) chunk * topK * 4,
-                (long) chunk * topK * F32, (long) experts * chunk * 4, (long) experts * chunk * F32,
-                (long) chunk * dim * F32, (long) chunk * inter * F32, (long) chunk * inter * F32,
-                (long) chunk * dim * F32, (long) chunk * vocab * F32,
-                (long) dim * F32, (long) experts * F32, (long) topK * 4, (long) topK * F32};
+        long[] sizes = scratchSizes(config, chunk);
         long[] offsets = new long[sizes.length];
         long total = 0;
         for (int i = 0; i < sizes.length; i++) {
@@ -125,6 +118,27 @@ public final class ForwardPass implements AutoCloseable {
         hostExpertWeight = h.asSlice(o, sizes[12]); o += sizes[12];
         hostLogits = h.asSlice(o, sizes[17]); o += sizes[17];
         hostPredIdx = h.asSlice(o, sizes[20]);
+    }
+
+    /** Bytes of each device scratch region for a pass of up to {@code chunk} tokens. */
+    private static long[] scratchSizes(ModelConfig config, int chunk) {
+        long dim = config.hiddenSize(), qDim = config.qDim(), kvDim = config.kvDim(), inter = config.intermediateSize();
+        long experts = config.numLocalExperts(), topK = config.numExpertsPerTok(), vocab = config.vocabSize();
+        return new long[] {
+                chunk * 4L, chunk * dim * F32, chunk * dim * F32, chunk * qDim * F32,
+                chunk * kvDim * F32, chunk * kvDim * F32, chunk * qDim * F32,
+                chunk * dim * F32, chunk * experts * F32, chunk * topK * 4,
+                chunk * topK * F32, experts * chunk * 4, experts * chunk * F32,
+                chunk * dim * F32, chunk * inter * F32, chunk * inter * F32,
+                chunk * dim * F32, chunk * vocab * F32,
+                dim * F32, experts * F32, topK * 4, topK * F32};
+    }
+
+    /** Device memory a forward pass of up to {@code chunk} tokens allocates (for budget planning). */
+    public static long deviceBytes(ModelConfig config, int chunk) {
+        long total = 0;
+        for (long size : scratchSizes(config, chunk)) total += (size + 255) & ~255L;
+        return total;
     }
 
     public void setRoutingListener(RoutingListener listener) {

@@ -3,8 +3,10 @@ package dev.lookahead.engine;
 import dev.lookahead.bindings.DType;
 import dev.lookahead.bindings.Device;
 import dev.lookahead.bindings.DeviceBuffer;
+import dev.lookahead.bindings.DeviceSlice;
 import dev.lookahead.bindings.Event;
 import dev.lookahead.bindings.PinnedBuffer;
+import dev.lookahead.bindings.QMatrix;
 import dev.lookahead.bindings.Stream;
 import dev.lookahead.expert.Expert;
 import dev.lookahead.model.ArchitectureSpec;
@@ -12,6 +14,10 @@ import dev.lookahead.model.ArchitectureSpec.Role;
 import dev.lookahead.model.Checkpoint;
 import dev.lookahead.model.ModelConfig;
 import dev.lookahead.model.Tensor;
+import dev.lookahead.quant.ExpertBlobLayout;
+import dev.lookahead.quant.ExpertMatrix;
+import dev.lookahead.quant.QuantizedCheckpoint;
+import dev.lookahead.quant.QuantizedView;
 import dev.lookahead.util.Progress;
 
 import java.lang.foreign.MemorySegment;
@@ -19,8 +25,10 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Every weight of a model resident in device memory, copied from the checkpoint's mmap'd
- * tensors through a double-buffered pinned staging area. Owns its device buffers.
+ * The weights of a model in device memory, copied from the checkpoint's mmap'd tensors through a
+ * double-buffered pinned staging area: everything of a plain (F32/F16/BF16) checkpoint; for a
+ * quantized checkpoint everything but the experts, which stay with an offloading
+ * {@link ExpertSource} unless asked to be uploaded too. Owns its device buffers.
  */
 public final class ModelWeights implements AutoCloseable {
     private static final long STAGING_HALF = 32L << 20;
@@ -35,15 +43,16 @@ public final class ModelWeights implements AutoCloseable {
     private final long deviceBytes;
 
     private ModelWeights(List<DeviceBuffer> buffers, WeightTensor embedding, List<LayerWeights> layers,
-                         WeightTensor finalNorm, WeightTensor lmHead, List<List<Expert>> residentExperts,
-                         long deviceBytes) {
+                         WeightTensor finalNorm, WeightTensor lmHead, List<List<Expert>> residentExperts) {
         this.buffers = buffers;
         this.embedding = embedding;
         this.layers = List.copyOf(layers);
         this.finalNorm = finalNorm;
         this.lmHead = lmHead;
         this.residentExperts = residentExperts == null ? null : List.copyOf(residentExperts);
-        this.deviceBytes = deviceBytes;
+        long bytes = 0;
+        for (DeviceBuffer b : buffers) bytes += b.size();
+        this.deviceBytes = bytes;
     }
 
     /** Bytes of device memory the weights occupy. */
@@ -51,17 +60,95 @@ public final class ModelWeights implements AutoCloseable {
         return deviceBytes;
     }
 
-    /**
-     * Checks the checkpoint against the architecture, then uploads every weight.
-     * On failure everything allocated so far is freed.
-     */
+    /** Checks a plain checkpoint against its architecture, then uploads every weight. */
     public static ModelWeights upload(Checkpoint checkpoint, Device device, Stream stream, Progress progress) {
         ModelConfig config = checkpoint.config();
         ArchitectureSpec spec = ArchitectureSpec.forConfig(config);
         spec.validate(checkpoint, config);
-        try (Loader loader = new Loader(checkpoint, spec, device, stream, progress)) {
-            return loader.loadAll(config);
+        try (Loader loader = new Loader(device, stream, progress)) {
+            long total = 0;
+            for (var expected : spec.expectedTensors(config)) {
+                if (checkpoint.contains(expected.name())) total += checkpoint.tensor(expected.name()).segment().byteSize();
+            }
+            progress.start("loading weights", total, "B");
+            WeightTensor embedding = loader.dense(checkpoint.tensor(spec.name(Role.TOKEN_EMBEDDING, 0, 0), FLOATS));
+            List<LayerWeights> layers = new ArrayList<>();
+            List<List<Expert>> resident = new ArrayList<>();
+            for (int l = 0; l < config.numHiddenLayers(); l++) {
+                final int layer = l;
+                java.util.function.Function<Role, Linear> linear = role ->
+                        new Linear.Dense(loader.dense(checkpoint.tensor(spec.name(role, layer, 0), FLOATS)));
+                List<Expert> experts = new ArrayList<>();
+                for (int e = 0; e < config.numLocalExperts(); e++) {
+                    final int expert = e;
+                    java.util.function.Function<Role, Linear> expertLinear = role ->
+                            new Linear.Dense(loader.dense(checkpoint.tensor(spec.name(role, layer, expert), FLOATS)));
+                    experts.add(new Expert(expertLinear.apply(Role.EXPERT_GATE), expertLinear.apply(Role.EXPERT_UP),
+                            expertLinear.apply(Role.EXPERT_DOWN)));
+                }
+                resident.add(experts);
+                layers.add(new LayerWeights(loader.dense(checkpoint.tensor(spec.name(Role.ATTN_NORM, l, 0), FLOATS)),
+                        linear.apply(Role.ATTN_Q), linear.apply(Role.ATTN_K), linear.apply(Role.ATTN_V),
+                        linear.apply(Role.ATTN_O),
+                        loader.dense(checkpoint.tensor(spec.name(Role.FFN_NORM, l, 0), FLOATS)),
+                        loader.dense(checkpoint.tensor(spec.name(Role.ROUTER, l, 0), FLOATS))));
+            }
+            WeightTensor finalNorm = loader.dense(checkpoint.tensor(spec.name(Role.FINAL_NORM, 0, 0), FLOATS));
+            String lmHeadName = spec.name(Role.LM_HEAD, 0, 0);
+            WeightTensor lmHead = config.tieWordEmbeddings() && !checkpoint.contains(lmHeadName)
+                    ? embedding : loader.dense(checkpoint.tensor(lmHeadName, FLOATS));
+            return loader.finish(embedding, layers, finalNorm, lmHead, resident);
         }
+    }
+
+    /**
+     * Uploads a quantized checkpoint: fp16 embedding, norms, routers and head, quantized attention,
+     * and the expert blobs only when {@code withExperts} (all-resident).
+     */
+    public static ModelWeights upload(QuantizedCheckpoint qc, boolean withExperts, Device device, Stream stream,
+                                      Progress progress) {
+        ModelConfig config = qc.config();
+        try (Loader loader = new Loader(device, stream, progress)) {
+            long total = qc.checkpoint().files().values().stream().mapToLong(f -> f.infos().values().stream()
+                    .mapToLong(i -> i.byteLength()).sum()).sum();
+            if (!withExperts) {
+                total -= (long) config.numHiddenLayers() * config.numLocalExperts() * qc.layout().blobBytes();
+            }
+            progress.start("loading weights", total, "B");
+            WeightTensor embedding = loader.dense(qc.dense(Role.TOKEN_EMBEDDING, 0));
+            List<LayerWeights> layers = new ArrayList<>();
+            List<List<Expert>> resident = withExperts ? new ArrayList<>() : null;
+            for (int l = 0; l < config.numHiddenLayers(); l++) {
+                layers.add(new LayerWeights(loader.dense(qc.dense(Role.ATTN_NORM, l)),
+                        loader.quantized(qc.attention(l, Role.ATTN_Q)), loader.quantized(qc.attention(l, Role.ATTN_K)),
+                        loader.quantized(qc.attention(l, Role.ATTN_V)), loader.quantized(qc.attention(l, Role.ATTN_O)),
+                        loader.dense(qc.dense(Role.FFN_NORM, l)), loader.dense(qc.dense(Role.ROUTER, l))));
+                if (withExperts) {
+                    List<Expert> experts = new ArrayList<>();
+                    for (int e = 0; e < config.numLocalExperts(); e++) {
+                        DeviceBuffer blob = loader.upload(qc.expertBlob(l, e));
+                        experts.add(expertInBlob(qc.layout(), blob.all()));
+                    }
+                    resident.add(experts);
+                }
+            }
+            WeightTensor finalNorm = loader.dense(qc.dense(Role.FINAL_NORM, 0));
+            WeightTensor lmHead = loader.dense(qc.dense(Role.LM_HEAD, 0));
+            return loader.finish(embedding, layers, finalNorm, lmHead, resident);
+        }
+    }
+
+    /** The expert whose blob (laid out as {@code layout} says) is at {@code blob} in device memory. */
+    public static Expert expertInBlob(ExpertBlobLayout layout, DeviceSlice blob) {
+        Linear[] m = new Linear[3];
+        for (ExpertMatrix which : ExpertMatrix.values()) {
+            ExpertBlobLayout.MatrixRanges r = layout.ranges(which);
+            m[which.ordinal()] = new Linear.Quantized(new QMatrix(layout.spec().format(), r.rows(), r.cols(),
+                    blob.slice(r.codes().offset(), r.codes().bytes()),
+                    blob.slice(r.scales().offset(), r.scales().bytes()),
+                    blob.slice(r.zeros().offset(), r.zeros().bytes())));
+        }
+        return new Expert(m[ExpertMatrix.GATE.ordinal()], m[ExpertMatrix.UP.ordinal()], m[ExpertMatrix.DOWN.ordinal()]);
     }
 
     @Override
@@ -69,6 +156,8 @@ public final class ModelWeights implements AutoCloseable {
         for (DeviceBuffer b : buffers) b.close();
         buffers.clear();
     }
+
+    private static final java.util.Set<dev.lookahead.model.DType> FLOATS = dev.lookahead.model.DType.FLOATS;
 
     static DType deviceType(dev.lookahead.model.DType fileType) {
         return switch (fileType) {
@@ -82,8 +171,6 @@ public final class ModelWeights implements AutoCloseable {
 
     /** Allocates and copies; owns the staging buffer and, until handed over, the device buffers. */
     private static final class Loader implements AutoCloseable {
-        private final Checkpoint checkpoint;
-        private final ArchitectureSpec spec;
         private final Device device;
         private final Stream stream;
         private final Progress progress;
@@ -95,9 +182,7 @@ public final class ModelWeights implements AutoCloseable {
         private long copied;
         private boolean handedOver;
 
-        Loader(Checkpoint checkpoint, ArchitectureSpec spec, Device device, Stream stream, Progress progress) {
-            this.checkpoint = checkpoint;
-            this.spec = spec;
+        Loader(Device device, Stream stream, Progress progress) {
             this.device = device;
             this.stream = stream;
             this.progress = progress;
@@ -106,56 +191,38 @@ public final class ModelWeights implements AutoCloseable {
             this.halfFree[1] = device.createEvent();
         }
 
-        ModelWeights loadAll(ModelConfig c) {
-            long total = 0;
-            for (var expected : spec.expectedTensors(c)) {
-                if (checkpoint.contains(expected.name())) total += checkpoint.tensor(expected.name()).segment().byteSize();
-            }
-            progress.start("loading weights", total, "B");
-            WeightTensor embedding = load(Role.TOKEN_EMBEDDING, 0, 0);
-            List<LayerWeights> layers = new ArrayList<>();
-            List<List<Expert>> resident = new ArrayList<>();
-            for (int l = 0; l < c.numHiddenLayers(); l++) {
-                List<Expert> experts = new ArrayList<>();
-                for (int e = 0; e < c.numLocalExperts(); e++) {
-                    experts.add(new Expert(linear(Role.EXPERT_GATE, l, e), linear(Role.EXPERT_UP, l, e),
-                            linear(Role.EXPERT_DOWN, l, e)));
-                }
-                resident.add(experts);
-                layers.add(new LayerWeights(load(Role.ATTN_NORM, l, 0), linear(Role.ATTN_Q, l, 0),
-                        linear(Role.ATTN_K, l, 0), linear(Role.ATTN_V, l, 0), linear(Role.ATTN_O, l, 0),
-                        load(Role.FFN_NORM, l, 0), load(Role.ROUTER, l, 0)));
-            }
-            WeightTensor finalNorm = load(Role.FINAL_NORM, 0, 0);
-            String lmHeadName = spec.name(Role.LM_HEAD, 0, 0);
-            WeightTensor lmHead = c.tieWordEmbeddings() && !checkpoint.contains(lmHeadName)
-                    ? embedding : load(Role.LM_HEAD, 0, 0);
-            stream.synchronize();
-            progress.finish();
-            long bytes = 0;
-            for (DeviceBuffer b : buffers) bytes += b.size();
-            handedOver = true;
-            return new ModelWeights(new ArrayList<>(buffers), embedding, layers, finalNorm, lmHead, resident, bytes);
-        }
-
-        private Linear linear(Role role, int layer, int expert) {
-            return new Linear.Dense(load(role, layer, expert));
-        }
-
-        private WeightTensor load(Role role, int layer, int expert) {
-            String name = spec.name(role, layer, expert);
-            Tensor t = checkpoint.tensor(name, dev.lookahead.model.DType.FLOATS);
+        WeightTensor dense(Tensor t) {
             long[] shape = t.shape();
             long rows = shape.length == 1 ? 1 : shape[0];
             long cols = shape[shape.length - 1];
-            MemorySegment src = t.segment();
-            DeviceBuffer buffer = device.allocate(src.byteSize());
-            buffers.add(buffer);
-            copy(src, buffer);
-            return new WeightTensor(name, buffer.all(), deviceType(t.dtype()), rows, cols);
+            DeviceBuffer buffer = upload(t.segment());
+            return new WeightTensor(t.name(), buffer.all(), deviceType(t.dtype()), rows, cols);
         }
 
-        private void copy(MemorySegment src, DeviceBuffer dst) {
+        Linear quantized(QuantizedView v) {
+            long codes = v.codes().byteSize(), scales = v.scales().byteSize(), zeros = v.zeros().byteSize();
+            long scalesAt = ExpertBlobLayout.align(codes), zerosAt = ExpertBlobLayout.align(scalesAt + scales);
+            DeviceBuffer buffer = allocate(zerosAt + zeros);
+            copy(v.codes(), buffer.slice(0, codes));
+            copy(v.scales(), buffer.slice(scalesAt, scales));
+            copy(v.zeros(), buffer.slice(zerosAt, zeros));
+            return new Linear.Quantized(new QMatrix(v.format(), v.rows(), v.cols(), buffer.slice(0, codes),
+                    buffer.slice(scalesAt, scales), buffer.slice(zerosAt, zeros)));
+        }
+
+        DeviceBuffer upload(MemorySegment src) {
+            DeviceBuffer buffer = allocate(src.byteSize());
+            copy(src, buffer.all());
+            return buffer;
+        }
+
+        private DeviceBuffer allocate(long bytes) {
+            DeviceBuffer buffer = device.allocate(bytes);
+            buffers.add(buffer);
+            return buffer;
+        }
+
+        private void copy(MemorySegment src, DeviceSlice dst) {
             for (long off = 0; off < src.byteSize(); off += STAGING_HALF) {
                 long len = Math.min(STAGING_HALF, src.byteSize() - off);
                 int h = nextHalf;
@@ -169,6 +236,14 @@ public final class ModelWeights implements AutoCloseable {
                 copied += len;
                 progress.update(copied);
             }
+        }
+
+        ModelWeights finish(WeightTensor embedding, List<LayerWeights> layers, WeightTensor finalNorm,
+                            WeightTensor lmHead, List<List<Expert>> resident) {
+            stream.synchronize();
+            progress.finish();
+            handedOver = true;
+            return new ModelWeights(new ArrayList<>(buffers), embedding, layers, finalNorm, lmHead, resident);
         }
 
         @Override

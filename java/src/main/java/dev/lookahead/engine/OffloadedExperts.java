@@ -1,0 +1,301 @@
+package dev.lookahead.engine;
+
+import dev.lookahead.bindings.Device;
+import dev.lookahead.bindings.DeviceBuffer;
+import dev.lookahead.bindings.Event;
+import dev.lookahead.bindings.PinnedBuffer;
+import dev.lookahead.bindings.Stream;
+import dev.lookahead.expert.CacheStats;
+import dev.lookahead.expert.Expert;
+import dev.lookahead.expert.ExpertCache;
+import dev.lookahead.expert.ExpertId;
+import dev.lookahead.expert.ResidencyPolicy;
+import dev.lookahead.expert.SlotState;
+import dev.lookahead.quant.ExpertBlobLayout;
+import dev.lookahead.quant.QuantizedCheckpoint;
+import dev.lookahead.util.Progress;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Experts held in pinned host memory and copied into fixed-size device slots on their own copy
+ * stream. An {@link ExpertCache} (the same bookkeeping `replay` runs) decides residency: a decode
+ * miss is admitted (evicting the policy's victim) and copied at once, ahead of the layer's
+ * resident experts, which compute while it is in flight; the compute stream waits for a copy
+ * only right before the expert that needs it. A prefill streams the experts that are not
+ * resident through two extra staging slots (double-buffered) instead of thrashing the cache.
+ *
+ * <p>Device-side ordering: a slot is refilled only after the compute stream's last use of it
+ * ({@code lastUse} event, waited on by the copy stream) and used only after its copy
+ * ({@code copyDone}, waited on by the compute stream). Single-threaded, like the forward pass.
+ */
+public final class OffloadedExperts implements ExpertSource {
+    private static final int STAGING_SLOTS = 2;
+
+    private final ExpertCache cache;
+    private final ResidencyPolicy policy;
+    private final long blobBytes;
+    private final Stream compute;
+    private final Stream copy;
+    private final List<PinnedBuffer> host = new ArrayList<>(); // per layer: [experts, blobBytes]
+    private final int expertsPerLayer;
+    private final DeviceBuffer slots;                          // [cacheSlots + STAGING_SLOTS, blobBytes]
+    private final int cacheSlots;
+    private final Expert[] slotExpert;
+    private final Event[] copyDone;
+    private final Event[] lastUse;
+    private final List<Integer> filling = new ArrayList<>();
+
+    // the layer being computed: where each chosen expert is and whether compute must wait for its copy
+    private final int[] slotFor;
+    private final boolean[] mustWait;
+    private final ArrayDeque<Integer> toStream = new ArrayDeque<>();
+    private final boolean[] stagingBusy = new boolean[STAGING_SLOTS];
+    private int currentLayer = -1;
+
+    // copy-wait timing: event pairs around each wait on the compute stream
+    private final ArrayDeque<Event[]> freePairs = new ArrayDeque<>();
+    private final List<Event[]> pendingPairs = new ArrayList<>();
+    private double stallMillis;
+    private long stalls;
+    private long streamedCopies;
+
+    /**
+     * @param slotsPerLayer device slots per layer (a global-pool policy gets layers * slotsPerLayer)
+     */
+    public OffloadedExperts(QuantizedCheckpoint qc, ResidencyPolicy policy, int slotsPerLayer, Device device,
+                            Stream compute, Progress progress) {
+        int layers = qc.config().numHiddenLayers();
+        this.expertsPerLayer = qc.config().numLocalExperts();
+        ExpertBlobLayout layout = qc.layout();
+        this.blobBytes = layout.blobBytes();
+        this.policy = policy;
+        this.cache = policy.newCache(layers, expertsPerLayer, slotsPerLayer, blobBytes, null);
+        this.cacheSlots = cache.layout().totalSlots();
+        this.compute = compute;
+        this.slotFor = new int[expertsPerLayer];
+        this.mustWait = new boolean[expertsPerLayer];
+        int total = cacheSlots + STAGING_SLOTS;
+        this.slotExpert = new Expert[total];
+        this.copyDone = new Event[total];
+        this.lastUse = new Event[total];
+        Stream copyStream = null;
+        DeviceBuffer slotMemory = null;
+        try {
+            copyStream = device.createStream();
+            slotMemory = device.allocate(Math.multiplyExact((long) total, blobBytes));
+            for (int s = 0; s < total; s++) {
+                slotExpert[s] = ModelWeights.expertInBlob(layout, slotMemory.slice(s * blobBytes, blobBytes));
+                copyDone[s] = device.createEvent();
+                lastUse[s] = device.createEvent();
+            }
+            progress.start("pinning experts", (long) layers * expertsPerLayer * blobBytes, "B");
+            for (int l = 0; l < layers; l++) {
+                PinnedBuffer p = device.allocatePinned((long) expertsPerLayer * blobBytes);
+                host.add(p);
+                for (int e = 0; e < expertsPerLayer; e++) {
+                    p.segment().asSlice(e * blobBytes, blobBytes).copyFrom(qc.expertBlob(l, e));
+                    progress.update(((long) l * expertsPerLayer + e + 1) * blobBytes);
+                }
+            }
+            progress.finish();
+        } catch (RuntimeException | Error e) {
+            host.forEach(PinnedBuffer::close);
+            for (Event ev : copyDone) if (ev != null) ev.close();
+            for (Event ev : lastUse) if (ev != null) ev.close();
+            if (slotMemory != null) slotMemory.close();
+            if (copyStream != null) copyStream.close();
+            throw e;
+        }
+        this.copy = copyStream;
+        this.slots = slotMemory;
+    }
+
+    public CacheStats stats() {
+        return cache.stats();
+    }
+
+    public ResidencyPolicy policy() {
+        return policy;
+    }
+
+    public String layoutDescription() {
+        return cache.layout().describe();
+    }
+
+    /** Total time the compute stream waited for expert copies, in ms (complete after a pass). */
+    public double stallMillis() {
+        return stallMillis;
+    }
+
+    /** Experts streamed through the staging slots during prefill. */
+    public long streamedCopies() {
+        return streamedCopies;
+    }
+
+    public long slotBytes() {
+        return slots.size();
+    }
+
+    @Override
+    public int[] prepare(int layer, int[] experts, int count, long step, boolean prefill) {
+        pollCopies();
+        currentLayer = layer;
+        toStream.clear();
+        int[] order = new int[count];
+        int ready = 0;
+        List<Integer> later = new ArrayList<>();
+        Set<ExpertId> keep = null;
+        for (int i = 0; i < count; i++) {
+            int e = experts[i];
+            ExpertId id = new ExpertId(layer, e);
+            int slot = prefill ? cache.slotOf(id) : cache.lookup(id, step);
+            if (slot >= 0) {
+                slotFor[e] = slot;
+                mustWait[e] = cache.state(slot) == SlotState.FILLING;
+                if (mustWait[e]) later.add(i);
+                else order[ready++] = i;
+            } else if (prefill) {
+                slotFor[e] = -1;
+                mustWait[e] = true;
+                toStream.add(e);
+                later.add(i);
+            } else {
+                if (keep == null) keep = idsOf(layer, experts, count);
+                slot = admit(id, step, keep);
+                copyInto(id, slot);
+                slotFor[e] = slot;
+                mustWait[e] = true;
+                later.add(i);
+            }
+        }
+        for (int i : later) order[ready++] = i;
+        streamNext();
+        return order;
+    }
+
+    @Override
+    public Expert acquire(int layer, int expert) {
+        if (layer != currentLayer) throw new IllegalStateException("acquire of layer " + layer + " while preparing " + currentLayer);
+        int slot = slotFor[expert];
+        if (slot < 0) throw new IllegalStateException("expert " + expert + " of layer " + layer + " has no slot yet");
+        if (mustWait[expert]) {
+            Event[] pair = freePairs.isEmpty() ? new Event[] {compute.device().createEvent(), compute.device().createEvent()}
+                    : freePairs.pop();
+            pair[0].record(compute);
+            compute.waitEvent(copyDone[slot]);
+            pair[1].record(compute);
+            pendingPairs.add(pair);
+        }
+        return slotExpert[slot];
+    }
+
+    @Override
+    public void release(int layer, int expert) {
+        int slot = slotFor[expert];
+        lastUse[slot].record(compute);
+        if (slot >= cacheSlots) {
+            stagingBusy[slot - cacheSlots] = false;
+            streamNext();
+        }
+    }
+
+    @Override
+    public boolean wantsNextLayerPrediction() {
+        return policy.prefetchNextLayer();
+    }
+
+    @Override
+    public void prefetch(int layer, int[] predicted, int count, int current, int[] chosen, int chosenCount, long step) {
+        Set<ExpertId> keep = idsOf(current, chosen, chosenCount);
+        keep.addAll(idsOf(layer, predicted, count));
+        for (int i = 0; i < count; i++) {
+            ExpertId id = new ExpertId(layer, predicted[i]);
+            if (cache.contains(id)) continue;
+            int slot = cache.prefetch(id, step, keep);
+            if (slot != ExpertCache.NOT_ISSUED) copyInto(id, slot);
+        }
+    }
+
+    @Override
+    public void endPass() {
+        for (Event[] pair : pendingPairs) {
+            stallMillis += Math.max(0, pair[0].elapsedMillis(pair[1]));
+            stalls++;
+            freePairs.push(pair);
+        }
+        pendingPairs.clear();
+        pollCopies();
+    }
+
+    /** Copies still missing for this prefill layer go into free staging slots. */
+    private void streamNext() {
+        for (int s = 0; s < STAGING_SLOTS && !toStream.isEmpty(); s++) {
+            if (stagingBusy[s]) continue;
+            int e = toStream.poll();
+            int slot = cacheSlots + s;
+            stagingBusy[s] = true;
+            copyInto(new ExpertId(currentLayer, e), slot);
+            slotFor[e] = slot;
+            streamedCopies++;
+        }
+    }
+
+    private int admit(ExpertId id, long step, Set<ExpertId> keep) {
+        try {
+            return cache.admit(id, step, keep);
+        } catch (IllegalStateException allFilling) {
+            // every candidate is still being copied: let the copies finish, then choose again
+            copy.synchronize();
+            pollCopies();
+            return cache.admit(id, step, keep);
+        }
+    }
+
+    /** Enqueues the copy of an expert's blob into a slot, after the slot's last use on the compute stream. */
+    private void copyInto(ExpertId id, int slot) {
+        MemorySegment src = host.get(id.layer()).segment().asSlice(id.expert() * blobBytes, blobBytes);
+        copy.waitEvent(lastUse[slot]);
+        copy.copyToDevice(src, slots.slice(slot * blobBytes, blobBytes));
+        copyDone[slot].record(copy);
+        if (slot < cacheSlots) filling.add(slot);
+    }
+
+    /** Marks the cache slots whose copies have completed READY (so they may be evicted later). */
+    private void pollCopies() {
+        for (int i = filling.size() - 1; i >= 0; i--) {
+            int slot = filling.get(i);
+            if (copyDone[slot].query()) {
+                cache.markReady(slot);
+                filling.remove(i);
+            }
+        }
+    }
+
+    private static Set<ExpertId> idsOf(int layer, int[] experts, int count) {
+        Set<ExpertId> ids = new HashSet<>();
+        for (int i = 0; i < count; i++) ids.add(new ExpertId(layer, experts[i]));
+        return ids;
+    }
+
+    @Override
+    public void close() {
+        try {
+            copy.synchronize();
+            compute.synchronize();
+        } finally {
+            for (Event[] p : pendingPairs) { p[0].close(); p[1].close(); }
+            for (Event[] p : freePairs) { p[0].close(); p[1].close(); }
+            for (Event e : copyDone) e.close();
+            for (Event e : lastUse) e.close();
+            copy.close();
+            slots.close();
+            host.forEach(PinnedBuffer::close);
+        }
+    }
+}
