@@ -10,10 +10,17 @@ import dev.lookahead.bindings.DType;
  * @param contextLength   KV cache capacity in tokens, 0 = min(model's max_position_embeddings, 4096)
  * @param kvCacheType     F32, F16 or BF16
  * @param prefillChunk    tokens per prefill pass (longer prompts are split)
- * @param deviceMemory    device memory limit in bytes, 0 = the device's default
+ * @param deviceMemory    device memory budget in bytes, 0 = the device's default; with an offloading
+ *                        policy, what the weights, KV cache and scratch leave becomes expert slots
+ * @param policy          expert residency for quantized checkpoints: all-resident (default),
+ *                        mixtral-offloading, next-layer, lru-global (see `lookahead replay --help`)
+ * @param linkBytesPerSecond CPU backend only: emulate a host-to-device link of this bandwidth for
+ *                        expert copies (0 = plain memory copies)
+ * @param slotsPerLayer   with an offloading policy: expert slots per layer, 0 = as many as the budget allows
  */
 public record LoadOptions(BackendChoice backend, int threads, int contextLength, DType kvCacheType,
-                          int prefillChunk, long deviceMemory) {
+                          int prefillChunk, long deviceMemory, String policy, double linkBytesPerSecond,
+                          int slotsPerLayer) {
     public static final int DEFAULT_CONTEXT = 4096;
 
     public LoadOptions {
@@ -24,34 +31,50 @@ public record LoadOptions(BackendChoice backend, int threads, int contextLength,
             throw new IllegalArgumentException("kvCacheType must be F32, F16 or BF16, got " + kvCacheType);
         if (prefillChunk <= 0) throw new IllegalArgumentException("prefillChunk must be > 0, got " + prefillChunk);
         if (deviceMemory < 0) throw new IllegalArgumentException("deviceMemory must be >= 0, got " + deviceMemory);
+        if (policy == null || policy.isBlank()) throw new IllegalArgumentException("policy must be named");
+        if (!(linkBytesPerSecond >= 0) || Double.isInfinite(linkBytesPerSecond))
+            throw new IllegalArgumentException("linkBytesPerSecond must be >= 0 and finite, got " + linkBytesPerSecond);
+        if (slotsPerLayer < 0) throw new IllegalArgumentException("slotsPerLayer must be >= 0, got " + slotsPerLayer);
     }
 
     /** AUTO backend, all cores, default context, F16 KV cache, 64-token prefill chunks. */
     public static LoadOptions defaults() {
-        return new LoadOptions(BackendChoice.AUTO, 0, 0, DType.F16, 64, 0);
+        return new LoadOptions(BackendChoice.AUTO, 0, 0, DType.F16, 64, 0, "all-resident", 0, 0);
     }
 
     public LoadOptions withBackend(BackendChoice b) {
-        return new LoadOptions(b, threads, contextLength, kvCacheType, prefillChunk, deviceMemory);
+        return new LoadOptions(b, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer);
     }
 
     public LoadOptions withThreads(int n) {
-        return new LoadOptions(backend, n, contextLength, kvCacheType, prefillChunk, deviceMemory);
+        return new LoadOptions(backend, n, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer);
     }
 
     public LoadOptions withContextLength(int n) {
-        return new LoadOptions(backend, threads, n, kvCacheType, prefillChunk, deviceMemory);
+        return new LoadOptions(backend, threads, n, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer);
     }
 
     public LoadOptions withKvCacheType(DType t) {
-        return new LoadOptions(backend, threads, contextLength, t, prefillChunk, deviceMemory);
+        return new LoadOptions(backend, threads, contextLength, t, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer);
     }
 
     public LoadOptions withPrefillChunk(int n) {
-        return new LoadOptions(backend, threads, contextLength, kvCacheType, n, deviceMemory);
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, n, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer);
     }
 
     public LoadOptions withDeviceMemory(long bytes) {
-        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, bytes);
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, bytes, policy, linkBytesPerSecond, slotsPerLayer);
+    }
+
+    public LoadOptions withPolicy(String name) {
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, name, linkBytesPerSecond, slotsPerLayer);
+    }
+
+    public LoadOptions withSlotsPerLayer(int k) {
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, k);
+    }
+
+    public LoadOptions withLinkBytesPerSecond(double bytesPerSecond) {
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, bytesPerSecond, slotsPerLayer);
     }
 }

@@ -12,7 +12,13 @@ import dev.lookahead.bindings.ffi.LkStatus;
 import dev.lookahead.engine.ForwardPass;
 import dev.lookahead.engine.Generation;
 import dev.lookahead.engine.KvCache;
+import dev.lookahead.engine.ExpertBudget;
+import dev.lookahead.engine.ExpertSource;
 import dev.lookahead.engine.ModelWeights;
+import dev.lookahead.engine.OffloadedExperts;
+import dev.lookahead.expert.ResidencyPolicies;
+import dev.lookahead.expert.ResidencyPolicy;
+import dev.lookahead.quant.QuantizedCheckpoint;
 import dev.lookahead.engine.ResidentExperts;
 import dev.lookahead.model.Checkpoint;
 import dev.lookahead.model.ModelConfig;
@@ -55,12 +61,16 @@ public final class MoeModel implements AutoCloseable {
     private final Checkpoint checkpoint;
     private final ModelWeights weights;
     private final KvCache cache;
+    private final ExpertSource experts;
     private final ForwardPass forward;
+    private final ResidencyPolicy policy;
+    private final String expertFormat;
     private final Set<Integer> endTokens;
 
     private MoeModel(Path directory, ModelConfig config, Tokenizer tokenizer, ChatTemplate chatTemplate,
                      Backend backend, Device device, String backendReason, Checkpoint checkpoint,
-                     ModelWeights weights, KvCache cache, ForwardPass forward) {
+                     ModelWeights weights, KvCache cache, ExpertSource experts, ForwardPass forward,
+                     ResidencyPolicy policy, String expertFormat) {
         this.directory = directory;
         this.config = config;
         this.tokenizer = tokenizer;
@@ -71,7 +81,10 @@ public final class MoeModel implements AutoCloseable {
         this.checkpoint = checkpoint;
         this.weights = weights;
         this.cache = cache;
+        this.experts = experts;
         this.forward = forward;
+        this.policy = policy;
+        this.expertFormat = expertFormat;
         Set<Integer> ends = new HashSet<>(config.eosTokenIds());
         this.endTokens = Set.copyOf(ends);
     }
@@ -85,7 +98,19 @@ public final class MoeModel implements AutoCloseable {
      * Everything is validated before device memory is touched; on failure nothing stays allocated.
      */
     public static MoeModel load(Path directory, LoadOptions options, Progress progress) {
-        Checkpoint checkpoint = Checkpoint.open(directory);
+        ResidencyPolicy policy = ResidencyPolicies.byName(options.policy());
+        if (policy.replayOnly()) {
+            throw new IllegalArgumentException("policy '" + policy.name() + "' needs the future of a routing trace: it runs in"
+                    + " `lookahead replay` only");
+        }
+        boolean quantized = QuantizedCheckpoint.isQuantized(directory);
+        boolean offloaded = policy.placement() != ResidencyPolicy.Placement.ALL_RESIDENT;
+        if (offloaded && !quantized) {
+            throw new IllegalArgumentException("policy '" + policy.name() + "' offloads quantized experts, but " + directory
+                    + " is not a quantized checkpoint; make one with `lookahead quantize " + directory + " DST --expert-bits 4`");
+        }
+        QuantizedCheckpoint qc = quantized ? QuantizedCheckpoint.open(directory) : null;
+        Checkpoint checkpoint = quantized ? qc.checkpoint() : Checkpoint.open(directory);
         Backend backend = null;
         try {
             ModelConfig config = checkpoint.config();
@@ -99,24 +124,36 @@ public final class MoeModel implements AutoCloseable {
                 throw new IllegalArgumentException("context length " + context + " exceeds the model's max_position_embeddings "
                         + config.maxPositionEmbeddings());
             }
+            int chunk = Math.min(options.prefillChunk(), context);
             backend = Backend.load();
             StringBuilder reason = new StringBuilder();
             Device device = openDevice(backend, options, reason);
             Stream stream = null;
             ModelWeights weights = null;
             KvCache cache = null;
+            ExpertSource experts = null;
             try {
                 stream = device.createStream();
-                weights = ModelWeights.upload(checkpoint, device, stream, progress);
+                weights = quantized ? ModelWeights.upload(qc, !offloaded, device, stream, progress)
+                        : ModelWeights.upload(checkpoint, device, stream, progress);
                 int window = config.slidingWindow() == null ? 0 : config.slidingWindow();
                 AttentionShape shape = AttentionShape.of(config.numAttentionHeads(), config.numKeyValueHeads(),
                         config.headDim(), context, options.kvCacheType(), window);
                 cache = new KvCache(device, config.numHiddenLayers(), shape);
-                ForwardPass forward = new ForwardPass(config, weights, new ResidentExperts(weights.residentExperts), cache, device, stream,
-                        Math.min(options.prefillChunk(), context));
+                if (offloaded) {
+                    long budget = options.deviceMemory() > 0 ? options.deviceMemory() : device.info().totalMemory();
+                    long placed = weights.deviceBytes() + cache.bytes() + ForwardPass.deviceBytes(config, chunk);
+                    int slotsPerLayer = options.slotsPerLayer() > 0 ? options.slotsPerLayer()
+                            : ExpertBudget.slotsPerLayer(budget, placed, qc.layout().blobBytes(), config);
+                    experts = new OffloadedExperts(qc, policy, slotsPerLayer, device, stream, progress);
+                } else {
+                    experts = new ResidentExperts(weights.residentExperts);
+                }
+                ForwardPass forward = new ForwardPass(config, weights, experts, cache, device, stream, chunk);
                 return new MoeModel(directory, config, tokenizer, chat, backend, device, reason.toString(),
-                        checkpoint, weights, cache, forward);
+                        checkpoint, weights, cache, experts, forward, policy, quantized ? qc.metadata().experts().toString() : null);
             } catch (RuntimeException | Error e) {
+                if (experts != null) experts.close();
                 if (cache != null) cache.close();
                 if (weights != null) weights.close();
                 device.close();
@@ -132,10 +169,14 @@ public final class MoeModel implements AutoCloseable {
     private static Device openDevice(Backend backend, LoadOptions options, StringBuilder reason) {
         DeviceOptions deviceOptions = DeviceOptions.DEFAULTS.withThreads(options.threads())
                 .withMemoryLimit(options.deviceMemory());
+        DeviceOptions cpuOptions = deviceOptions.withLinkBytesPerSecond(options.linkBytesPerSecond());
+        if (options.linkBytesPerSecond() > 0 && options.backend() == BackendChoice.CUDA) {
+            throw new IllegalArgumentException("an emulated link bandwidth is a CPU-backend option; a GPU has a real link");
+        }
         return switch (options.backend()) {
             case CPU -> {
                 reason.append("cpu backend requested");
-                yield backend.open(BackendName.CPU, deviceOptions);
+                yield backend.open(BackendName.CPU, cpuOptions);
             }
             case CUDA -> {
                 reason.append("cuda backend requested");
@@ -144,13 +185,18 @@ public final class MoeModel implements AutoCloseable {
             case AUTO -> {
                 try {
                     Device d = backend.open(BackendName.CUDA, deviceOptions);
+                    if (options.linkBytesPerSecond() > 0) {
+                        d.close();
+                        throw new IllegalArgumentException("a CUDA device is available, and an emulated link bandwidth is a"
+                                + " CPU-backend option: choose --backend cpu to emulate a link");
+                    }
                     reason.append("auto: a CUDA device is available");
                     yield d;
                 } catch (LookaheadNativeException e) {
                     // Only "no usable CUDA here" selects the CPU; any other CUDA failure is reported.
                     if (e.status() != LkStatus.LK_ERR_BACKEND_UNAVAILABLE) throw e;
                     reason.append("auto: CUDA unavailable (").append(e.nativeMessage()).append("), using the CPU backend");
-                    yield backend.open(BackendName.CPU, deviceOptions);
+                    yield backend.open(BackendName.CPU, cpuOptions);
                 }
             }
         };
@@ -225,6 +271,21 @@ public final class MoeModel implements AutoCloseable {
         return new Generation(forward, cache.capacity(), endTokens, text, ids, options, config.vocabSize());
     }
 
+    /** The residency policy of the experts (all-resident unless offloaded). */
+    public ResidencyPolicy policy() {
+        return policy;
+    }
+
+    /** The experts' quantization ("4-bit g64"), or null for a plain checkpoint. */
+    public String expertFormat() {
+        return expertFormat;
+    }
+
+    /** Where the experts come from; an {@link OffloadedExperts} carries the cache statistics. */
+    public ExpertSource experts() {
+        return experts;
+    }
+
     /** The forward pass, for scoring and tools (same thread discipline as generate). */
     public ForwardPass forwardPass() {
         return forward;
@@ -235,6 +296,7 @@ public final class MoeModel implements AutoCloseable {
         try {
             forward.close();
         } finally {
+            experts.close();
             cache.close();
             weights.close();
             device.close();

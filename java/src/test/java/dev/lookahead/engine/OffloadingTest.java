@@ -1,0 +1,151 @@
+package dev.lookahead.engine;
+
+import dev.lookahead.api.BackendChoice;
+import dev.lookahead.api.GenerationOptions;
+import dev.lookahead.api.GenerationResult;
+import dev.lookahead.api.LoadOptions;
+import dev.lookahead.api.MoeModel;
+import dev.lookahead.bindings.DType;
+import dev.lookahead.expert.CacheStats;
+import dev.lookahead.model.ArchitectureSpec;
+import dev.lookahead.model.ArchitectureSpec.Role;
+import dev.lookahead.model.ModelConfig;
+import dev.lookahead.model.RandomCheckpoint;
+import dev.lookahead.model.SafetensorsWriter;
+import dev.lookahead.quant.CheckpointQuantizer;
+import dev.lookahead.quant.Dequantizer;
+import dev.lookahead.quant.ExpertMatrix;
+import dev.lookahead.quant.QuantSpec;
+import dev.lookahead.quant.QuantizedCheckpoint;
+import dev.lookahead.reference.ReferenceMixtral;
+import dev.lookahead.util.Progress;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Quantized checkpoints in the engine: parity with a float64 reference run on the dequantized
+ * weights, and offloading changes speed only (the same tokens as all-resident).
+ */
+class OffloadingTest {
+    @TempDir
+    static Path tmp;
+    static Path quantized;
+
+    static final int[] PROMPT = {1, 40, 71, 100, 33, 260, 45, 300, 12, 99, 7, 120};
+
+    @BeforeAll
+    static void makeModels() throws Exception {
+        Path plain = tmp.resolve("plain");
+        RandomCheckpoint.write(RandomCheckpoint.Spec.small(17).withLayers(3).withExperts(8, 2), plain);
+        quantized = tmp.resolve("q4");
+        CheckpointQuantizer.quantize(plain, quantized,
+                new CheckpointQuantizer.Options(new QuantSpec(4, 32), new QuantSpec(4, 32), null), Progress.NONE);
+    }
+
+    static LoadOptions cpu(String policy) {
+        return LoadOptions.defaults().withBackend(BackendChoice.CPU).withKvCacheType(DType.F32).withContextLength(64)
+                .withPolicy(policy).withPrefillChunk(5);
+    }
+
+    @Test
+    void quantizedEngineMatchesTheReferenceOnDequantizedWeights() throws Exception {
+        Path dequantized = tmp.resolve("dequantized");
+        writeDequantized(quantized, dequantized);
+        ReferenceMixtral.Output expected = ReferenceMixtral.load(dequantized).forward(PROMPT);
+        try (MoeModel m = MoeModel.load(quantized, cpu("all-resident"))) {
+            double[][] got = new double[PROMPT.length][];
+            m.forwardPass().forwardAll(PROMPT, 0, PROMPT.length, 0, (i, l) -> got[i] = EngineParityTest.toDouble(l));
+            for (int i = 0; i < PROMPT.length; i++) {
+                double e = EngineParityTest.nmse(got[i], expected.logits()[i]);
+                assertTrue(e < 1e-9, "position " + i + ": NMSE " + e);
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"mixtral-offloading", "next-layer", "lru-global"})
+    void offloadingChangesSpeedOnlyNotTokens(String policy) {
+        GenerationOptions opts = GenerationOptions.defaults().withMaxTokens(24);
+        String prompt = "the river ran past the old mill";
+        List<Integer> expected;
+        try (MoeModel m = MoeModel.load(quantized, cpu("all-resident"))) {
+            expected = m.generate(prompt, opts, t -> { }).tokenIds();
+        }
+        try (MoeModel m = MoeModel.load(quantized, cpu(policy).withSlotsPerLayer(3))) {
+            GenerationResult r = m.generate(prompt, opts, t -> { });
+            assertEquals(expected, r.tokenIds(), policy + " must produce the all-resident tokens");
+            CacheStats stats = ((OffloadedExperts) m.experts()).stats();
+            assertTrue(stats.misses() > 0, "3 of 8 slots per layer: some decode lookups miss");
+            assertTrue(stats.hits() > 0, "and some hit");
+            assertEquals(stats.lookups(), (long) (r.tokenIds().size() - 1) * 3 * 2,
+                    "every decode step looks up top-2 experts in each of 3 layers");
+            if (policy.equals("next-layer")) assertTrue(stats.prefetchesIssued() > 0, "next-layer prefetches");
+            assertTrue(((OffloadedExperts) m.experts()).streamedCopies() > 0, "the prompt streams its missing experts");
+        }
+    }
+
+    @Test
+    void offloadingNeedsAQuantizedCheckpointAndABigEnoughBudget() throws Exception {
+        Path plain = tmp.resolve("plain");
+        IllegalArgumentException notQuantized = assertThrows(IllegalArgumentException.class,
+                () -> MoeModel.load(plain, cpu("mixtral-offloading")));
+        assertTrue(notQuantized.getMessage().contains("lookahead quantize"), notQuantized.getMessage());
+
+        IllegalArgumentException tooSmall = assertThrows(IllegalArgumentException.class,
+                () -> MoeModel.load(quantized, cpu("mixtral-offloading").withDeviceMemory(1280L << 10)));
+        assertTrue(tooSmall.getMessage().contains("too small") && tooSmall.getMessage().contains("at least"),
+                tooSmall.getMessage());
+
+        IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class,
+                () -> MoeModel.load(quantized, cpu("fastest")));
+        assertTrue(unknown.getMessage().contains("fastest"), unknown.getMessage());
+        IllegalArgumentException replayOnly = assertThrows(IllegalArgumentException.class,
+                () -> MoeModel.load(quantized, cpu("belady")));
+        assertTrue(replayOnly.getMessage().contains("replay"), replayOnly.getMessage());
+    }
+
+    /** Writes an F32 HF checkpoint holding exactly the values the quantized checkpoint represents. */
+    static void writeDequantized(Path quantizedDir, Path out) throws Exception {
+        Files.createDirectories(out);
+        try (QuantizedCheckpoint qc = QuantizedCheckpoint.open(quantizedDir)) {
+            ModelConfig c = qc.config();
+            ArchitectureSpec spec = ArchitectureSpec.forConfig(c);
+            SafetensorsWriter w = new SafetensorsWriter(out.resolve("model.safetensors"));
+            for (ArchitectureSpec.Expected t : spec.expectedTensors(c)) {
+                Role role = t.spec().role();
+                int layer = layerOf(t.name()), expert = expertOf(t.name());
+                float[] values = switch (role) {
+                    case ATTN_Q, ATTN_K, ATTN_V, ATTN_O -> Dequantizer.dequantize(qc.attention(layer, role));
+                    case EXPERT_GATE -> Dequantizer.dequantize(qc.expertMatrix(layer, expert, ExpertMatrix.GATE));
+                    case EXPERT_UP -> Dequantizer.dequantize(qc.expertMatrix(layer, expert, ExpertMatrix.UP));
+                    case EXPERT_DOWN -> Dequantizer.dequantize(qc.expertMatrix(layer, expert, ExpertMatrix.DOWN));
+                    default -> qc.dense(role, Math.max(layer, 0)).toFloatArray();
+                };
+                w.add(t.name(), dev.lookahead.model.DType.F32, t.shape(), SafetensorsWriter.TensorData.ofFloats(values));
+            }
+            w.write();
+        }
+        Files.copy(quantizedDir.resolve("config.json"), out.resolve("config.json"));
+    }
+
+    private static int layerOf(String name) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("layers\\.(\\d+)\\.").matcher(name);
+        return m.find() ? Integer.parseInt(m.group(1)) : 0;
+    }
+
+    private static int expertOf(String name) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("experts\\.(\\d+)\\.").matcher(name);
+        return m.find() ? Integer.parseInt(m.group(1)) : 0;
+    }
+}
