@@ -21,6 +21,23 @@ final class BackendOptions {
     @Option(names = "--kv-cache", defaultValue = "f16", description = "KV cache type: f32, f16 or bf16 (default: ${DEFAULT-VALUE})")
     String kvCache;
 
+    @Option(names = "--policy", defaultValue = "all-resident",
+            description = "expert residency for quantized models: all-resident, mixtral-offloading, next-layer, lru-global"
+                    + " (default: ${DEFAULT-VALUE})")
+    String policy;
+
+    @Option(names = "--gpu-memory", description = "device memory budget, e.g. 12GiB: with an offloading policy, what the"
+            + " other weights, KV cache and scratch leave becomes expert slots")
+    String gpuMemory;
+
+    @Option(names = {"-k", "--slots-per-layer"}, defaultValue = "0",
+            description = "expert slots per layer for an offloading policy (0 = as many as --gpu-memory allows)")
+    int slotsPerLayer;
+
+    @Option(names = "--link-gbps", defaultValue = "0",
+            description = "CPU backend: emulate a host-to-device link of this many GB/s for expert copies (0 = off)")
+    double linkGbps;
+
     LoadOptions toLoadOptions() {
         DType kv = switch (kvCache.toLowerCase(java.util.Locale.ROOT)) {
             case "f32" -> DType.F32;
@@ -29,6 +46,8 @@ final class BackendOptions {
             default -> throw new IllegalArgumentException("--kv-cache must be f32, f16 or bf16, got " + kvCache);
         };
         return LoadOptions.defaults().withBackend(BackendChoice.parse(backend)).withThreads(threads)
-                .withContextLength(context).withKvCacheType(kv);
+                .withContextLength(context).withKvCacheType(kv).withPolicy(policy)
+                .withDeviceMemory(gpuMemory == null ? 0 : ByteSize.parse(gpuMemory)).withSlotsPerLayer(slotsPerLayer)
+                .withLinkBytesPerSecond(linkGbps * 1e9);
     }
 }

@@ -1,22 +1,30 @@
 package dev.lookahead.cli;
 
+import dev.lookahead.api.BackendChoice;
 import dev.lookahead.api.GenerationOptions;
 import dev.lookahead.api.GenerationResult;
+import dev.lookahead.api.LoadOptions;
 import dev.lookahead.api.MoeModel;
 import dev.lookahead.api.SamplingOptions;
+import dev.lookahead.bench.PolicyBench;
+import dev.lookahead.engine.OffloadedExperts;
+import dev.lookahead.expert.CacheStats;
 import dev.lookahead.model.RandomCheckpoint;
+import dev.lookahead.quant.QuantizedCheckpoint;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = "Runs the demo model (models/demo) on a few prompts and prints text and timings.")
+        description = {"Runs the demo model (models/demo), quantized to 4 bits, with only half of each layer's experts",
+                "in device memory (Mixtral-offloading's per-layer LRU): generates text for a few prompts, then compares",
+                "the residency policies on the same prompts (bench)."})
 final class DemoCommand implements Callable<Integer> {
     static final List<String> PROMPTS = List.of(
             "The old man looked at the",
@@ -29,37 +37,76 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = {"-n", "--max-tokens"}, defaultValue = "40", description = "tokens per prompt (default: ${DEFAULT-VALUE})")
     int maxTokens;
 
-    @Mixin
-    BackendOptions backend;
+    @Option(names = "--bench-tokens", defaultValue = "32", description = "tokens per prompt in the bench (0 = no bench)")
+    int benchTokens;
+
+    @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE})")
+    String backend;
+
+    @Option(names = "--threads", defaultValue = "0", description = "CPU backend threads, 0 = all cores")
+    int threads;
 
     @Override
     public Integer call() throws IOException {
         Path dir = model != null ? model : resolveDemoModel();
-        GenerationOptions options = GenerationOptions.defaults().withMaxTokens(maxTokens)
+        Path quantized = QuantizedModels.ensure(dir, 4, 64);
+        int experts, slots;
+        String format;
+        long blobBytes;
+        try (QuantizedCheckpoint qc = QuantizedCheckpoint.open(quantized)) {
+            experts = qc.config().numLocalExperts();
+            slots = Math.max(qc.config().numExpertsPerTok(), experts / 2);
+            format = qc.expertSpec().toString();
+            blobBytes = qc.layout().blobBytes();
+        }
+        LoadOptions options = LoadOptions.defaults().withBackend(BackendChoice.parse(backend)).withThreads(threads)
+                .withPolicy("mixtral-offloading").withSlotsPerLayer(slots);
+        GenerationOptions generation = GenerationOptions.defaults().withMaxTokens(maxTokens)
                 .withSampling(new SamplingOptions(0.7f, 40, 0.95f, 1.1f, 7));
-        try (MoeModel m = ModelLoading.load(dir, backend.toLoadOptions(), System.out)) {
+        try (MoeModel m = ModelLoading.load(quantized, options, System.out)) {
             var c = m.config();
-            System.out.printf("model: %s (%d layers, %d experts, top-%d)%n", dir, c.numHiddenLayers(),
-                    c.numLocalExperts(), c.numExpertsPerTok());
+            System.out.printf(Locale.ROOT, "model: %s (%d layers, %d experts, top-%d), experts %s (%s each), attention 4-bit%n",
+                    dir, c.numHiddenLayers(), experts, c.numExpertsPerTok(), format, ModelLoading.mib(blobBytes));
+            System.out.printf(Locale.ROOT, "experts: %d of %d per layer in device memory (%s of %s), the rest in pinned host"
+                            + " memory, policy %s%n", slots, experts, ModelLoading.mib((long) slots * c.numHiddenLayers() * blobBytes),
+                    ModelLoading.mib((long) experts * c.numHiddenLayers() * blobBytes), m.policy().name());
             for (String prompt : PROMPTS) {
                 System.out.println();
                 System.out.print("> " + prompt);
-                GenerationResult r = m.generate(prompt, options, t -> {
+                GenerationResult r = m.generate(prompt, generation, t -> {
                     System.out.print(t.text());
                     System.out.flush();
                 });
                 System.out.println();
                 System.out.println("  [" + r.timings() + "]");
             }
+            if (m.experts() instanceof OffloadedExperts off) {
+                CacheStats s = off.stats();
+                System.out.printf(Locale.ROOT, "%nexpert cache: %d lookups, hit rate %.3f, %s copied on demand%n",
+                        s.lookups(), s.hitRate(), ModelLoading.mib(s.bytesCopied()));
+            }
+        }
+        if (benchTokens > 0) {
+            System.out.println();
+            BenchCommand bench = new BenchCommand();
+            bench.model = quantized;
+            bench.policies = List.of("all-resident", "mixtral-offloading", "next-layer");
+            bench.expertBits = List.of(4);
+            bench.expertGroup = 64;
+            bench.slotsPerLayer = slots;
+            bench.tokens = benchTokens;
+            bench.backend = BackendChoice.parse(backend) == BackendChoice.CUDA ? "cuda" : "cpu";
+            bench.threads = threads;
+            bench.call();
         }
         return 0;
     }
 
     /** The project's trained demo model; until it exists, a random-weight model made on first use. */
-    private static Path resolveDemoModel() throws IOException {
+    static Path resolveDemoModel() throws IOException {
         Path home = Path.of(System.getProperty("lookahead.home", "."));
         Path trained = home.resolve("models/demo");
-        if (Files.isRegularFile(trained.resolve("config.json"))) return trained;
+        if (Files.isRegularFile(trained.resolve("model.safetensors"))) return trained;
         Path random = home.resolve("target/demo-random");
         if (!Files.isRegularFile(random.resolve("model.safetensors"))) {
             Files.createDirectories(random.getParent());

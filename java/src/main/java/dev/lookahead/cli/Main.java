@@ -14,6 +14,7 @@ import picocli.CommandLine.Command;
                 InfoCommand.class,
                 ScoreCommand.class,
                 ReplayCommand.class,
+                BenchCommand.class,
                 CreateModelCommand.class,
                 QuantizeCommand.class,
                 CommandLine.HelpCommand.class})

@@ -57,6 +57,7 @@ public final class OffloadedExperts implements ExpertSource {
     private final ArrayDeque<Integer> toStream = new ArrayDeque<>();
     private final boolean[] stagingBusy = new boolean[STAGING_SLOTS];
     private int currentLayer = -1;
+    private boolean currentPrefill;
 
     // copy-wait timing: event pairs around each wait on the compute stream
     private final ArrayDeque<Event[]> freePairs = new ArrayDeque<>();
@@ -128,7 +129,7 @@ public final class OffloadedExperts implements ExpertSource {
         return cache.layout().describe();
     }
 
-    /** Total time the compute stream waited for expert copies, in ms (complete after a pass). */
+    /** Time the compute stream waited for expert copies during decode steps, in ms (complete after a pass). */
     public double stallMillis() {
         return stallMillis;
     }
@@ -146,6 +147,7 @@ public final class OffloadedExperts implements ExpertSource {
     public int[] prepare(int layer, int[] experts, int count, long step, boolean prefill) {
         pollCopies();
         currentLayer = layer;
+        currentPrefill = prefill;
         toStream.clear();
         int[] order = new int[count];
         int ready = 0;
@@ -184,7 +186,9 @@ public final class OffloadedExperts implements ExpertSource {
         if (layer != currentLayer) throw new IllegalStateException("acquire of layer " + layer + " while preparing " + currentLayer);
         int slot = slotFor[expert];
         if (slot < 0) throw new IllegalStateException("expert " + expert + " of layer " + layer + " has no slot yet");
-        if (mustWait[expert]) {
+        if (mustWait[expert] && currentPrefill) {
+            compute.waitEvent(copyDone[slot]);
+        } else if (mustWait[expert]) {
             Event[] pair = freePairs.isEmpty() ? new Event[] {compute.device().createEvent(), compute.device().createEvent()}
                     : freePairs.pop();
             pair[0].record(compute);

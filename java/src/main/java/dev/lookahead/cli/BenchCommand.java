@@ -1,0 +1,105 @@
+package dev.lookahead.cli;
+
+import dev.lookahead.api.BackendChoice;
+import dev.lookahead.api.LoadOptions;
+import dev.lookahead.bench.PolicyBench;
+import dev.lookahead.bindings.DType;
+import dev.lookahead.quant.QuantizedCheckpoint;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = {"Decode speed of expert residency policies on the same prompts, in one process.",
+                "A plain checkpoint is quantized first (cached under target/quantized). On the CPU backend the",
+                "host-to-device link is emulated at a bandwidth that keeps Mixtral-8x7B's ratio of expert copy time",
+                "to layer compute time on PCIe 4.0 (measured per run, see --link-gbps)."})
+final class BenchCommand implements Callable<Integer> {
+    @Parameters(index = "0", arity = "0..1", paramLabel = "MODEL", description = "checkpoint directory (default: the demo model)")
+    Path model;
+
+    @Option(names = "--policies", split = ",", defaultValue = "all-resident,mixtral-offloading,next-layer",
+            description = "policies to compare (default: ${DEFAULT-VALUE})")
+    List<String> policies;
+
+    @Option(names = "--expert-bits", split = ",", defaultValue = "4", description = "expert bit widths, e.g. 2,3,4")
+    List<Integer> expertBits;
+
+    @Option(names = "--expert-group", defaultValue = "64", description = "quantization group of the experts")
+    int expertGroup;
+
+    @Option(names = {"-k", "--slots-per-layer"}, defaultValue = "0",
+            description = "expert slots per layer (0: half the experts of a layer, unless --gpu-memory is given)")
+    int slotsPerLayer;
+
+    @Option(names = "--gpu-memory", description = "device memory budget (e.g. 12GiB); the rest of the weights, KV cache and"
+            + " scratch are placed first, what remains becomes expert slots")
+    String gpuMemory;
+
+    @Option(names = "--link-gbps", defaultValue = "0",
+            description = "CPU backend: emulated link in GB/s; 0 = derive it from the measured compute (see above)")
+    double linkGbps;
+
+    @Option(names = {"-n", "--tokens"}, defaultValue = "32", description = "tokens generated per prompt")
+    int tokens;
+
+    @Option(names = "--backend", defaultValue = "cpu", description = "cpu or cuda (default: ${DEFAULT-VALUE})")
+    String backend;
+
+    @Option(names = "--threads", defaultValue = "0", description = "CPU backend threads, 0 = all cores")
+    int threads;
+
+    @Override
+    public Integer call() throws IOException {
+        Path source = model != null ? model : DemoCommand.resolveDemoModel();
+        BackendChoice choice = BackendChoice.parse(backend);
+        for (int bits : expertBits) {
+            Path quantized = QuantizedModels.ensure(source, bits, expertGroup);
+            run(quantized, choice);
+        }
+        return 0;
+    }
+
+    private void run(Path quantized, BackendChoice choice) {
+        List<String> prompts = DemoCommand.PROMPTS;
+        LoadOptions base = LoadOptions.defaults().withBackend(choice).withThreads(threads).withKvCacheType(DType.F32);
+        long blobBytes;
+        int experts;
+        String format;
+        try (QuantizedCheckpoint qc = QuantizedCheckpoint.open(quantized)) {
+            blobBytes = qc.layout().blobBytes();
+            experts = qc.config().numLocalExperts();
+            format = qc.expertSpec().toString();
+        }
+        if (gpuMemory != null) base = base.withDeviceMemory(ByteSize.parse(gpuMemory));
+        else base = base.withSlotsPerLayer(slotsPerLayer > 0 ? slotsPerLayer : Math.max(1, experts / 2));
+        if (slotsPerLayer > 0) base = base.withSlotsPerLayer(slotsPerLayer);
+
+        String link;
+        if (choice == BackendChoice.CUDA) {
+            link = "real link of the GPU";
+        } else if (linkGbps > 0) {
+            base = base.withLinkBytesPerSecond(linkGbps * 1e9);
+            link = String.format(Locale.ROOT, "emulated link %.3f GB/s (given)", linkGbps);
+        } else {
+            PolicyBench.LinkCalibration c = PolicyBench.calibrateLink(quantized, base, prompts, tokens, blobBytes);
+            base = base.withLinkBytesPerSecond(c.bytesPerSecond());
+            link = c.describe();
+        }
+        System.out.printf(Locale.ROOT, "%nbench %s: experts %s, %s, %s, %d prompts x %d tokens, greedy%n", quantized,
+                format, gpuMemory != null ? "budget " + gpuMemory : base.slotsPerLayer() + " expert slots per layer",
+                base.backend().name().toLowerCase(Locale.ROOT), prompts.size(), tokens);
+        System.out.println(link);
+        List<PolicyBench.Row> rows = PolicyBench.run(quantized, policies, base, prompts, tokens, ProgressBar.stderr());
+        System.out.print(PolicyBench.table(rows, "mixtral-offloading"));
+        if (rows.stream().anyMatch(r -> !r.sameTokens())) {
+            throw new IllegalStateException("a policy produced other tokens than all-resident: offloading must change speed only");
+        }
+    }
+}
