@@ -64,6 +64,8 @@ public final class ForwardPass implements AutoCloseable {
     private final float[] chosenWeight;
 
     private RoutingListener routingListener;
+    private HiddenStateListener hiddenStateListener;
+    private float[] hiddenRows;
 
     public ForwardPass(ModelConfig config, ModelWeights weights, ExpertSource expertSource, KvCache cache, Device device,
                        Stream stream, int chunk) {
@@ -145,6 +147,10 @@ public final class ForwardPass implements AutoCloseable {
         this.routingListener = listener;
     }
 
+    public void setHiddenStateListener(HiddenStateListener listener) {
+        this.hiddenStateListener = listener;
+    }
+
     public int chunk() {
         return chunk;
     }
@@ -218,6 +224,7 @@ public final class ForwardPass implements AutoCloseable {
             apply(w.o(), attn, n, proj);
             stream.add(rows(x, n, dim), rows(proj, n, dim), (long) n * dim);
 
+            if (hiddenStateListener != null) notifyHidden(pos, l, n);
             // MoE block: x += sum over chosen experts of weight * expert(norm(x))
             stream.rmsnorm(rows(x, n, dim), w.ffnNorm().dtype(), w.ffnNorm().slice(), n, dim, eps, rows(xn, n, dim));
             WeightTensor router = w.router();
@@ -311,6 +318,16 @@ public final class ForwardPass implements AutoCloseable {
             stream.scatterAddRows(rows(x, n, dim), rows(expertOut, m, dim), rowsOfE, weightsOfE, m, dim);
             expertSource.release(layer, e);
         }
+    }
+
+    /** Copies x [n, dim] to the host (through the logits staging area, free at this point) for the listener. */
+    private void notifyHidden(long pos, int layer, int n) {
+        long bytes = (long) n * dim * F32;
+        stream.copyToHost(rows(x, n, dim), hostLogits.asSlice(0, bytes));
+        stream.synchronize();
+        if (hiddenRows == null || hiddenRows.length < n * dim) hiddenRows = new float[chunk * dim];
+        MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 0, hiddenRows, 0, n * dim);
+        hiddenStateListener.onHiddenState(pos, layer, hiddenRows, n);
     }
 
     private void notifyRouting(long pos, int layer, int n) {
