@@ -87,6 +87,8 @@ class QuantizeCommandTest {
         if (hqq) {
             args.add("--hqq");
         }
+        Path csv = tmp.resolve("tensors.csv");
+        args.addAll(List.of("--tensor-report", csv.toString()));
         Run run = cli(args.toArray(String[]::new));
         assertEquals(0, run.exit(), run.err());
         System.out.print(run.out());
@@ -95,6 +97,13 @@ class QuantizeCommandTest {
         QuantSpec attention = new QuantSpec(attnBits, attnGroup);
         assertTrue(run.out().contains("experts " + experts + ", attention " + attention), run.out());
         assertTrue(run.out().contains("expert blob:"), run.out());
+        List<String> lines = Files.readAllLines(csv);
+        assertEquals("tensor,role,weights,bits_per_weight,nmse", lines.getFirst());
+        // small(): embedding, lm_head, final norm + per layer 2 norms, router, 4 attention, 4 experts x 3
+        assertEquals(1 + 3 + 2 * (2 + 1 + 4 + 12), lines.size());
+        String down = "model.layers.1.block_sparse_moe.experts.3.w2.weight,EXPERT_DOWN,8192,"
+                + String.format(java.util.Locale.ROOT, "%.4f,", experts.bitsPerWeight());
+        assertTrue(lines.stream().anyMatch(l -> l.startsWith(down)), down + " not in\n" + String.join("\n", lines));
 
         for (String f : List.of("config.json", "tokenizer.json", "tokenizer_config.json")) {
             assertArrayEquals(Files.readAllBytes(src.resolve(f)), Files.readAllBytes(dst.resolve(f)), f);
