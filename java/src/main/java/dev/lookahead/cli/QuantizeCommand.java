@@ -7,11 +7,14 @@ import dev.lookahead.quant.HqqOptions;
 import dev.lookahead.quant.KindStats;
 import dev.lookahead.quant.QuantSpec;
 import dev.lookahead.quant.QuantizeReport;
+import dev.lookahead.quant.TensorStats;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -40,8 +43,12 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--attn-group", defaultValue = "64", description = "attention group size (default: ${DEFAULT-VALUE})")
     int attnGroup;
 
-    @Option(names = "--hqq", description = "refine zeros and scales per group (HQQ-style, about 20x slower)")
+    @Option(names = "--hqq", description = "refine zeros and scales per group (HQQ-style, ~100x slower than min/max)")
     boolean hqq;
+
+    @Option(names = "--tensor-report", paramLabel = "CSV",
+            description = "also write one line per tensor (name, role, weights, bits per weight, NMSE) to this file")
+    Path tensorReport;
 
     /** Mixtral-offloading quantizes 2-bit experts with groups of 16; 64 suits 3 and 4 bits. */
     static int defaultExpertGroup(int bits) {
@@ -55,7 +62,20 @@ final class QuantizeCommand implements Callable<Integer> {
         var options = new CheckpointQuantizer.Options(experts, attention, hqq ? HqqOptions.DEFAULT : null);
         QuantizeReport report = CheckpointQuantizer.quantize(source, destination, options, ProgressBar.stderr());
         System.out.print(summary(report));
+        if (tensorReport != null) {
+            Files.writeString(tensorReport, csv(report), StandardCharsets.UTF_8);
+        }
         return 0;
+    }
+
+    /** The per-tensor report: a header line, then one line per source tensor. */
+    static String csv(QuantizeReport r) {
+        StringBuilder sb = new StringBuilder("tensor,role,weights,bits_per_weight,nmse\n");
+        for (TensorStats t : r.tensors()) {
+            sb.append(String.format(Locale.ROOT, "%s,%s,%d,%.4f,%.6e%n", t.name(), t.role(), t.weights(),
+                    t.bitsPerWeight(), t.nmse()));
+        }
+        return sb.toString();
     }
 
     /** The human-readable summary printed after a conversion. */

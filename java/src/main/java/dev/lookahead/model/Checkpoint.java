@@ -24,7 +24,8 @@ import java.util.TreeSet;
  * <p>Opening validates everything that can be checked without reading weights: the config,
  * the index (shard names must be plain file names in the directory; every shard must exist and
  * be a valid safetensors file; every tensor of the weight map must be in the shard it names).
- * All shards stay mapped until {@link #close()}.
+ * All shards stay mapped until {@link #close()}. When both {@code model.safetensors} and an index
+ * exist, the single file is used (as transformers does).
  */
 public final class Checkpoint implements AutoCloseable {
 

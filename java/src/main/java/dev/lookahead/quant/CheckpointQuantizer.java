@@ -70,6 +70,7 @@ public final class CheckpointQuantizer {
     private final GroupQuantizer expertQuantizer;
     private final GroupQuantizer attentionQuantizer;
     private final Map<Role, KindStats.Accumulator> stats = new EnumMap<>(Role.class);
+    private final List<TensorStats> tensors = new ArrayList<>();
     private final Progress progress;
     private long done;
 
@@ -124,8 +125,8 @@ public final class CheckpointQuantizer {
                 int blobs = config.numHiddenLayers() * config.numLocalExperts();
                 Map<Role, KindStats> result = new EnumMap<>(Role.class);
                 q.stats.forEach((role, acc) -> result.put(role, acc.result()));
-                return new QuantizeReport(src, dst, meta, result, total, Files.size(model), q.layout, blobs,
-                        q.ignored(), copied, (System.nanoTime() - start) / 1e9);
+                return new QuantizeReport(src, dst, meta, result, q.tensors, total, Files.size(model), q.layout,
+                        blobs, q.ignored(), copied, (System.nanoTime() - start) / 1e9);
             } catch (IOException | RuntimeException e) {
                 for (Path p : written) {
                     Files.deleteIfExists(p);
@@ -277,7 +278,7 @@ public final class CheckpointQuantizer {
             if (result == null) {
                 Tensor t = source.tensor(name);
                 result = quantize(t, attentionQuantizer);
-                record(role, result);
+                record(name, role, result);
                 advance(t.info().byteLength());
             }
             return result;
@@ -315,7 +316,7 @@ public final class CheckpointQuantizer {
             }
             sink.write(MemorySegment.ofArray(Fp16.toBytes(halfs)).asSlice(0, 2L * count));
         }
-        accumulator(role).add(n, 2 * n, sse, ssq);
+        add(name, role, n, 2 * n, sse, ssq);
         advance(t.info().byteLength());
     }
 
@@ -324,7 +325,7 @@ public final class CheckpointQuantizer {
         for (ExpertMatrix m : ExpertMatrix.values()) {
             Tensor t = source.tensor(arch.name(m.role(), layer, expert));
             QuantizedMatrix q = quantize(t, expertQuantizer);
-            record(m.role(), q);
+            record(t.name(), m.role(), q);
             ExpertBlobLayout.MatrixRanges r = layout.ranges(m);
             pos = pad(sink, pos, r.codes().offset());
             pos += write(sink, q.codes());
@@ -361,15 +362,15 @@ public final class CheckpointQuantizer {
         }
     }
 
-    private void record(Role role, QuantizedMatrix q) {
+    private void record(String name, Role role, QuantizedMatrix q) {
         long bytes = q.codes().length + 2L * q.scales().length + 2L * q.zeros().length;
-        accumulator(role).add((long) q.rows() * q.cols(), bytes, q.sse(), q.ssq());
+        add(name, role, (long) q.rows() * q.cols(), bytes, q.sse(), q.ssq());
     }
 
-    private KindStats.Accumulator accumulator(Role role) {
-        synchronized (stats) {
-            return stats.computeIfAbsent(role, KindStats.Accumulator::new);
-        }
+    /** Called on the writer's thread only, one tensor after the other. */
+    private void add(String name, Role role, long weights, long bytes, double sse, double ssq) {
+        stats.computeIfAbsent(role, KindStats.Accumulator::new).add(weights, bytes, sse, ssq);
+        tensors.add(new TensorStats(name, role, weights, bytes, Nmse.ratio(sse, ssq)));
     }
 
     private void advance(long bytes) {

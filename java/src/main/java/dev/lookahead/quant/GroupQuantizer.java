@@ -33,6 +33,7 @@ import java.util.stream.IntStream;
  *   e  = shrink_p(x - (q - z), beta)   shrink_p(r) = sign(r) max(|r| - |r|^(p-1) / beta, 0)
  *   z  = mean(q - (x - e))            beta = kappa * beta
  * </pre>
+ * stopping early once z moves less than 1e-4 code steps.
  * Differences from HQQ's reference code, on purpose: the residual is measured in code units
  * (HQQ uses weight units, where for typical weights (|r| ~ 1e-3) the threshold exceeds every
  * residual and the update degenerates to a plain least-squares zero); and every iterate's z is

@@ -21,7 +21,7 @@ public record KindStats(Role role, int tensors, long weights, long storedBytes, 
         return weights == 0 ? 0 : storedBytes * 8.0 / weights;
     }
 
-    /** Accumulates tensors of one role; thread-safe. */
+    /** Accumulates tensors of one role. */
     static final class Accumulator {
         private final Role role;
         private int tensors;
@@ -36,7 +36,7 @@ public record KindStats(Role role, int tensors, long weights, long storedBytes, 
             this.role = role;
         }
 
-        synchronized void add(long tensorWeights, long tensorBytes, double tensorSse, double tensorSsq) {
+        void add(long tensorWeights, long tensorBytes, double tensorSse, double tensorSsq) {
             double nmse = Nmse.ratio(tensorSse, tensorSsq);
             tensors++;
             weights += tensorWeights;
@@ -47,7 +47,7 @@ public record KindStats(Role role, int tensors, long weights, long storedBytes, 
             ssq += tensorSsq;
         }
 
-        synchronized KindStats result() {
+        KindStats result() {
             return new KindStats(role, tensors, weights, storedBytes, tensors == 0 ? 0 : sumNmse / tensors, maxNmse,
                     Nmse.ratio(sse, ssq));
         }

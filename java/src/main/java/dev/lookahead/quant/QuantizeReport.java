@@ -11,6 +11,7 @@ import java.util.Map;
  * What {@link CheckpointQuantizer} did.
  *
  * @param stats         per role, in {@link Role} order (roles absent from the model are left out)
+ * @param tensors       per source tensor, in the order they were converted
  * @param sourceBytes   bytes of the source tensors that were converted
  * @param outputBytes   size of the written model.safetensors
  * @param layout        the expert blob layout
@@ -20,13 +21,14 @@ import java.util.Map;
  * @param seconds       wall time of the conversion
  */
 public record QuantizeReport(Path source, Path destination, QuantMetadata metadata, Map<Role, KindStats> stats,
-        long sourceBytes, long outputBytes, ExpertBlobLayout layout, int blobs, List<String> ignored,
+        List<TensorStats> tensors, long sourceBytes, long outputBytes, ExpertBlobLayout layout, int blobs, List<String> ignored,
         List<String> copiedFiles, double seconds) {
 
     public QuantizeReport {
         Map<Role, KindStats> ordered = new EnumMap<>(Role.class);
         ordered.putAll(stats);
         stats = Collections.unmodifiableMap(ordered);
+        tensors = List.copyOf(tensors);
         ignored = List.copyOf(ignored);
         copiedFiles = List.copyOf(copiedFiles);
     }

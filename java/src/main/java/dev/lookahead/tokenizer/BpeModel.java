@@ -30,6 +30,7 @@ final class BpeModel {
     private final Map<String, int[]> cache = new ConcurrentHashMap<>();
 
     private static final int CACHE_LIMIT = 10_000;
+    private static final int CACHE_MAX_WORD = 256;
 
     private BpeModel(Map<String, Integer> vocab, Map<Long, Long> merges, String unkToken, boolean byteFallback,
             boolean fuseUnk, boolean ignoreMerges, String prefix, String suffix) {
@@ -142,7 +143,8 @@ final class BpeModel {
             return cached;
         }
         int[] ids = tokenizeUncached(word);
-        if (cache.size() < CACHE_LIMIT) {
+        // Only words are worth caching; without a pre-tokenizer a "word" is a whole prompt.
+        if (word.length() <= CACHE_MAX_WORD && cache.size() < CACHE_LIMIT) {
             cache.put(word, ids);
         }
         return ids;

@@ -137,6 +137,8 @@ public final class Tokenizer {
             if (content.isEmpty() || !seen.add(content)) {
                 continue; // HF ignores empty and repeated added tokens
             }
+            // HF re-derives ids on load (vocabulary id, else the next free one); files it wrote
+            // list exactly those, so the listed id is used unless the vocabulary has the token.
             int id = Json.integer(t, "id", -1, at);
             Integer inVocab = model.id(content);
             if (inVocab != null) {
