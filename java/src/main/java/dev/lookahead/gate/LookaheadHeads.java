@@ -1,0 +1,307 @@
+package dev.lookahead.gate;
+
+import dev.lookahead.model.DType;
+import dev.lookahead.model.ModelConfig;
+import dev.lookahead.model.SafetensorsFile;
+import dev.lookahead.model.SafetensorsWriter;
+import dev.lookahead.model.Tensor;
+import dev.lookahead.model.TensorInfo;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+
+/**
+ * The lookahead gate: for each head (l, d) of a {@link HeadLayout}, a matrix W[l,d] of shape
+ * [experts, hidden] that maps layer l's MoE input h (what the hidden-state listener gives) to
+ * expert logits of layer l + d: {@code logits = W · (h / sqrt(mean(h²) + eps))}.
+ *
+ * <p>Plug-and-play initialisation: W[l,d] = router_{l+d} · diag(norm_{l+d}), i.e. exactly layer
+ * l+d's router applied with layer l+d's RMSNorm, as if h had already reached that layer. So the
+ * heads work before any training; {@link GateAlignment} then fits them to the true routing.
+ *
+ * <p>File format (safetensors, separate from the model, which is never modified): one F32
+ * tensor {@code lookahead.{l}.{d}.weight} [experts, hidden] per head, and {@code __metadata__}:
+ * <pre>
+ *   lookahead.format           lookahead-heads/1
+ *   lookahead.layers/experts/hidden, lookahead.rms_norm_eps   the base model's shape
+ *   lookahead.distance         D (short-range heads: d = 1..D)
+ *   lookahead.long_range       F (long-range heads from layers 0..F-1 to every later layer)
+ *   lookahead.base_model       name of the base model (informational)
+ *   lookahead.base_config_sha256, lookahead.base_routing_sha256   checked when loading
+ *   lookahead.training         JSON summary of the alignment run ("" for plug-and-play)
+ * </pre>
+ * Immutable.
+ */
+public final class LookaheadHeads {
+    public static final String FORMAT = "lookahead-heads/1";
+    static final String K_FORMAT = "lookahead.format";
+    static final String K_LAYERS = "lookahead.layers";
+    static final String K_EXPERTS = "lookahead.experts";
+    static final String K_HIDDEN = "lookahead.hidden";
+    static final String K_EPS = "lookahead.rms_norm_eps";
+    static final String K_DISTANCE = "lookahead.distance";
+    static final String K_LONG_RANGE = "lookahead.long_range";
+    static final String K_BASE = "lookahead.base_model";
+    static final String K_CONFIG_SHA = "lookahead.base_config_sha256";
+    static final String K_ROUTING_SHA = "lookahead.base_routing_sha256";
+    static final String K_TRAINING = "lookahead.training";
+
+    private final HeadLayout layout;
+    private final int experts;
+    private final int hidden;
+    private final double eps;
+    private final BaseModel base;
+    private final Map<HeadId, float[]> weights; // each [experts * hidden], row-major
+    private final String training;
+
+    private LookaheadHeads(HeadLayout layout, int experts, int hidden, double eps, BaseModel base,
+                           Map<HeadId, float[]> weights, String training) {
+        this.layout = layout;
+        this.experts = experts;
+        this.hidden = hidden;
+        this.eps = eps;
+        this.base = base;
+        this.weights = Collections.unmodifiableMap(weights);
+        this.training = training;
+    }
+
+    /** Heads that start as the routers of their target layers (with those layers' norms). */
+    public static LookaheadHeads plugAndPlay(RoutingWeights routing, HeadLayout layout, String baseName) {
+        if (layout.layers() != routing.layers()) {
+            throw new IllegalArgumentException("layout for " + layout.layers() + " layers, model has " + routing.layers());
+        }
+        int e = routing.experts(), h = routing.hidden();
+        Map<HeadId, float[]> w = new TreeMap<>();
+        for (HeadId id : layout.heads()) {
+            float[] router = routing.router(id.target());
+            float[] norm = routing.norm(id.target());
+            float[] head = new float[e * h];
+            for (int r = 0; r < e; r++) {
+                for (int j = 0; j < h; j++) head[r * h + j] = router[r * h + j] * norm[j];
+            }
+            w.put(id, head);
+        }
+        return new LookaheadHeads(layout, e, h, routing.eps(), BaseModel.of(baseName, routing), w, "");
+    }
+
+    /** These heads with some weights replaced (each [experts * hidden]) and a training summary. */
+    public LookaheadHeads withWeights(Map<HeadId, float[]> replaced, String trainingSummary) {
+        Map<HeadId, float[]> w = new TreeMap<>(weights);
+        replaced.forEach((id, m) -> {
+            if (!weights.containsKey(id)) throw new IllegalArgumentException("no head " + id + " in " + layout);
+            if (m.length != experts * hidden) {
+                throw new IllegalArgumentException("head " + id + ": " + m.length + " values, expected " + experts + " x " + hidden);
+            }
+            w.put(id, m.clone());
+        });
+        return new LookaheadHeads(layout, experts, hidden, eps, base, w, trainingSummary);
+    }
+
+    public HeadLayout layout() {
+        return layout;
+    }
+
+    public List<HeadId> heads() {
+        return List.copyOf(weights.keySet());
+    }
+
+    public int experts() {
+        return experts;
+    }
+
+    public int hidden() {
+        return hidden;
+    }
+
+    public BaseModel base() {
+        return base;
+    }
+
+    /** JSON summary of the alignment that produced these heads, "" for plug-and-play heads. */
+    public String trainingSummary() {
+        return training;
+    }
+
+    /** A copy of head {@code id}'s matrix: [experts * hidden], row-major. */
+    public float[] weight(HeadId id) {
+        return matrix(id).clone();
+    }
+
+    private float[] matrix(HeadId id) {
+        float[] w = weights.get(id);
+        if (w == null) throw new IllegalArgumentException("no head " + id + " (layout " + layout + ")");
+        return w;
+    }
+
+    /** Logits of head {@code id} for an RMS-normalised hidden state hHat[off..+hidden): [experts]. */
+    public void logitsNormalized(HeadId id, float[] hHat, int off, double[] out) {
+        GateMath.matVec(matrix(id), experts, hidden, hHat, off, out);
+    }
+
+    /** Logits of head {@code id} for a raw MoE input h[off..+hidden) of layer id.layer(): [experts]. */
+    public void logits(HeadId id, float[] h, int off, double[] out) {
+        float[] hHat = new float[hidden];
+        GateMath.rmsNormalize(h, off, hidden, eps, hHat, 0);
+        logitsNormalized(id, hHat, 0, out);
+    }
+
+    /** The k experts head {@code id} scores highest for the raw MoE input h, best first. */
+    public int[] predict(HeadId id, float[] h, int off, int k) {
+        double[] out = new double[experts];
+        logits(id, h, off, out);
+        return GateMath.topK(out, experts, k);
+    }
+
+    /** Writes the heads file (atomically: a temporary file renamed at the end). */
+    public void save(Path file) throws IOException {
+        SafetensorsWriter w = new SafetensorsWriter(file).order(SafetensorsWriter.Order.INSERTION)
+                .metadata(K_FORMAT, FORMAT)
+                .metadata(K_LAYERS, Integer.toString(layout.layers()))
+                .metadata(K_EXPERTS, Integer.toString(experts))
+                .metadata(K_HIDDEN, Integer.toString(hidden))
+                .metadata(K_EPS, Double.toString(eps))
+                .metadata(K_DISTANCE, Integer.toString(layout.distance()))
+                .metadata(K_LONG_RANGE, Integer.toString(layout.longRange()))
+                .metadata(K_BASE, base.name())
+                .metadata(K_CONFIG_SHA, base.configSha256())
+                .metadata(K_ROUTING_SHA, base.routingSha256())
+                .metadata(K_TRAINING, training);
+        for (Map.Entry<HeadId, float[]> e : weights.entrySet()) {
+            w.add(e.getKey().tensorName(), DType.F32, new long[] {experts, hidden},
+                    SafetensorsWriter.TensorData.ofFloats(e.getValue()));
+        }
+        w.write();
+    }
+
+    /**
+     * Reads a heads file and checks that it belongs to the model whose routing is {@code model}:
+     * same shape, same config hash, same routers.
+     *
+     * @throws HeadsFileException (a CheckpointException) naming the file and tensor on any problem
+     */
+    public static LookaheadHeads load(Path file, RoutingWeights model) {
+        LookaheadHeads heads = read(file);
+        ModelConfig c = model.config();
+        if (heads.layout.layers() != c.numHiddenLayers() || heads.experts != c.numLocalExperts() || heads.hidden != c.hiddenSize()) {
+            throw new HeadsFileException(file, null, "heads for a model of " + heads.layout.layers() + " layers, "
+                    + heads.experts + " experts, hidden " + heads.hidden + " (" + heads.base.name() + "); this model has "
+                    + c.numHiddenLayers() + " layers, " + c.numLocalExperts() + " experts, hidden " + c.hiddenSize());
+        }
+        String config = RoutingWeights.configHash(c);
+        if (!heads.base.configSha256().equals(config)) {
+            throw new HeadsFileException(file, null, "heads were made for another model (" + heads.base.name()
+                    + ", config sha256 " + abbrev(heads.base.configSha256()) + "); this model's config has sha256 " + abbrev(config));
+        }
+        String routing = model.fingerprint();
+        if (!heads.base.routingSha256().equals(routing)) {
+            throw new HeadsFileException(file, null, "heads were made for another model (" + heads.base.name()
+                    + ", same config but different routers: routing sha256 " + abbrev(heads.base.routingSha256())
+                    + ", this model's " + abbrev(routing) + ")");
+        }
+        return heads;
+    }
+
+    private static String abbrev(String sha) {
+        return sha.length() > 12 ? sha.substring(0, 12) + "..." : sha;
+    }
+
+    /**
+     * Reads a heads file, validating it against its own metadata (every tensor of its layout
+     * present, F32 [experts, hidden], finite; nothing else), without a model to compare with.
+     */
+    public static LookaheadHeads read(Path file) {
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            Map<String, String> meta = f.metadata();
+            String format = meta.get(K_FORMAT);
+            if (!FORMAT.equals(format)) {
+                throw new HeadsFileException(file, null, format == null ? "not a lookahead heads file (no " + K_FORMAT
+                        + " in its metadata)" : "unsupported heads format '" + format + "', expected " + FORMAT);
+            }
+            int layers = intMeta(file, meta, K_LAYERS), experts = intMeta(file, meta, K_EXPERTS), hidden = intMeta(file, meta, K_HIDDEN);
+            int distance = intMeta(file, meta, K_DISTANCE), longRange = intMeta(file, meta, K_LONG_RANGE);
+            double eps = doubleMeta(file, meta, K_EPS);
+            HeadLayout layout;
+            try {
+                layout = new HeadLayout(layers, distance, longRange);
+            } catch (IllegalArgumentException e) {
+                throw new HeadsFileException(file, null, "invalid layout in metadata: " + e.getMessage());
+            }
+            if (experts < 1 || hidden < 1) {
+                throw new HeadsFileException(file, null, "invalid metadata: experts " + experts + ", hidden " + hidden);
+            }
+            BaseModel base = new BaseModel(meta.getOrDefault(K_BASE, "?"), stringMeta(file, meta, K_CONFIG_SHA),
+                    stringMeta(file, meta, K_ROUTING_SHA));
+
+            Set<String> expected = new TreeSet<>();
+            Map<HeadId, float[]> w = new TreeMap<>();
+            for (HeadId id : layout.heads()) {
+                String name = id.tensorName();
+                expected.add(name);
+                TensorInfo info = f.info(name).orElseThrow(() -> new HeadsFileException(file, name,
+                        "missing: the layout (" + layers + " layers, distance " + distance + ", long range " + longRange
+                                + ") has head " + id));
+                if (info.dtype() != DType.F32) {
+                    throw new HeadsFileException(file, name, "has dtype " + info.dtype() + ", expected F32");
+                }
+                if (!info.hasShape(experts, hidden)) {
+                    throw new HeadsFileException(file, name, "has shape " + Arrays.toString(info.shape())
+                            + ", expected [" + experts + ", " + hidden + "]");
+                }
+                Tensor t = f.tensor(name);
+                float[] values = t.toFloatArray();
+                for (int i = 0; i < values.length; i++) {
+                    if (!Float.isFinite(values[i])) {
+                        throw new HeadsFileException(file, name, "element " + i + " is " + values[i]);
+                    }
+                }
+                w.put(id, values);
+            }
+            for (String name : f.names()) {
+                if (!expected.contains(name)) {
+                    throw new HeadsFileException(file, name, "unexpected tensor: not a head of the layout (" + layers
+                            + " layers, distance " + distance + ", long range " + longRange + ")");
+                }
+            }
+            return new LookaheadHeads(layout, experts, hidden, eps, base, w, meta.getOrDefault(K_TRAINING, ""));
+        }
+    }
+
+    private static String stringMeta(Path file, Map<String, String> meta, String key) {
+        String v = meta.get(key);
+        if (v == null || v.isBlank()) throw new HeadsFileException(file, null, "metadata lacks " + key);
+        return v;
+    }
+
+    private static int intMeta(Path file, Map<String, String> meta, String key) {
+        String v = stringMeta(file, meta, key);
+        try {
+            return Integer.parseInt(v);
+        } catch (NumberFormatException e) {
+            throw new HeadsFileException(file, null, "metadata " + key + " is not an integer: '" + v + "'");
+        }
+    }
+
+    private static double doubleMeta(Path file, Map<String, String> meta, String key) {
+        String v = stringMeta(file, meta, key);
+        try {
+            double d = Double.parseDouble(v);
+            if (!(d > 0) || Double.isInfinite(d)) throw new NumberFormatException();
+            return d;
+        } catch (NumberFormatException e) {
+            throw new HeadsFileException(file, null, "metadata " + key + " is not a positive number: '" + v + "'");
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "LookaheadHeads[" + weights.size() + " heads, " + layout + ", " + experts + " x " + hidden + ", base "
+                + base.name() + "]";
+    }
+}

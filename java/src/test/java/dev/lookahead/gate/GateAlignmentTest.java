@@ -1,0 +1,139 @@
+package dev.lookahead.gate;
+
+import dev.lookahead.util.Progress;
+import org.junit.jupiter.api.Test;
+
+import java.util.HashMap;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Alignment on synthetic routing where the truth is known (see {@link SyntheticRouting}). */
+class GateAlignmentTest {
+    static final SyntheticRouting MODEL = new SyntheticRouting(3, 24, 8, 2, 4.0, 11);
+    static final CalibrationData DATA = MODEL.data(4000, 12);
+    static final AlignOptions OPTIONS = AlignOptions.defaults().withEpochs(60).withLr(0.01).withBatch(64).withPatience(5);
+
+    @Test
+    void alignmentLearnsARepresentableTargetAndBeatsPlugAndPlay() {
+        LookaheadHeads init = LookaheadHeads.plugAndPlay(MODEL.routing, new HeadLayout(3, 2, 0), "synthetic");
+        GateAlignment.Result r = GateAlignment.align(init, DATA, 2, OPTIONS, Progress.NONE);
+        assertEquals(3, r.report().rows().size()); // 0->1, 0->2, 1->2
+        for (AlignmentReport.HeadRow row : r.report().rows()) {
+            String what = row.head() + ": " + row;
+            // Plug-and-play ignores the permutation between layers: it knows little.
+            assertTrue(row.before().recallK() < 0.6, what);
+            // The target is exactly representable: KL close to 0 and the router's choice recovered.
+            assertTrue(row.after().kl() < 0.02, what);
+            assertTrue(row.after().recallK() > 0.95, what);
+            assertTrue(row.after().recall2K() > 0.99, what);
+            assertTrue(row.after().recallK() > row.prior().recallK() + 0.3, what);
+            assertTrue(row.validationKlAfter() < row.validationKlBefore(), what);
+        }
+        System.out.print(r.report().table());
+    }
+
+    @Test
+    void headsThatAreAlreadyExactStayExact() {
+        // Start every head at the true map router_{l+d} diag(norm_{l+d}) P^d: training must not make it worse.
+        LookaheadHeads init = LookaheadHeads.plugAndPlay(MODEL.routing, new HeadLayout(3, 2, 0), "synthetic");
+        Map<HeadId, float[]> exact = new HashMap<>();
+        for (HeadId id : init.heads()) exact.put(id, composeWithPermutation(init.weight(id), id.distance()));
+        LookaheadHeads start = init.withWeights(exact, "");
+        GateAlignment.Result r = GateAlignment.align(start, DATA, 2, OPTIONS.withEpochs(5), Progress.NONE);
+        for (AlignmentReport.HeadRow row : r.report().rows()) {
+            assertTrue(row.before().kl() < 1e-9, row.toString()); // rounding only
+            assertTrue(row.after().kl() <= row.before().kl() + 1e-6, row.toString());
+            assertEquals(row.before().recallK(), row.after().recallK(), 0.005, row.toString());
+        }
+    }
+
+    @Test
+    void withZeroEpochsTheHeadsAreUnchanged() {
+        LookaheadHeads init = LookaheadHeads.plugAndPlay(MODEL.routing, new HeadLayout(3, 1, 1), "synthetic");
+        GateAlignment.Result r = GateAlignment.align(init, DATA, 2, OPTIONS.withEpochs(0), Progress.NONE);
+        for (HeadId id : init.heads()) {
+            assertEquals(java.util.Arrays.toString(init.weight(id)), java.util.Arrays.toString(r.heads().weight(id)));
+        }
+        for (AlignmentReport.HeadRow row : r.report().rows()) assertEquals(row.before(), row.after());
+    }
+
+    @Test
+    void theTrainingIsReproducibleForAGivenSeed() {
+        LookaheadHeads init = LookaheadHeads.plugAndPlay(MODEL.routing, new HeadLayout(3, 1, 0), "synthetic");
+        AlignOptions o = OPTIONS.withEpochs(3);
+        float[] a = GateAlignment.align(init, DATA, 2, o, Progress.NONE).heads().weight(new HeadId(1, 1));
+        float[] b = GateAlignment.align(init, DATA, 2, o, Progress.NONE).heads().weight(new HeadId(1, 1));
+        float[] c = GateAlignment.align(init, DATA, 2, o.withSeed(99), Progress.NONE).heads().weight(new HeadId(1, 1));
+        assertEquals(java.util.Arrays.toString(a), java.util.Arrays.toString(b));
+        assertTrue(!java.util.Arrays.equals(a, c), "another seed shuffles differently");
+    }
+
+    @Test
+    void theTrueDistributionIsTheRoutersSoftmaxOfTheNormedHiddenState() {
+        // Independent of GateMath: norm and router written out here in double.
+        float[] h = new float[24];
+        for (int j = 0; j < h.length; j++) h[j] = (float) Math.sin(j * 1.7) * 3;
+        CalibrationData d = new CalibrationData(3, 24, 8, 1);
+        d.put(0, 0, h, 0, MODEL.routing);
+        d.put(0, 1, h, 0, MODEL.routing);
+        d.put(0, 2, h, 0, MODEL.routing);
+        for (int layer = 1; layer < 3; layer++) {
+            float[] router = MODEL.routing.router(layer), norm = MODEL.routing.norm(layer);
+            double ss = 0;
+            for (float v : h) ss += v * v;
+            double inv = 1 / Math.sqrt(ss / h.length + 1e-5);
+            double[] z = new double[8];
+            double max = -1e300, sum = 0;
+            for (int e = 0; e < 8; e++) {
+                for (int j = 0; j < 24; j++) z[e] += router[e * 24 + j] * (h[j] * inv * norm[j]);
+                max = Math.max(max, z[e]);
+            }
+            for (int e = 0; e < 8; e++) sum += Math.exp(z[e] - max);
+            for (int e = 0; e < 8; e++) {
+                assertEquals(Math.exp(z[e] - max) / sum, d.targets(layer)[e], 1e-6, "layer " + layer + " expert " + e);
+            }
+        }
+    }
+
+    @Test
+    void tooFewTokensOrAMismatchAreClearErrors() {
+        LookaheadHeads init = LookaheadHeads.plugAndPlay(MODEL.routing, new HeadLayout(3, 1, 0), "synthetic");
+        CalibrationData tiny = MODEL.data(2, 1);
+        var e = assertThrows(IllegalArgumentException.class, () -> GateAlignment.align(init, tiny, 2, OPTIONS, Progress.NONE));
+        assertTrue(e.getMessage().contains("too few calibration tokens"), e.getMessage());
+        CalibrationData other = new SyntheticRouting(3, 16, 8, 2, 4, 1).data(100, 1);
+        e = assertThrows(IllegalArgumentException.class, () -> GateAlignment.align(init, other, 2, OPTIONS, Progress.NONE));
+        assertTrue(e.getMessage().contains("does not fit"), e.getMessage());
+    }
+
+    /** W P^d: column j of the result is column perm^d(j) of W times the accumulated sign. */
+    private static float[] composeWithPermutation(float[] w, int d) {
+        int hidden = MODEL.config.hiddenSize(), experts = MODEL.config.numLocalExperts();
+        // P^d as a signed index map: (P^d h)[j] = s[j] h[src[j]]
+        int[] src = new int[hidden];
+        float[] s = new float[hidden];
+        for (int j = 0; j < hidden; j++) {
+            src[j] = j;
+            s[j] = 1;
+        }
+        for (int step = 0; step < d; step++) {
+            int[] src2 = new int[hidden];
+            float[] s2 = new float[hidden];
+            for (int j = 0; j < hidden; j++) { // (P (P^k h))[j] = sign[j] (P^k h)[perm[j]]
+                src2[j] = src[MODEL.perm[j]];
+                s2[j] = MODEL.sign[j] * s[MODEL.perm[j]];
+            }
+            src = src2;
+            s = s2;
+        }
+        // (W P^d h)_e = sum_j W[e,j] s[j] h[src[j]] -> coefficient of h[src[j]] is W[e,j] s[j]
+        float[] out = new float[w.length];
+        for (int e = 0; e < experts; e++) {
+            for (int j = 0; j < hidden; j++) out[e * hidden + src[j]] += w[e * hidden + j] * s[j];
+        }
+        return out;
+    }
+}
