@@ -124,31 +124,33 @@ public record AlignmentReport(int topK, int experts, Split split, AlignOptions o
     /** Per-distance means and per-head rows as an aligned text table. */
     public String table() {
         StringBuilder sb = new StringBuilder();
-        sb.append(String.format(Locale.ROOT, "held-out tokens: %d (fit %d, validation %d); recall@%d and recall@%d of the"
-                        + " router's top-%d%n", split.heldoutTokens(), split.fitTokens(), split.validationTokens(), topK, k2(), topK));
-        String header = String.format(Locale.ROOT, "%-8s %5s | %-22s | %-22s | %-15s%n", "", "heads",
-                "plug-and-play KL r@k r@2k", "aligned KL r@k r@2k", "prior r@k r@2k");
-        sb.append(header);
+        sb.append(String.format(Locale.ROOT, "held-out tokens: %d (fit %d, validation %d); r@%d, r@%d: fraction of the"
+                        + " router's top-%d found in the prediction's top-%d, top-%d%n", split.heldoutTokens(), split.fitTokens(),
+                split.validationTokens(), topK, k2(), topK, topK, k2()));
+        String r1 = "r@" + topK, r2 = "r@" + k2();
+        String top = String.format(Locale.ROOT, "%-14s | %-20s | %-20s | %-13s%n", "", "plug-and-play", "aligned", "prior (fixed)");
+        String cols = String.format(Locale.ROOT, "%-8s %5s | %6s %6s %6s | %6s %6s %6s | %6s %6s%n",
+                "", "heads", "KL", r1, r2, "KL", r1, r2, r1, r2);
+        sb.append(top).append(cols);
         for (DistanceSummary d : byDistance()) {
             sb.append(String.format(Locale.ROOT, "%-8s %5d | %s | %s | %s%n", "d=" + d.distance(), d.heads(),
                     cells(d.before()), cells(d.after()), prior(d.prior())));
         }
-        sb.append(String.format(Locale.ROOT, "%n%-8s %5s | %-22s | %-22s | %-15s%n", "head", "epoch",
-                "plug-and-play KL r@k r@2k", "aligned KL r@k r@2k", "prior r@k r@2k"));
+        sb.append('\n').append(top).append(cols.replaceFirst("^ {8} heads", "head     epoch"));
         for (HeadRow r : rows) {
             String name = r.head() + (r.longRangeOnly() ? "*" : "");
-            sb.append(String.format(Locale.ROOT, "%-8s %2d/%-2d | %s | %s | %s%n", name, r.bestEpoch(), r.epochs(),
+            sb.append(String.format(Locale.ROOT, "%-8s %5s | %s | %s | %s%n", name, r.bestEpoch() + "/" + r.epochs(),
                     cells(r.before()), cells(r.after()), prior(r.prior())));
         }
-        sb.append("(* long-range head, for eviction; epoch = kept/run, 0 = plug-and-play kept)\n");
+        sb.append("* long-range head (for eviction); epoch: kept/run, 0 = the plug-and-play weights were kept\n");
         return sb.toString();
     }
 
     private static String cells(HeadMetrics m) {
-        return String.format(Locale.ROOT, "%6.3f %6.3f %6.3f  ", m.kl(), m.recallK(), m.recall2K());
+        return String.format(Locale.ROOT, "%6.3f %6.3f %6.3f", m.kl(), m.recallK(), m.recall2K());
     }
 
     private static String prior(HeadMetrics m) {
-        return String.format(Locale.ROOT, "%6.3f %6.3f  ", m.recallK(), m.recall2K());
+        return String.format(Locale.ROOT, "%6.3f %6.3f", m.recallK(), m.recall2K());
     }
 }

@@ -1,0 +1,92 @@
+package dev.lookahead.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import dev.lookahead.gate.HeadId;
+import dev.lookahead.gate.LookaheadHeads;
+import dev.lookahead.gate.RoutingWeights;
+import dev.lookahead.model.Checkpoint;
+import dev.lookahead.model.RandomCheckpoint;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** `lookahead align` end to end on a random-weight model (CPU backend). */
+class AlignCommandTest {
+    @TempDir
+    static Path tmp;
+    static Path model, text;
+
+    @BeforeAll
+    static void setUp() throws Exception {
+        model = tmp.resolve("m");
+        RandomCheckpoint.write(RandomCheckpoint.Spec.small(4).withLayers(4).withExperts(6, 2), model);
+        text = tmp.resolve("calib.txt");
+        StringBuilder sb = new StringBuilder();
+        String[] words = "the old house stood at the end of a long road and nobody lived there any more".split(" ");
+        for (int i = 0; i < 900; i++) sb.append(words[(i * 7 + i / 5) % words.length]).append(i % 11 == 10 ? ".\n" : " ");
+        Files.writeString(text, sb.toString());
+    }
+
+    static RoutingWeights routingOf(Path dir) {
+        try (Checkpoint c = Checkpoint.open(dir)) {
+            return RoutingWeights.read(c);
+        }
+    }
+
+    @Test
+    void alignWritesHeadsForTheModelAndAReport() throws Exception {
+        Path heads = tmp.resolve("heads.safetensors");
+        CliTest.Run r = CliTest.run("align", model.toString(), "--text", text.toString(), "--out", heads.toString(),
+                "--epochs", "4", "--window", "64", "--distance", "2", "--long-range", "1", "--threads", "1");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("d=1") && r.out().contains("d=3") && r.out().contains("0->3*"), r.out());
+        LookaheadHeads h = LookaheadHeads.load(heads, routingOf(model));
+        // D = 2 over 4 layers: 0->1, 0->2, 1->2, 1->3, 2->3; F = 1 adds 0->3
+        assertEquals(6, h.heads().size());
+        assertTrue(h.heads().contains(new HeadId(0, 3)));
+        assertTrue(h.trainingSummary().contains("by_distance"), h.trainingSummary());
+
+        JsonNode report = new JsonMapper().readTree(tmp.resolve("heads.json").toFile());
+        assertEquals(6, report.get("heads").size());
+        assertEquals(2, report.get("top_k").asInt());
+        int held = report.get("tokens").get("heldout").asInt();
+        int all = report.get("calibration_tokens").asInt();
+        assertEquals(Math.round(all * 0.1), held);
+        for (JsonNode d : report.get("by_distance")) {
+            double before = d.get("before").get("recall_k").asDouble(), after = d.get("after").get("recall_k").asDouble();
+            assertTrue(before >= 0 && before <= 1 && after >= 0 && after <= 1, d.toString());
+        }
+    }
+
+    @Test
+    void headsOfAModelFitItsQuantizedCopy() throws Exception {
+        Path heads = tmp.resolve("q-heads.safetensors");
+        assertEquals(0, CliTest.run("align", model.toString(), "--text", text.toString(), "--out", heads.toString(),
+                "--epochs", "1", "--window", "64", "--max-tokens", "300", "--threads", "1").code());
+        Path quantized = tmp.resolve("q");
+        CliTest.Run q = CliTest.run("quantize", model.toString(), quantized.toString(), "--expert-bits", "4");
+        assertEquals(0, q.code(), q.err());
+        // fp16 routers and norms, same config: the heads' checks accept the quantized model
+        assertEquals(6, LookaheadHeads.load(heads, routingOf(quantized)).heads().size());
+    }
+
+    @Test
+    void userErrorsAreOneClearLine() {
+        CliTest.Run r = CliTest.run("align", model.toString(), "--text", tmp.resolve("missing.txt").toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("calibration text not found"), r.err());
+        r = CliTest.run("align", model.toString(), "--text", text.toString(), "--out", model.resolve("model.safetensors").toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("would overwrite the model's weights"), r.err());
+        r = CliTest.run("align", model.toString(), "--text", text.toString(), "--distance", "0");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("distance must be >= 1"), r.err());
+    }
+}
