@@ -14,6 +14,7 @@ import dev.lookahead.gate.GateAlignment;
 import dev.lookahead.gate.HeadLayout;
 import dev.lookahead.gate.LookaheadHeads;
 import dev.lookahead.gate.RoutingWeights;
+import dev.lookahead.gate.Split;
 import dev.lookahead.model.Checkpoint;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -38,6 +39,10 @@ final class AlignCommand implements Callable<Integer> {
 
     @Option(names = "--text", required = true, description = "UTF-8 calibration text; its last --holdout part is held out")
     Path text;
+
+    @Option(names = "--heldout-text", paramLabel = "FILE",
+            description = "measure on this text instead (all of it, up to --max-tokens); --text is then all for fitting")
+    Path heldoutText;
 
     @Option(names = "--distance", defaultValue = "" + HeadLayout.DEFAULT_DISTANCE,
             description = "D: heads for layers l+1..l+D of every layer l (default: ${DEFAULT-VALUE})")
@@ -70,7 +75,8 @@ final class AlignCommand implements Callable<Integer> {
     long seed;
 
     @Option(names = "--holdout", defaultValue = "0.1",
-            description = "fraction of the calibration tokens (the last ones) held out for the report (default: ${DEFAULT-VALUE})")
+            description = "fraction of the calibration tokens (the last ones) held out for the report, unless --heldout-text"
+                    + " is given (default: ${DEFAULT-VALUE})")
     double holdout;
 
     @Option(names = "--max-tokens", defaultValue = "" + CalibrationCollector.DEFAULT_MAX_TOKENS,
@@ -92,7 +98,11 @@ final class AlignCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         if (!Files.isRegularFile(text)) throw new IllegalArgumentException("calibration text not found: " + text);
+        if (heldoutText != null && !Files.isRegularFile(heldoutText)) {
+            throw new IllegalArgumentException("held-out text not found: " + heldoutText);
+        }
         String content = Files.readString(text, StandardCharsets.UTF_8);
+        String heldoutContent = heldoutText == null ? null : Files.readString(heldoutText, StandardCharsets.UTF_8);
         AlignOptions options = new AlignOptions(epochs, lr, batch, seed, patience, holdout, AlignOptions.defaults().validation());
         Path reportPath = report != null ? report : defaultReport(out);
         if (out.toAbsolutePath().normalize().startsWith(model.toAbsolutePath().normalize())
@@ -109,19 +119,31 @@ final class AlignCommand implements Callable<Integer> {
         HeadLayout layout = new HeadLayout(routing.layers(), distance, longRange);
         ProgressBar bar = ProgressBar.stderr();
         CalibrationData data;
-        int textTokens;
+        Split split;
+        int textTokens, heldoutTextTokens = 0;
         String device;
         long t0 = System.nanoTime();
         try (MoeModel m = ModelLoading.load(model, load, System.err)) {
             int[] tokens = m.encodePrompt(content, false);
             textTokens = tokens.length;
             device = m.deviceInfo().backend() + " on " + m.deviceInfo().name();
-            data = CalibrationCollector.collect(m.forwardPass(), routing, tokens, (int) m.contextLength(), maxTokens, bar);
+            int window = (int) m.contextLength();
+            if (heldoutContent == null) {
+                data = CalibrationCollector.collect(m.forwardPass(), routing, tokens, window, maxTokens, bar);
+                split = Split.of(data.tokens(), options.holdout(), options.validation());
+            } else {
+                int[] held = m.encodePrompt(heldoutContent, false);
+                heldoutTextTokens = held.length;
+                CalibrationCollector.Collected c = CalibrationCollector.collect(m.forwardPass(), routing, tokens, held,
+                        window, maxTokens, options.validation(), bar);
+                data = c.data();
+                split = c.split();
+            }
         }
         double collectSeconds = (System.nanoTime() - t0) / 1e9;
         long t1 = System.nanoTime();
         LookaheadHeads initial = LookaheadHeads.plugAndPlay(routing, layout, model.toAbsolutePath().normalize().getFileName().toString());
-        GateAlignment.Result result = GateAlignment.align(initial, data, routing.config().numExpertsPerTok(), options, bar);
+        GateAlignment.Result result = GateAlignment.align(initial, data, split, routing.config().numExpertsPerTok(), options, bar);
         double trainSeconds = (System.nanoTime() - t1) / 1e9;
         result.heads().save(out);
 
@@ -130,6 +152,10 @@ final class AlignCommand implements Callable<Integer> {
         o.put("model", model.toString());
         o.put("text", text.toString());
         o.put("text_tokens", textTokens);
+        if (heldoutText != null) {
+            o.put("heldout_text", heldoutText.toString());
+            o.put("heldout_text_tokens", heldoutTextTokens);
+        }
         o.put("calibration_tokens", data.tokens());
         o.put("heads_file", out.toString());
         o.put("heads", result.heads().heads().size());
@@ -142,8 +168,11 @@ final class AlignCommand implements Callable<Integer> {
         o.setAll(result.report().toJson());
         Files.writeString(reportPath, json.writeValueAsString(o) + "\n");
 
-        System.out.printf(Locale.ROOT, "%d calibration tokens of %d in %s (%.1f s), %d heads trained in %.1f s%n",
-                data.tokens(), textTokens, text, collectSeconds, result.heads().heads().size(), trainSeconds);
+        String from = heldoutText == null ? String.format(Locale.ROOT, "%d tokens of %d in %s", data.tokens(), textTokens, text)
+                : String.format(Locale.ROOT, "%d tokens of %d in %s, %d of %d in %s (held out)", split.heldoutStart(),
+                        textTokens, text, split.heldoutTokens(), heldoutTextTokens, heldoutText);
+        System.out.printf(Locale.ROOT, "calibration: %s (%.1f s); %d heads trained in %.1f s%n",
+                from, collectSeconds, result.heads().heads().size(), trainSeconds);
         System.out.print(result.report().table());
         System.out.println("heads: " + out + "\nreport: " + reportPath);
         return 0;

@@ -26,6 +26,15 @@ public final class GateAlignment {
      * @param topK the model's experts per token: recall is measured against the router's top-k
      */
     public static Result align(LookaheadHeads initial, CalibrationData data, int topK, AlignOptions options, Progress progress) {
+        return align(initial, data, Split.of(data.tokens(), options.holdout(), options.validation()), topK, options, progress);
+    }
+
+    /** Alignment with an explicit split (e.g. a held-out text of its own); {@code options.holdout} is not used. */
+    public static Result align(LookaheadHeads initial, CalibrationData data, Split split, int topK, AlignOptions options,
+                               Progress progress) {
+        if (split.tokens() != data.tokens()) {
+            throw new IllegalArgumentException("split of " + split.tokens() + " tokens for data of " + data.tokens());
+        }
         if (data.hidden() != initial.hidden() || data.experts() != initial.experts() || data.layers() != initial.layout().layers()) {
             throw new IllegalArgumentException("calibration data (" + data.layers() + " layers, hidden " + data.hidden() + ", "
                     + data.experts() + " experts) does not fit the heads (" + initial + ")");
@@ -33,7 +42,6 @@ public final class GateAlignment {
         if (topK < 1 || topK > data.experts()) {
             throw new IllegalArgumentException("top-k must be in [1, " + data.experts() + "], got " + topK);
         }
-        Split split = Split.of(data.tokens(), options.holdout(), options.validation());
         List<HeadId> ids = initial.heads();
         Map<HeadId, float[]> trained = new LinkedHashMap<>();
         List<AlignmentReport.HeadRow> rows = new ArrayList<>();

@@ -78,6 +78,23 @@ class AlignCommandTest {
     }
 
     @Test
+    void aSeparateHeldOutTextIsMeasuredWhole() throws Exception {
+        Path held = tmp.resolve("held.txt");
+        Files.writeString(held, "nobody walked past the old house at the end of the road any more. ".repeat(8));
+        Path heads = tmp.resolve("h2.safetensors");
+        CliTest.Run r = CliTest.run("align", model.toString(), "--text", text.toString(), "--heldout-text", held.toString(),
+                "--out", heads.toString(), "--epochs", "2", "--window", "64", "--threads", "1");
+        assertEquals(0, r.code(), r.err());
+        JsonNode report = new JsonMapper().readTree(tmp.resolve("h2.json").toFile());
+        int heldTokens = report.get("heldout_text_tokens").asInt();
+        assertTrue(heldTokens > 50, report.toString());
+        assertEquals(heldTokens, report.get("tokens").get("heldout").asInt());
+        assertEquals(report.get("text_tokens").asInt(), report.get("tokens").get("fit").asInt()
+                + report.get("tokens").get("validation").asInt());
+        assertTrue(r.out().contains("(held out)"), r.out());
+    }
+
+    @Test
     void userErrorsAreOneClearLine() {
         CliTest.Run r = CliTest.run("align", model.toString(), "--text", tmp.resolve("missing.txt").toString());
         assertEquals(1, r.code());
