@@ -129,6 +129,23 @@ public final class LookaheadHeads {
         return training;
     }
 
+    /** The heads reading layer {@code layer}'s hidden state, by distance. */
+    public List<HeadId> headsFrom(int layer) {
+        return weights.keySet().stream().filter(id -> id.layer() == layer).toList();
+    }
+
+    /**
+     * The heads of {@link #headsFrom}(layer) stacked into one matrix [heads * experts, hidden]
+     * (head i's rows at i * experts): one matmul on the RMS-normalised hidden state (RMSNorm with
+     * a unit weight) gives every prediction made at that layer. For uploading to the device.
+     */
+    public float[] stackedWeights(int layer) {
+        List<HeadId> ids = headsFrom(layer);
+        float[] out = new float[ids.size() * experts * hidden];
+        for (int i = 0; i < ids.size(); i++) System.arraycopy(weights.get(ids.get(i)), 0, out, i * experts * hidden, experts * hidden);
+        return out;
+    }
+
     /** A copy of head {@code id}'s matrix: [experts * hidden], row-major. */
     public float[] weight(HeadId id) {
         return matrix(id).clone();

@@ -15,6 +15,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -127,6 +128,11 @@ class LookaheadHeadsTest {
         assertArrayEquals(changed, back.weight(new HeadId(1, 2)));
         // distance 2, long range 1 over 4 layers: 0->1, 0->2, 0->3, 1->2, 1->3, 2->3
         assertEquals(6, back.heads().size());
+        assertEquals(List.of(new HeadId(1, 1), new HeadId(1, 2)), back.headsFrom(1));
+        float[] stacked = back.stackedWeights(1);
+        assertEquals(2 * 8 * 64, stacked.length);
+        assertArrayEquals(changed, Arrays.copyOfRange(stacked, 8 * 64, 2 * 8 * 64));
+        assertArrayEquals(back.weight(new HeadId(1, 1)), Arrays.copyOfRange(stacked, 0, 8 * 64));
     }
 
     @Test
