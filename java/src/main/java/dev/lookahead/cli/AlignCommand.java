@@ -84,8 +84,8 @@ final class AlignCommand implements Callable<Integer> {
                     + " (default: ${DEFAULT-VALUE})")
     int maxTokens;
 
-    @Option(names = "--window", defaultValue = "0",
-            description = "tokens per calibration window, each run from position 0; 0 = min(model maximum, "
+    @Option(names = {"--context", "--window"}, defaultValue = "0",
+            description = "context length = tokens per calibration window, each run from position 0; 0 = min(model maximum, "
                     + LoadOptions.DEFAULT_CONTEXT + ")")
     int window;
 
