@@ -43,41 +43,30 @@ public final class GateAlignment {
             throw new IllegalArgumentException("top-k must be in [1, " + data.experts() + "], got " + topK);
         }
         List<HeadId> ids = initial.heads();
-        Map<HeadId, float[]> trained = new LinkedHashMap<>();
+        Map<HeadId, LookaheadHeads.Parameters> trained = new LinkedHashMap<>();
         List<AlignmentReport.HeadRow> rows = new ArrayList<>();
         long total = (long) ids.size() * Math.max(1, options.epochs());
         progress.start("align", total, "epochs");
         long done = 0;
         for (HeadId id : ids) {
             HeadObjective objective = new HeadObjective(data, id);
-            float[] init = initial.weight(id);
-            double[] initD = toDouble(init);
-            HeadMetrics before = objective.metrics(initD, split.heldoutStart(), split.tokens(), topK);
+            double[] init = HeadObjective.pack(initial.weight(id), initial.bias(id));
+            HeadMetrics before = objective.metrics(init, split.heldoutStart(), split.tokens(), topK);
             HeadMetrics prior = objective.priorRecall(0, split.validationStart(), split.heldoutStart(), split.tokens(), topK);
             final long base = done;
             HeadTrainer.Outcome o = HeadTrainer.train(objective, id, init, split, options, e -> progress.update(base + e));
             done += Math.max(1, options.epochs());
             progress.update(done);
-            float[] kept = toFloat(o.weights()); // measured as stored: in float
-            HeadMetrics after = objective.metrics(toDouble(kept), split.heldoutStart(), split.tokens(), topK);
+            LookaheadHeads.Parameters kept = HeadObjective.unpack(o.parameters(), data.experts(), data.hidden());
+            // measured as stored: in float
+            HeadMetrics after = objective.metrics(HeadObjective.pack(kept.weight(), kept.bias()), split.heldoutStart(),
+                    split.tokens(), topK);
             trained.put(id, kept);
             rows.add(new AlignmentReport.HeadRow(id, initial.layout().isLongRangeOnly(id), before, after, prior,
                     o.epochs(), o.bestEpoch(), o.validationKlBefore(), o.validationKlAfter()));
         }
         progress.finish();
         AlignmentReport report = new AlignmentReport(topK, data.experts(), split, options, rows);
-        return new Result(initial.withWeights(trained, report.summaryJson()), report);
-    }
-
-    private static double[] toDouble(float[] a) {
-        double[] out = new double[a.length];
-        for (int i = 0; i < a.length; i++) out[i] = a[i];
-        return out;
-    }
-
-    private static float[] toFloat(double[] a) {
-        float[] out = new float[a.length];
-        for (int i = 0; i < a.length; i++) out[i] = (float) a[i];
-        return out;
+        return new Result(initial.withParameters(trained, report.summaryJson()), report);
     }
 }

@@ -20,6 +20,11 @@ public record HeadId(int layer, int distance) implements Comparable<HeadId> {
         return "lookahead." + layer + "." + distance + ".weight";
     }
 
+    /** Its bias tensor's name: {@code lookahead.{layer}.{distance}.bias}. */
+    public String biasName() {
+        return "lookahead." + layer + "." + distance + ".bias";
+    }
+
     @Override
     public int compareTo(HeadId o) {
         return layer != o.layer ? Integer.compare(layer, o.layer) : Integer.compare(distance, o.distance);

@@ -1,10 +1,11 @@
 package dev.lookahead.gate;
 
 /**
- * The alignment objective of one head over calibration tokens: mean KL(p || softmax(W x)),
+ * The alignment objective of one head over calibration tokens: mean KL(p || softmax(W x + b)),
  * where x is the normalised MoE input of the head's source layer and p the true routing
- * distribution of its target layer. Its gradient with respect to the logits is softmax(W x) - p,
- * so dKL/dW = (q - p) xᵀ. W is [experts, hidden] row-major, in double while training.
+ * distribution of its target layer. Its gradient with respect to the logits is q - p (q the
+ * head's softmax), so dKL/dW = (q - p) xᵀ and dKL/db = q - p. The parameters are one double
+ * vector while training: W [experts, hidden] row-major, then b [experts].
  */
 final class HeadObjective {
     private final float[] sources; // [tokens * hidden]
@@ -22,6 +23,22 @@ final class HeadObjective {
         this.q = new double[experts];
     }
 
+    /** Parameters in one vector: W [experts * hidden], then b [experts]. */
+    static double[] pack(float[] weight, float[] bias) {
+        double[] out = new double[weight.length + bias.length];
+        for (int i = 0; i < weight.length; i++) out[i] = weight[i];
+        for (int i = 0; i < bias.length; i++) out[weight.length + i] = bias[i];
+        return out;
+    }
+
+    /** The inverse of {@link #pack}, rounded to float. */
+    static LookaheadHeads.Parameters unpack(double[] params, int experts, int hidden) {
+        float[] w = new float[experts * hidden], b = new float[experts];
+        for (int i = 0; i < w.length; i++) w[i] = (float) params[i];
+        for (int i = 0; i < b.length; i++) b[i] = (float) params[w.length + i];
+        return new LookaheadHeads.Parameters(w, b);
+    }
+
     /** Mean KL over tokens[from, to). */
     double loss(double[] w, int from, int to) {
         double sum = 0;
@@ -33,12 +50,14 @@ final class HeadObjective {
     double lossAndGradient(double[] w, int[] tokens, int from, int to, double[] grad) {
         double sum = 0;
         double scale = 1.0 / (to - from);
+        int bias = experts * hidden;
         for (int i = from; i < to; i++) {
             int t = tokens[i];
             sum += tokenKl(w, t); // leaves softmax(W x_t) in q and the target's float-rounding sum in pSum
             int x = t * hidden, p = t * experts;
             for (int e = 0; e < experts; e++) {
                 double g = (q[e] - targets[p + e] / pSum) * scale;
+                grad[bias + e] += g;
                 if (g == 0) continue;
                 int row = e * hidden;
                 for (int j = 0; j < hidden; j++) grad[row + j] += g * sources[x + j];
@@ -51,7 +70,7 @@ final class HeadObjective {
     private double tokenKl(double[] w, int t) {
         int x = t * hidden, p = t * experts;
         for (int e = 0; e < experts; e++) {
-            double s = 0;
+            double s = w[experts * hidden + e];
             int row = e * hidden;
             for (int j = 0; j < hidden; j++) s += w[row + j] * sources[x + j];
             logits[e] = s;

@@ -11,7 +11,7 @@ import java.util.function.IntConsumer;
  */
 final class HeadTrainer {
     /** The trained weights and how training went. */
-    record Outcome(double[] weights, int epochs, int bestEpoch, double validationKlBefore, double validationKlAfter) {
+    record Outcome(double[] parameters, int epochs, int bestEpoch, double validationKlBefore, double validationKlAfter) {
     }
 
     private HeadTrainer() {
@@ -20,9 +20,8 @@ final class HeadTrainer {
     /**
      * @param onEpoch called after each epoch with the epoch number (for progress)
      */
-    static Outcome train(HeadObjective objective, HeadId id, float[] init, Split split, AlignOptions o, IntConsumer onEpoch) {
-        double[] w = new double[init.length];
-        for (int i = 0; i < w.length; i++) w[i] = init[i];
+    static Outcome train(HeadObjective objective, HeadId id, double[] init, Split split, AlignOptions o, IntConsumer onEpoch) {
+        double[] w = init.clone();
         double[] best = w.clone();
         double bestKl = objective.loss(w, split.validationStart(), split.heldoutStart());
         double klBefore = bestKl;

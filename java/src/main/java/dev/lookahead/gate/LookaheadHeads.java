@@ -4,7 +4,6 @@ import dev.lookahead.model.DType;
 import dev.lookahead.model.ModelConfig;
 import dev.lookahead.model.SafetensorsFile;
 import dev.lookahead.model.SafetensorsWriter;
-import dev.lookahead.model.Tensor;
 import dev.lookahead.model.TensorInfo;
 
 import java.io.IOException;
@@ -19,15 +18,19 @@ import java.util.TreeSet;
 
 /**
  * The lookahead gate: for each head (l, d) of a {@link HeadLayout}, a matrix W[l,d] of shape
- * [experts, hidden] that maps layer l's MoE input h (what the hidden-state listener gives) to
- * expert logits of layer l + d: {@code logits = W · (h / sqrt(mean(h²) + eps))}.
+ * [experts, hidden] and a bias b[l,d] [experts] that map layer l's MoE input h (what the
+ * hidden-state listener gives) to expert logits of layer l + d:
+ * {@code logits = W · (h / sqrt(mean(h²) + eps)) + b}.
  *
- * <p>Plug-and-play initialisation: W[l,d] = router_{l+d} · diag(norm_{l+d}), i.e. exactly layer
- * l+d's router applied with layer l+d's RMSNorm, as if h had already reached that layer. So the
- * heads work before any training; {@link GateAlignment} then fits them to the true routing.
+ * <p>Plug-and-play initialisation: W[l,d] = router_{l+d} · diag(norm_{l+d}) and b = 0, i.e.
+ * exactly layer l+d's router applied with layer l+d's RMSNorm, as if h had already reached that
+ * layer. So the heads work before any training; {@link GateAlignment} then fits them to the true
+ * routing. The bias (which the router itself lacks) lets a head learn how often each expert of
+ * layer l+d is chosen regardless of the token, which an early layer's hidden state may not carry.
  *
- * <p>File format (safetensors, separate from the model, which is never modified): one F32
- * tensor {@code lookahead.{l}.{d}.weight} [experts, hidden] per head, and {@code __metadata__}:
+ * <p>File format (safetensors, separate from the model, which is never modified): per head, F32
+ * tensors {@code lookahead.{l}.{d}.weight} [experts, hidden] and {@code lookahead.{l}.{d}.bias}
+ * [experts], and {@code __metadata__}:
  * <pre>
  *   lookahead.format           lookahead-heads/1
  *   lookahead.layers/experts/hidden, lookahead.rms_norm_eps   the base model's shape
@@ -59,16 +62,18 @@ public final class LookaheadHeads {
     private final double eps;
     private final BaseModel base;
     private final Map<HeadId, float[]> weights; // each [experts * hidden], row-major
+    private final Map<HeadId, float[]> biases;  // each [experts]
     private final String training;
 
     private LookaheadHeads(HeadLayout layout, int experts, int hidden, double eps, BaseModel base,
-                           Map<HeadId, float[]> weights, String training) {
+                           Map<HeadId, float[]> weights, Map<HeadId, float[]> biases, String training) {
         this.layout = layout;
         this.experts = experts;
         this.hidden = hidden;
         this.eps = eps;
         this.base = base;
         this.weights = Collections.unmodifiableMap(weights);
+        this.biases = Collections.unmodifiableMap(biases);
         this.training = training;
     }
 
@@ -78,7 +83,7 @@ public final class LookaheadHeads {
             throw new IllegalArgumentException("layout for " + layout.layers() + " layers, model has " + routing.layers());
         }
         int e = routing.experts(), h = routing.hidden();
-        Map<HeadId, float[]> w = new TreeMap<>();
+        Map<HeadId, float[]> w = new TreeMap<>(), b = new TreeMap<>();
         for (HeadId id : layout.heads()) {
             float[] router = routing.router(id.target());
             float[] norm = routing.norm(id.target());
@@ -87,21 +92,28 @@ public final class LookaheadHeads {
                 for (int j = 0; j < h; j++) head[r * h + j] = router[r * h + j] * norm[j];
             }
             w.put(id, head);
+            b.put(id, new float[e]);
         }
-        return new LookaheadHeads(layout, e, h, routing.eps(), BaseModel.of(baseName, routing), w, "");
+        return new LookaheadHeads(layout, e, h, routing.eps(), BaseModel.of(baseName, routing), w, b, "");
     }
 
-    /** These heads with some weights replaced (each [experts * hidden]) and a training summary. */
-    public LookaheadHeads withWeights(Map<HeadId, float[]> replaced, String trainingSummary) {
-        Map<HeadId, float[]> w = new TreeMap<>(weights);
-        replaced.forEach((id, m) -> {
+    /** One head's parameters: weight [experts * hidden] row-major, bias [experts]. */
+    public record Parameters(float[] weight, float[] bias) {
+    }
+
+    /** These heads with some heads' parameters replaced, and a training summary. */
+    public LookaheadHeads withParameters(Map<HeadId, Parameters> replaced, String trainingSummary) {
+        Map<HeadId, float[]> w = new TreeMap<>(weights), b = new TreeMap<>(biases);
+        replaced.forEach((id, p) -> {
             if (!weights.containsKey(id)) throw new IllegalArgumentException("no head " + id + " in " + layout);
-            if (m.length != experts * hidden) {
-                throw new IllegalArgumentException("head " + id + ": " + m.length + " values, expected " + experts + " x " + hidden);
+            if (p.weight().length != experts * hidden || p.bias().length != experts) {
+                throw new IllegalArgumentException("head " + id + ": " + p.weight().length + " weights and " + p.bias().length
+                        + " biases, expected " + experts + " x " + hidden + " and " + experts);
             }
-            w.put(id, m.clone());
+            w.put(id, p.weight().clone());
+            b.put(id, p.bias().clone());
         });
-        return new LookaheadHeads(layout, experts, hidden, eps, base, w, trainingSummary);
+        return new LookaheadHeads(layout, experts, hidden, eps, base, w, b, trainingSummary);
     }
 
     public HeadLayout layout() {
@@ -146,9 +158,23 @@ public final class LookaheadHeads {
         return out;
     }
 
+    /** The biases of {@link #headsFrom}(layer), stacked like {@link #stackedWeights}: [heads * experts]. */
+    public float[] stackedBiases(int layer) {
+        List<HeadId> ids = headsFrom(layer);
+        float[] out = new float[ids.size() * experts];
+        for (int i = 0; i < ids.size(); i++) System.arraycopy(biases.get(ids.get(i)), 0, out, i * experts, experts);
+        return out;
+    }
+
     /** A copy of head {@code id}'s matrix: [experts * hidden], row-major. */
     public float[] weight(HeadId id) {
         return matrix(id).clone();
+    }
+
+    /** A copy of head {@code id}'s bias: [experts]. */
+    public float[] bias(HeadId id) {
+        matrix(id);
+        return biases.get(id).clone();
     }
 
     private float[] matrix(HeadId id) {
@@ -160,6 +186,8 @@ public final class LookaheadHeads {
     /** Logits of head {@code id} for an RMS-normalised hidden state hHat[off..+hidden): [experts]. */
     public void logitsNormalized(HeadId id, float[] hHat, int off, double[] out) {
         GateMath.matVec(matrix(id), experts, hidden, hHat, off, out);
+        float[] b = biases.get(id);
+        for (int e = 0; e < experts; e++) out[e] += b[e];
     }
 
     /** Logits of head {@code id} for a raw MoE input h[off..+hidden) of layer id.layer(): [experts]. */
@@ -193,6 +221,8 @@ public final class LookaheadHeads {
         for (Map.Entry<HeadId, float[]> e : weights.entrySet()) {
             w.add(e.getKey().tensorName(), DType.F32, new long[] {experts, hidden},
                     SafetensorsWriter.TensorData.ofFloats(e.getValue()));
+            w.add(e.getKey().biasName(), DType.F32, new long[] {experts},
+                    SafetensorsWriter.TensorData.ofFloats(biases.get(e.getKey())));
         }
         w.write();
     }
@@ -257,28 +287,12 @@ public final class LookaheadHeads {
                     stringMeta(file, meta, K_ROUTING_SHA));
 
             Set<String> expected = new TreeSet<>();
-            Map<HeadId, float[]> w = new TreeMap<>();
+            Map<HeadId, float[]> w = new TreeMap<>(), b = new TreeMap<>();
             for (HeadId id : layout.heads()) {
-                String name = id.tensorName();
-                expected.add(name);
-                TensorInfo info = f.info(name).orElseThrow(() -> new HeadsFileException(file, name,
-                        "missing: the layout (" + layers + " layers, distance " + distance + ", long range " + longRange
-                                + ") has head " + id));
-                if (info.dtype() != DType.F32) {
-                    throw new HeadsFileException(file, name, "has dtype " + info.dtype() + ", expected F32");
-                }
-                if (!info.hasShape(experts, hidden)) {
-                    throw new HeadsFileException(file, name, "has shape " + Arrays.toString(info.shape())
-                            + ", expected [" + experts + ", " + hidden + "]");
-                }
-                Tensor t = f.tensor(name);
-                float[] values = t.toFloatArray();
-                for (int i = 0; i < values.length; i++) {
-                    if (!Float.isFinite(values[i])) {
-                        throw new HeadsFileException(file, name, "element " + i + " is " + values[i]);
-                    }
-                }
-                w.put(id, values);
+                expected.add(id.tensorName());
+                expected.add(id.biasName());
+                w.put(id, readTensor(f, file, id, id.tensorName(), experts, hidden));
+                b.put(id, readTensor(f, file, id, id.biasName(), experts));
             }
             for (String name : f.names()) {
                 if (!expected.contains(name)) {
@@ -286,8 +300,26 @@ public final class LookaheadHeads {
                             + " layers, distance " + distance + ", long range " + longRange + ")");
                 }
             }
-            return new LookaheadHeads(layout, experts, hidden, eps, base, w, meta.getOrDefault(K_TRAINING, ""));
+            return new LookaheadHeads(layout, experts, hidden, eps, base, w, b, meta.getOrDefault(K_TRAINING, ""));
         }
+    }
+
+    /** A head's F32 tensor of the given shape, all finite. */
+    private static float[] readTensor(SafetensorsFile f, Path file, HeadId id, String name, long... shape) {
+        TensorInfo info = f.info(name).orElseThrow(() -> new HeadsFileException(file, name,
+                "missing: the file's layout has head " + id));
+        if (info.dtype() != DType.F32) {
+            throw new HeadsFileException(file, name, "has dtype " + info.dtype() + ", expected F32");
+        }
+        if (!info.hasShape(shape)) {
+            throw new HeadsFileException(file, name, "has shape " + Arrays.toString(info.shape())
+                    + ", expected " + Arrays.toString(shape));
+        }
+        float[] values = f.tensor(name).toFloatArray();
+        for (int i = 0; i < values.length; i++) {
+            if (!Float.isFinite(values[i])) throw new HeadsFileException(file, name, "element " + i + " is " + values[i]);
+        }
+        return values;
     }
 
     private static String stringMeta(Path file, Map<String, String> meta, String key) {

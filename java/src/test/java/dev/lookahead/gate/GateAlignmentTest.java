@@ -39,15 +39,41 @@ class GateAlignmentTest {
     void headsThatAreAlreadyExactStayExact() {
         // Start every head at the true map router_{l+d} diag(norm_{l+d}) P^d: training must not make it worse.
         LookaheadHeads init = LookaheadHeads.plugAndPlay(MODEL.routing, new HeadLayout(3, 2, 0), "synthetic");
-        Map<HeadId, float[]> exact = new HashMap<>();
-        for (HeadId id : init.heads()) exact.put(id, composeWithPermutation(init.weight(id), id.distance()));
-        LookaheadHeads start = init.withWeights(exact, "");
+        Map<HeadId, LookaheadHeads.Parameters> exact = new HashMap<>();
+        for (HeadId id : init.heads()) {
+            exact.put(id, new LookaheadHeads.Parameters(composeWithPermutation(init.weight(id), id.distance()), new float[8]));
+        }
+        LookaheadHeads start = init.withParameters(exact, "");
         GateAlignment.Result r = GateAlignment.align(start, DATA, 2, OPTIONS.withEpochs(5), Progress.NONE);
         for (AlignmentReport.HeadRow row : r.report().rows()) {
             assertTrue(row.before().kl() < 1e-9, row.toString()); // rounding only
             assertTrue(row.after().kl() <= row.before().kl() + 1e-6, row.toString());
             assertEquals(row.before().recallK(), row.after().recallK(), 0.005, row.toString());
         }
+    }
+
+    @Test
+    void theBiasLetsAHeadLearnATargetThatIgnoresTheToken() {
+        // Layer 1 always routes by the same distribution: the best head is W = 0, b = log p + c,
+        // which a bias-free head W x cannot express (x has no constant component here).
+        double[] fixed = {0.5, 0.25, 0.1, 0.05, 0.04, 0.03, 0.02, 0.01};
+        CalibrationData d = new CalibrationData(2, 24, 8, 3000);
+        java.util.SplittableRandom r = new java.util.SplittableRandom(5);
+        for (int t = 0; t < 3000; t++) {
+            float[] x = new float[24];
+            for (int j = 0; j < 24; j++) x[j] = (float) r.nextGaussian();
+            d.putSource(t, 0, x);
+            d.putTarget(t, 1, fixed);
+        }
+        SyntheticRouting two = new SyntheticRouting(2, 24, 8, 2, 4.0, 3);
+        LookaheadHeads init = LookaheadHeads.plugAndPlay(two.routing, new HeadLayout(2, 1, 0), "synthetic");
+        GateAlignment.Result res = GateAlignment.align(init, d, 2, OPTIONS, Progress.NONE);
+        AlignmentReport.HeadRow row = res.report().rows().getFirst();
+        assertTrue(row.before().kl() > 1, row.toString());
+        assertTrue(row.after().kl() < 0.01, row.toString());
+        assertEquals(1.0, row.after().recallK(), 1e-9, row.toString());
+        float[] b = res.heads().bias(new HeadId(0, 1));
+        assertEquals(Math.log(0.5 / 0.01), b[0] - b[7], 0.1);
     }
 
     @Test

@@ -105,6 +105,7 @@ class LookaheadHeadsTest {
                     // W = router * norm is rounded to float once: relative error ~1e-7 per weight
                     assertTrue(err / ref < 1e-12, dir + " head " + id + ": NMSE " + err / ref);
                     assertArrayEquals(GateMath.topK(expected, 8, 2), heads.predict(id, h, 0, 2), id.toString());
+                    assertArrayEquals(new float[8], heads.bias(id), "plug-and-play bias is zero");
                 }
             }
         }
@@ -116,7 +117,9 @@ class LookaheadHeadsTest {
         SplittableRandom r = new SplittableRandom(8);
         float[] changed = new float[8 * 64];
         for (int i = 0; i < changed.length; i++) changed[i] = (float) r.nextGaussian();
-        LookaheadHeads heads = pnp.withWeights(Map.of(new HeadId(1, 2), changed), "{\"note\":\"test\"}");
+        float[] bias = {1, -2, 3, -4, 5, -6, 7, -8};
+        LookaheadHeads heads = pnp.withParameters(Map.of(new HeadId(1, 2), new LookaheadHeads.Parameters(changed, bias)),
+                "{\"note\":\"test\"}");
         Path file = tmp.resolve("rt.safetensors");
         heads.save(file);
         LookaheadHeads back = LookaheadHeads.load(file, routing);
@@ -124,8 +127,13 @@ class LookaheadHeadsTest {
         assertEquals(heads.heads(), back.heads());
         assertEquals(heads.base(), back.base());
         assertEquals("{\"note\":\"test\"}", back.trainingSummary());
-        for (HeadId id : heads.heads()) assertArrayEquals(heads.weight(id), back.weight(id), id.toString());
+        for (HeadId id : heads.heads()) {
+            assertArrayEquals(heads.weight(id), back.weight(id), id.toString());
+            assertArrayEquals(heads.bias(id), back.bias(id), id.toString());
+        }
         assertArrayEquals(changed, back.weight(new HeadId(1, 2)));
+        assertArrayEquals(bias, back.bias(new HeadId(1, 2)));
+        assertArrayEquals(new float[8], back.bias(new HeadId(1, 1)));
         // distance 2, long range 1 over 4 layers: 0->1, 0->2, 0->3, 1->2, 1->3, 2->3
         assertEquals(6, back.heads().size());
         assertEquals(List.of(new HeadId(1, 1), new HeadId(1, 2)), back.headsFrom(1));
@@ -133,6 +141,7 @@ class LookaheadHeadsTest {
         assertEquals(2 * 8 * 64, stacked.length);
         assertArrayEquals(changed, Arrays.copyOfRange(stacked, 8 * 64, 2 * 8 * 64));
         assertArrayEquals(back.weight(new HeadId(1, 1)), Arrays.copyOfRange(stacked, 0, 8 * 64));
+        assertArrayEquals(bias, Arrays.copyOfRange(back.stackedBiases(1), 8, 16));
     }
 
     @Test
@@ -178,6 +187,16 @@ class LookaheadHeadsTest {
         var e = assertThrows(HeadsFileException.class, () -> LookaheadHeads.load(bad, routing));
         assertTrue(e.getMessage().contains("'lookahead.1.1.weight'") && e.getMessage().contains("[8, 63]")
                 && e.getMessage().contains("[8, 64]"), e.getMessage());
+    }
+
+    @Test
+    void aMissingOrMisshapenBiasIsNamed() throws IOException {
+        Path missing = rewrite("nobias", t -> t.remove("lookahead.0.3.bias"), m -> { });
+        var e = assertThrows(HeadsFileException.class, () -> LookaheadHeads.load(missing, routing));
+        assertTrue(e.getMessage().contains("'lookahead.0.3.bias'") && e.getMessage().contains("missing"), e.getMessage());
+        Path shape = rewrite("biasshape", t -> t.put("lookahead.0.3.bias", new Raw(DType.F32, new long[] {1, 8}, new float[8])), m -> { });
+        e = assertThrows(HeadsFileException.class, () -> LookaheadHeads.load(shape, routing));
+        assertTrue(e.getMessage().contains("'lookahead.0.3.bias'") && e.getMessage().contains("[1, 8]"), e.getMessage());
     }
 
     @Test
