@@ -276,8 +276,9 @@ public final class ForwardPass implements AutoCloseable {
             stream.matmul(head.dtype(), head.slice(), rows(xn, 1, dim), 1, vocab, dim, rows(logits, 1, vocab));
             stream.copyToHost(rows(logits, 1, vocab), hostLogits.asSlice(0, (long) vocab * F32));
         }
-        if (timeline != null) timeline.end(stream, Timeline.Span.LM_HEAD);
+        if (timeline != null) { timeline.end(stream, Timeline.Span.LM_HEAD); timeline.beginHost(Timeline.Span.READBACK, -1); }
         stream.synchronize();
+        if (timeline != null) timeline.endHost(Timeline.Span.READBACK);
         expertSource.endPass();
     }
 

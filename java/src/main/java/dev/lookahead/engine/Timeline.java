@@ -21,13 +21,17 @@ public interface Timeline {
         TOKEN("token"),
         /** One forwardLast/forwardAll call: all its passes (prefill chunks or one decode step). */
         FORWARD("forward"),
-        /** The host blocked in the stream synchronization that reads the router's choice back. */
+        /** The profiler aligning the device clock to the host's at the start of a forward call. */
+        ALIGN("clock alignment (profiler)"),
+        /** The host blocked in a stream synchronization that reads the router's choice (or the logits) back. */
         READBACK("read-back wait"),
         /** The host deciding where the chosen experts come from (residency, copies, prefetch). */
         EXPERT_PLAN("expert planning"),
+        /** The host in a token's step before its forward call. */
+        STEP("step setup (host)"),
         /** The host after the forward pass: sampling, detokenization, stop strings. */
         SAMPLE("sampling + host"),
-        // compute stream
+        // compute stream (an implementation may mirror EMBEDDING, LAYER and LM_HEAD on the host track)
         EMBEDDING("embedding"),
         /** A transformer layer: attention, router, experts. */
         LAYER("layer"),
