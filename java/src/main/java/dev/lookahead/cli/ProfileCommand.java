@@ -53,7 +53,8 @@ final class ProfileCommand implements Callable<Integer> {
         if (tokens <= 0) throw new IllegalArgumentException("--tokens must be > 0, got " + tokens);
         try (MoeModel m = ModelLoading.load(model, backend.toLoadOptions(), System.err)) {
             Map<String, String> info = describe(m);
-            Profile profile = Profiler.run(m, prompt, tokens);
+            StringBuilder text = new StringBuilder(prompt);
+            Profile profile = Profiler.run(m, prompt, tokens, t -> text.append(t.text()));
             ProfileSummary summary = ProfileSummary.of(profile);
             info.put("tokens", profile.tokens().size() + " (" + summary.prefillTokens() + " with prefill, "
                     + summary.decodeTokens() + " decode)");
@@ -61,6 +62,7 @@ final class ProfileCommand implements Callable<Integer> {
             if (html != null) HtmlReport.write(profile, summary, String.valueOf(m.directory().getFileName()), info, html);
             System.out.printf(Locale.ROOT, "profile of %s: %s, policy %s, %s%n", m.directory(), info.get("device"),
                     info.get("policy"), info.get("tokens"));
+            System.out.println("text: " + text);
             System.out.print(summary.format());
             System.out.println("trace: " + out + " (" + profile.spans().size() + " spans; open in chrome://tracing or ui.perfetto.dev)");
             if (html != null) System.out.println("report: " + html);

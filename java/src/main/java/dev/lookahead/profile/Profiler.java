@@ -8,6 +8,7 @@ import dev.lookahead.engine.ForwardPass;
 import dev.lookahead.engine.OffloadedExperts;
 
 import java.util.Iterator;
+import java.util.function.Consumer;
 
 /** Runs a greedy generation on a loaded model with an {@link EventTimeline} attached, one window per token. */
 public final class Profiler {
@@ -16,9 +17,10 @@ public final class Profiler {
 
     /**
      * Generates up to {@code tokens} tokens from {@code prompt} (greedy; fewer if the model ends the
-     * sequence) and returns their timeline. The model is left as it was (no timeline attached).
+     * sequence), handing each to {@code listener} (outside the token's window), and returns their
+     * timeline. The model is left as it was (no timeline attached).
      */
-    public static Profile run(MoeModel model, String prompt, int tokens) {
+    public static Profile run(MoeModel model, String prompt, int tokens, Consumer<GeneratedToken> listener) {
         if (tokens <= 0) throw new IllegalArgumentException("tokens must be > 0, got " + tokens);
         GenerationOptions options = GenerationOptions.defaults().withMaxTokens(tokens).withSampling(SamplingOptions.greedy());
         ForwardPass forward = model.forwardPass();
@@ -32,8 +34,9 @@ public final class Profiler {
                 while (more) {
                     timeline.beginToken();
                     more = it.hasNext(); // runs the step: forward, sampling, detokenization
-                    if (more) it.next();
+                    GeneratedToken token = more ? it.next() : null;
                     timeline.endToken();
+                    if (token != null) listener.accept(token);
                 }
                 return timeline.finish();
             } finally {

@@ -2,7 +2,15 @@ package dev.lookahead.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import dev.lookahead.api.BackendChoice;
+import dev.lookahead.api.GenerationOptions;
+import dev.lookahead.api.LoadOptions;
+import dev.lookahead.api.MoeModel;
+import dev.lookahead.api.SamplingOptions;
+import dev.lookahead.bindings.DType;
 import dev.lookahead.model.RandomCheckpoint;
+import dev.lookahead.profile.Profile;
+import dev.lookahead.profile.Profiler;
 import dev.lookahead.quant.CheckpointQuantizer;
 import dev.lookahead.quant.QuantSpec;
 import dev.lookahead.util.Progress;
@@ -162,6 +170,24 @@ class ProfileCommandTest {
         assertTrue(r.out().contains("copy on-demand"), r.out());
         assertTrue(r.out().contains("copy speculative"), r.out());
         checkHtml(html);
+    }
+
+    @Test
+    void profilingChangesNoToken() {
+        LoadOptions options = LoadOptions.defaults().withBackend(BackendChoice.CPU).withThreads(1).withContextLength(64)
+                .withKvCacheType(DType.F32).withPolicy("next-layer").withSlotsPerLayer(2).withLinkBytesPerSecond(2e7);
+        String prompt = "the river ran past the old mill";
+        try (MoeModel m = MoeModel.load(quantized, options)) {
+            List<Integer> plainIds = m.generate(prompt, GenerationOptions.defaults().withMaxTokens(TOKENS)
+                    .withSampling(SamplingOptions.greedy()), t -> { }).tokenIds();
+            List<Integer> profiledIds = new ArrayList<>();
+            Profile p = Profiler.run(m, prompt, TOKENS, t -> profiledIds.add(t.id()));
+            assertEquals(plainIds, profiledIds);
+            assertEquals(profiledIds.size(), p.tokens().size());
+            // the model is left without a timeline: another generation records nothing and still works
+            assertEquals(plainIds, m.generate(prompt, GenerationOptions.defaults().withMaxTokens(TOKENS)
+                    .withSampling(SamplingOptions.greedy()), t -> { }).tokenIds());
+        }
     }
 
     @Test
