@@ -8,7 +8,9 @@
  * memory is host memory — and a device-to-device copy. The quantized matvecs at
  * 4096 x 14336 and 14336 x 4096 rotate over as many copies of the matrix as fit in a
  * working set of the same size as the read buffer, so they are served from the same
- * level of the memory hierarchy as the read test, not from a warm cache.
+ * level of the memory hierarchy as the read test, not from a warm cache; the read
+ * test is repeated right before each of them because the bandwidth left to us on a
+ * shared machine drifts during a run.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -18,7 +20,6 @@
 #include <unistd.h>
 
 #include "harness.h"
-
 
 static double now_s(void) {
     struct timespec t;
