@@ -139,8 +139,16 @@ public final class OffloadedExperts implements ExpertSource {
         return streamedCopies;
     }
 
+    /** Device bytes of all expert slots (the cache's and the prefill staging ones). */
     public long slotBytes() {
         return slots.size();
+    }
+
+    /** Pinned host bytes holding every expert. */
+    public long hostBytes() {
+        long total = 0;
+        for (PinnedBuffer p : host) total += p.size();
+        return total;
     }
 
     @Override
