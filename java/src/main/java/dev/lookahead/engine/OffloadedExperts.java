@@ -140,8 +140,16 @@ public final class OffloadedExperts implements ExpertSource {
         return streamedCopies;
     }
 
+    /** Device bytes of all expert slots (the cache's and the prefill staging ones). */
     public long slotBytes() {
         return slots.size();
+    }
+
+    /** Pinned host bytes holding every expert. */
+    public long hostBytes() {
+        long total = 0;
+        for (PinnedBuffer p : host) total += p.size();
+        return total;
     }
 
     /** Records copies, slot waits and copy waits for `lookahead profile`; null (the default) records nothing. */
