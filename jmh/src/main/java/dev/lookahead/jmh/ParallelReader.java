@@ -1,0 +1,91 @@
+package dev.lookahead.jmh;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+/**
+ * Reads a native segment with {@code threads} threads, each summing one contiguous share as
+ * longs: the Java memory-read ceiling that the native kernels are compared against. The caller's
+ * thread reads the last share itself, so {@code threads} threads read in total (as the CPU
+ * backend's pool, whose stream worker computes too).
+ */
+final class ParallelReader implements AutoCloseable {
+    private final int threads;
+    private final ExecutorService pool; // threads - 1 helpers, null for one thread
+
+    ParallelReader(int threads) {
+        if (threads < 1) {
+            throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+        }
+        this.threads = threads;
+        this.pool = threads == 1 ? null : Executors.newFixedThreadPool(threads - 1, r -> {
+            Thread t = new Thread(r, "memory-read-ceiling");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    int threads() {
+        return threads;
+    }
+
+    /** Sums every long of {@code seg} (its size a multiple of 8); the sum keeps the reads alive. */
+    long read(MemorySegment seg) {
+        long longs = seg.byteSize() / Long.BYTES;
+        if (longs * Long.BYTES != seg.byteSize()) {
+            throw new IllegalArgumentException("segment size must be a multiple of 8, got " + seg.byteSize());
+        }
+        if (pool == null) {
+            return sum(seg, 0, longs);
+        }
+        long share = (longs + threads - 1) / threads;
+        List<Future<Long>> parts = new ArrayList<>(threads - 1);
+        for (int t = 0; t < threads - 1; t++) {
+            long from = Math.min(longs, t * share);
+            long to = Math.min(longs, from + share);
+            parts.add(pool.submit(() -> sum(seg, from, to)));
+        }
+        long total = sum(seg, Math.min(longs, (threads - 1) * share), longs);
+        try {
+            for (Future<Long> f : parts) {
+                total += f.get();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while reading", e);
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("a reader thread failed", e.getCause());
+        }
+        return total;
+    }
+
+    /** Sum of longs [from, to) with four independent accumulators, so loads are not serialised. */
+    private static long sum(MemorySegment seg, long from, long to) {
+        long a = 0, b = 0, c = 0, d = 0;
+        long i = from;
+        for (; i + 4 <= to; i += 4) {
+            long off = i * Long.BYTES;
+            a += seg.get(ValueLayout.JAVA_LONG, off);
+            b += seg.get(ValueLayout.JAVA_LONG, off + 8);
+            c += seg.get(ValueLayout.JAVA_LONG, off + 16);
+            d += seg.get(ValueLayout.JAVA_LONG, off + 24);
+        }
+        for (; i < to; i++) {
+            a += seg.get(ValueLayout.JAVA_LONG, i * Long.BYTES);
+        }
+        return a + b + c + d;
+    }
+
+    @Override
+    public void close() {
+        if (pool != null) {
+            pool.shutdownNow();
+        }
+    }
+}
