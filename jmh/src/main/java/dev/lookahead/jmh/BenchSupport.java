@@ -17,6 +17,8 @@ import java.util.SplittableRandom;
 final class BenchSupport {
     /** JVM flags every fork needs: the bindings call native code through FFM. */
     static final String NATIVE_ACCESS = "--enable-native-access=ALL-UNNAMED";
+    /** For the forks whose memory-read ceiling uses the Vector API ({@link ParallelReader}). */
+    static final String VECTOR_API = "--add-modules=jdk.incubator.vector";
 
     private BenchSupport() {}
 

@@ -44,10 +44,10 @@ import org.openjdk.jmh.annotations.Warmup;
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Fork(value = 1, jvmArgsAppend = {BenchSupport.NATIVE_ACCESS, "-Xss4m",
-        // Jlama 0.8.4: the incubating Vector API and sun.misc.Unsafe memory access (JDK 25 asks for both).
-        "--add-modules=jdk.incubator.vector", "--sun-misc-unsafe-memory-access=allow"})
-@Warmup(iterations = 2, time = 2)
-@Measurement(iterations = 3, time = 2)
+        // The Vector API: Jlama 0.8.4 and the ceiling's reader; Jlama also uses sun.misc.Unsafe memory access.
+        BenchSupport.VECTOR_API, "--sun-misc-unsafe-memory-access=allow"})
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
 public class DecodeBenchmark {
 
     @State(Scope.Benchmark)

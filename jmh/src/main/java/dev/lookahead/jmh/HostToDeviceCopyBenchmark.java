@@ -39,7 +39,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Fork(value = 1, jvmArgsAppend = {BenchSupport.NATIVE_ACCESS})
 @Warmup(iterations = 2, time = 1)
-@Measurement(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
 public class HostToDeviceCopyBenchmark {
     static final String EMULATED_PREFIX = "cpu-emulated-link-";
 

@@ -2,20 +2,28 @@ package dev.lookahead.jmh;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import jdk.incubator.vector.LongVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Reads a native segment with {@code threads} threads, each summing one contiguous share as
- * longs: the Java memory-read ceiling that the native kernels are compared against. The caller's
- * thread reads the last share itself, so {@code threads} threads read in total (as the CPU
- * backend's pool, whose stream worker computes too).
+ * longs with the widest vectors the CPU has (the Vector API: a scalar loop of long loads reaches
+ * about half the bandwidth here, which would make a poor ceiling): the Java memory-read ceiling
+ * that the native kernels are compared against. The caller's thread reads the last share itself,
+ * so {@code threads} threads read in total (as the CPU backend's pool, whose stream worker
+ * computes too). Needs {@code --add-modules=jdk.incubator.vector}.
  */
 final class ParallelReader implements AutoCloseable {
+    private static final VectorSpecies<Long> LONGS = LongVector.SPECIES_PREFERRED;
+
     private final int threads;
     private final ExecutorService pool; // threads - 1 helpers, null for one thread
 
@@ -65,21 +73,22 @@ final class ParallelReader implements AutoCloseable {
         return total;
     }
 
-    /** Sum of longs [from, to) with four independent accumulators, so loads are not serialised. */
+    /** Sum of longs [from, to) with four independent vector accumulators, so loads overlap. */
     private static long sum(MemorySegment seg, long from, long to) {
-        long a = 0, b = 0, c = 0, d = 0;
-        long i = from;
-        for (; i + 4 <= to; i += 4) {
-            long off = i * Long.BYTES;
-            a += seg.get(ValueLayout.JAVA_LONG, off);
-            b += seg.get(ValueLayout.JAVA_LONG, off + 8);
-            c += seg.get(ValueLayout.JAVA_LONG, off + 16);
-            d += seg.get(ValueLayout.JAVA_LONG, off + 24);
+        LongVector a = LongVector.zero(LONGS), b = a, c = a, d = a;
+        long step = LONGS.vectorByteSize();
+        long i = from * Long.BYTES, end = to * Long.BYTES;
+        for (; i + 4 * step <= end; i += 4 * step) {
+            a = a.add(LongVector.fromMemorySegment(LONGS, seg, i, ByteOrder.nativeOrder()));
+            b = b.add(LongVector.fromMemorySegment(LONGS, seg, i + step, ByteOrder.nativeOrder()));
+            c = c.add(LongVector.fromMemorySegment(LONGS, seg, i + 2 * step, ByteOrder.nativeOrder()));
+            d = d.add(LongVector.fromMemorySegment(LONGS, seg, i + 3 * step, ByteOrder.nativeOrder()));
         }
-        for (; i < to; i++) {
-            a += seg.get(ValueLayout.JAVA_LONG, i * Long.BYTES);
+        long total = a.add(b).add(c).add(d).reduceLanes(VectorOperators.ADD);
+        for (; i < end; i += Long.BYTES) {
+            total += seg.get(ValueLayout.JAVA_LONG, i);
         }
-        return a + b + c + d;
+        return total;
     }
 
     @Override

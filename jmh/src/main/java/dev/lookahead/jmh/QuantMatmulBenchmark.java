@@ -42,9 +42,9 @@ import org.openjdk.jmh.annotations.Warmup;
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
-@Fork(value = 1, jvmArgsAppend = {BenchSupport.NATIVE_ACCESS})
+@Fork(value = 1, jvmArgsAppend = {BenchSupport.NATIVE_ACCESS, BenchSupport.VECTOR_API})
 @Warmup(iterations = 2, time = 1)
-@Measurement(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
 public class QuantMatmulBenchmark {
     /** Rows of x in the matmul benchmark: a short prefill chunk. */
     static final int TOKENS = 16;
