@@ -47,7 +47,7 @@ import org.openjdk.jmh.annotations.Warmup;
         // The Vector API: Jlama 0.8.4 and the ceiling's reader; Jlama also uses sun.misc.Unsafe memory access.
         BenchSupport.VECTOR_API, "--sun-misc-unsafe-memory-access=allow"})
 @Warmup(iterations = 3, time = 2)
-@Measurement(iterations = 5, time = 2)
+@Measurement(iterations = 8, time = 2)
 public class DecodeBenchmark {
 
     @State(Scope.Benchmark)

@@ -47,7 +47,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Measurement(iterations = 5, time = 1)
 public class QuantMatmulBenchmark {
     /** Rows of x in the matmul benchmark: a short prefill chunk. */
-    static final int TOKENS = 16;
+    public static final int TOKENS = 16;
 
     /** A random quantized matrix on a device, with inputs and outputs for both ops. */
     @State(Scope.Benchmark)

@@ -2,6 +2,7 @@ package dev.lookahead.jmh.report;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import dev.lookahead.jmh.QuantMatmulBenchmark;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -81,8 +82,8 @@ public final class ResultsTable {
                 + "other backends: the backend's device-to-device copy of those bytes.");
         out.println();
         out.println("| backend | shape | bits | weight MiB | qmatvec calls/s | qmatvec GB/s | qmatmul16 GB/s "
-                + "| Java read GB/s | d2d copy GB/s | qmatvec ÷ ceiling | qmatmul16 ÷ ceiling |");
-        out.println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+                + "| qmatmul16 GMAC/s | Java read GB/s | d2d copy GB/s | qmatvec ÷ ceiling | qmatmul16 ÷ ceiling |");
+        out.println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for (JmhResult r : select("QuantMatmulBenchmark.qmatvec", Map.of())) {
             Map<String, String> key = Map.of("shape", r.param("shape"), "bits", r.param("bits"),
                     "groupSize", r.param("groupSize"), "threads", r.param("threads"));
@@ -93,9 +94,14 @@ public final class ResultsTable {
             Optional<JmhResult> read = first("QuantMatmulBenchmark.ceilingJavaRead", key);
             Optional<JmhResult> ceiling = r.param("backend").equals("cpu") ? read : copy;
             double weightBytes = r.bytesPerSecond() / r.score();
-            out.printf("| %s | %s | %s | %.2f | %s | %s | %s | %s | %s | %s | %s |%n", r.param("backend"),
+            // Weights per matrix from its bytes: each group of g weights has g*bits/8 code bytes and a
+            // 2-byte scale and zero (exact when cols is a multiple of g, as in every shape here).
+            double g = Double.parseDouble(r.param("groupSize")), bits = Double.parseDouble(r.param("bits"));
+            double weights = weightBytes * g / (g * bits / 8 + 4);
+            String gmacs = matmul.map(m -> fmt("%.1f", m.score() * weights * QuantMatmulBenchmark.TOKENS / 1e9)).orElse("-");
+            out.printf("| %s | %s | %s | %.2f | %s | %s | %s | %s | %s | %s | %s | %s |%n", r.param("backend"),
                     r.param("shape"), r.param("bits"), weightBytes / (1 << 20), withError(r.score(), r.error(), "%.1f"),
-                    gbps(Optional.of(r)), gbps(matmul), gbps(read), gbps(copy),
+                    gbps(Optional.of(r)), gbps(matmul), gmacs, gbps(read), gbps(copy),
                     ratio(r.bytesPerSecond(), ceiling.map(JmhResult::bytesPerSecond)),
                     ratio(matmul.map(JmhResult::bytesPerSecond), ceiling.map(JmhResult::bytesPerSecond)));
         }
