@@ -1,5 +1,6 @@
 package dev.lookahead.jmh;
 
+import dev.lookahead.bindings.ffi.NativeLibraryException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
@@ -40,7 +41,14 @@ public final class BenchMain {
             return;
         }
         StringBuilder why = new StringBuilder();
-        boolean cuda = BenchSupport.cudaUsable(why);
+        boolean cuda;
+        try {
+            cuda = BenchSupport.cudaUsable(why);
+        } catch (NativeLibraryException e) {
+            System.err.println("ERROR: " + e.getMessage());
+            System.exit(1);
+            return;
+        }
         System.out.println("# lookahead: CUDA " + (cuda ? "usable: CUDA trials added" : "not usable (" + why
                 + "): CPU only"));
         ChainedOptionsBuilder options = new OptionsBuilder().parent(cmd);

@@ -46,13 +46,18 @@ final class BenchSupport {
         try {
             return backend.open(which, options);
         } catch (LookaheadNativeException e) {
-            if (e.status() == LkStatus.LK_ERR_BACKEND_UNAVAILABLE) {
-                throw new IllegalStateException("backend '" + name + "' was requested (-p) but is not usable on this "
-                        + "machine: " + e.nativeMessage() + ". Leave the parameter out to benchmark only the usable "
-                        + "backends.", e);
-            }
-            throw e;
+            throw explainUnavailable(name, e);
         }
+    }
+
+    /** For LK_ERR_BACKEND_UNAVAILABLE, the message of a backend asked for by -p; else {@code e} itself. */
+    static RuntimeException explainUnavailable(String name, LookaheadNativeException e) {
+        if (e.status() == LkStatus.LK_ERR_BACKEND_UNAVAILABLE) {
+            return new IllegalStateException("backend '" + name + "' was requested (-p) but is not usable on this "
+                    + "machine: " + e.nativeMessage() + ". Leave the parameter out to benchmark only the usable "
+                    + "backends.", e);
+        }
+        return e;
     }
 
     /** Whether a CUDA device can be opened; {@code why} receives the reason when not. */

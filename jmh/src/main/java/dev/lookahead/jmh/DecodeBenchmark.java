@@ -80,18 +80,24 @@ public class DecodeBenchmark {
             }
             int t = BenchSupport.threads(threads);
             dir = Files.createTempDirectory("lookahead-jmh-decode");
-            RandomCheckpoint.write(spec, dir);
-            decoder = switch (engine) {
-                case "lookahead-cpu" -> new LookaheadDecoder(dir, BackendChoice.CPU, t, context);
-                case "lookahead-cuda" -> new LookaheadDecoder(dir, BackendChoice.CUDA, t, context);
-                case "jlama" -> new JlamaDecoder(dir, t);
-                default -> throw new IllegalArgumentException("unknown engine '" + engine
-                        + "'; known: lookahead-cpu, lookahead-cuda, jlama");
-            };
-            restart();
-            int next = decoder.step(token, 0);
-            if (next < 0 || next >= spec.vocab()) {
-                throw new IllegalStateException(engine + " produced token " + next + " outside [0, " + spec.vocab() + ")");
+            try {
+                RandomCheckpoint.write(spec, dir);
+                decoder = switch (engine) {
+                    case "lookahead-cpu" -> new LookaheadDecoder(dir, BackendChoice.CPU, t, context);
+                    case "lookahead-cuda" -> new LookaheadDecoder(dir, BackendChoice.CUDA, t, context);
+                    case "jlama" -> new JlamaDecoder(dir, t);
+                    default -> throw new IllegalArgumentException("unknown engine '" + engine
+                            + "'; known: lookahead-cpu, lookahead-cuda, jlama");
+                };
+                restart();
+                int next = decoder.step(token, 0);
+                if (next < 0 || next >= spec.vocab()) {
+                    throw new IllegalStateException(engine + " produced token " + next + " outside [0, "
+                            + spec.vocab() + ")");
+                }
+            } catch (IOException | RuntimeException | Error e) {
+                tearDown(); // JMH skips @TearDown when @Setup fails: do not leave the model behind
+                throw e;
             }
         }
 

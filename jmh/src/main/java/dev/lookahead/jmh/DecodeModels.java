@@ -14,7 +14,7 @@ final class DecodeModels {
 
     /**
      * {@code mid}: 4 layers, hidden 512, Mixtral's 3.5x intermediate (1792), 8 heads of 64 with 2
-     * KV heads (Mixtral's 4:1 grouping), 8 experts top-2, vocabulary 2048: 93 M weights (373 MB),
+     * KV heads (Mixtral's 4:1 grouping), 8 experts top-2, vocabulary 2048: 93 M weights (371 MB),
      * of which 26 M (103 MB) are read per token. {@code small}: the 2-layer test model, for the
      * smoke run.
      */

@@ -78,6 +78,15 @@ public class DowncallBenchmark {
         @Setup(Level.Trial)
         public void setUp() {
             lib = Backend.load();
+            try {
+                prepare();
+            } catch (RuntimeException | Error e) {
+                lib.close(); // JMH skips @TearDown when @Setup fails; this also deletes an extracted library
+                throw e;
+            }
+        }
+
+        private void prepare() {
             Device device = BenchSupport.open(lib, backend, DeviceOptions.DEFAULTS);
             stream = device.createStream();
             DeviceBuffer buf = device.allocate(512);

@@ -64,6 +64,16 @@ public class HostToDeviceCopyBenchmark {
 
         @Setup(Level.Trial)
         public void setUp() {
+            lib = Backend.load();
+            try {
+                prepare();
+            } catch (RuntimeException | Error e) {
+                lib.close(); // JMH skips @TearDown when @Setup fails; this also deletes an extracted library
+                throw e;
+            }
+        }
+
+        private void prepare() {
             if (mib <= 0) {
                 throw new IllegalArgumentException("mib must be > 0, got " + mib);
             }
@@ -74,7 +84,6 @@ public class HostToDeviceCopyBenchmark {
                 backend = "cpu";
                 options = options.withLinkBytesPerSecond(emulatedBytesPerSecond(target));
             }
-            lib = Backend.load();
             Device device = BenchSupport.open(lib, backend, options);
             stream = device.createStream();
             pinned = device.allocatePinned(bytes);

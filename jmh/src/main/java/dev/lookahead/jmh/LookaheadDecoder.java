@@ -4,6 +4,7 @@ import dev.lookahead.api.BackendChoice;
 import dev.lookahead.api.LoadOptions;
 import dev.lookahead.api.MoeModel;
 import dev.lookahead.bindings.DType;
+import dev.lookahead.bindings.LookaheadNativeException;
 import dev.lookahead.engine.ForwardPass;
 import java.nio.file.Path;
 
@@ -16,7 +17,11 @@ final class LookaheadDecoder implements TokenDecoder {
     LookaheadDecoder(Path dir, BackendChoice backend, int threads, int context) {
         LoadOptions options = LoadOptions.defaults().withBackend(backend).withThreads(threads)
                 .withContextLength(context).withKvCacheType(DType.F32);
-        this.model = MoeModel.load(dir, options);
+        try {
+            this.model = MoeModel.load(dir, options);
+        } catch (LookaheadNativeException e) {
+            throw BenchSupport.explainUnavailable(backend.name().toLowerCase(java.util.Locale.ROOT), e);
+        }
         this.forward = model.forwardPass();
     }
 

@@ -75,6 +75,16 @@ public class QuantMatmulBenchmark {
 
         @Setup(Level.Trial)
         public void setUp() {
+            lib = Backend.load();
+            try {
+                prepare();
+            } catch (RuntimeException | Error e) {
+                lib.close(); // JMH skips @TearDown when @Setup fails; this also deletes an extracted library
+                throw e;
+            }
+        }
+
+        private void prepare() {
             MatrixShape s = MatrixShape.parse(shape);
             QuantFormat f = new QuantFormat(bits, groupSize);
             long rows = s.rows(), cols = s.cols();
@@ -85,7 +95,6 @@ public class QuantMatmulBenchmark {
             long zerosAt = scalesAt + BenchSupport.align256(scaleBytes);
             long total = zerosAt + zeroBytes;
 
-            lib = Backend.load();
             device = BenchSupport.open(lib, backend, DeviceOptions.DEFAULTS.withThreads(BenchSupport.threads(threads)));
             stream = device.createStream();
             weights = device.allocate(total);

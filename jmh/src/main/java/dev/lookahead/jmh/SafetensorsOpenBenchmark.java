@@ -65,13 +65,18 @@ public class SafetensorsOpenBenchmark {
             }
             dir = Files.createTempDirectory("lookahead-jmh-safetensors");
             file = dir.resolve("model.safetensors");
-            SparseSafetensors s = SparseSafetensors.write(file, (long) fileMiB << 20);
-            tensorRanges = s.tensorStarts();
-            try (SafetensorsFile f = SafetensorsFile.open(file)) {
-                if (f.names().size() != s.tensorCount()) {
-                    throw new IllegalStateException("expected " + s.tensorCount() + " tensors, opened "
-                            + f.names().size());
+            try {
+                SparseSafetensors s = SparseSafetensors.write(file, (long) fileMiB << 20);
+                tensorRanges = s.tensorStarts();
+                try (SafetensorsFile f = SafetensorsFile.open(file)) {
+                    if (f.names().size() != s.tensorCount()) {
+                        throw new IllegalStateException("expected " + s.tensorCount() + " tensors, opened "
+                                + f.names().size());
+                    }
                 }
+            } catch (IOException | RuntimeException | Error e) {
+                tearDown(); // JMH skips @TearDown when @Setup fails
+                throw e;
             }
         }
 
