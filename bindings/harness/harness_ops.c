@@ -70,11 +70,26 @@ static int judge_f32(harness* h, const dev_run run[2], float* const out[2], cons
     return ok;
 }
 
+/* --verbose: where the largest differences are. */
+static void print_worst(const float* a, const float* b, size_t n, const char* what) {
+    size_t worst = 0;
+    double wd = -1;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > wd || isnan(d)) { wd = d; worst = i; if (isnan(d)) break; }
+    }
+    if (n) printf("        max |%s| = %.3g at [%zu] (%.9g vs %.9g)\n", what, wd, worst, a[worst], b[worst]);
+}
+
 static void finish_f32(harness* h, const char* op, const char* desc, const dev_run run[2],
                        float* const out[2], const float* ref, size_t n, tol t) {
     char detail[512] = "";
     int ok = judge_f32(h, run, out, ref, n, t, "", detail, sizeof detail);
     harness_report(h, ok, op, desc, detail);
+    if (h->opt.verbose && run[0].ok && run[1].ok) {
+        print_worst(out[0], out[1], n, "a-b");
+        print_worst(out[1], ref, n, "b-ref");
+    }
 }
 
 static float* download_f32(hdev* d, const dev_run* r, const float* dptr, size_t n) {
@@ -248,8 +263,8 @@ static lk_qmatrix upload_qmatrix(hdev* d, const hqmat* m) {
     q.group_size = m->gs;
     q.rows = m->rows;
     q.cols = m->cols;
-    /* each array in its own allocation: reads past the end are caught by the
-     * 3-bit tail handling being exercised at the end of the buffer */
+    /* each array in its own device buffer, sized exactly (a 3-bit kernel that reads
+     * a 4-byte word for its last 3-byte pack would run past the end) */
     q.codes = dev_upload(d, m->codes, (size_t)(m->rows * m->row_bytes));
     q.scales = dev_upload(d, m->scales, sizeof(uint16_t) * (size_t)(m->rows * m->ngroups));
     q.zeros = dev_upload(d, m->zeros, sizeof(uint16_t) * (size_t)(m->rows * m->ngroups));
@@ -258,7 +273,7 @@ static lk_qmatrix upload_qmatrix(hdev* d, const hqmat* m) {
 
 /* One quantized product case: n == 0 means lk_qmatvec (one token), else lk_qmatmul. */
 static void q_case(harness* h, int bits, int gs, int64_t n, int64_t rows, int64_t cols, uint64_t stream,
-                   tol t) {
+                   tol t, int tiny_x) {
     int is_mv = n == 0;
     int64_t N = is_mv ? 1 : n;
     hrng r = rng_make(h->opt.seed, stream);
@@ -267,6 +282,7 @@ static void q_case(harness* h, int bits, int gs, int64_t n, int64_t rows, int64_
     hqmat_dequant(&m, w);
     float* x = xmalloc(sizeof(float) * N * cols);
     fill_sym(&r, x, N * cols, 1.0f);
+    if (tiny_x) x[cols / 2] = 1e-35f;   /* a value that must not be scaled into a subnormal */
     float* ref = xmalloc(sizeof(float) * N * rows);
     ref_matmul(w, x, N, rows, cols, ref);
     dev_run run[2];
@@ -281,7 +297,8 @@ static void q_case(harness* h, int bits, int gs, int64_t n, int64_t rows, int64_
         out[i] = download_f32(d, &run[i], dy, N * rows);
     }
     char desc[96];
-    if (is_mv) snprintf(desc, sizeof desc, "q%d g%d %lldx%lld", bits, gs, (long long)rows, (long long)cols);
+    if (is_mv) snprintf(desc, sizeof desc, "q%d g%d %lldx%lld%s", bits, gs, (long long)rows, (long long)cols,
+                        tiny_x ? " tiny x" : "");
     else snprintf(desc, sizeof desc, "q%d g%d n=%lld %lldx%lld", bits, gs, (long long)n, (long long)rows,
                   (long long)cols);
     finish_f32(h, is_mv ? "qmatvec" : "qmatmul", desc, run, out, ref, N * rows, t);
@@ -303,12 +320,15 @@ static void t_qmatvec(harness* h) {
     for (int b = 0; b < 3; b++)
         for (size_t g = 0; g < sizeof GS / sizeof GS[0]; g++)
             for (size_t s = 0; s < sizeof S / sizeof S[0]; s++)
-                q_case(h, BITS[b], GS[g], 0, S[s].rows, S[s].cols, 500 + k++, t);
+                q_case(h, BITS[b], GS[g], 0, S[s].rows, S[s].cols, 500 + k++, t, 0);
     /* the extremes of group_size */
     for (int b = 0; b < 3; b++) {
-        q_case(h, BITS[b], 8, 0, 33, 100, 600 + b, t);
-        q_case(h, BITS[b], 1024, 0, 5, 3000, 610 + b, t);
-        q_case(h, BITS[b], 24, 0, 13, 50, 620 + b, t);
+        q_case(h, BITS[b], 8, 0, 33, 100, 600 + b, t, 0);
+        q_case(h, BITS[b], 1024, 0, 5, 3000, 610 + b, t, 0);
+        q_case(h, BITS[b], 24, 0, 13, 50, 620 + b, t, 0);
+        q_case(h, BITS[b], 40, 0, 9, 200, 630 + b, t, 0);
+        q_case(h, BITS[b], 96, 0, 17, 500, 640 + b, t, 0);
+        q_case(h, BITS[b], 64, 0, 33, 300, 650 + b, t, 1);
     }
 }
 
@@ -322,11 +342,11 @@ static void t_qmatmul(harness* h) {
     for (int b = 0; b < 3; b++)
         for (size_t g = 0; g < sizeof GS / sizeof GS[0]; g++)
             for (size_t s = 0; s < sizeof S / sizeof S[0]; s++)
-                q_case(h, BITS[b], GS[g], S[s].n, S[s].rows, S[s].cols, 700 + k++, t);
+                q_case(h, BITS[b], GS[g], S[s].n, S[s].rows, S[s].cols, 700 + k++, t, 0);
     for (int b = 0; b < 3; b++) {
-        q_case(h, BITS[b], 8, 5, 20, 77, 800 + b, t);
-        q_case(h, BITS[b], 1024, 3, 9, 2100, 810 + b, t);
-        q_case(h, BITS[b], 40, 2, 5, 90, 820 + b, t);
+        q_case(h, BITS[b], 8, 5, 20, 77, 800 + b, t, 0);
+        q_case(h, BITS[b], 1024, 3, 9, 2100, 810 + b, t, 0);
+        q_case(h, BITS[b], 40, 2, 5, 90, 820 + b, t, 0);
     }
 }
 

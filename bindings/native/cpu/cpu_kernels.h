@@ -60,11 +60,22 @@ typedef void (*lk_panel_fill_fn)(const void* ctx, int64_t r0, int R, int64_t k0,
 
 enum { LK_GEMM_ROW_BLOCK = 16 };
 
-/* Computes the row block [r0, r0 + R), R <= LK_GEMM_ROW_BLOCK. `panel` is scratch of
- * LK_GEMM_ROW_BLOCK * kc_max floats. */
-void lk_cpu_gemm_rows(lk_panel_fill_fn fill, const void* fill_ctx, int64_t r0, int R,
-                      const float* x, int64_t ldx, int64_t n, int64_t kp, int64_t kc_max,
-                      float* panel, float* y, int64_t ldy);
+/* One GEMM: y[t * rows + r] = sum_k W[r, k] x[t * kp + k] for r < rows, t < n. */
+typedef struct lk_gemm_job {
+    lk_panel_fill_fn fill;
+    const void* fill_ctx;
+    int64_t rows, n;
+    int64_t kp;          /* padded k (multiple of 8), the row stride of xp          */
+    int64_t kc_max;      /* panel width (multiple of 8)                             */
+    const float* xp;     /* [n, kp] zero-padded x                                   */
+    float* y;            /* [n, rows]                                               */
+} lk_gemm_job;
+
+/* Runs the job on the pool: work items are blocks of LK_GEMM_ROW_BLOCK rows, split
+ * further into token ranges when there are too few row blocks to keep the threads
+ * busy (small `rows`, many tokens). Returns LK_OK or a scratch allocation error
+ * (message set, naming `op`). */
+lk_status lk_cpu_gemm(lk_cpu_pool* pool, const lk_gemm_job* job, const char* op);
 
 /* A copy of x [n, cols] with each row zero-padded to kp >= cols columns (scratch memory,
  * free() it); NULL when out of memory. Runs on the pool. */

@@ -2,10 +2,12 @@
  * cpu_ops_dense.c — dense matmul y[n, rows] = x[n, cols] @ W^T with W in F32/F16/BF16,
  * and the row-panel GEMM core that lk_qmatmul shares.
  *
- * Work split: blocks of LK_GEMM_ROW_BLOCK output rows are independent items of
- * lk_cpu_parallel_for. Within a block, W is converted to fp32 one panel of
- * [16 rows, KC columns] at a time and reused by every token; a 4-row x 3-token
- * register tile accumulates 8-lane dot products along k.
+ * Work split: blocks of LK_GEMM_ROW_BLOCK output rows (and, when there are few
+ * rows, ranges of tokens) are independent items of lk_cpu_parallel_for. Within an
+ * item, W is converted to fp32 one panel of [16 rows, KC columns] at a time and
+ * reused by every token; a 4-row x 3-token register tile accumulates 8-lane dot
+ * products along k. Every output is one fixed sequence of FMAs over k, whatever the
+ * split, so results do not depend on the thread count.
  */
 #include <string.h>
 
@@ -62,28 +64,67 @@ static void micro_tile_any(int R, int T, const float* w, int64_t ldw, const floa
 #undef LK_MT
 }
 
-void lk_cpu_gemm_rows(lk_panel_fill_fn fill, const void* fill_ctx, int64_t r0, int R,
-                      const float* x, int64_t ldx, int64_t n, int64_t kp, int64_t kc_max,
-                      float* panel, float* y, int64_t ldy) {
+/* Rows [r0, r0 + R) x tokens [t0, t1) of a job; `panel` holds LK_GEMM_ROW_BLOCK x
+ * kc_max floats. */
+static void gemm_tile(const lk_gemm_job* j, int64_t r0, int R, int64_t t0, int64_t t1, float* panel) {
     float tile[MK_ROWS * MK_TOKENS];
-    for (int64_t k0 = 0; k0 < kp; k0 += kc_max) {
-        int64_t kc = kp - k0 < kc_max ? kp - k0 : kc_max;
-        fill(fill_ctx, r0, R, k0, kc, panel);
-        for (int64_t t0 = 0; t0 < n; t0 += MK_TOKENS) {
-            int T = n - t0 < MK_TOKENS ? (int)(n - t0) : MK_TOKENS;
+    for (int64_t k0 = 0; k0 < j->kp; k0 += j->kc_max) {
+        int64_t kc = j->kp - k0 < j->kc_max ? j->kp - k0 : j->kc_max;
+        j->fill(j->fill_ctx, r0, R, k0, kc, panel);
+        for (int64_t t = t0; t < t1; t += MK_TOKENS) {
+            int T = t1 - t < MK_TOKENS ? (int)(t1 - t) : MK_TOKENS;
             for (int rr = 0; rr < R; rr += MK_ROWS) {
                 int RR = R - rr < MK_ROWS ? R - rr : MK_ROWS;
-                micro_tile_any(RR, T, panel + rr * kc, kc, x + t0 * ldx + k0, ldx, kc, tile);
-                for (int t = 0; t < T; t++) {
-                    float* yt = y + (t0 + t) * ldy + r0 + rr;
+                micro_tile_any(RR, T, panel + rr * kc, kc, j->xp + t * j->kp + k0, j->kp, kc, tile);
+                for (int i = 0; i < T; i++) {
+                    float* yt = j->y + (t + i) * j->rows + r0 + rr;
                     for (int r = 0; r < RR; r++) {
-                        if (k0 == 0) yt[r] = tile[r * MK_TOKENS + t];
-                        else yt[r] += tile[r * MK_TOKENS + t];
+                        if (k0 == 0) yt[r] = tile[r * MK_TOKENS + i];
+                        else yt[r] += tile[r * MK_TOKENS + i];
                     }
                 }
             }
         }
     }
+}
+
+typedef struct gemm_run {
+    const lk_gemm_job* job;
+    int64_t token_chunk;   /* tokens per item */
+    int64_t token_chunks;  /* items per row block */
+    int failed;
+} gemm_run;
+
+static void gemm_body(void* vctx, int64_t begin, int64_t end) {
+    gemm_run* g = vctx;
+    const lk_gemm_job* j = g->job;
+    float* panel = lk_cpu_scratch(sizeof(float) * LK_GEMM_ROW_BLOCK * (size_t)j->kc_max);
+    if (!panel) { __atomic_store_n(&g->failed, 1, __ATOMIC_RELAXED); return; }
+    for (int64_t item = begin; item < end; item++) {
+        int64_t r0 = item / g->token_chunks * LK_GEMM_ROW_BLOCK;
+        int64_t t0 = item % g->token_chunks * g->token_chunk;
+        int64_t t1 = t0 + g->token_chunk < j->n ? t0 + g->token_chunk : j->n;
+        int R = j->rows - r0 < LK_GEMM_ROW_BLOCK ? (int)(j->rows - r0) : LK_GEMM_ROW_BLOCK;
+        gemm_tile(j, r0, R, t0, t1, panel);
+    }
+    free(panel);
+}
+
+lk_status lk_cpu_gemm(lk_cpu_pool* pool, const lk_gemm_job* job, const char* op) {
+    int64_t row_blocks = (job->rows + LK_GEMM_ROW_BLOCK - 1) / LK_GEMM_ROW_BLOCK;
+    int64_t want = 4 * (int64_t)lk_cpu_pool_threads(pool);
+    gemm_run g = {job, job->n, 1, 0};
+    if (row_blocks < want && job->n > MK_TOKENS) {
+        /* split tokens too; a panel is then converted once per token range */
+        int64_t chunks = (want + row_blocks - 1) / row_blocks;
+        int64_t per = (job->n + chunks - 1) / chunks;
+        per = (per + MK_TOKENS - 1) / MK_TOKENS * MK_TOKENS;
+        g.token_chunk = per;
+        g.token_chunks = (job->n + per - 1) / per;
+    }
+    lk_cpu_parallel_for(pool, row_blocks * g.token_chunks, 1, gemm_body, &g);
+    if (g.failed) return lk_cpu_scratch_failed(op, sizeof(float) * LK_GEMM_ROW_BLOCK * (size_t)job->kc_max);
+    return LK_OK;
 }
 
 /* ---- lk_matmul -------------------------------------------------------------- */
@@ -96,16 +137,9 @@ typedef struct matmul_args {
     float* y;
 } matmul_args;
 
-typedef struct matmul_ctx {
-    const matmul_args* a;
-    const float* xp;   /* [n, kp] zero-padded copy of x */
-    int64_t kp;
-    int failed;        /* set by a chunk that could not get scratch */
-} matmul_ctx;
-
+/* Converts rows [r0, r0+R), columns [k0, k0+kc) of W to fp32, zero beyond cols. */
 static void dense_fill(const void* vctx, int64_t r0, int R, int64_t k0, int64_t kc, float* panel) {
-    const matmul_ctx* c = vctx;
-    const matmul_args* a = c->a;
+    const matmul_args* a = vctx;
     size_t esize = a->w_dtype == LK_F32 ? 4 : 2;
     int64_t valid = a->cols - k0 < kc ? a->cols - k0 : kc;
     if (valid < 0) valid = 0;
@@ -115,20 +149,6 @@ static void dense_fill(const void* vctx, int64_t r0, int R, int64_t k0, int64_t 
         lk_row_to_f32(a->w_dtype, src, valid, dst);
         for (int64_t k = valid; k < kc; k++) dst[k] = 0.0f;
     }
-}
-
-static void matmul_body(void* vctx, int64_t begin, int64_t end) {
-    matmul_ctx* c = vctx;
-    const matmul_args* a = c->a;
-    float* panel = lk_cpu_scratch(sizeof(float) * LK_GEMM_ROW_BLOCK * DENSE_KC);
-    if (!panel) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); return; }
-    for (int64_t b = begin; b < end; b++) {
-        int64_t r0 = b * LK_GEMM_ROW_BLOCK;
-        int R = a->rows - r0 < LK_GEMM_ROW_BLOCK ? (int)(a->rows - r0) : LK_GEMM_ROW_BLOCK;
-        lk_cpu_gemm_rows(dense_fill, c, r0, R, c->xp, c->kp, a->n, c->kp, DENSE_KC, panel, a->y,
-                         a->rows);
-    }
-    free(panel);
 }
 
 typedef struct pad_ctx {
@@ -158,13 +178,10 @@ static lk_status matmul_task(lk_cpu_pool* pool, void* p) {
     int64_t kp = (a->cols + 7) / 8 * 8;
     float* xp = lk_cpu_pad_rows(pool, a->x, a->n, a->cols, kp);
     if (!xp) return lk_cpu_scratch_failed("lk_matmul", sizeof(float) * (size_t)(a->n * kp));
-    matmul_ctx c = {a, xp, kp, 0};
-    int64_t blocks = (a->rows + LK_GEMM_ROW_BLOCK - 1) / LK_GEMM_ROW_BLOCK;
-    lk_cpu_parallel_for(pool, blocks, 1, matmul_body, &c);
+    lk_gemm_job job = {dense_fill, a, a->rows, a->n, kp, DENSE_KC, xp, a->y};
+    lk_status st = lk_cpu_gemm(pool, &job, "lk_matmul");
     free(xp);
-    if (c.failed)
-        return lk_cpu_scratch_failed("lk_matmul", sizeof(float) * LK_GEMM_ROW_BLOCK * DENSE_KC);
-    return LK_OK;
+    return st;
 }
 
 lk_status lk_cpu_matmul(lk_stream* s, lk_dtype w_dtype, const void* w, const float* x, int64_t n,

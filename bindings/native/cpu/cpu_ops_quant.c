@@ -4,8 +4,9 @@
  *
  * A "unit" is 8 consecutive codes of a row; it occupies exactly `bits` bytes
  * (4-bit: 4 bytes, 3-bit: one 24-bit pack, 2-bit: 2 bytes), and a group is
- * group_size / 8 units. With AVX2, one unit is decoded by broadcasting its bytes to
- * 8 lanes and shifting lane j right by j * bits (VPSRLVD), then masking.
+ * group_size / 8 units. With AVX2, a unit is decoded by broadcasting its bytes to
+ * 8 lanes and shifting lane j right by j * bits (VPSRLVD), then masking; qmatvec
+ * has a faster decoder for whole blocks of codes (see below).
  *
  * qmatvec: w = s (q - z), so for group g of a row
  *   sum_c w[c] x[c] = s * sum(q x) - s * z * sum(x)
@@ -16,6 +17,7 @@
  * qmatmul: a panel of [16 rows, KC columns] is dequantized to fp32 once and reused by
  * all tokens (the GEMM core of cpu_ops_dense.c).
  */
+#include <math.h>
 #include <string.h>
 
 #include "cpu_kernels.h"
@@ -102,28 +104,46 @@ static inline uint32_t unit_word(int bits, const uint8_t* p) {
 /* ---- qmatvec ---------------------------------------------------------------- */
 
 enum { QMV_ROWS = 4 };
+#ifndef QMV_PREFETCH
+#define QMV_PREFETCH 512   /* bytes ahead; measured best of 256..2048 on the dev box */
+#endif
 
-/* Codes per "block" of the byte-lane decoder: 8 bytes zero-extended to 8 int32 lanes
- * (VPMOVZXBD) hold 16 4-bit or 32 2-bit codes; lane i holds byte i, and code j of a
- * byte is extracted for all 8 lanes with one shift and one mask. The matching x
- * values are gathered once per call into the same order (permute_x). 3-bit codes
- * and a group's trailing 8-code unit use the broadcast-and-shift decoder in x order. */
-static inline int lane_block_codes(int bits) { return bits == 4 ? 16 : bits == 2 ? 32 : 0; }
+/*
+ * The fast AVX2 decoder isolates code j of every lane with one AND and no shift, so
+ * the lane holds q * 2^(bits j) (exact, < 2^24); x is pre-scaled by 2^-(bits j)
+ * (exact powers of two, so each product equals q x and the FMA rounds the same way):
+ *   4-bit: 16 bytes -> VPMOVZXWD -> 8 lanes of 16 bits, lane i = codes 4i .. 4i+3,
+ *          code 4i+j in bits 4j               (a "block" of 32 codes)
+ *   2-bit: 16 bytes -> VPMOVZXWD, lane i = codes 8i .. 8i+7, code 8i+j in bits 2j
+ *                                             (a block of 64 codes)
+ *   3-bit: one 24-bit pack broadcast to 8 lanes, lane j keeps code j (bits 3j)
+ *                                             (a block of 8 codes)
+ * x is gathered into this order once per call (prepare_x). The codes of a group that
+ * do not fill a block are decoded as 8-code units by broadcast + VPSRLVD with x in
+ * its natural order. Scaling x by up to 2^-21 would make values below 2^-105
+ * subnormal, so if x has any such (nonzero) value the call uses units throughout.
+ */
+static inline int block_codes(int bits) { return bits == 4 ? 32 : bits == 2 ? 64 : 8; }
 
 #ifdef LK_CPU_AVX2
-/* xq[c] for each group: blocks of B = lane_block_codes(bits) codes are stored as
- * B/8 runs of 8, run j holding x[blk + (B/8) i + j] for i < 8 (code j of byte i);
- * the rest of the group keeps x's order. */
-static void permute_x(const qmat* m, const float* xp, float* xq) {
-    const int B = lane_block_codes(m->bits);
+/* 2^-e for 0 <= e < 31, exact */
+static inline float pow2_neg(int e) { return 1.0f / (float)(1u << e); }
+
+static void prepare_x(const qmat* m, const float* xp, int fast, float* xq) {
+    const int bits = m->bits, B = block_codes(bits);
     for (int64_t g = 0; g < m->ngroups; g++) {
         const float* xs = xp + g * m->gs;
         float* xd = xq + g * m->gs;
         int c = 0;
-        if (B)
+        if (fast && bits == 3) {
+            for (; c + 8 <= m->gs; c += 8)
+                for (int j = 0; j < 8; j++) xd[c + j] = xs[c + j] * pow2_neg(3 * j);
+        } else if (fast) {
+            const int runs = B / 8;   /* codes per lane */
             for (; c + B <= m->gs; c += B)
-                for (int j = 0; j < B / 8; j++)
-                    for (int i = 0; i < 8; i++) xd[c + 8 * j + i] = xs[c + (B / 8) * i + j];
+                for (int j = 0; j < runs; j++)
+                    for (int i = 0; i < 8; i++) xd[c + 8 * j + i] = xs[c + runs * i + j] * pow2_neg(bits * j);
+        }
         for (; c < m->gs; c++) xd[c] = xs[c];
     }
 }
@@ -131,16 +151,17 @@ static void permute_x(const qmat* m, const float* xp, float* xq) {
 
 typedef struct qmatvec_ctx {
     qmat m;
-    const float* xq;     /* x zero-padded to ngroups * gs, in decoder order (permute_x) */
+    int fast;            /* the AND-only decoder applies (see above)                 */
+    const float* xq;     /* x zero-padded to ngroups * gs, in decoder order          */
     const float* xsum;   /* [ngroups] sum of x over each group                       */
     const uint8_t* last_row;
     float* y;
 } qmatvec_ctx;
 
-/* y[r0 .. r0+R) for R <= QMV_ROWS rows; bits and R are compile-time constants at
- * every call site (see qmatvec_block). */
+/* y[r0 .. r0+R) for R <= QMV_ROWS rows; bits, R and fast are compile-time constants
+ * at every call site (see qmatvec_block). */
 static inline __attribute__((always_inline)) void qmv_rows(const qmatvec_ctx* c, int bits, int R,
-                                                           int64_t r0) {
+                                                           int fast, int64_t r0) {
     const qmat* m = &c->m;
     const int gs = m->gs;
     const int64_t gbytes = (int64_t)gs * bits / 8;
@@ -157,34 +178,37 @@ static inline __attribute__((always_inline)) void qmv_rows(const qmatvec_ctx* c,
 #ifdef LK_CPU_AVX2
     const __m256i mask = _mm256_set1_epi32((1 << bits) - 1);
     const __m256i sh = unit_shifts(bits);
+    const __m256i mask3 = _mm256_setr_epi32(7, 7 << 3, 7 << 6, 7 << 9, 7 << 12, 7 << 15, 7 << 18, 7 << 21);
     __m256 tot[QMV_ROWS];
     for (int r = 0; r < R; r++) tot[r] = _mm256_setzero_ps();
     for (int64_t g = 0; g < m->ngroups; g++) {
         const float* xg = c->xq + g * gs;
         __m256 acc[QMV_ROWS];
-        for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+        for (int r = 0; r < R; r++) {
+            acc[r] = _mm256_setzero_ps();
+            /* the rows are separate streams: ask for their codes well ahead */
+            _mm_prefetch((const char*)code[r] + QMV_PREFETCH, _MM_HINT_T0);
+        }
         int k = 0;   /* code index within the group */
-        if (bits == 4) {
-            for (; k + 16 <= gs; k += 16) {
-                __m256 x0 = _mm256_loadu_ps(xg + k), x1 = _mm256_loadu_ps(xg + k + 8);
+        if (fast && bits == 3) {
+            for (; k + 8 <= gs; k += 8) {
+                __m256 xv = _mm256_loadu_ps(xg + k);
                 for (int r = 0; r < R; r++) {
-                    __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(code[r] + k / 2)));
-                    acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(b, mask)), x0, acc[r]);
-                    acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(b, 4)), x1, acc[r]);
+                    __m256i w = _mm256_set1_epi32((int)load_u32(code[r] + k / 8 * 3));
+                    acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(w, mask3)), xv, acc[r]);
                 }
             }
-        } else if (bits == 2) {
-            for (; k + 32 <= gs; k += 32) {
-                __m256 x0 = _mm256_loadu_ps(xg + k), x1 = _mm256_loadu_ps(xg + k + 8);
-                __m256 x2 = _mm256_loadu_ps(xg + k + 16), x3 = _mm256_loadu_ps(xg + k + 24);
-                for (int r = 0; r < R; r++) {
-                    __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(code[r] + k / 4)));
-                    acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(b, mask)), x0, acc[r]);
-                    acc[r] = _mm256_fmadd_ps(
-                        _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(b, 2), mask)), x1, acc[r]);
-                    acc[r] = _mm256_fmadd_ps(
-                        _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(b, 4), mask)), x2, acc[r]);
-                    acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(b, 6)), x3, acc[r]);
+        } else if (fast) {
+            const int runs = bits == 4 ? 4 : 8;
+            for (; k + 8 * runs <= gs; k += 8 * runs) {
+                __m256i v[QMV_ROWS];
+                for (int r = 0; r < R; r++)
+                    v[r] = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(code[r] + k * bits / 8)));
+                for (int j = 0; j < runs; j++) {
+                    const __m256i mj = _mm256_set1_epi32(((1 << bits) - 1) << (bits * j));
+                    const __m256 xj = _mm256_loadu_ps(xg + k + 8 * j);
+                    for (int r = 0; r < R; r++)
+                        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v[r], mj)), xj, acc[r]);
                 }
             }
         }
@@ -205,10 +229,11 @@ static inline __attribute__((always_inline)) void qmv_rows(const qmatvec_ctx* c,
     }
     for (int r = 0; r < R; r++) c->y[r0 + r] = lk_hsum8(tot[r]) - corr[r];
 #else
+    (void)fast;
     float tot[QMV_ROWS];
     for (int r = 0; r < R; r++) tot[r] = 0.0f;
     for (int64_t g = 0; g < m->ngroups; g++) {
-        const float* xg = c->xq + g * gs;   /* natural order: permute_x is not used */
+        const float* xg = c->xq + g * gs;   /* natural order */
         for (int r = 0; r < R; r++) {
             float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
             for (int u = 0; u < gs / 8; u++) {
@@ -228,7 +253,11 @@ static inline __attribute__((always_inline)) void qmv_rows(const qmatvec_ctx* c,
 }
 
 static void qmatvec_block(const qmatvec_ctx* c, int64_t r0, int R) {
-#define LK_QMV(b, r) case (b) * 8 + (r): qmv_rows(c, b, r, r0); break;
+#define LK_QMV(b, r)                                                                  \
+    case (b) * 8 + (r):                                                               \
+        if (c->fast) qmv_rows(c, b, r, 1, r0);                                        \
+        else qmv_rows(c, b, r, 0, r0);                                                \
+        break;
     switch (c->m.bits * 8 + R) {
         LK_QMV(4, 4) LK_QMV(4, 3) LK_QMV(4, 2) LK_QMV(4, 1)
         LK_QMV(3, 4) LK_QMV(3, 3) LK_QMV(3, 2) LK_QMV(3, 1)
@@ -271,8 +300,13 @@ static lk_status qmatvec_task(lk_cpu_pool* pool, void* p) {
         xsum[g] = s;
     }
     float* xq = xsum + c.m.ngroups;
+    c.fast = 1;
+    for (int64_t k = 0; k < c.m.cols; k++) {
+        float v = fabsf(xp[k]);
+        if (v != 0.0f && v < 0x1p-104f) c.fast = 0;
+    }
 #ifdef LK_CPU_AVX2
-    permute_x(&c.m, xp, xq);
+    prepare_x(&c.m, xp, c.fast, xq);
 #else
     memcpy(xq, xp, sizeof(float) * (size_t)kp);
 #endif
@@ -304,10 +338,8 @@ lk_status lk_cpu_qmatvec(lk_stream* s, const lk_qmatrix* w, const float* x, floa
 typedef struct qmatmul_ctx {
     qmat m;
     const uint8_t* last_row;
-    const float* xp;     /* [n, kp] */
     int64_t n, kp, kc;
     float* y;
-    int failed;
 } qmatmul_ctx;
 
 /* Dequantizes rows [r0, r0+R), columns [k0, k0+kc) (whole groups) into panel. */
@@ -348,19 +380,6 @@ static void quant_fill(const void* vctx, int64_t r0, int R, int64_t k0, int64_t 
     }
 }
 
-static void qmatmul_body(void* vctx, int64_t begin, int64_t end) {
-    qmatmul_ctx* c = vctx;
-    float* panel = lk_cpu_scratch(sizeof(float) * LK_GEMM_ROW_BLOCK * (size_t)c->kc);
-    if (!panel) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); return; }
-    for (int64_t b = begin; b < end; b++) {
-        int64_t r0 = b * LK_GEMM_ROW_BLOCK;
-        int R = c->m.rows - r0 < LK_GEMM_ROW_BLOCK ? (int)(c->m.rows - r0) : LK_GEMM_ROW_BLOCK;
-        lk_cpu_gemm_rows(quant_fill, c, r0, R, c->xp, c->kp, c->n, c->kp, c->kc, panel, c->y,
-                         c->m.rows);
-    }
-    free(panel);
-}
-
 typedef struct qmatmul_args {
     lk_qmatrix w;
     const float* x;
@@ -374,26 +393,22 @@ static lk_status qmatmul_task(lk_cpu_pool* pool, void* p) {
     c.m = qmat_from(&a->w);
     c.n = a->n;
     c.y = a->y;
-    c.failed = 0;
     c.kp = c.m.ngroups * c.m.gs;
     /* panel width: whole groups, about 512 columns */
     c.kc = (int64_t)c.m.gs * ((512 + c.m.gs - 1) / c.m.gs);
     float* xp = lk_cpu_pad_rows(pool, a->x, a->n, c.m.cols, c.kp);
     if (!xp) return lk_cpu_scratch_failed("lk_qmatmul", sizeof(float) * (size_t)(a->n * c.kp));
-    c.xp = xp;
     uint8_t* last = padded_last_row(&c.m);
     if (c.m.bits == 3 && !last) {
         free(xp);
         return lk_cpu_scratch_failed("lk_qmatmul", (size_t)c.m.row_bytes + 8);
     }
     c.last_row = last;
-    int64_t blocks = (c.m.rows + LK_GEMM_ROW_BLOCK - 1) / LK_GEMM_ROW_BLOCK;
-    lk_cpu_parallel_for(pool, blocks, 1, qmatmul_body, &c);
+    lk_gemm_job job = {quant_fill, &c, c.m.rows, c.n, c.kp, c.kc, xp, c.y};
+    lk_status st = lk_cpu_gemm(pool, &job, "lk_qmatmul");
     free(last);
     free(xp);
-    if (c.failed)
-        return lk_cpu_scratch_failed("lk_qmatmul", sizeof(float) * LK_GEMM_ROW_BLOCK * (size_t)c.kc);
-    return LK_OK;
+    return st;
 }
 
 lk_status lk_cpu_qmatmul(lk_stream* s, const lk_qmatrix* w, const float* x, int64_t n, float* y) {
