@@ -63,7 +63,8 @@ final class BenchSupport {
     /** Whether a CUDA device can be opened; {@code why} receives the reason when not. */
     static boolean cudaUsable(StringBuilder why) {
         try (Backend backend = Backend.load()) {
-            try (Device ignored = backend.open(BackendName.CUDA, DeviceOptions.DEFAULTS)) {
+            try {
+                backend.open(BackendName.CUDA, DeviceOptions.DEFAULTS).close();
                 return true;
             } catch (LookaheadNativeException e) {
                 why.append(e.getMessage());
