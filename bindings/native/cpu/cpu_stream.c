@@ -429,19 +429,24 @@ static void sleep_until_ns(int64_t deadline) {
 /* A copy over the emulated link: the link of each direction is a shared resource;
  * every ~1 MiB chunk reserves its transfer time on it (after the transfers other
  * streams reserved before), and the copy finishes no earlier than its reservation.
- * Short sleeps are skipped and made up later, so the rate holds with coarse timers. */
+ * Short sleeps are skipped and made up later, so the rate holds with coarse timers.
+ * After its first chunk a copy follows its own schedule, not the clock: when its
+ * thread wakes late (a busy machine), the next chunks catch up instead of pushing
+ * the whole copy back, so the copy still takes bytes / bandwidth. */
 static void throttled_copy(cpu_device* dev, int64_t* link_free_at, char* dst, const char* src,
                            size_t bytes) {
     const size_t chunk = (size_t)1 << 20;
     const int64_t min_sleep_ns = 200000;
+    int64_t schedule = -1; /* where this copy's previous chunk ended on the link */
     for (size_t off = 0; off < bytes; off += chunk) {
         size_t n = bytes - off < chunk ? bytes - off : chunk;
         int64_t duration = (int64_t)((double)n * 1e9 / dev->link_bytes_per_s);
         pthread_mutex_lock(&dev->link_lock);
-        int64_t now = cpu_now_ns();
-        int64_t begin = *link_free_at > now ? *link_free_at : now;
+        int64_t earliest = schedule >= 0 ? schedule : cpu_now_ns();
+        int64_t begin = *link_free_at > earliest ? *link_free_at : earliest;
         int64_t finish = begin + duration;
         *link_free_at = finish;
+        schedule = finish;
         pthread_mutex_unlock(&dev->link_lock);
         memcpy(dst + off, src + off, n);
         int last = off + n >= bytes;

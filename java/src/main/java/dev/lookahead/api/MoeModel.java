@@ -271,6 +271,22 @@ public final class MoeModel implements AutoCloseable {
         return new Generation(forward, cache.capacity(), endTokens, text, ids, options, config.vocabSize());
     }
 
+    /** What went where: device memory for weights, KV cache, scratch and expert slots; host memory for experts. */
+    public String placementReport() {
+        StringBuilder sb = new StringBuilder();
+        sb.append(String.format(java.util.Locale.ROOT, "device: weights %.1f MiB, KV cache %.1f MiB, scratch %.1f MiB",
+                weights.deviceBytes() / 1048576.0, cache.bytes() / 1048576.0,
+                ForwardPass.deviceBytes(config, forward.chunk()) / 1048576.0));
+        if (experts instanceof OffloadedExperts off) {
+            sb.append(String.format(java.util.Locale.ROOT, ", expert slots %.1f MiB (%s + %d staging); host: experts %.1f MiB pinned",
+                    off.slotBytes() / 1048576.0, off.layoutDescription(), ExpertBudget.STAGING_SLOTS,
+                    off.hostBytes() / 1048576.0));
+        } else {
+            sb.append(" (experts included: all resident)");
+        }
+        return sb.toString();
+    }
+
     /** The residency policy of the experts (all-resident unless offloaded). */
     public ResidencyPolicy policy() {
         return policy;

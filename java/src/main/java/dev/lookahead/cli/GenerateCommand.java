@@ -39,6 +39,10 @@ final class GenerateCommand implements Callable<Integer> {
             description = "write the experts chosen for every generated token and layer as JSON lines (the shape of shared/traces)")
     Path traceRouting;
 
+    @Option(names = "--stats-json", paramLabel = "FILE",
+            description = "write the run's statistics (speed, expert hit rate per layer, bytes copied, stalls) as JSON")
+    Path statsJson;
+
     @Mixin
     SamplingFlags sampling;
 
@@ -63,6 +67,7 @@ final class GenerateCommand implements Callable<Integer> {
             });
             System.out.println();
             System.err.println("[" + r.stopReason().name().toLowerCase(java.util.Locale.ROOT) + "] " + r.timings());
+            if (statsJson != null) StatsJson.write(statsJson, m, r);
         }
         return 0;
     }

@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
                 ScoreCommand.class,
                 ReplayCommand.class,
                 BenchCommand.class,
+                ProfileCommand.class,
                 CreateModelCommand.class,
                 QuantizeCommand.class,
                 AlignCommand.class,

@@ -17,6 +17,7 @@ final class ModelLoading {
         MoeModel model = MoeModel.load(dir, options, ProgressBar.stderr());
         DeviceInfo info = model.deviceInfo();
         log.printf(Locale.ROOT, "backend: %s on %s (%s)%n", info.backend(), info.name(), model.backendReason());
+        log.println("memory: " + model.placementReport());
         return model;
     }
 

@@ -20,9 +20,10 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 @Command(name = "quantize", mixinStandardHelpOptions = true,
-        description = {"Converts a Hugging Face Mixtral checkpoint (F32/F16/BF16) into the lookahead-quant format",
-                "(docs/quantized-format.md): experts as one 2/3/4-bit blob each, attention 2/3/4-bit,",
-                "embeddings, norms, routers and lm_head F16. Streams: the source is never loaded whole."})
+        description = {"Converts a Hugging Face Mixtral checkpoint (F32/F16/BF16) into the",
+                "lookahead-quant format (docs/quantized-format.md): one 2/3/4-bit blob per",
+                "expert, 2/3/4-bit attention, F16 embeddings, norms, routers and lm_head.",
+                "Streams: the source is never loaded whole."})
 final class QuantizeCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "SRC", description = "source checkpoint directory")
     Path source;

@@ -66,6 +66,7 @@ public final class ForwardPass implements AutoCloseable {
     private RoutingListener routingListener;
     private HiddenStateListener hiddenStateListener;
     private float[] hiddenRows;
+    private Timeline timeline; // null unless profiling
 
     public ForwardPass(ModelConfig config, ModelWeights weights, ExpertSource expertSource, KvCache cache, Device device,
                        Stream stream, int chunk) {
@@ -151,6 +152,11 @@ public final class ForwardPass implements AutoCloseable {
         this.hiddenStateListener = listener;
     }
 
+    /** Records the phases of each pass for `lookahead profile`; null (the default) records nothing. */
+    public void setTimeline(Timeline timeline) {
+        this.timeline = timeline;
+    }
+
     public int chunk() {
         return chunk;
     }
@@ -158,6 +164,7 @@ public final class ForwardPass implements AutoCloseable {
     /** Runs tokens[from, from + n) at positions pos.. and returns the logits of the last one: [vocab]. */
     public float[] forwardLast(int[] tokens, int from, int n, long pos) {
         float[] out = new float[vocab];
+        if (timeline != null) timeline.beginForward(stream, n, pos);
         for (int done = 0; done < n; ) {
             int m = Math.min(chunk, n - done);
             boolean last = done + m == n;
@@ -165,6 +172,7 @@ public final class ForwardPass implements AutoCloseable {
             if (last) MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 0, out, 0, vocab);
             done += m;
         }
+        if (timeline != null) timeline.endForward();
         return out;
     }
 
@@ -178,6 +186,7 @@ public final class ForwardPass implements AutoCloseable {
     /** Runs tokens[from, from + n) at positions pos.. and hands over the logits of every position. */
     public void forwardAll(int[] tokens, int from, int n, long pos, LogitsConsumer consumer) {
         float[] row = new float[vocab];
+        if (timeline != null) timeline.beginForward(stream, n, pos);
         for (int done = 0; done < n; ) {
             int m = Math.min(chunk, n - done);
             pass(tokens, from + done, m, pos + done, LogitRows.ALL);
@@ -187,6 +196,7 @@ public final class ForwardPass implements AutoCloseable {
             }
             done += m;
         }
+        if (timeline != null) timeline.endForward();
     }
 
     private enum LogitRows { NONE, LAST, ALL }
@@ -203,12 +213,15 @@ public final class ForwardPass implements AutoCloseable {
             hostIds.setAtIndex(ValueLayout.JAVA_INT, i, t);
         }
         float eps = (float) config.rmsNormEps();
+        if (timeline != null) timeline.begin(stream, Timeline.Span.EMBEDDING, -1, -1);
         stream.copyToDevice(hostIds.asSlice(0, (long) n * 4), ids.slice(0, (long) n * 4));
         WeightTensor emb = weights.embedding;
         stream.embedding(emb.dtype(), emb.slice(), vocab, dim, ids.slice(0, (long) n * 4), n, rows(x, n, dim));
+        if (timeline != null) timeline.end(stream, Timeline.Span.EMBEDDING);
 
         for (int l = 0; l < weights.layers.size(); l++) {
             LayerWeights w = weights.layers.get(l);
+            if (timeline != null) { timeline.begin(stream, Timeline.Span.LAYER, l, -1); timeline.begin(stream, Timeline.Span.ATTENTION, l, -1); }
             // attention block: x += o(attention(rope(q), rope(k), v))
             stream.rmsnorm(rows(x, n, dim), w.attnNorm().dtype(), w.attnNorm().slice(), n, dim, eps, rows(xn, n, dim));
             apply(w.q(), xn, n, q);
@@ -223,9 +236,11 @@ public final class ForwardPass implements AutoCloseable {
             stream.attention(cache.shape(), rows(q, n, qDim), kc, vc, rows(attn, n, qDim), n, pos);
             apply(w.o(), attn, n, proj);
             stream.add(rows(x, n, dim), rows(proj, n, dim), (long) n * dim);
+            if (timeline != null) timeline.end(stream, Timeline.Span.ATTENTION);
 
             if (hiddenStateListener != null) notifyHidden(pos, l, n);
             // MoE block: x += sum over chosen experts of weight * expert(norm(x))
+            if (timeline != null) timeline.begin(stream, Timeline.Span.ROUTER, l, -1);
             stream.rmsnorm(rows(x, n, dim), w.ffnNorm().dtype(), w.ffnNorm().slice(), n, dim, eps, rows(xn, n, dim));
             WeightTensor router = w.router();
             stream.matmul(router.dtype(), router.slice(), rows(xn, n, dim), n, experts, dim, rows(routerLogits, n, experts));
@@ -236,16 +251,21 @@ public final class ForwardPass implements AutoCloseable {
             stream.copyToHost(wt, hostTopWeight.asSlice(0, wt.bytes()));
             boolean predict = n == 1 && l + 1 < weights.layers.size() && expertSource.wantsNextLayerPrediction();
             if (predict) predictNextLayer(l + 1);
+            if (timeline != null) { timeline.end(stream, Timeline.Span.ROUTER); timeline.beginHost(Timeline.Span.READBACK, l); }
             stream.synchronize();
+            if (timeline != null) timeline.endHost(Timeline.Span.READBACK);
             notifyRouting(pos, l, n);
             long step = decodeSteps * weights.layers.size() + l;
+            if (timeline != null) timeline.begin(stream, Timeline.Span.EXPERTS, l, -1);
             if (n == 1) runExpertsSingle(l, wt, step, predict);
             else runExpertsBatched(l, n, step);
+            if (timeline != null) { timeline.end(stream, Timeline.Span.EXPERTS); timeline.end(stream, Timeline.Span.LAYER); }
         }
         if (n == 1) decodeSteps++;
 
         if (logitRows == LogitRows.NONE) return;
         WeightTensor norm = weights.finalNorm, head = weights.lmHead;
+        if (timeline != null) timeline.begin(stream, Timeline.Span.LM_HEAD, -1, -1);
         if (logitRows == LogitRows.ALL) {
             stream.rmsnorm(rows(x, n, dim), norm.dtype(), norm.slice(), n, dim, eps, rows(xn, n, dim));
             stream.matmul(head.dtype(), head.slice(), rows(xn, n, dim), n, vocab, dim, rows(logits, n, vocab));
@@ -256,7 +276,9 @@ public final class ForwardPass implements AutoCloseable {
             stream.matmul(head.dtype(), head.slice(), rows(xn, 1, dim), 1, vocab, dim, rows(logits, 1, vocab));
             stream.copyToHost(rows(logits, 1, vocab), hostLogits.asSlice(0, (long) vocab * F32));
         }
+        if (timeline != null) { timeline.end(stream, Timeline.Span.LM_HEAD); timeline.beginHost(Timeline.Span.READBACK, -1); }
         stream.synchronize();
+        if (timeline != null) timeline.endHost(Timeline.Span.READBACK);
         expertSource.endPass();
     }
 
@@ -277,16 +299,20 @@ public final class ForwardPass implements AutoCloseable {
     /** Decode: one row; each chosen expert's output is added to x with its weight read on the device. */
     private void runExpertsSingle(int layer, DeviceSlice topWeights, long step, boolean predicted) {
         for (int j = 0; j < topK; j++) chosen[j] = hostTopIdx.getAtIndex(ValueLayout.JAVA_INT, j);
+        if (timeline != null) timeline.beginHost(Timeline.Span.EXPERT_PLAN, layer);
         int[] order = expertSource.prepare(layer, chosen, topK, step, false);
         if (predicted) {
             for (int j = 0; j < topK; j++) this.predicted[j] = hostPredIdx.getAtIndex(ValueLayout.JAVA_INT, j);
             expertSource.prefetch(layer + 1, this.predicted, topK, layer, chosen, topK, step);
         }
+        if (timeline != null) timeline.endHost(Timeline.Span.EXPERT_PLAN);
         for (int j : order) {
             int e = chosen[j];
+            if (timeline != null) timeline.begin(stream, Timeline.Span.EXPERT, layer, e);
             Expert expert = expertSource.acquire(layer, e);
             expert.forward(stream, rows(xn, 1, dim), 1, h1, h3, rows(expertOut, 1, dim));
             stream.scatterAddRows(rows(x, 1, dim), rows(expertOut, 1, dim), null, topWeights.slice((long) j * F32, F32), 1, dim);
+            if (timeline != null) timeline.end(stream, Timeline.Span.EXPERT);
             expertSource.release(layer, e);
         }
     }
@@ -307,15 +333,19 @@ public final class ForwardPass implements AutoCloseable {
         stream.copyToDevice(hostExpertWeight, expertWeight);
         int count = 0;
         for (int e = 0; e < experts; e++) if (rowCount[e] > 0) used[count++] = e;
+        if (timeline != null) timeline.beginHost(Timeline.Span.EXPERT_PLAN, layer);
         int[] order = expertSource.prepare(layer, used, count, step, true);
+        if (timeline != null) timeline.endHost(Timeline.Span.EXPERT_PLAN);
         for (int i : order) {
             int e = used[i];
             int m = rowCount[e];
             DeviceSlice rowsOfE = expertRows.slice((long) e * chunk * 4, (long) m * 4);
             DeviceSlice weightsOfE = expertWeight.slice((long) e * chunk * F32, (long) m * F32);
+            if (timeline != null) timeline.begin(stream, Timeline.Span.EXPERT, layer, e);
             stream.gatherRows(rows(xn, n, dim), rowsOfE, m, dim, rows(gathered, m, dim));
             expertSource.acquire(layer, e).forward(stream, rows(gathered, m, dim), m, h1, h3, rows(expertOut, m, dim));
             stream.scatterAddRows(rows(x, n, dim), rows(expertOut, m, dim), rowsOfE, weightsOfE, m, dim);
+            if (timeline != null) timeline.end(stream, Timeline.Span.EXPERT);
             expertSource.release(layer, e);
         }
     }

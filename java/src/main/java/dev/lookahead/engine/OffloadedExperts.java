@@ -65,6 +65,7 @@ public final class OffloadedExperts implements ExpertSource {
     private double stallMillis;
     private long stalls;
     private long streamedCopies;
+    private Timeline timeline; // null unless profiling
 
     /**
      * @param slotsPerLayer device slots per layer (a global-pool policy gets layers * slotsPerLayer)
@@ -139,8 +140,21 @@ public final class OffloadedExperts implements ExpertSource {
         return streamedCopies;
     }
 
+    /** Device bytes of all expert slots (the cache's and the prefill staging ones). */
     public long slotBytes() {
         return slots.size();
+    }
+
+    /** Pinned host bytes holding every expert. */
+    public long hostBytes() {
+        long total = 0;
+        for (PinnedBuffer p : host) total += p.size();
+        return total;
+    }
+
+    /** Records copies, slot waits and copy waits for `lookahead profile`; null (the default) records nothing. */
+    public void setTimeline(Timeline timeline) {
+        this.timeline = timeline;
     }
 
     @Override
@@ -187,12 +201,16 @@ public final class OffloadedExperts implements ExpertSource {
         int slot = slotFor[expert];
         if (slot < 0) throw new IllegalStateException("expert " + expert + " of layer " + layer + " has no slot yet");
         if (mustWait[expert] && currentPrefill) {
+            if (timeline != null) timeline.begin(compute, Timeline.Span.COPY_WAIT, layer, expert);
             compute.waitEvent(copyDone[slot]);
+            if (timeline != null) timeline.end(compute, Timeline.Span.COPY_WAIT);
         } else if (mustWait[expert]) {
             Event[] pair = freePairs.isEmpty() ? new Event[] {compute.device().createEvent(), compute.device().createEvent()}
                     : freePairs.pop();
             pair[0].record(compute);
+            if (timeline != null) timeline.begin(compute, Timeline.Span.COPY_WAIT, layer, expert);
             compute.waitEvent(copyDone[slot]);
+            if (timeline != null) timeline.end(compute, Timeline.Span.COPY_WAIT);
             pair[1].record(compute);
             pendingPairs.add(pair);
         }
@@ -264,8 +282,11 @@ public final class OffloadedExperts implements ExpertSource {
     /** Enqueues the copy of an expert's blob into a slot, after the slot's last use on the compute stream. */
     private void copyInto(ExpertId id, int slot) {
         MemorySegment src = host.get(id.layer()).segment().asSlice(id.expert() * blobBytes, blobBytes);
+        if (timeline != null) timeline.begin(copy, Timeline.Span.SLOT_WAIT, id.layer(), id.expert());
         copy.waitEvent(lastUse[slot]);
+        if (timeline != null) { timeline.end(copy, Timeline.Span.SLOT_WAIT); timeline.begin(copy, copySpan(id, slot), id.layer(), id.expert()); }
         copy.copyToDevice(src, slots.slice(slot * blobBytes, blobBytes));
+        if (timeline != null) timeline.end(copy, copySpan(id, slot));
         copyDone[slot].record(copy);
         if (slot < cacheSlots) filling.add(slot);
     }
@@ -279,6 +300,12 @@ public final class OffloadedExperts implements ExpertSource {
                 filling.remove(i);
             }
         }
+    }
+
+    /** For the profile: a staging copy (prefill), a miss of the layer being computed, or a prefetch of a later layer. */
+    private Timeline.Span copySpan(ExpertId id, int slot) {
+        if (slot >= cacheSlots) return Timeline.Span.COPY_STAGED;
+        return id.layer() == currentLayer ? Timeline.Span.COPY_ON_DEMAND : Timeline.Span.COPY_SPECULATIVE;
     }
 
     private static Set<ExpertId> idsOf(int layer, int[] experts, int count) {

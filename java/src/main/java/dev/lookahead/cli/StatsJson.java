@@ -1,0 +1,62 @@
+package dev.lookahead.cli;
+
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.lookahead.api.GenerationResult;
+import dev.lookahead.api.MoeModel;
+import dev.lookahead.engine.OffloadedExperts;
+import dev.lookahead.expert.CacheStats;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** The statistics of one generation run as JSON (--stats-json): speed, residency, copies, stalls. */
+final class StatsJson {
+    private StatsJson() {
+    }
+
+    static void write(Path file, MoeModel model, GenerationResult result) throws IOException {
+        JsonMapper json = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT).build();
+        ObjectNode o = json.createObjectNode();
+        o.put("model", model.directory().toString());
+        o.put("backend", model.deviceInfo().backend());
+        o.put("device", model.deviceInfo().name());
+        o.put("policy", model.policy().name());
+        if (model.expertFormat() != null) o.put("expert_format", model.expertFormat());
+        ObjectNode t = o.putObject("timings");
+        t.put("prompt_tokens", result.timings().promptTokens());
+        t.put("prefill_ms", result.timings().prefillNanos() / 1e6);
+        t.put("prefill_tokens_per_second", result.timings().prefillTokensPerSecond());
+        t.put("decode_tokens", result.timings().decodeTokens());
+        t.put("decode_ms", result.timings().decodeNanos() / 1e6);
+        t.put("decode_tokens_per_second", result.timings().decodeTokensPerSecond());
+        o.put("stop_reason", result.stopReason().name());
+        if (model.experts() instanceof OffloadedExperts off) {
+            CacheStats s = off.stats();
+            ObjectNode c = o.putObject("experts");
+            c.put("slots", off.layoutDescription());
+            c.put("lookups", s.lookups());
+            c.put("hits", s.hits());
+            c.put("hit_rate", s.hitRate());
+            c.put("bytes_copied", s.bytesCopied());
+            c.put("prefetches_issued", s.prefetchesIssued());
+            c.put("prefetches_used", s.prefetchesUsed());
+            c.put("prefetches_wasted", s.prefetchesWasted());
+            c.put("decode_stall_ms", off.stallMillis());
+            c.put("prefill_streamed_copies", off.streamedCopies());
+            ArrayNode layers = c.putArray("per_layer");
+            for (int l = 0; l < s.layers(); l++) {
+                ObjectNode x = layers.addObject();
+                x.put("layer", l);
+                x.put("hits", s.hits(l));
+                x.put("misses", s.misses(l));
+                x.put("hit_rate", s.hitRate(l));
+                x.put("bytes_copied", s.bytesCopied(l));
+            }
+        }
+        Files.writeString(file, json.writeValueAsString(o));
+    }
+}
