@@ -207,8 +207,8 @@ public final class SpeculativeScheduler {
 
     /**
      * Takes the predictions made at {@code p.layer()} of {@code p.token()} (after that layer's {@link #demand}):
-     * feeds them to the eviction estimator, replaces the queue with their candidates and submits the best ones the
-     * budget admits. A batch older than one already taken is dropped whole.
+     * completes finished copies, feeds the predictions to the eviction estimator, replaces the queue with their
+     * candidates and submits the best ones the budget admits. A batch older than one already taken is dropped whole.
      */
     public void speculate(LayerPredictions p) {
         if (p.layers() != layers || p.experts() != experts) {
@@ -221,6 +221,7 @@ public final class SpeculativeScheduler {
                     + " (last demand at step " + currentStep + ")");
         }
         stats.speculateCalls++;
+        poll();
         if (source < lastSource) {
             stats.staleBatches++;
             return;
