@@ -30,8 +30,11 @@ import java.util.function.Function;
  * (the oracle predictor of recall r through the same scheduler) and prints or serialises all of it.
  */
 final class LookaheadReplay {
-    /** One what-if row: the oracle of recall r under the chosen config, and uncapped (no throttle, minP 0.5). */
-    record WhatIf(double recall, ScheduledReplay.Result tuned, ScheduledReplay.Result uncapped) {
+    /** Labels of the what-if configurations: the chosen one, p >= 0.5 (throttled as chosen), p >= 0.5 unthrottled. */
+    static final List<String> WHAT_IF_CONFIGS = List.of("default", "p>=0.5", "uncapped");
+
+    /** The what-if rows of one recall r: the oracle of recall r under each of {@link #WHAT_IF_CONFIGS}. */
+    record WhatIf(double recall, List<ScheduledReplay.Result> runs) {
     }
 
     private final SchedulerConfig config;
@@ -67,12 +70,15 @@ final class LookaheadReplay {
     }
 
     List<WhatIf> whatIf(RoutingTrace trace, ResidencyPolicy policy, int k, TimingModel timing, List<Double> recalls) {
-        SchedulerConfig uncapped = config.withMinProbability(0.5).withThrottle(0, config.throttledMinProbability());
+        SchedulerConfig half = config.withMinProbability(0.5);
+        List<SchedulerConfig> configs = List.of(config, half, half.withThrottle(0, config.throttledMinProbability()));
         List<WhatIf> rows = new ArrayList<>();
         for (double r : recalls) {
-            rows.add(new WhatIf(r,
-                    ScheduledReplay.run(trace, policy, k, timing, new OracleLookahead(trace, r, config.horizon(), seed), config),
-                    ScheduledReplay.run(trace, policy, k, timing, new OracleLookahead(trace, r, config.horizon(), seed), uncapped)));
+            List<ScheduledReplay.Result> runs = new ArrayList<>();
+            for (SchedulerConfig c : configs) {
+                runs.add(ScheduledReplay.run(trace, policy, k, timing, new OracleLookahead(trace, r, c.horizon(), seed), c));
+            }
+            rows.add(new WhatIf(r, List.copyOf(runs)));
         }
         return rows;
     }
@@ -104,10 +110,11 @@ final class LookaheadReplay {
         printf(out, "predictor: %s, %s%n", x.predictor(), predictorSource);
         printRecall(out, x.recall());
         SchedulerStats st = x.scheduler();
-        printf(out, "speculative copies: %d issued, %d useful (%.0f MiB), %d wasted (%.0f MiB), measured recall %s;"
-                        + " throttled at %d of %d layers, %d probes; %d stale and %d superseded candidates dropped%n",
-                st.speculativeIssued(), st.speculativeUseful(), st.usefulBytes() / (1024.0 * 1024.0),
-                st.speculativeWasted(), st.wastedBytes() / (1024.0 * 1024.0), fmt(st.recall()), st.throttledCalls(),
+        double perToken = 1024.0 * 1024.0 * mine.tokens();
+        printf(out, "speculative copies: %d issued, %d useful (%.1f MiB/tok), %d wasted (%.1f MiB/tok), measured recall"
+                        + " %s; throttled at %d of %d layers, %d probes; %d stale and %d superseded candidates dropped%n",
+                st.speculativeIssued(), st.speculativeUseful(), st.usefulBytes() / perToken,
+                st.speculativeWasted(), st.wastedBytes() / perToken, fmt(st.recall()), st.throttledCalls(),
                 st.speculateCalls(), st.probes(), st.candidatesStale(), st.candidatesUnissued());
         printf(out, "LRU -> %s gap closed: hit rate %s (%.4f -> %.4f of %.4f; prefetched experts count as hits),"
                         + " ms/token %s (%.2f -> %.2f of %.2f)%n", ceiling.policy(),
@@ -117,15 +124,16 @@ final class LookaheadReplay {
         if (whatIf.isEmpty()) return;
         out.println();
         printf(out, "WHAT-IF: oracle predictor of recall r (reads the trace's future; not a real predictor) through the"
-                + " same scheduler, %s; 'uncapped' = no throttle, p >= 0.5%n", chosen);
+                + " same scheduler, %s; 'p>=0.5': copies from p >= 0.5, throttled as the default; 'uncapped': p >= 0.5,"
+                + " no throttle%n", chosen);
         printf(out, "%-5s %-9s %8s %9s %8s %7s %8s %7s %7s %7s %9s%n", "r", "config", "hit rate", "MiB/tok", "ms/tok",
                 "tok/s", "speed-up", "issued", "useful", "wasted", "gap (ms)");
         for (WhatIf w : whatIf) {
-            for (int i = 0; i < 2; i++) {
-                ScheduledReplay.Result r = i == 0 ? w.tuned() : w.uncapped();
+            for (int i = 0; i < w.runs().size(); i++) {
+                ScheduledReplay.Result r = w.runs().get(i);
                 ReplayResult rr = r.result();
                 printf(out, "%-5.2f %-9s %8.4f %9.1f %8.2f %7.2f %7.2fx %7d %7d %7d %9s%n", w.recall(),
-                        i == 0 ? "default" : "uncapped", rr.hitRate(), rr.mibPerToken(), rr.msPerToken(),
+                        WHAT_IF_CONFIGS.get(i), rr.hitRate(), rr.mibPerToken(), rr.msPerToken(),
                         rr.tokensPerSecond(), c.speedup(rr), r.scheduler().speculativeIssued(),
                         r.scheduler().speculativeUseful(), r.scheduler().speculativeWasted(),
                         pct(gapClosed(lru.msPerToken(), ceiling.msPerToken(), rr.msPerToken())));
@@ -167,11 +175,11 @@ final class LookaheadReplay {
         s.put("gap_closed_ms", gapClosed(lru.msPerToken(), ceiling.msPerToken(), mine.msPerToken()));
         ArrayNode arr = o.putArray("what_if");
         for (WhatIf w : whatIf) {
-            for (int i = 0; i < 2; i++) {
-                ScheduledReplay.Result r = i == 0 ? w.tuned() : w.uncapped();
+            for (int i = 0; i < w.runs().size(); i++) {
+                ScheduledReplay.Result r = w.runs().get(i);
                 ObjectNode n = arr.addObject();
                 n.put("oracle_recall", w.recall());
-                n.put("config", i == 0 ? "default" : "uncapped");
+                n.put("config", WHAT_IF_CONFIGS.get(i));
                 n.put("hit_rate", r.result().hitRate());
                 n.put("mib_per_token", r.result().mibPerToken());
                 n.put("ms_per_token", r.result().msPerToken());

@@ -82,7 +82,7 @@ final class ReplayCommand implements Callable<Integer> {
     Double minProbability;
 
     @Option(names = "--target-recall",
-            description = "lookahead: throttle speculation while measured recall is below this; 0 = never (default: 0.95)")
+            description = "lookahead: throttle speculation while measured recall is below this; 0 = never (default: 0.8)")
     Double targetRecall;
 
     @Option(names = "--what-if", paramLabel = "R,R,...", defaultValue = "0.6,0.8,0.9,1.0",

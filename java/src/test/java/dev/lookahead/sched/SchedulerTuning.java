@@ -18,8 +18,10 @@ import java.util.Locale;
  * problems and the held-out problem is predicted / replayed. Not a test; run by hand:
  * <pre>
  *   java -cp java/target/lookahead.jar:java/target/test-classes dev.lookahead.sched.SchedulerTuning \
- *        ../shared/traces/mixtral-8x7b/gsm8k.jsonl [predictor|scheduler]
+ *        ../shared/traces/mixtral-8x7b/gsm8k.jsonl [predictor|scheduler|throttle]
  * </pre>
+ * "throttle" replays the whole training trace with the oracle predictor of recall r (the what-if predictor), to
+ * choose the throttle's target recall for a predictor that is good enough to copy at p >= 0.5.
  */
 public final class SchedulerTuning {
     private static final TimingModel TIMING = TimingModel.MIXTRAL_4BIT_PCIE4;
@@ -33,8 +35,31 @@ public final class SchedulerTuning {
         String what = args.length > 1 ? args[1] : "both";
         List<Fold> folds = folds(train);
         System.out.printf(Locale.ROOT, "%s: %d tokens, %d folds (one per problem)%n", train.source(), train.tokenCount(), folds.size());
-        if (!what.equals("scheduler")) tunePredictor(train, folds);
-        if (!what.equals("predictor")) tuneScheduler(train, folds);
+        if (what.equals("both") || what.equals("predictor")) tunePredictor(train, folds);
+        if (what.equals("both") || what.equals("scheduler")) tuneScheduler(train, folds);
+        if (what.equals("both") || what.equals("throttle")) tuneThrottle(train);
+    }
+
+    static void tuneThrottle(RoutingTrace train) {
+        System.out.println("\nthrottle target (oracle predictor of recall r, p >= 0.5, whole training trace): ms/token");
+        SchedulerConfig base = SchedulerConfig.defaults(TIMING.expertBytes(), train.topK()).withMinProbability(0.5);
+        double[] targets = {0, 0.8, 0.85, 0.9, 0.95};
+        System.out.print(" k    r      LRU");
+        for (double t : targets) System.out.printf(Locale.ROOT, "  T=%.2f", t);
+        System.out.println();
+        for (int k : new int[] {4, 6}) {
+            double lru = ReplaySimulator.run(train, ResidencyPolicies.byName(ResidencyPolicies.MIXTRAL_OFFLOADING), k,
+                    TIMING, null).msPerToken();
+            for (double r : new double[] {0.7, 0.8, 0.9}) {
+                System.out.printf(Locale.ROOT, "%2d %4.1f %8.2f", k, r, lru);
+                for (double t : targets) {
+                    ScheduledReplay.Result x = ScheduledReplay.run(train, ResidencyPolicies.byName(ResidencyPolicies.LOOKAHEAD),
+                            k, TIMING, new OracleLookahead(train, r, base.horizon(), 1), base.withThrottle(t, base.throttledMinProbability()));
+                    System.out.printf(Locale.ROOT, " %7.2f", x.result().msPerToken());
+                }
+                System.out.println();
+            }
+        }
     }
 
     static String key(RoutingTrace.Token t) {
