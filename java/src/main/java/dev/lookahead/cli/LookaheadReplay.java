@@ -59,7 +59,8 @@ final class LookaheadReplay {
     ReplayComparison.PolicyRunner runner(ReplayComparison.PolicyRunner fallback) {
         return (trace, policy, k, timing) -> {
             if (!policy.scheduled()) return fallback.run(trace, policy, k, timing);
-            ScheduledReplay.Result r = ScheduledReplay.run(trace, policy, k, timing, predictors.apply(trace), config);
+            ScheduledReplay.Result r = ScheduledReplay.run(trace, policy, k, timing, predictors.apply(trace),
+                    forTrace(config, trace));
             extras.put(r.result(), r);
             return r.result();
         };
@@ -70,8 +71,9 @@ final class LookaheadReplay {
     }
 
     List<WhatIf> whatIf(RoutingTrace trace, ResidencyPolicy policy, int k, TimingModel timing, List<Double> recalls) {
-        SchedulerConfig half = config.withMinProbability(0.5);
-        List<SchedulerConfig> configs = List.of(config, half, half.withThrottle(0, config.throttledMinProbability()));
+        SchedulerConfig chosen = forTrace(config, trace);
+        SchedulerConfig half = chosen.withMinProbability(0.5);
+        List<SchedulerConfig> configs = List.of(chosen, half, half.withThrottle(0, chosen.throttledMinProbability()));
         List<WhatIf> rows = new ArrayList<>();
         for (double r : recalls) {
             List<ScheduledReplay.Result> runs = new ArrayList<>();
@@ -81,6 +83,11 @@ final class LookaheadReplay {
             rows.add(new WhatIf(r, List.copyOf(runs)));
         }
         return rows;
+    }
+
+    /** The config with at most top-k outstanding copies per target layer, k of the trace's routing. */
+    static SchedulerConfig forTrace(SchedulerConfig c, RoutingTrace trace) {
+        return c.maxPerTargetLayer() == trace.topK() ? c : c.withMaxPerTargetLayer(trace.topK());
     }
 
     /** The Belady ceiling of the same layout: per layer for per-layer policies, the pool's for a pool. */

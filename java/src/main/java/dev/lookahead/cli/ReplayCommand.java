@@ -163,7 +163,7 @@ final class ReplayCommand implements Callable<Integer> {
     /** The scheduler's configuration and predictor for a lookahead policy, from the options. */
     private LookaheadReplay lookahead(TimingModel timing) throws IOException {
         long copy = timing.expertBytes();
-        // top-k is known only from a trace; Mixtral's top-2 is the default and each trace is checked below
+        // top-k comes from each trace (LookaheadReplay.forTrace); 2 is only a placeholder here
         SchedulerConfig c = SchedulerConfig.defaults(copy, 2);
         if (horizon != null) c = c.withHorizon(horizon);
         if (budgetCopies != null) {
@@ -191,10 +191,7 @@ final class ReplayCommand implements Callable<Integer> {
                                 + " are in-sample");
                     }
                 }
-                factory = eval -> {
-                    checkTopK(eval, config);
-                    return LookaheadReplay.learn(train, eval, config.horizon());
-                };
+                factory = eval -> LookaheadReplay.learn(train, eval, config.horizon());
                 source = "learned from " + trainTrace + " (" + train.tokenCount() + " tokens)";
             }
             case OracleLookahead.NAME -> {
@@ -202,23 +199,13 @@ final class ReplayCommand implements Callable<Integer> {
                 if (recall == null) throw new IllegalArgumentException("--predictor oracle needs --recall R (0..1)");
                 double r = recall;
                 if (!(r >= 0 && r <= 1)) throw new IllegalArgumentException("--recall must be in [0, 1], got " + r);
-                factory = eval -> {
-                    checkTopK(eval, config);
-                    return new OracleLookahead(eval, r, config.horizon(), seed);
-                };
+                factory = eval -> new OracleLookahead(eval, r, config.horizon(), seed);
                 source = "WHAT-IF: reads the evaluated trace's future";
             }
             default -> throw new IllegalArgumentException("unknown --predictor '" + p + "' for " + policy + "; known: history, "
                     + OracleLookahead.NAME);
         }
         return new LookaheadReplay(config, factory, source, seed);
-    }
-
-    private static void checkTopK(RoutingTrace eval, SchedulerConfig config) {
-        if (eval.topK() != config.maxPerTargetLayer()) {
-            throw new IllegalArgumentException(eval.source() + " routes top-" + eval.topK() + "; the lookahead replay"
-                    + " supports top-" + config.maxPerTargetLayer() + " traces only");
-        }
     }
 
     private void rejectLookaheadOptions() {

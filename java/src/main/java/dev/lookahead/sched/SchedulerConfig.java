@@ -94,4 +94,10 @@ public record SchedulerConfig(int horizon, long inFlightBudgetBytes, double minP
         return new SchedulerConfig(horizon, inFlightBudgetBytes, minProbability, distanceDiscount, maxPerTargetLayer,
                 recallWindow, minSamples, targetRecall, throttledMinProbability, far, probeInterval);
     }
+
+    /** With at most {@code n} outstanding speculative copies per target layer (top-k of the model). */
+    public SchedulerConfig withMaxPerTargetLayer(int n) {
+        return new SchedulerConfig(horizon, inFlightBudgetBytes, minProbability, distanceDiscount, n,
+                recallWindow, minSamples, targetRecall, throttledMinProbability, farProbability, probeInterval);
+    }
 }

@@ -178,6 +178,10 @@ public final class SpeculativeScheduler {
      * @throws IllegalStateException when steps do not increase (layers must come in decode order)
      */
     public int demand(long token, int layer, int[] chosen, int count, int[] slotsOut) {
+        if (count < 0 || count > chosen.length || count > slotsOut.length) {
+            throw new IllegalArgumentException("count " + count + " exceeds the chosen (" + chosen.length
+                    + ") or slot (" + slotsOut.length + ") array");
+        }
         long step = Steps.of(token, layer, layers);
         if (step <= currentStep) {
             throw new IllegalStateException("demand for step " + step + " (token " + token + ", layer " + layer
