@@ -12,6 +12,10 @@ import dev.lookahead.expert.ResidencyPolicies;
 import dev.lookahead.expert.ResidencyPolicy;
 import dev.lookahead.expert.RoutingTrace;
 import dev.lookahead.expert.TimingModel;
+import dev.lookahead.sched.HistoryPredictor;
+import dev.lookahead.sched.LookaheadPredictor;
+import dev.lookahead.sched.OracleLookahead;
+import dev.lookahead.sched.SchedulerConfig;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -29,7 +33,8 @@ import java.util.function.Function;
         description = {"Replays recorded expert-routing traces (JSONL) through the engine's expert cache and a",
                 "residency policy, with a copy/compute time model; compares with the LRU baseline",
                 "(mixtral-offloading) and the Belady ceilings (per layer, and one pool of layers*k slots).",
-                "Policies: mixtral-offloading, next-layer, all-resident, lru-global, belady, belady-global.",
+                "Policies: mixtral-offloading, next-layer, all-resident, lru-global, belady, belady-global,",
+                "lookahead, lookahead-global (the speculative scheduler; needs --train-trace or --predictor oracle).",
                 "Times are a model (see ReplaySimulator), not measurements."})
 final class ReplayCommand implements Callable<Integer> {
     @Parameters(arity = "1..*", paramLabel = "TRACE", description = "routing trace files (JSONL); each is replayed on its own")
@@ -55,10 +60,35 @@ final class ReplayCommand implements Callable<Integer> {
             description = "GPU compute per layer and token in ms (default: ${DEFAULT-VALUE})")
     double layerMs;
 
-    @Option(names = "--predictor", defaultValue = PreviousTokenPredictor.NAME,
-            description = {"prefetch prediction for next-layer: previous-token (the experts this layer used for the",
-                    "previous token) or oracle (WHAT-IF: the trace's truth with recall --recall) (default: ${DEFAULT-VALUE})"})
+    @Option(names = "--predictor",
+            description = {"prediction for next-layer: previous-token (default; the experts this layer used for the",
+                    "previous token); for lookahead: history (default; routing statistics learned from --train-trace);",
+                    "for both: oracle (WHAT-IF: the trace's truth with recall --recall)"})
     String predictor;
+
+    @Option(names = "--train-trace", paramLabel = "FILE",
+            description = {"lookahead: the routing trace the history predictor learns from (e.g. gsm8k.jsonl);",
+                    "use one other than the evaluated traces"})
+    Path trainTrace;
+
+    @Option(names = "--horizon", description = "lookahead: predict layers l+1 .. l+D (default: 8)")
+    Integer horizon;
+
+    @Option(names = "--budget-copies",
+            description = "lookahead: expert copies that may be in flight before no speculative one starts (default: 1)")
+    Integer budgetCopies;
+
+    @Option(names = "--min-probability", description = "lookahead: copy only predictions at least this likely (default: 0.9)")
+    Double minProbability;
+
+    @Option(names = "--target-recall",
+            description = "lookahead: throttle speculation while measured recall is below this; 0 = never (default: 0.8)")
+    Double targetRecall;
+
+    @Option(names = "--what-if", paramLabel = "R,R,...", defaultValue = "0.6,0.8,0.9,1.0",
+            description = {"lookahead: also replay the oracle predictor of these recalls through the same scheduler",
+                    "(WHAT-IF rows); 'none' to skip (default: ${DEFAULT-VALUE})"})
+    String whatIf;
 
     @Option(names = "--recall", description = "recall of the oracle predictor, 0..1 (what-if only)")
     Double recall;
@@ -84,31 +114,39 @@ final class ReplayCommand implements Callable<Integer> {
         ResidencyPolicy chosen = ResidencyPolicies.byName(policy);
         TimingModel timing = new TimingModel(expertMib, linkGbps, layerMs);
         int[] sweepRange = sweep == null ? null : parseSweep(sweep);
-        Function<RoutingTrace, PrefetchPredictor> predictors = predictorFactory();
-        if (!chosen.prefetchNextLayer() && recall != null) {
-            throw new IllegalArgumentException("--recall applies to the prefetch predictor of next-layer only");
+        if (!chosen.prefetchNextLayer() && !chosen.scheduled() && recall != null) {
+            throw new IllegalArgumentException("--recall applies to the predictors of next-layer and lookahead only");
         }
+        Function<RoutingTrace, PrefetchPredictor> predictors = chosen.scheduled() ? t -> null : predictorFactory();
+        LookaheadReplay lookahead = chosen.scheduled() ? lookahead(timing) : null;
+        if (!chosen.scheduled()) rejectLookaheadOptions();
+        List<Double> whatIfRecalls = chosen.scheduled() ? parseRecalls(whatIf) : List.of();
+        ReplayComparison.PolicyRunner runner = ReplayComparison.simulator(predictors);
+        if (lookahead != null) runner = lookahead.runner(runner);
 
         List<TraceReport> reports = new ArrayList<>();
         for (Path file : traces) {
             RoutingTrace trace = RoutingTrace.read(file);
-            ReplayComparison main = ReplayComparison.run(trace, chosen.name(), slotsPerLayer, timing, predictors);
+            ReplayComparison main = ReplayComparison.run(trace, chosen.name(), slotsPerLayer, timing, runner);
             List<ReplayComparison> swept = new ArrayList<>();
             if (sweepRange != null) {
                 for (int k = sweepRange[0]; k <= sweepRange[1]; k++) {
-                    swept.add(ReplayComparison.run(trace, chosen.name(), k, timing, predictors));
+                    swept.add(ReplayComparison.run(trace, chosen.name(), k, timing, runner));
                 }
             }
-            reports.add(new TraceReport(file, trace, main, swept));
+            List<LookaheadReplay.WhatIf> rows = lookahead == null ? List.of()
+                    : lookahead.whatIf(trace, chosen, slotsPerLayer, timing, whatIfRecalls);
+            reports.add(new TraceReport(file, trace, main, swept, rows));
         }
 
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
-            out.println(toJson(reports));
+            out.println(toJson(reports, lookahead));
         } else {
             ReplayTables tables = new ReplayTables(out);
             for (TraceReport r : reports) {
                 tables.summary(r.file(), r.trace(), r.main(), chosen.name());
+                if (lookahead != null) lookahead.print(out, r.main(), chosen.name(), r.whatIf());
                 if (perLayer) tables.perLayer(r.main());
                 if (!r.sweep().isEmpty()) tables.sweep(r.sweep(), chosen.name());
                 out.println();
@@ -118,11 +156,88 @@ final class ReplayCommand implements Callable<Integer> {
         return 0;
     }
 
-    record TraceReport(Path file, RoutingTrace trace, ReplayComparison main, List<ReplayComparison> sweep) {
+    record TraceReport(Path file, RoutingTrace trace, ReplayComparison main, List<ReplayComparison> sweep,
+                       List<LookaheadReplay.WhatIf> whatIf) {
+    }
+
+    /** The scheduler's configuration and predictor for a lookahead policy, from the options. */
+    private LookaheadReplay lookahead(TimingModel timing) throws IOException {
+        long copy = timing.expertBytes();
+        // top-k comes from each trace (LookaheadReplay.forTrace); 2 is only a placeholder here
+        SchedulerConfig c = SchedulerConfig.defaults(copy, 2);
+        if (horizon != null) c = c.withHorizon(horizon);
+        if (budgetCopies != null) {
+            if (budgetCopies < 0) throw new IllegalArgumentException("--budget-copies must be >= 0, got " + budgetCopies);
+            c = c.withBudget(budgetCopies * copy);
+        }
+        if (minProbability != null) c = c.withMinProbability(minProbability);
+        if (targetRecall != null) c = c.withThrottle(targetRecall, c.throttledMinProbability());
+        SchedulerConfig config = c;
+        String p = predictor == null ? HistoryPredictor.NAME : predictor;
+        Function<RoutingTrace, LookaheadPredictor> factory;
+        String source;
+        switch (p) {
+            case HistoryPredictor.NAME -> {
+                if (recall != null) throw new IllegalArgumentException("--recall applies to --predictor oracle only");
+                if (trainTrace == null) {
+                    throw new IllegalArgumentException("--policy " + policy + " needs --train-trace FILE: a routing trace the"
+                            + " history predictor learns from (e.g. gsm8k.jsonl), other than the evaluated ones; or"
+                            + " --predictor oracle --recall R for a what-if");
+                }
+                RoutingTrace train = RoutingTrace.read(trainTrace);
+                for (Path t : traces) {
+                    if (t.toAbsolutePath().normalize().equals(trainTrace.toAbsolutePath().normalize())) {
+                        spec.commandLine().getErr().println("warning: " + t + " is also the training trace: its numbers"
+                                + " are in-sample");
+                    }
+                }
+                factory = eval -> LookaheadReplay.learn(train, eval, config.horizon());
+                source = "learned from " + trainTrace + " (" + train.tokenCount() + " tokens)";
+            }
+            case OracleLookahead.NAME -> {
+                if (trainTrace != null) throw new IllegalArgumentException("--train-trace applies to --predictor history only");
+                if (recall == null) throw new IllegalArgumentException("--predictor oracle needs --recall R (0..1)");
+                double r = recall;
+                if (!(r >= 0 && r <= 1)) throw new IllegalArgumentException("--recall must be in [0, 1], got " + r);
+                factory = eval -> new OracleLookahead(eval, r, config.horizon(), seed);
+                source = "WHAT-IF: reads the evaluated trace's future";
+            }
+            default -> throw new IllegalArgumentException("unknown --predictor '" + p + "' for " + policy + "; known: history, "
+                    + OracleLookahead.NAME);
+        }
+        return new LookaheadReplay(config, factory, source, seed);
+    }
+
+    private void rejectLookaheadOptions() {
+        if (trainTrace != null || horizon != null || budgetCopies != null || minProbability != null || targetRecall != null) {
+            throw new IllegalArgumentException("--train-trace, --horizon, --budget-copies, --min-probability and"
+                    + " --target-recall apply to --policy lookahead / lookahead-global only");
+        }
+    }
+
+    /** "0.6,0.8" -> [0.6, 0.8]; "none" -> []. */
+    static List<Double> parseRecalls(String text) {
+        if (text.equals("none")) return List.of();
+        List<Double> out = new ArrayList<>();
+        for (String part : text.split(",")) {
+            double r;
+            try {
+                r = Double.parseDouble(part.trim());
+            } catch (NumberFormatException e) {
+                r = Double.NaN;
+            }
+            if (!(r >= 0 && r <= 1)) {
+                throw new IllegalArgumentException("--what-if must be recalls in [0, 1] separated by commas, or none; got '"
+                        + text + "'");
+            }
+            out.add(r);
+        }
+        return out;
     }
 
     private Function<RoutingTrace, PrefetchPredictor> predictorFactory() {
-        return switch (predictor) {
+        String p = predictor == null ? PreviousTokenPredictor.NAME : predictor;
+        return switch (p) {
             case PreviousTokenPredictor.NAME -> {
                 if (recall != null) throw new IllegalArgumentException("--recall applies to --predictor oracle only");
                 yield t -> new PreviousTokenPredictor(t.layers());
@@ -133,7 +248,7 @@ final class ReplayCommand implements Callable<Integer> {
                 if (!(r >= 0 && r <= 1)) throw new IllegalArgumentException("--recall must be in [0, 1], got " + r);
                 yield t -> new OracleRecallPredictor(t, r, seed);
             }
-            default -> throw new IllegalArgumentException("unknown --predictor '" + predictor + "'; known: "
+            default -> throw new IllegalArgumentException("unknown --predictor '" + p + "'; known: "
                     + PreviousTokenPredictor.NAME + ", " + OracleRecallPredictor.NAME);
         };
     }
@@ -153,7 +268,7 @@ final class ReplayCommand implements Callable<Integer> {
         throw new IllegalArgumentException("--sweep must be A..B with 1 <= A <= B (e.g. 2..6), got '" + text + "'");
     }
 
-    private String toJson(List<TraceReport> reports) throws IOException {
+    private String toJson(List<TraceReport> reports, LookaheadReplay lookahead) throws IOException {
         JsonMapper mapper = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT).build();
         ObjectNode root = mapper.createObjectNode();
         root.put("policy", policy);
@@ -168,6 +283,7 @@ final class ReplayCommand implements Callable<Integer> {
             ObjectNode o = arr.addObject();
             ReplayJson.trace(o, r.file(), r.trace());
             ReplayJson.comparison(o.putArray("results"), r.main(), perLayer);
+            if (lookahead != null) lookahead.json(o, r.main(), policy, r.whatIf());
             if (!r.sweep().isEmpty()) {
                 ArrayNode sw = o.putArray("sweep");
                 for (ReplayComparison c : r.sweep()) {

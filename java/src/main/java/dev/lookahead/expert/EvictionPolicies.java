@@ -6,18 +6,24 @@ import java.util.List;
 public final class EvictionPolicies {
     /** Belady's MIN: farthest next use, from the exact future (replay only). */
     public static final String BELADY = "belady";
+    /**
+     * Farthest predicted next use: {@link FarthestNextUsePolicy} over an estimator fed by a predictor (the
+     * speculative scheduler's {@code PredictedNextUse}), not by the trace's future; usable by the engine.
+     */
+    public static final String PREDICTED = "predicted";
 
     private EvictionPolicies() {
     }
 
     public static List<String> names() {
-        return List.of(LruPolicy.NAME, BELADY);
+        return List.of(LruPolicy.NAME, BELADY, PREDICTED);
     }
 
     /**
-     * @param name   "lru" or "belady"
-     * @param oracle the exact future accesses, needed by "belady" (available in replay only); may be null otherwise
-     * @throws IllegalArgumentException for an unknown name, or "belady" without an oracle
+     * @param name   "lru", "belady" or "predicted"
+     * @param oracle the exact future accesses, needed by "belady" (available in replay only); the predictor-fed
+     *               estimator, needed by "predicted"; may be null for "lru"
+     * @throws IllegalArgumentException for an unknown name, or "belady" / "predicted" without an estimator
      */
     public static EvictionPolicy create(String name, SlotLayout layout, NextUseEstimator oracle) {
         return switch (name) {
@@ -28,6 +34,13 @@ public final class EvictionPolicies {
                             + " it is available in replay only");
                 }
                 yield new FarthestNextUsePolicy(BELADY, oracle, layout.totalSlots());
+            }
+            case PREDICTED -> {
+                if (oracle == null) {
+                    throw new IllegalArgumentException("eviction policy 'predicted' needs a next-use estimator fed by"
+                            + " predictions (the speculative scheduler's)");
+                }
+                yield new FarthestNextUsePolicy(PREDICTED, oracle, layout.totalSlots());
             }
             default -> throw new IllegalArgumentException("unknown eviction policy '" + name + "'; known: "
                     + String.join(", ", names()));

@@ -21,22 +21,49 @@ public record ReplayComparison(RoutingTrace trace, int slotsPerLayer, TimingMode
             ResidencyPolicies.BELADY, ResidencyPolicies.BELADY_GLOBAL);
 
     /**
+     * Replays one policy on one trace with k slots per layer. The default runs {@link ReplaySimulator}; a
+     * {@link ResidencyPolicy#scheduled() scheduled} policy needs a runner that drives the speculative scheduler.
+     */
+    @FunctionalInterface
+    public interface PolicyRunner {
+        ReplayResult run(RoutingTrace trace, ResidencyPolicy policy, int slotsPerLayer, TimingModel timing);
+    }
+
+    /** The runner of {@link ReplaySimulator}, with a fresh predictor per run of a prefetching policy. */
+    public static PolicyRunner simulator(Function<RoutingTrace, PrefetchPredictor> predictors) {
+        return (trace, p, k, timing) ->
+                ReplaySimulator.run(trace, p, k, timing, p.prefetchNextLayer() ? predictors.apply(trace) : null);
+    }
+
+    /**
      * @param predictors makes a fresh prefetch predictor for a trace (called once per run of a prefetching policy)
      */
     public static ReplayComparison run(RoutingTrace trace, String policy, int slotsPerLayer, TimingModel timing,
                                        Function<RoutingTrace, PrefetchPredictor> predictors) {
+        return run(trace, policy, slotsPerLayer, timing, simulator(predictors));
+    }
+
+    /** As {@link #run(RoutingTrace, String, int, TimingModel, Function)}, each policy replayed by {@code runner}. */
+    public static ReplayComparison run(RoutingTrace trace, String policy, int slotsPerLayer, TimingModel timing,
+                                       PolicyRunner runner) {
         ResidencyPolicies.byName(policy); // unknown names fail before any work
         Set<String> names = new LinkedHashSet<>();
         names.add(policy);
         names.addAll(REFERENCE_POLICIES);
         List<ResidencyPolicy> policies = new ArrayList<>();
         for (String n : names) policies.add(ResidencyPolicies.byName(n));
-        return run(trace, policies, slotsPerLayer, timing, predictors);
+        return run(trace, policies, slotsPerLayer, timing, runner);
     }
 
     /** Replays {@code policies} in order; the baseline is always replayed too (and listed last if not given). */
     public static ReplayComparison run(RoutingTrace trace, List<ResidencyPolicy> policies, int slotsPerLayer,
                                        TimingModel timing, Function<RoutingTrace, PrefetchPredictor> predictors) {
+        return run(trace, policies, slotsPerLayer, timing, simulator(predictors));
+    }
+
+    /** As above, each policy replayed by {@code runner}. */
+    public static ReplayComparison run(RoutingTrace trace, List<ResidencyPolicy> policies, int slotsPerLayer,
+                                       TimingModel timing, PolicyRunner runner) {
         List<ResidencyPolicy> all = new ArrayList<>(policies);
         if (all.stream().noneMatch(p -> p.name().equals(ResidencyPolicies.MIXTRAL_OFFLOADING))) {
             all.add(ResidencyPolicies.byName(ResidencyPolicies.MIXTRAL_OFFLOADING));
@@ -45,8 +72,7 @@ public record ReplayComparison(RoutingTrace trace, int slotsPerLayer, TimingMode
         List<ReplayResult> results = new ArrayList<>();
         ReplayResult baseline = null;
         for (ResidencyPolicy p : distinct) {
-            PrefetchPredictor predictor = p.prefetchNextLayer() ? predictors.apply(trace) : null;
-            ReplayResult r = ReplaySimulator.run(trace, p, slotsPerLayer, timing, predictor);
+            ReplayResult r = runner.run(trace, p, slotsPerLayer, timing);
             results.add(r);
             if (p.name().equals(ResidencyPolicies.MIXTRAL_OFFLOADING)) baseline = r;
         }

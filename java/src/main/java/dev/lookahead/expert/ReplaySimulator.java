@@ -55,6 +55,10 @@ public final class ReplaySimulator {
             throw new IllegalArgumentException("slots per layer (" + slotsPerLayer + ") must be at least the experts each"
                     + " layer chooses (top-" + trace.topK() + ")");
         }
+        if (policy.scheduled()) {
+            throw new IllegalArgumentException("policy '" + policy.name() + "' is driven by the speculative scheduler;"
+                    + " replay it with dev.lookahead.sched.ScheduledReplay");
+        }
         if (policy.prefetchNextLayer() && predictor == null) {
             throw new IllegalArgumentException("policy '" + policy.name() + "' prefetches and needs a prefetch predictor");
         }

@@ -19,6 +19,15 @@ public final class ResidencyPolicies {
     /** Ceiling: Belady's optimal eviction over one pool of layers * k slots (replay only). */
     public static final String BELADY_GLOBAL = "belady-global";
 
+    /**
+     * Speculative scheduling ({@code dev.lookahead.sched.SpeculativeScheduler}) within k slots per layer: copies the
+     * experts predicted for the next D layers within a bytes-in-flight budget and evicts the expert whose predicted
+     * next use is farthest.
+     */
+    public static final String LOOKAHEAD = "lookahead";
+    /** The same scheduler over one pool of layers * k slots shared by all layers. */
+    public static final String LOOKAHEAD_GLOBAL = "lookahead-global";
+
     private static final Map<String, ResidencyPolicy> POLICIES = new LinkedHashMap<>();
 
     static {
@@ -34,6 +43,12 @@ public final class ResidencyPolicies {
                 "ceiling: optimal (Belady) eviction within k slots per layer, from the trace's future"));
         add(new ResidencyPolicy(BELADY_GLOBAL, ResidencyPolicy.Placement.GLOBAL_POOL, EvictionPolicies.BELADY, false,
                 true, "ceiling: optimal (Belady) eviction over one pool of layers*k slots, from the trace's future"));
+        add(new ResidencyPolicy(LOOKAHEAD, ResidencyPolicy.Placement.PER_LAYER, EvictionPolicies.PREDICTED, false,
+                false, "speculative scheduler: predicted experts of the next D layers copied within a bytes-in-flight"
+                + " budget, k slots per layer, eviction by farthest predicted next use"));
+        add(new ResidencyPolicy(LOOKAHEAD_GLOBAL, ResidencyPolicy.Placement.GLOBAL_POOL, EvictionPolicies.PREDICTED,
+                false, false, "speculative scheduler over one pool of layers*k slots, eviction by farthest predicted"
+                + " next use"));
     }
 
     private ResidencyPolicies() {

@@ -34,6 +34,15 @@ public record ResidencyPolicy(String name, Placement placement, String eviction,
     }
 
     /**
+     * Whether the speculative scheduler ({@code dev.lookahead.sched}) drives this policy: its eviction needs the
+     * scheduler's predicted next uses, and its copies are issued by the scheduler rather than by
+     * {@link ReplaySimulator} or a next-layer prefetch.
+     */
+    public boolean scheduled() {
+        return eviction.equals(EvictionPolicies.PREDICTED);
+    }
+
+    /**
      * The slot layout for a model of {@code layers} MoE layers of {@code experts} experts, given a budget of
      * {@code slotsPerLayer} slots per layer (a global pool gets the same total, layers * slotsPerLayer).
      */
@@ -54,7 +63,8 @@ public record ResidencyPolicy(String name, Placement placement, String eviction,
      * A cache laid out and evicting as this policy says; for {@link Placement#ALL_RESIDENT} every expert is
      * preloaded.
      *
-     * @param oracle the exact future accesses, required when {@link #replayOnly()}; null in the engine
+     * @param oracle the exact future accesses, required when {@link #replayOnly()}; for a {@link #scheduled()}
+     *               policy the scheduler's predicted next uses; null otherwise
      */
     public ExpertCache newCache(int layers, int experts, int slotsPerLayer, long expertBytes, NextUseEstimator oracle) {
         if (replayOnly && oracle == null) {

@@ -6,6 +6,9 @@ import dev.lookahead.expert.ReplaySimulator;
 import dev.lookahead.expert.ResidencyPolicies;
 import dev.lookahead.expert.RoutingTrace;
 import dev.lookahead.expert.TimingModel;
+import dev.lookahead.sched.HistoryPredictor;
+import dev.lookahead.sched.ScheduledReplay;
+import dev.lookahead.sched.SchedulerConfig;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -98,6 +101,95 @@ class ReplayCommandTest {
         assertEquals(1.0, results.get(1).get("speedup_vs_lru").asDouble(), 1e-12);
         assertTrue(results.get(0).get("prefetches_issued").asLong() > 0);
         assertTrue(results.get(0).get("predictor").asText().startsWith("oracle"));
+    }
+
+    /** A second trace of the same shape, another seed: the training trace of the lookahead tests. */
+    private Path writeTrainTrace() throws IOException {
+        SplittableRandom rnd = new SplittableRandom(9);
+        List<String> lines = new ArrayList<>();
+        for (int t = 0; t < 30; t++) {
+            for (int l = 0; l < 4; l++) {
+                int a = rnd.nextInt(8), b = (a + 1 + rnd.nextInt(7)) % 8;
+                lines.add("{\"dataset\": \"y\", \"problem_id\": 0, \"layer\": " + l + ", \"experts\": [" + a + ", " + b
+                        + "], \"token_idx\": " + t + "}");
+            }
+        }
+        Path f = dir.resolve("train.jsonl");
+        Files.write(f, lines);
+        return f;
+    }
+
+    @Test
+    void lookaheadPrintsTheSchedulerReportAndTheWhatIfRows() throws IOException {
+        Path trace = writeTrace();
+        Path train = writeTrainTrace();
+        Run r = run("replay", trace.toString(), "--policy", "lookahead", "--train-trace", train.toString(), "-k", "3",
+                "--horizon", "2", "--what-if", "0.8,1.0");
+        assertEquals(0, r.code(), r.err());
+        String out = r.out();
+        assertTrue(out.lines().anyMatch(l -> l.startsWith("lookahead ") && l.contains("3 slots/layer")), out);
+        assertTrue(out.contains("predictor: history(train.jsonl), learned from") && out.contains("(30 tokens)"), out);
+        assertTrue(out.matches("(?s).*prediction recall@k by distance d: d1 0\\.\\d{3} d2 0\\.\\d{3}; all 0\\.\\d{3}.*"), out);
+        assertTrue(out.contains("speculative copies: ") && out.contains("LRU -> belady gap closed: hit rate "), out);
+        assertTrue(out.contains("WHAT-IF: oracle predictor of recall r"), out);
+        long rows = out.lines().filter(l -> l.matches("^(0\\.80|1\\.00) +(default|p>=0\\.5|uncapped) +0\\.\\d{4} .*")).count();
+        assertEquals(6, rows, out);
+    }
+
+    @Test
+    void lookaheadJsonMatchesTheScheduledReplay() throws IOException {
+        Path trace = writeTrace();
+        Path train = writeTrainTrace();
+        Run r = run("replay", trace.toString(), "--json", "--policy", "lookahead-global", "--train-trace",
+                train.toString(), "-k", "3", "--horizon", "3", "--budget-copies", "2", "--min-probability", "0.3",
+                "--target-recall", "0", "--what-if", "none");
+        assertEquals(0, r.code(), r.err());
+        JsonNode t = JsonMapper.builder().build().readTree(r.out()).get("traces").get(0);
+        JsonNode mine = t.get("results").get(0);
+        assertEquals("lookahead-global", mine.get("policy").asText());
+        JsonNode s = t.get("scheduler");
+        assertEquals(3, s.get("config").get("horizon").asInt());
+        assertEquals(2, s.get("config").get("in_flight_budget_copies").asInt());
+        assertEquals(3, s.get("recall_at_k").size());
+        assertEquals("belady-global", s.get("ceiling").asText());
+        assertEquals(0, t.get("what_if").size());
+
+        RoutingTrace rt = RoutingTrace.read(trace);
+        TimingModel timing = TimingModel.MIXTRAL_4BIT_PCIE4;
+        SchedulerConfig c = SchedulerConfig.defaults(timing.expertBytes(), 2).withHorizon(3)
+                .withBudget(2 * timing.expertBytes()).withMinProbability(0.3).withThrottle(0, 0.95);
+        ScheduledReplay.Result expected = ScheduledReplay.run(rt, ResidencyPolicies.byName("lookahead-global"), 3, timing,
+                HistoryPredictor.learn(RoutingTrace.read(train), 3, HistoryPredictor.Params.DEFAULT), c);
+        assertEquals(expected.result().hitRate(), mine.get("hit_rate").asDouble(), 1e-12);
+        assertEquals(expected.result().msPerToken(), mine.get("ms_per_token").asDouble(), 1e-9);
+        assertEquals(expected.scheduler().speculativeIssued(), s.get("speculative_issued").asLong());
+        assertEquals(expected.scheduler().wastedBytes(), s.get("wasted_bytes").asLong());
+        assertEquals(expected.recall().recall(1), s.get("recall_at_k").get(0).get("recall").asDouble(), 1e-12);
+    }
+
+    @Test
+    void lookaheadOptionErrorsGiveOneClearLine() throws IOException {
+        Path trace = writeTrace();
+        Run r = run("replay", trace.toString(), "--policy", "lookahead");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("--policy lookahead needs --train-trace FILE"), r.err());
+        r = run("replay", trace.toString(), "--train-trace", trace.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("apply to --policy lookahead / lookahead-global only"), r.err());
+        r = run("replay", trace.toString(), "--policy", "lookahead", "--train-trace", trace.toString(), "--what-if", "2");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("--what-if must be recalls in [0, 1]"), r.err());
+        r = run("replay", trace.toString(), "--policy", "lookahead", "--predictor", "previous-token");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("unknown --predictor 'previous-token' for lookahead"), r.err());
+        // the oracle needs no training trace; the evaluated trace used for training is flagged as in-sample
+        r = run("replay", trace.toString(), "--policy", "lookahead", "--predictor", "oracle", "--recall", "0.9",
+                "--what-if", "none");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("predictor: oracle(recall 0.9), WHAT-IF"), r.out());
+        r = run("replay", trace.toString(), "--policy", "lookahead", "--train-trace", trace.toString(), "--what-if", "none");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("in-sample"), r.err());
     }
 
     @Test

@@ -49,6 +49,21 @@ class PoliciesTest {
     }
 
     @Test
+    void lookaheadPoliciesNeedTheSchedulersEstimator() {
+        ResidencyPolicy la = ResidencyPolicies.byName("lookahead");
+        ResidencyPolicy pool = ResidencyPolicies.byName("lookahead-global");
+        assertTrue(la.scheduled() && pool.scheduled());
+        assertFalse(ResidencyPolicies.byName("next-layer").scheduled());
+        assertFalse(la.replayOnly());
+        assertEquals(new SlotLayout.PerLayer(32, 4), la.layout(32, 8, 4));
+        assertEquals(new SlotLayout.GlobalPool(32, 128), pool.layout(32, 8, 4));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> la.newCache(2, 8, 2, 1, null));
+        assertTrue(e.getMessage().contains("'predicted' needs a next-use estimator"), e.getMessage());
+        ExpertCache cache = la.newCache(2, 8, 2, 1, (id, step) -> NextUseEstimator.NEVER);
+        assertEquals("predicted", cache.policy().name());
+    }
+
+    @Test
     void futureAccessesGiveTheNextUse() {
         // Layer 0 of tokens 0..3 chooses E0, E1, E0, E2 (one layer, top-1).
         RoutingTrace trace = RoutingTrace.of("f", 1, 4, List.of(new int[][] {{0}}, new int[][] {{1}},

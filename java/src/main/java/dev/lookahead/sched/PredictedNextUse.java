@@ -1,0 +1,83 @@
+package dev.lookahead.sched;
+
+import dev.lookahead.expert.ExpertId;
+import dev.lookahead.expert.NextUseEstimator;
+
+import java.util.Arrays;
+
+/**
+ * The next use of each expert as the latest predictions tell it, for eviction by farthest predicted next use
+ * ({@code FarthestNextUsePolicy}, eviction "predicted").
+ *
+ * <p>For an expert of layer m predicted, at step s0, to be chosen with probability p at step s1 = s0 + d (layer m of
+ * the same token), the estimated distance from a later step s < s1 is ceil((s1 - s) / p): the distance to the
+ * layer's visit, stretched by the odds of not being chosen there. It is {@link #NEVER} ("far") when p is below the
+ * far threshold, when the expert has no prediction, or when its predicted step has passed (the prediction is
+ * stale: that layer has been computed). The eviction policy breaks ties between far experts by least recent use,
+ * so with no prediction at all it is LRU.
+ *
+ * <p>Not thread-safe; fed by the {@link SpeculativeScheduler} on the decode thread.
+ */
+public final class PredictedNextUse implements NextUseEstimator {
+    private final int layers;
+    private final int experts;
+    private final float farProbability;
+    private final long[] targetStep; // [layer * experts + expert]: step of the predicted use, -1 when none
+    private final float[] probability;
+
+    /**
+     * @param farProbability predictions below this probability count as far (no expected use)
+     */
+    public PredictedNextUse(int layers, int experts, double farProbability) {
+        if (layers <= 0 || experts <= 0) {
+            throw new IllegalArgumentException("layers and experts must be > 0, got " + layers + ", " + experts);
+        }
+        if (!(farProbability >= 0 && farProbability <= 1)) {
+            throw new IllegalArgumentException("far probability must be in [0, 1], got " + farProbability);
+        }
+        this.layers = layers;
+        this.experts = experts;
+        this.farProbability = (float) farProbability;
+        targetStep = new long[layers * experts];
+        probability = new float[layers * experts];
+        Arrays.fill(targetStep, -1);
+    }
+
+    /**
+     * Takes the predictions made at {@code p.layer()} of {@code p.token()} for distances 1..horizon; they replace
+     * older ones of those layers.
+     */
+    void update(LayerPredictions p, int horizon) {
+        long source = p.token() * layers + p.layer();
+        for (int d = 1; d <= horizon; d++) {
+            int base = (p.layer() + d) * experts;
+            for (int e = 0; e < experts; e++) {
+                targetStep[base + e] = source + d;
+                probability[base + e] = p.probability(d, e);
+            }
+        }
+    }
+
+    /** The current predicted probability of {@code id}'s use at its layer's next visit within the token, or 0. */
+    public float probability(ExpertId id, long step) {
+        int i = index(id);
+        return i < 0 || targetStep[i] <= step ? 0f : probability[i];
+    }
+
+    @Override
+    public long nextUseDistance(ExpertId id, long step) {
+        int i = index(id);
+        if (i < 0 || targetStep[i] <= step) return NEVER;
+        return distance(targetStep[i] - step, probability[i]);
+    }
+
+    /** ceil(steps / p), or NEVER when p is below the far threshold. */
+    long distance(long steps, float p) {
+        if (p < farProbability || p <= 0) return NEVER;
+        return Math.max(1, (long) Math.ceil(steps / (double) p));
+    }
+
+    private int index(ExpertId id) {
+        return id.layer() < layers && id.expert() < experts ? id.layer() * experts + id.expert() : -1;
+    }
+}

@@ -1,0 +1,122 @@
+package dev.lookahead.sched;
+
+import dev.lookahead.expert.ReplayResult;
+import dev.lookahead.expert.ReplaySimulator;
+import dev.lookahead.expert.ResidencyPolicies;
+import dev.lookahead.expert.RoutingTrace;
+import dev.lookahead.expert.TimingModel;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class ScheduledReplayTest {
+    private static final TimingModel TIMING = TimingModel.MIXTRAL_4BIT_PCIE4;
+
+    /** Predicts nothing: every expert stays "far" for eviction. */
+    private static LookaheadPredictor silent(int horizon) {
+        return new LookaheadPredictor() {
+            @Override
+            public String name() {
+                return "silent";
+            }
+
+            @Override
+            public int horizon() {
+                return horizon;
+            }
+
+            @Override
+            public void observe(long token, int layer, int[] experts) {
+            }
+
+            @Override
+            public void predict(long token, int layer, LayerPredictions out) {
+                out.reset(token, layer, horizon);
+            }
+        };
+    }
+
+    private static SchedulerConfig config(int budgetCopies) {
+        return SchedulerConfig.defaults(TIMING.expertBytes(), 2).withBudget(budgetCopies * TIMING.expertBytes());
+    }
+
+    private static void assertSameRun(ReplayResult expected, ReplayResult actual) {
+        assertEquals(expected.stats().hits(), actual.stats().hits());
+        assertEquals(expected.stats().misses(), actual.stats().misses());
+        assertEquals(expected.stats().bytesCopied(), actual.stats().bytesCopied());
+        assertEquals(expected.totalMs(), actual.totalMs(), 1e-9);
+    }
+
+    @Test
+    void withoutSpeculationPerLayerIsExactlyTheLruBaseline() {
+        // predictions reach eviction only through layers not yet run; a demand miss evicts within its own layer,
+        // whose predictions are stale, so it is LRU; and the time model is ReplaySimulator's
+        RoutingTrace train = Traces.skewed(1, 8, 8, 150);
+        for (long seed = 2; seed <= 4; seed++) {
+            RoutingTrace trace = Traces.skewed(seed, 8, 8, 200);
+            for (int k = 2; k <= 5; k++) {
+                ReplayResult lru = ReplaySimulator.run(trace, ResidencyPolicies.byName("mixtral-offloading"), k, TIMING, null);
+                ScheduledReplay.Result s = ScheduledReplay.run(trace, ResidencyPolicies.byName("lookahead"), k, TIMING,
+                        HistoryPredictor.learn(train, 4, HistoryPredictor.Params.DEFAULT), config(0));
+                assertSameRun(lru, s.result());
+                assertEquals(0, s.scheduler().speculativeIssued());
+            }
+        }
+    }
+
+    @Test
+    void withoutPredictionsThePoolIsGlobalLru() {
+        RoutingTrace trace = Traces.skewed(5, 8, 8, 200);
+        for (int k = 2; k <= 4; k++) {
+            ReplayResult lru = ReplaySimulator.run(trace, ResidencyPolicies.byName("lru-global"), k, TIMING, null);
+            ScheduledReplay.Result s = ScheduledReplay.run(trace, ResidencyPolicies.byName("lookahead-global"), k, TIMING,
+                    silent(7), config(2));
+            assertSameRun(lru, s.result());
+        }
+    }
+
+    @Test
+    void aPerfectPredictorWastesNothingAndHidesCompute() {
+        RoutingTrace trace = Traces.skewed(6, 16, 8, 200);
+        ReplayResult lru = ReplaySimulator.run(trace, ResidencyPolicies.byName("mixtral-offloading"), 4, TIMING, null);
+        ScheduledReplay.Result s = ScheduledReplay.run(trace, ResidencyPolicies.byName("lookahead"), 4, TIMING,
+                new OracleLookahead(trace, 1.0, 8, 1), config(1));
+        SchedulerStats st = s.scheduler();
+        assertTrue(st.speculativeIssued() > 100);
+        assertEquals(0, st.speculativeWasted());
+        assertEquals(st.speculativeIssued(), st.speculativeUseful());
+        assertTrue(s.result().msPerToken() < lru.msPerToken(), s.result().msPerToken() + " vs " + lru.msPerToken());
+        // never faster than max(compute, copies): the link carries every copy, the GPU computes every layer
+        assertTrue(s.result().msPerToken() >= s.result().boundMsPerToken() - 1e-9);
+        assertEquals(1.0, s.recall().overall());
+    }
+
+    @Test
+    void uncappedSpeculationAtLowRecallIsSlowerThanNoneAndTheThrottleLimitsIt() {
+        RoutingTrace trace = Traces.skewed(7, 16, 8, 200);
+        ReplayResult lru = ReplaySimulator.run(trace, ResidencyPolicies.byName("mixtral-offloading"), 4, TIMING, null);
+        SchedulerConfig uncapped = config(3).withMinProbability(0.3).withThrottle(0, 0.95);
+        SchedulerConfig throttled = config(3).withMinProbability(0.3).withThrottle(0.9, 0.95);
+        ScheduledReplay.Result u = ScheduledReplay.run(trace, ResidencyPolicies.byName("lookahead"), 4, TIMING,
+                new OracleLookahead(trace, 0.5, 8, 1), uncapped);
+        ScheduledReplay.Result t = ScheduledReplay.run(trace, ResidencyPolicies.byName("lookahead"), 4, TIMING,
+                new OracleLookahead(trace, 0.5, 8, 1), throttled);
+        assertTrue(u.result().msPerToken() > lru.msPerToken() * 1.05, u.result().msPerToken() + " vs " + lru.msPerToken());
+        assertTrue(t.scheduler().throttledCalls() > 0);
+        assertTrue(t.scheduler().speculativeWasted() < u.scheduler().speculativeWasted() / 3);
+        assertTrue(t.result().msPerToken() < u.result().msPerToken());
+    }
+
+    @Test
+    void rejectsTooFewSlots() {
+        RoutingTrace trace = Traces.skewed(8, 4, 8, 10);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ScheduledReplay.run(trace,
+                ResidencyPolicies.byName("lookahead"), 1, TIMING, silent(2), config(1)));
+        assertTrue(e.getMessage().contains("top-2"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> ReplaySimulator.run(trace, ResidencyPolicies.byName("lookahead"), 4, TIMING, null));
+        assertTrue(e.getMessage().contains("speculative scheduler"), e.getMessage());
+    }
+}
