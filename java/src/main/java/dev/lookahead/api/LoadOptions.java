@@ -17,10 +17,12 @@ import dev.lookahead.bindings.DType;
  * @param linkBytesPerSecond CPU backend only: emulate a host-to-device link of this bandwidth for
  *                        expert copies (0 = plain memory copies)
  * @param slotsPerLayer   with an offloading policy: expert slots per layer, 0 = as many as the budget allows
+ * @param headsFile       trained lookahead heads (from `lookahead align`) for the lookahead policies; null =
+ *                        plug-and-play heads (each layer's router applied early)
  */
 public record LoadOptions(BackendChoice backend, int threads, int contextLength, DType kvCacheType,
                           int prefillChunk, long deviceMemory, String policy, double linkBytesPerSecond,
-                          int slotsPerLayer) {
+                          int slotsPerLayer, java.nio.file.Path headsFile) {
     public static final int DEFAULT_CONTEXT = 4096;
 
     public LoadOptions {
@@ -39,42 +41,47 @@ public record LoadOptions(BackendChoice backend, int threads, int contextLength,
 
     /** AUTO backend, all cores, default context, F16 KV cache, 64-token prefill chunks. */
     public static LoadOptions defaults() {
-        return new LoadOptions(BackendChoice.AUTO, 0, 0, DType.F16, 64, 0, "all-resident", 0, 0);
+        return new LoadOptions(BackendChoice.AUTO, 0, 0, DType.F16, 64, 0, "all-resident", 0, 0, null);
     }
 
     public LoadOptions withBackend(BackendChoice b) {
-        return new LoadOptions(b, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer);
+        return new LoadOptions(b, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile);
     }
 
     public LoadOptions withThreads(int n) {
-        return new LoadOptions(backend, n, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer);
+        return new LoadOptions(backend, n, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile);
     }
 
     public LoadOptions withContextLength(int n) {
-        return new LoadOptions(backend, threads, n, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer);
+        return new LoadOptions(backend, threads, n, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile);
     }
 
     public LoadOptions withKvCacheType(DType t) {
-        return new LoadOptions(backend, threads, contextLength, t, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer);
+        return new LoadOptions(backend, threads, contextLength, t, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile);
     }
 
     public LoadOptions withPrefillChunk(int n) {
-        return new LoadOptions(backend, threads, contextLength, kvCacheType, n, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer);
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, n, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile);
     }
 
     public LoadOptions withDeviceMemory(long bytes) {
-        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, bytes, policy, linkBytesPerSecond, slotsPerLayer);
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, bytes, policy, linkBytesPerSecond, slotsPerLayer, headsFile);
     }
 
     public LoadOptions withPolicy(String name) {
-        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, name, linkBytesPerSecond, slotsPerLayer);
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, name, linkBytesPerSecond, slotsPerLayer, headsFile);
     }
 
     public LoadOptions withSlotsPerLayer(int k) {
-        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, k);
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, k, headsFile);
+    }
+
+    public LoadOptions withHeadsFile(java.nio.file.Path file) {
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond,
+                slotsPerLayer, file);
     }
 
     public LoadOptions withLinkBytesPerSecond(double bytesPerSecond) {
-        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, bytesPerSecond, slotsPerLayer);
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, bytesPerSecond, slotsPerLayer, headsFile);
     }
 }

@@ -12,7 +12,11 @@ import dev.lookahead.bindings.ffi.LkStatus;
 import dev.lookahead.engine.ForwardPass;
 import dev.lookahead.engine.Generation;
 import dev.lookahead.engine.KvCache;
+import dev.lookahead.engine.DeviceGate;
 import dev.lookahead.engine.ExpertBudget;
+import dev.lookahead.gate.HeadLayout;
+import dev.lookahead.gate.LookaheadHeads;
+import dev.lookahead.gate.RoutingWeights;
 import dev.lookahead.engine.ExpertSource;
 import dev.lookahead.engine.ModelWeights;
 import dev.lookahead.engine.OffloadedExperts;
@@ -62,6 +66,7 @@ public final class MoeModel implements AutoCloseable {
     private final ModelWeights weights;
     private final KvCache cache;
     private final ExpertSource experts;
+    private final DeviceGate gate;
     private final ForwardPass forward;
     private final ResidencyPolicy policy;
     private final String expertFormat;
@@ -69,7 +74,7 @@ public final class MoeModel implements AutoCloseable {
 
     private MoeModel(Path directory, ModelConfig config, Tokenizer tokenizer, ChatTemplate chatTemplate,
                      Backend backend, Device device, String backendReason, Checkpoint checkpoint,
-                     ModelWeights weights, KvCache cache, ExpertSource experts, ForwardPass forward,
+                     ModelWeights weights, KvCache cache, ExpertSource experts, DeviceGate gate, ForwardPass forward,
                      ResidencyPolicy policy, String expertFormat) {
         this.directory = directory;
         this.config = config;
@@ -82,6 +87,7 @@ public final class MoeModel implements AutoCloseable {
         this.weights = weights;
         this.cache = cache;
         this.experts = experts;
+        this.gate = gate;
         this.forward = forward;
         this.policy = policy;
         this.expertFormat = expertFormat;
@@ -132,6 +138,7 @@ public final class MoeModel implements AutoCloseable {
             ModelWeights weights = null;
             KvCache cache = null;
             ExpertSource experts = null;
+            DeviceGate gate = null;
             try {
                 stream = device.createStream();
                 weights = quantized ? ModelWeights.upload(qc, !offloaded, device, stream, progress)
@@ -145,15 +152,25 @@ public final class MoeModel implements AutoCloseable {
                     long placed = weights.deviceBytes() + cache.bytes() + ForwardPass.deviceBytes(config, chunk);
                     int slotsPerLayer = options.slotsPerLayer() > 0 ? options.slotsPerLayer()
                             : ExpertBudget.slotsPerLayer(budget, placed, qc.layout().blobBytes(), config);
-                    experts = new OffloadedExperts(qc, policy, slotsPerLayer, device, stream, progress);
+                    if (policy.scheduled()) {
+                        LookaheadHeads heads = options.headsFile() != null
+                                ? LookaheadHeads.load(options.headsFile(), RoutingWeights.read(checkpoint))
+                                : LookaheadHeads.plugAndPlay(RoutingWeights.read(checkpoint),
+                                        new HeadLayout(config.numHiddenLayers(), HeadLayout.DEFAULT_DISTANCE,
+                                                HeadLayout.DEFAULT_LONG_RANGE), directory.toString());
+                        gate = new DeviceGate(heads, config.numHiddenLayers(), (float) config.rmsNormEps(), device, stream);
+                    }
+                    experts = new OffloadedExperts(qc, policy, slotsPerLayer, gate, device, stream, progress);
                 } else {
                     experts = new ResidentExperts(weights.residentExperts);
                 }
                 ForwardPass forward = new ForwardPass(config, weights, experts, cache, device, stream, chunk);
                 return new MoeModel(directory, config, tokenizer, chat, backend, device, reason.toString(),
-                        checkpoint, weights, cache, experts, forward, policy, quantized ? qc.metadata().experts().toString() : null);
+                        checkpoint, weights, cache, experts, gate, forward, policy,
+                        quantized ? qc.metadata().experts().toString() : null);
             } catch (RuntimeException | Error e) {
                 if (experts != null) experts.close();
+                if (gate != null) gate.close();
                 if (cache != null) cache.close();
                 if (weights != null) weights.close();
                 device.close();
@@ -313,6 +330,7 @@ public final class MoeModel implements AutoCloseable {
             forward.close();
         } finally {
             experts.close();
+            if (gate != null) gate.close();
             cache.close();
             weights.close();
             device.close();

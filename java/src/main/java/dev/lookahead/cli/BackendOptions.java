@@ -22,7 +22,8 @@ final class BackendOptions {
     String kvCache;
 
     @Option(names = "--policy", defaultValue = "all-resident",
-            description = "expert residency for quantized models: all-resident, mixtral-offloading, next-layer, lru-global"
+            description = "expert residency for quantized models: all-resident, mixtral-offloading, next-layer, lru-global,"
+                    + " lookahead, lookahead-global"
                     + " (default: ${DEFAULT-VALUE})")
     String policy;
 
@@ -33,6 +34,10 @@ final class BackendOptions {
     @Option(names = {"-k", "--slots-per-layer"}, defaultValue = "0",
             description = "expert slots per layer for an offloading policy (0 = as many as --gpu-memory allows)")
     int slotsPerLayer;
+
+    @Option(names = "--heads", paramLabel = "FILE",
+            description = "trained lookahead heads (lookahead align) for the lookahead policies; default plug-and-play")
+    java.nio.file.Path heads;
 
     @Option(names = "--link-gbps", defaultValue = "0",
             description = "CPU backend: emulate a host-to-device link of this many GB/s for expert copies (0 = off)")
@@ -48,6 +53,6 @@ final class BackendOptions {
         return LoadOptions.defaults().withBackend(BackendChoice.parse(backend)).withThreads(threads)
                 .withContextLength(context).withKvCacheType(kv).withPolicy(policy)
                 .withDeviceMemory(gpuMemory == null ? 0 : ByteSize.parse(gpuMemory)).withSlotsPerLayer(slotsPerLayer)
-                .withLinkBytesPerSecond(linkGbps * 1e9);
+                .withLinkBytesPerSecond(linkGbps * 1e9).withHeadsFile(heads);
     }
 }

@@ -24,7 +24,7 @@ final class BenchCommand implements Callable<Integer> {
     @Parameters(index = "0", arity = "0..1", paramLabel = "MODEL", description = "checkpoint directory (default: the demo model)")
     Path model;
 
-    @Option(names = "--policies", split = ",", defaultValue = "all-resident,mixtral-offloading,next-layer",
+    @Option(names = "--policies", split = ",", defaultValue = "all-resident,mixtral-offloading,next-layer,lookahead",
             description = "policies to compare (default: ${DEFAULT-VALUE})")
     List<String> policies;
 
@@ -55,6 +55,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "0", description = "CPU backend threads, 0 = all cores")
     int threads;
 
+    @Option(names = "--heads", paramLabel = "FILE", description = "trained lookahead heads; default plug-and-play")
+    Path heads;
+
     @Override
     public Integer call() throws IOException {
         Path source = model != null ? model : DemoCommand.resolveDemoModel();
@@ -68,7 +71,8 @@ final class BenchCommand implements Callable<Integer> {
 
     private void run(Path quantized, BackendChoice choice) {
         List<String> prompts = DemoCommand.PROMPTS;
-        LoadOptions base = LoadOptions.defaults().withBackend(choice).withThreads(threads).withKvCacheType(DType.F32);
+        LoadOptions base = LoadOptions.defaults().withBackend(choice).withThreads(threads).withKvCacheType(DType.F32)
+                .withHeadsFile(heads);
         long blobBytes;
         int experts;
         String format;

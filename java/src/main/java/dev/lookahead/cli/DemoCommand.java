@@ -90,7 +90,7 @@ final class DemoCommand implements Callable<Integer> {
             System.out.println();
             BenchCommand bench = new BenchCommand();
             bench.model = quantized;
-            bench.policies = List.of("all-resident", "mixtral-offloading", "next-layer");
+            bench.policies = List.of("all-resident", "mixtral-offloading", "next-layer", "lookahead");
             bench.expertBits = List.of(4);
             bench.expertGroup = 64;
             bench.slotsPerLayer = slots;

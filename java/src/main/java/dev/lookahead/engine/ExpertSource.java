@@ -35,6 +35,18 @@ public interface ExpertSource extends AutoCloseable {
     default void prefetch(int layer, int[] predicted, int count, int currentLayer, int[] keep, int keepCount, long step) {
     }
 
+    /** Lookahead heads to evaluate on the device at every decode layer, or null. */
+    default DeviceGate gate() {
+        return null;
+    }
+
+    /**
+     * After {@link #prepare} of a decode layer whose heads were evaluated (see {@link #gate}) and read
+     * back: hand their predictions to the scheduler.
+     */
+    default void speculate(int layer, long step) {
+    }
+
     /** A forward pass has finished and its stream is synchronized: collect timings. */
     default void endPass() {
     }

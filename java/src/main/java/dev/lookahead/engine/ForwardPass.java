@@ -251,6 +251,8 @@ public final class ForwardPass implements AutoCloseable {
             stream.copyToHost(wt, hostTopWeight.asSlice(0, wt.bytes()));
             boolean predict = n == 1 && l + 1 < weights.layers.size() && expertSource.wantsNextLayerPrediction();
             if (predict) predictNextLayer(l + 1);
+            DeviceGate gate = n == 1 ? expertSource.gate() : null;
+            if (gate != null) gate.enqueue(stream, rows(x, 1, dim), l);
             if (timeline != null) { timeline.end(stream, Timeline.Span.ROUTER); timeline.beginHost(Timeline.Span.READBACK, l); }
             stream.synchronize();
             if (timeline != null) timeline.endHost(Timeline.Span.READBACK);
@@ -301,6 +303,7 @@ public final class ForwardPass implements AutoCloseable {
         for (int j = 0; j < topK; j++) chosen[j] = hostTopIdx.getAtIndex(ValueLayout.JAVA_INT, j);
         if (timeline != null) timeline.beginHost(Timeline.Span.EXPERT_PLAN, layer);
         int[] order = expertSource.prepare(layer, chosen, topK, step, false);
+        expertSource.speculate(layer, step);
         if (predicted) {
             for (int j = 0; j < topK; j++) this.predicted[j] = hostPredIdx.getAtIndex(ValueLayout.JAVA_INT, j);
             expertSource.prefetch(layer + 1, this.predicted, topK, layer, chosen, topK, step);

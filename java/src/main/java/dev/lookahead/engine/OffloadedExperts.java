@@ -11,7 +11,13 @@ import dev.lookahead.expert.ExpertCache;
 import dev.lookahead.expert.ExpertId;
 import dev.lookahead.expert.ResidencyPolicy;
 import dev.lookahead.expert.SlotState;
+import dev.lookahead.expert.EvictionPolicies;
 import dev.lookahead.quant.ExpertBlobLayout;
+import dev.lookahead.sched.CopyEngine;
+import dev.lookahead.sched.LayerPredictions;
+import dev.lookahead.sched.PredictedNextUse;
+import dev.lookahead.sched.SchedulerConfig;
+import dev.lookahead.sched.SpeculativeScheduler;
 import dev.lookahead.quant.QuantizedCheckpoint;
 import dev.lookahead.util.Progress;
 
@@ -34,11 +40,15 @@ import java.util.Set;
  * ({@code lastUse} event, waited on by the copy stream) and used only after its copy
  * ({@code copyDone}, waited on by the compute stream). Single-threaded, like the forward pass.
  */
-public final class OffloadedExperts implements ExpertSource {
+public final class OffloadedExperts implements ExpertSource, CopyEngine {
     private static final int STAGING_SLOTS = 2;
 
     private final ExpertCache cache;
     private final ResidencyPolicy policy;
+    private final SpeculativeScheduler scheduler;   // the lookahead policies; null for the baselines
+    private final DeviceGate gate;                  // predictions for the scheduler; null without one
+    private final LayerPredictions predictions;
+    private final int[] demandSlots;
     private final long blobBytes;
     private final Stream compute;
     private final Stream copy;
@@ -69,15 +79,27 @@ public final class OffloadedExperts implements ExpertSource {
 
     /**
      * @param slotsPerLayer device slots per layer (a global-pool policy gets layers * slotsPerLayer)
+     * @param gate          the lookahead heads on the device; required by the lookahead policies (eviction by
+     *                      predicted next use, speculative scheduling), ignored by the baselines
      */
-    public OffloadedExperts(QuantizedCheckpoint qc, ResidencyPolicy policy, int slotsPerLayer, Device device,
-                            Stream compute, Progress progress) {
+    public OffloadedExperts(QuantizedCheckpoint qc, ResidencyPolicy policy, int slotsPerLayer, DeviceGate gate,
+                            Device device, Stream compute, Progress progress) {
         int layers = qc.config().numHiddenLayers();
         this.expertsPerLayer = qc.config().numLocalExperts();
         ExpertBlobLayout layout = qc.layout();
         this.blobBytes = layout.blobBytes();
         this.policy = policy;
-        this.cache = policy.newCache(layers, expertsPerLayer, slotsPerLayer, blobBytes, null);
+        boolean scheduled = policy.eviction().equals(EvictionPolicies.PREDICTED);
+        if (scheduled && gate == null) {
+            throw new IllegalArgumentException("policy '" + policy.name() + "' needs lookahead heads (plug-and-play or trained)");
+        }
+        SchedulerConfig config = SchedulerConfig.defaults(blobBytes, qc.config().numExpertsPerTok());
+        PredictedNextUse estimator = scheduled ? new PredictedNextUse(layers, expertsPerLayer, config.farProbability()) : null;
+        this.cache = policy.newCache(layers, expertsPerLayer, slotsPerLayer, blobBytes, estimator);
+        this.gate = scheduled ? gate : null;
+        this.scheduler = scheduled ? new SpeculativeScheduler(cache, estimator, this, config, expertsPerLayer) : null;
+        this.predictions = scheduled ? new LayerPredictions(layers, expertsPerLayer, Math.max(1, layers - 1)) : null;
+        this.demandSlots = new int[expertsPerLayer];
         this.cacheSlots = cache.layout().totalSlots();
         this.compute = compute;
         this.slotFor = new int[expertsPerLayer];
@@ -167,6 +189,18 @@ public final class OffloadedExperts implements ExpertSource {
         int ready = 0;
         List<Integer> later = new ArrayList<>();
         Set<ExpertId> keep = null;
+        if (scheduler != null && !prefill) {
+            scheduler.demand(step / cache.layout().layers(), layer, experts, count, demandSlots);
+            for (int i = 0; i < count; i++) {
+                int e = experts[i], slot = demandSlots[i];
+                slotFor[e] = slot;
+                mustWait[e] = cache.state(slot) == SlotState.FILLING;
+                if (mustWait[e]) later.add(i);
+                else order[ready++] = i;
+            }
+            for (int i : later) order[ready++] = i;
+            return order;
+        }
         for (int i = 0; i < count; i++) {
             int e = experts[i];
             ExpertId id = new ExpertId(layer, e);
@@ -233,6 +267,50 @@ public final class OffloadedExperts implements ExpertSource {
     }
 
     @Override
+    public DeviceGate gate() {
+        return gate;
+    }
+
+    /** The lookahead heads' predictions made at {@code layer} (read back with the router) go to the scheduler. */
+    @Override
+    public void speculate(int layer, long step) {
+        if (scheduler == null) return;
+        long token = step / cache.layout().layers();
+        int horizon = Math.min(predictions.maxHorizon(), cache.layout().layers() - 1 - layer);
+        if (horizon <= 0) return;
+        predictions.reset(token, layer, horizon);
+        var heads = gate.headsFrom(layer);
+        for (int h = 0; h < heads.size(); h++) {
+            int d = heads.get(h).distance();
+            if (d > horizon) continue;
+            for (int e = 0; e < expertsPerLayer; e++) predictions.set(d, e, gate.probability(h, e));
+        }
+        scheduler.speculate(predictions);
+    }
+
+    /** The scheduler's statistics (lookahead policies), or null. */
+    public dev.lookahead.sched.SchedulerStats schedulerStats() {
+        return scheduler == null ? null : scheduler.stats();
+    }
+
+    // ---- CopyEngine: the scheduler's copies go to the copy stream -------------------------------
+
+    @Override
+    public void submit(ExpertId id, int slot, boolean speculative) {
+        copyInto(id, slot);
+    }
+
+    @Override
+    public boolean isDone(int slot) {
+        return copyDone[slot].query();
+    }
+
+    @Override
+    public void await(int slot) {
+        copyDone[slot].synchronize();
+    }
+
+    @Override
     public void prefetch(int layer, int[] predicted, int count, int current, int[] chosen, int chosenCount, long step) {
         Set<ExpertId> keep = idsOf(current, chosen, chosenCount);
         keep.addAll(idsOf(layer, predicted, count));
@@ -288,11 +366,13 @@ public final class OffloadedExperts implements ExpertSource {
         copy.copyToDevice(src, slots.slice(slot * blobBytes, blobBytes));
         if (timeline != null) timeline.end(copy, copySpan(id, slot));
         copyDone[slot].record(copy);
-        if (slot < cacheSlots) filling.add(slot);
+        // the scheduler marks its own copies ready; without one, pollCopies does
+        if (slot < cacheSlots && scheduler == null) filling.add(slot);
     }
 
     /** Marks the cache slots whose copies have completed READY (so they may be evicted later). */
     private void pollCopies() {
+        if (scheduler != null) scheduler.poll();
         for (int i = filling.size() - 1; i >= 0; i--) {
             int slot = filling.get(i);
             if (copyDone[slot].query()) {

@@ -74,7 +74,7 @@ class OffloadingTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"mixtral-offloading", "next-layer", "lru-global"})
+    @ValueSource(strings = {"mixtral-offloading", "next-layer", "lru-global", "lookahead", "lookahead-global"})
     void offloadingChangesSpeedOnlyNotTokens(String policy) {
         GenerationOptions opts = GenerationOptions.defaults().withMaxTokens(24);
         String prompt = "the river ran past the old mill";
