@@ -356,6 +356,10 @@ public final class ForwardPass implements AutoCloseable {
     /** Copies x [n, dim] to the host (through the logits staging area, free at this point) for the listener. */
     private void notifyHidden(long pos, int layer, int n) {
         long bytes = (long) n * dim * F32;
+        if (bytes > hostLogits.byteSize()) {
+            // [chunk, vocab] floats hold [chunk, hidden] for every supported model (vocab > hidden); say so if not
+            throw new IllegalStateException("hidden-state read-back needs hidden (" + dim + ") <= vocab (" + vocab + ")");
+        }
         stream.copyToHost(rows(x, n, dim), hostLogits.asSlice(0, bytes));
         stream.synchronize();
         if (hiddenRows == null || hiddenRows.length < n * dim) hiddenRows = new float[chunk * dim];
