@@ -294,6 +294,45 @@ CHAT_TEMPLATE = (
     "{% endfor %}")
 
 
+TOKENIZER_TEST_STRINGS = [
+    "Hello world",
+    "The jury said it didn't find that many of Georgia's laws were outmoded.",
+    " leading space, two  spaces,   three   spaces and a trailing space ",
+    "Numbers: 1961, 3.14, $12,000 and 1/2.",
+    "Line one.\nLine two.\n\n\tTabbed line\r\n",
+    "Unicode: café, naïve, Zürich, ¿qué?, — “quotes”, 中文, 😀.",
+    "I'm sure you'll see they've said we'd go; it's HIS and O'Brien's.",
+    "<s> and </s> are special tokens; <unk> too.",
+    "",
+]
+
+
+def tokenizer_vectors(tok, heldout_ids):
+    import hashlib
+    return {
+        "note": "ids with the <s> the post-processor adds (add_special_tokens=True); special token "
+                "strings inside the text are matched as added tokens by HF, our encoder does not do that, "
+                "so the vector with <s>/</s> in the text is given as HF produces it",
+        "vectors": [{"text": t, "ids": hf_encode(tok, t)} for t in TOKENIZER_TEST_STRINGS],
+        "heldout": {"file": "heldout.txt", "count": len(heldout_ids),
+                    "sha256_of_comma_joined_ids": hashlib.sha256(
+                        ",".join(map(str, heldout_ids)).encode()).hexdigest()},
+    }
+
+
+def hf_encode(tok, text):
+    """HF semantics including added (special) tokens in the text: split the text at exact
+    occurrences of <unk>, <s>, </s>, encode the pieces, put the special ids in between."""
+    ids = [BOS_ID]
+    pattern = regex.compile("(" + "|".join(regex.escape(s) for s in SPECIALS) + ")")
+    for piece in pattern.split(text):
+        if piece in SPECIALS:
+            ids.append(SPECIALS.index(piece))
+        elif piece:
+            ids.extend(tok.encode(piece, add_bos=False))
+    return ids
+
+
 def write_tokenizer(out_dir, vocab, merges, max_len):
     added = [{"id": i, "content": s, "single_word": False, "lstrip": False, "rstrip": False,
               "normalized": False, "special": True} for i, s in enumerate(SPECIALS)]
@@ -683,7 +722,7 @@ def print_table(title, st):
     hdr = "layer | " + " ".join(f"e{e}  " for e in range(len(st["expert_load"][0]))) + \
         "| max/min | repeat(set) overlap"
     if has_la:
-        hdr += " | recall@2 d=1 d=2 d=3"
+        hdr += " | recall@2 " + " ".join(f"d={d}  " for d in st["lookahead_recall_at_k"])
     print(hdr)
     for l, row in enumerate(st["expert_load"]):
         mn = min(row)
@@ -693,10 +732,10 @@ def print_table(title, st):
                 f"{st['repeat_overlap_fraction'][l]:.3f}")
         if has_la:
             cells = []
-            for d in ("1", "2", "3"):
+            for d in st["lookahead_recall_at_k"]:
                 per = st["lookahead_recall_at_k"][d]["per_source_layer"]
                 cells.append(f"{per[l]:.3f}" if l < len(per) else "  -  ")
-            line += " |         " + " ".join(cells)
+            line += " |          " + " ".join(cells)
         print(line)
     if has_la:
         print("mean recall@2 by distance: " + ", ".join(
@@ -769,7 +808,8 @@ def main():
     ap.add_argument("--work", default="/tmp/demo-work", help="checkpoints for --resume")
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (minutes)")
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="1: on this shared 2-core machine one thread beat two under load (README)")
     ap.add_argument("--vocab", type=int, default=3072)
     ap.add_argument("--layers", type=int, default=6)
     ap.add_argument("--hidden", type=int, default=256)
@@ -784,7 +824,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=60)
     ap.add_argument("--wd", type=float, default=0.1)
     ap.add_argument("--aux-coef", type=float, default=0.02)
-    ap.add_argument("--bf16", action="store_true", help="bf16 autocast for training matmuls")
+    ap.add_argument("--fp32", action="store_true",
+                    help="train in fp32 instead of bf16 autocast (bf16 measured faster here: README)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--bench", type=int, default=0, help="only time N training steps")
     args = ap.parse_args()
@@ -818,6 +859,8 @@ def main():
         train_ids.append(EOS_ID)
     held_ids = tok.encode(heldout_text)     # one stream, one <s> at the start
     assert tok.decode(held_ids) == heldout_text, "tokenizer round trip failed"
+    with open(os.path.join(args.out, "tokenizer_vectors.json"), "w", encoding="utf-8") as f:
+        json.dump(tokenizer_vectors(tok, held_ids), f, indent=1, ensure_ascii=False)
     print(f"tokenizer: vocab {len(vocab)} ({len(merges)} merges) in {time.time() - t0:.0f}s; "
           f"train tokens {len(train_ids)}, held-out tokens {len(held_ids)} "
           f"({len(heldout_text.encode()) / len(held_ids):.2f} bytes/token)", flush=True)
@@ -858,7 +901,7 @@ def main():
             g["lr"] = lr
         starts = torch.randint(0, len(data) - args.ctx - 1, (args.batch,), generator=gen)
         batch = torch.stack([data[s:s + args.ctx + 1] for s in starts])  # [B, T+1]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not args.fp32):
             logits, router_logits = model(batch[:, :-1])
         ce = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
         aux = load_balancing_loss(router_logits, n_exp, k)
@@ -943,7 +986,7 @@ def main():
         json.dump(samples, f, indent=1)
     summary = {"train_minutes": train_minutes, "total_minutes": (time.time() - t_start) / 60,
                "steps": steps, "batch": args.batch, "ctx": args.ctx, "lr": args.lr,
-               "aux_coef": args.aux_coef, "seed": args.seed, "bf16_autocast": args.bf16,
+               "aux_coef": args.aux_coef, "seed": args.seed, "bf16_autocast": not args.fp32,
                "threads": args.threads, "parameters": n_params, "train_tokens": len(train_ids),
                "tokens_seen": steps * args.batch * args.ctx,
                "corpus": f"{CORPUS_PACKAGE}@{CORPUS_VERSION}", "torch": torch.__version__}
