@@ -818,10 +818,10 @@ def main():
     ap.add_argument("--kv-heads", type=int, default=2)
     ap.add_argument("--experts", type=int, default=8)
     ap.add_argument("--ctx", type=int, default=256)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=1200)
+    ap.add_argument("--batch", type=int, default=12)
+    ap.add_argument("--steps", type=int, default=800)
     ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--warmup", type=int, default=60)
+    ap.add_argument("--warmup", type=int, default=40)
     ap.add_argument("--wd", type=float, default=0.1)
     ap.add_argument("--aux-coef", type=float, default=0.02)
     ap.add_argument("--fp32", action="store_true",
