@@ -106,4 +106,32 @@ class JlamaCrossCheckTest {
         }
         return out;
     }
+
+    /**
+     * The committed demo model (bf16, top-2) loads in Jlama as a Mixtral model and its one-token
+     * path gives a proper distribution over the 3072 tokens. Its values are not compared: Jlama adds
+     * top-2 experts without router weights (see above).
+     */
+    @Test
+    void theDemoModelLoadsInJlama() throws IOException {
+        Path demo = Path.of("..", "models", "demo");
+        assertTrue(java.nio.file.Files.isRegularFile(demo.resolve("model.safetensors")), "the demo model is committed");
+        try (AbstractModel jlama = ModelSupport.loadModel(demo.toFile(), DType.F32, DType.F32);
+                KvBufferCache cache = new KvBufferCache(jlama);
+                KvBufferCache.KvBuffer kv = cache.getKvBuffer(UUID.randomUUID())) {
+            assertTrue(jlama instanceof MixtralModel, "Jlama loads the demo model as Mixtral, got " + jlama.getClass());
+            float[] probs = null;
+            int[] prompt = {1, 454, 504, 1150, 554, 328}; // "The jury said that" (models/demo/samples.json)
+            for (int pos = 0; pos < prompt.length; pos++) {
+                probs = jlama.getLogits(jlama.forward(prompt[pos], pos, kv, Optional.empty()));
+            }
+            assertEquals(3072, probs.length);
+            double sum = 0;
+            for (float p : probs) {
+                assertTrue(Float.isFinite(p) && p >= 0, "finite probabilities");
+                sum += p;
+            }
+            assertEquals(1.0, sum, 1e-3);
+        }
+    }
 }
