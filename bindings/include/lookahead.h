@@ -297,6 +297,16 @@ typedef struct lk_attention_args {
 } lk_attention_args;
 LK_API lk_status lk_attention(lk_stream* stream, const lk_attention_args* args);
 
+/* ======================================================================== */
+/* Section: profiling — named ranges for external profilers                 */
+/* ======================================================================== */
+
+/* Opens a named range on the calling thread, for Nsight Systems (NVTX) on the CUDA backend;
+ * the CPU backend records nothing. Ranges nest; each thread closes its own ranges, innermost
+ * first (a pop without an open range is LK_ERR_INVALID_ARGUMENT). name: 1 .. 255 bytes. */
+LK_API lk_status lk_range_push(lk_device* device, const char* name);
+LK_API lk_status lk_range_pop(lk_device* device);
+
 #ifdef __cplusplus
 }
 #endif

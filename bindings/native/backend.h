@@ -101,6 +101,10 @@ struct lk_backend_iface {
                          void* dst, int64_t n);
     lk_status (*router_topk)(lk_stream* s, const lk_router_args* args);
     lk_status (*attention)(lk_stream* s, const lk_attention_args* args);
+
+    /* Profiler ranges of the calling thread (validated and balanced by the dispatcher). */
+    lk_status (*range_push)(lk_device* device, const char* name);
+    lk_status (*range_pop)(lk_device* device);
 };
 
 /* Entry point a backend library exports (the CPU backend is linked in). */

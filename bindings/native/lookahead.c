@@ -760,3 +760,41 @@ LK_API lk_status lk_attention(lk_stream* stream, const lk_attention_args* args) 
     CHECK(check_extent(fn, "args->q", a->n_tokens, a->n_heads, a->head_dim, 4));
     FORWARD(fn, iface_of(stream)->attention(stream, args));
 }
+
+/* ---- profiling ------------------------------------------------------------------ */
+
+/* Open ranges of the calling thread, so an unbalanced pop is reported for every backend. */
+static _Thread_local int tls_range_depth;
+
+LK_API lk_status lk_range_push(lk_device* device, const char* name) {
+    static const char fn[] = "lk_range_push";
+    CHECK(check_handle(fn, "device", device, LK_HANDLE_DEVICE));
+    CHECK(check_ptr(fn, "name", name));
+    size_t len = strnlen(name, 256);
+    if (len == 0 || len > 255)
+        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: name must be 1 .. 255 bytes (got %s)", fn,
+                         len == 0 ? "an empty string" : "more than 255");
+    unsigned long seq = tls_error_seq;
+    lk_status st = iface_of(device)->range_push(device, name);
+    if (st != LK_OK) {
+        if (tls_error_seq == seq) set_error(st, "%s: backend failed with %s", fn, lk_status_name(st));
+        return st;
+    }
+    tls_range_depth++;
+    return LK_OK;
+}
+
+LK_API lk_status lk_range_pop(lk_device* device) {
+    static const char fn[] = "lk_range_pop";
+    CHECK(check_handle(fn, "device", device, LK_HANDLE_DEVICE));
+    if (tls_range_depth == 0)
+        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: no range is open on this thread", fn);
+    unsigned long seq = tls_error_seq;
+    lk_status st = iface_of(device)->range_pop(device);
+    if (st != LK_OK) {
+        if (tls_error_seq == seq) set_error(st, "%s: backend failed with %s", fn, lk_status_name(st));
+        return st;
+    }
+    tls_range_depth--;
+    return LK_OK;
+}

@@ -274,6 +274,19 @@ static lk_status cpu_host_buffer_ptr(lk_host_buffer* buffer, void** out) {
 
 /* ---- the function table ------------------------------------------------------------- */
 
+/* Profiler ranges: the CPU backend has no external profiler to feed (the dispatcher checks
+ * nesting for every backend); `lookahead profile` records CPU timelines with events instead. */
+static lk_status cpu_range_push(lk_device* device, const char* name) {
+    (void)device;
+    (void)name;
+    return LK_OK;
+}
+
+static lk_status cpu_range_pop(lk_device* device) {
+    (void)device;
+    return LK_OK;
+}
+
 static const lk_backend_iface cpu_iface = {
     .struct_size = sizeof(lk_backend_iface),
     .name = "cpu",
@@ -313,6 +326,8 @@ static const lk_backend_iface cpu_iface = {
     .convert = lk_cpu_convert,
     .router_topk = lk_cpu_router_topk,
     .attention = lk_cpu_attention,
+    .range_push = cpu_range_push,
+    .range_pop = cpu_range_pop,
 };
 
 lk_status lk_cpu_backend(const lk_host_services* host, const lk_backend_iface** out) {

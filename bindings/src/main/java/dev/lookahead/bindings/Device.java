@@ -27,6 +27,9 @@ public final class Device implements AutoCloseable {
     private final DeviceOptions options;
     private final MemorySegment handle;
     private final Set<Object> resources = new LinkedHashSet<>();
+    // profiler range names as C strings, made once per distinct name (a decode loop reuses a few)
+    private final Arena rangeNames = Arena.ofShared();
+    private final java.util.Map<String, MemorySegment> rangeNameSegments = new java.util.concurrent.ConcurrentHashMap<>();
     private volatile boolean closed;
 
     private Device(Backend backend, boolean ownsBackend, BackendName name, DeviceOptions options,
@@ -89,6 +92,31 @@ public final class Device implements AutoCloseable {
     /** The options it was opened with. */
     public DeviceOptions options() {
         return options;
+    }
+
+    /**
+     * Opens a named profiler range on the calling thread (lk_range_push): NVTX on CUDA, so Nsight
+     * Systems shows it; nothing on the CPU. Ranges nest and are closed by {@link #rangePop()} on the
+     * same thread.
+     *
+     * @param name 1 .. 255 UTF-8 bytes
+     */
+    public void rangePush(String name) {
+        requireOpen();
+        Objects.requireNonNull(name, "rangePush: name");
+        int bytes = name.getBytes(StandardCharsets.UTF_8).length;
+        if (bytes == 0 || bytes > 255 || name.indexOf('\0') >= 0) {
+            throw new IllegalArgumentException("rangePush: name must be 1 .. 255 UTF-8 bytes without NUL, got " + bytes
+                    + " bytes");
+        }
+        MemorySegment c = rangeNameSegments.computeIfAbsent(name, n -> rangeNames.allocateFrom(n));
+        check(lib.profiling().lk_range_push(handle, c), "lk_range_push");
+    }
+
+    /** Closes the calling thread's innermost profiler range (lk_range_pop). */
+    public void rangePop() {
+        requireOpen();
+        check(lib.profiling().lk_range_pop(handle), "lk_range_pop");
     }
 
     /** lk_device_get_info(). */
@@ -201,6 +229,7 @@ public final class Device implements AutoCloseable {
         if (status != 0) {
             failure = collect(failure, LookaheadNativeException.of(lib, status, "lk_device_close"));
         }
+        rangeNames.close();
         if (ownsBackend) {
             backend.close();
         } else {

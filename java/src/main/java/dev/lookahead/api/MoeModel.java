@@ -19,6 +19,7 @@ import dev.lookahead.gate.LookaheadHeads;
 import dev.lookahead.gate.RoutingWeights;
 import dev.lookahead.engine.ExpertSource;
 import dev.lookahead.engine.ModelWeights;
+import dev.lookahead.engine.NvtxTimeline;
 import dev.lookahead.engine.OffloadedExperts;
 import dev.lookahead.expert.ResidencyPolicies;
 import dev.lookahead.expert.ResidencyPolicy;
@@ -302,6 +303,20 @@ public final class MoeModel implements AutoCloseable {
             sb.append(" (experts included: all resident)");
         }
         return sb.toString();
+    }
+
+    /**
+     * Turns profiler ranges on or off: every forward call, layer, attention, router, expert block
+     * and expert becomes a named NVTX range on CUDA (Nsight Systems shows them); on the CPU backend
+     * they record nothing. Off by default.
+     */
+    public synchronized void setProfilerRanges(boolean on) {
+        forward.setTimeline(on ? new NvtxTimeline(device) : null);
+    }
+
+    /** The device, for tests of this package. */
+    Device device() {
+        return device;
     }
 
     /** The residency policy of the experts (all-resident unless offloaded). */

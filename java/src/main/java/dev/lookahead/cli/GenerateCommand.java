@@ -43,6 +43,9 @@ final class GenerateCommand implements Callable<Integer> {
             description = "write the run's statistics (speed, expert hit rate per layer, bytes copied, stalls) as JSON")
     Path statsJson;
 
+    @Option(names = "--nvtx", description = "mark forward calls, layers and experts as NVTX ranges (for Nsight Systems on CUDA)")
+    boolean nvtx;
+
     @Mixin
     SamplingFlags sampling;
 
@@ -54,6 +57,7 @@ final class GenerateCommand implements Callable<Integer> {
         String text = prompt.text != null ? prompt.text : Files.readString(prompt.file, StandardCharsets.UTF_8);
         try (MoeModel m = ModelLoading.load(model, backend.toLoadOptions(), System.err);
              RoutingTraceWriter trace = traceRouting == null ? null : new RoutingTraceWriter(traceRouting, "generate")) {
+            m.setProfilerRanges(nvtx);
             if (trace != null) {
                 trace.startProblem(0, m.encodePrompt(text, chat).length);
                 m.forwardPass().setRoutingListener(trace);

@@ -129,4 +129,18 @@ class MoeModelTest {
             assertTrue(chat.length > plain.length, "the template adds [INST] ... [/INST]");
         }
     }
+
+    @Test
+    void profilerRangesAreBalancedAndChangeNothing() {
+        try (MoeModel m = MoeModel.load(model, CPU)) {
+            GenerationOptions opts = GenerationOptions.defaults().withMaxTokens(6);
+            List<Integer> plain = m.generate("the cat", opts, t -> { }).tokenIds();
+            m.setProfilerRanges(true);
+            assertEquals(plain, m.generate("the cat", opts, t -> { }).tokenIds());
+            m.setProfilerRanges(false);
+            // every range the engine opened was closed: the dispatcher refuses one more pop
+            var e = assertThrows(dev.lookahead.bindings.LookaheadNativeException.class, () -> m.device().rangePop());
+            assertTrue(e.getMessage().contains("no range is open"), e.getMessage());
+        }
+    }
 }

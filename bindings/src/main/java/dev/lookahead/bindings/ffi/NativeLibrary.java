@@ -56,6 +56,7 @@ public final class NativeLibrary implements AutoCloseable {
     private final LkDevice device;
     private final LkMemory memory;
     private final LkOps ops;
+    private final LkProfiling profiling;
 
     @SuppressWarnings("restricted") // loading native code is this class's purpose
     private NativeLibrary(Path file, Path extractedDir) {
@@ -68,6 +69,7 @@ public final class NativeLibrary implements AutoCloseable {
             this.device = new LkDevice(this);
             this.memory = new LkMemory(this);
             this.ops = new LkOps(this);
+            this.profiling = new LkProfiling(this);
         } catch (RuntimeException | Error e) {
             releaseQuietly();
             if (e instanceof NativeLibraryException) {
@@ -194,6 +196,10 @@ public final class NativeLibrary implements AutoCloseable {
 
     public LkMemory memory() {
         return memory;
+    }
+
+    public LkProfiling profiling() {
+        return profiling;
     }
 
     public LkOps ops() {
