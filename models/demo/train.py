@@ -796,7 +796,6 @@ def make_config(args, vocab_size):
         "router_jitter_noise": 0.0,
         "use_cache": True,
         "torch_dtype": "bfloat16",
-        "transformers_version": "4.46.0",
     }
 
 
@@ -825,7 +824,7 @@ def main():
     ap.add_argument("--experts", type=int, default=8)
     ap.add_argument("--ctx", type=int, default=256)
     ap.add_argument("--batch", type=int, default=12)
-    ap.add_argument("--steps", type=int, default=1200)
+    ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--warmup", type=int, default=40)
     ap.add_argument("--wd", type=float, default=0.1)
