@@ -15,12 +15,14 @@ public final class Sampler {
     private final SplittableRandom random;
     private final int[] order;       // scratch: candidate ids sorted by logit
     private final float[] probs;     // scratch: probabilities of the candidates, in `order`
+    private final boolean[] penalised; // scratch: tokens already penalised this step (cleared after use)
 
     public Sampler(SamplingOptions options, int vocabSize) {
         this.options = options;
         this.random = new SplittableRandom(options.seed());
         this.order = new int[vocabSize];
         this.probs = new float[vocabSize];
+        this.penalised = new boolean[vocabSize];
     }
 
     /**
@@ -37,12 +39,16 @@ public final class Sampler {
     private void applyRepetitionPenalty(float[] logits, int[] history, int historyLength) {
         float penalty = options.repetitionPenalty();
         if (penalty == 1.0f) return;
-        boolean[] seen = new boolean[logits.length];
+        // once per distinct token; the scratch flags are reset for the same tokens, not the whole vocabulary
         for (int i = 0; i < historyLength; i++) {
             int t = history[i];
-            if (t < 0 || t >= logits.length || seen[t]) continue;
-            seen[t] = true;
+            if (t < 0 || t >= logits.length || penalised[t]) continue;
+            penalised[t] = true;
             logits[t] = logits[t] > 0 ? logits[t] / penalty : logits[t] * penalty;
+        }
+        for (int i = 0; i < historyLength; i++) {
+            int t = history[i];
+            if (t >= 0 && t < logits.length) penalised[t] = false;
         }
     }
 
