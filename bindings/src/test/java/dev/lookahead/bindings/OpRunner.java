@@ -66,6 +66,8 @@ final class OpRunner implements AutoCloseable {
         DeviceBuffer b = device.allocate(bytes);
         buffers.add(b);
         stream.memset(b.all(), POISON);
+        // Tests may run the op on another stream: the poison must land before it, not after.
+        stream.synchronize();
         return b.all();
     }
 
