@@ -6,6 +6,7 @@ import dev.lookahead.api.LoadOptions;
 import dev.lookahead.api.MoeModel;
 import dev.lookahead.engine.OffloadedExperts;
 import dev.lookahead.expert.CacheStats;
+import dev.lookahead.expert.RoutingTrace;
 import dev.lookahead.util.Progress;
 
 import java.nio.file.Path;
@@ -30,16 +31,22 @@ public final class PolicyBench {
                       double copiedMiBPerToken, long prefetchesIssued, long prefetchesUsed, boolean sameTokens) {
     }
 
+    /** The rows, and the hit-rate ceilings of the reference routing (null without an offloading row to compare). */
+    public record Result(List<Row> rows, HitRateCeilings ceilings) {
+    }
+
     private PolicyBench() {
     }
 
     /**
      * @param base options shared by every run (backend, threads, link, slots); the policy is set per run
      */
-    public static List<Row> run(Path quantizedModel, List<String> policies, LoadOptions base, List<String> prompts,
-                                int tokens, Progress progress) {
+    public static Result run(Path quantizedModel, List<String> policies, LoadOptions base, List<String> prompts,
+                             int tokens, Progress progress) {
         GenerationOptions options = GenerationOptions.defaults().withMaxTokens(tokens);
         List<List<Integer>> reference = null;
+        List<int[][]> referenceRouting = new ArrayList<>(); // decode tokens of the all-resident run: [layer][top-k]
+        int slotsPerLayer = 0, experts = 0;
         List<Row> rows = new ArrayList<>();
         List<String> order = new ArrayList<>(policies);
         // the reference tokens come from all-resident, measured first when it is asked for
@@ -54,15 +61,21 @@ public final class PolicyBench {
                 model.generate(prompts.getFirst(), options.withMaxTokens(2), t -> { }); // warm-up (JIT, caches)
                 long[] before = countsOf(model);
                 double stallBefore = stallOf(model);
+                RoutingRecorder recorder = reference == null ? new RoutingRecorder(model.config().numHiddenLayers()) : null;
+                if (recorder != null) model.forwardPass().setRoutingListener(recorder);
                 for (int i = 0; i < prompts.size(); i++) {
                     GenerationResult r = model.generate(prompts.get(i), options, t -> { });
+                    if (recorder != null) referenceRouting.addAll(recorder.takeFrom(r.timings().promptTokens()));
                     produced.add(r.tokenIds());
                     decodeNanos += r.timings().decodeNanos();
                     decodeTokens += r.timings().decodeTokens();
                     progress.update(i + 1);
                 }
                 progress.finish();
+                if (recorder != null) model.forwardPass().setRoutingListener(null);
+                experts = model.config().numLocalExperts();
                 if (reference == null) reference = produced;
+                if (model.experts() instanceof OffloadedExperts off && slotsPerLayer == 0) slotsPerLayer = off.slotsPerLayer();
                 if (!policies.contains(policy)) continue;
                 double tps = decodeTokens * 1e9 / decodeNanos;
                 Row row;
@@ -78,7 +91,35 @@ public final class PolicyBench {
                 rows.add(row);
             }
         }
-        return rows;
+        HitRateCeilings ceilings = null;
+        if (slotsPerLayer > 0 && !referenceRouting.isEmpty()) {
+            RoutingTrace trace = RoutingTrace.of("bench reference (all-resident)", referenceRouting.getFirst().length,
+                    experts, referenceRouting);
+            ceilings = HitRateCeilings.of(trace, slotsPerLayer);
+        }
+        return new Result(rows, ceilings);
+    }
+
+    /** Collects the routing of every token of a generation; keeps the decode ones (position >= prompt length). */
+    private static final class RoutingRecorder implements dev.lookahead.engine.RoutingListener {
+        private final int layers;
+        private final java.util.TreeMap<Long, int[][]> byPosition = new java.util.TreeMap<>();
+
+        RoutingRecorder(int layers) {
+            this.layers = layers;
+        }
+
+        @Override
+        public void onRouting(long position, int layer, int[] experts, float[] weights) {
+            byPosition.computeIfAbsent(position, p -> new int[layers][])[layer] = experts.clone();
+        }
+
+        /** The decode tokens of the generation just finished, in order; clears the recorder. */
+        List<int[][]> takeFrom(int promptTokens) {
+            List<int[][]> out = new ArrayList<>(byPosition.tailMap((long) promptTokens).values());
+            byPosition.clear();
+            return out;
+        }
     }
 
     /**
@@ -128,6 +169,23 @@ public final class PolicyBench {
 
     private static double stallOf(MoeModel model) {
         return model.experts() instanceof OffloadedExperts off ? off.stallMillis() : 0;
+    }
+
+    /**
+     * The table, with speed-ups against the row of {@code baseline} (when present), and, with ceilings, the fraction
+     * of the LRU → Belady hit-rate gap each offloading row closes.
+     */
+    public static String table(Result result, String baseline) {
+        HitRateCeilings c = result.ceilings();
+        String table = table(result.rows(), baseline);
+        if (c == null) return table;
+        StringBuilder sb = new StringBuilder(table).append(c.describe()).append('\n');
+        sb.append("of the LRU -> Belady (per layer) hit-rate gap, closed by:");
+        for (Row r : result.rows()) {
+            if (r.policy().equals("all-resident")) continue;
+            sb.append(String.format(Locale.ROOT, " %s %+.0f %%", r.policy(), 100 * c.gapClosed(r.hitRate())));
+        }
+        return sb.append('\n').toString();
     }
 
     /** The table, with speed-ups against the row of {@code baseline} (when present). */

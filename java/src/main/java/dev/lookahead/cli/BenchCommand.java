@@ -100,9 +100,9 @@ final class BenchCommand implements Callable<Integer> {
                 format, gpuMemory != null ? "budget " + gpuMemory : base.slotsPerLayer() + " expert slots per layer",
                 base.backend().name().toLowerCase(Locale.ROOT), prompts.size(), tokens);
         System.out.println(link);
-        List<PolicyBench.Row> rows = PolicyBench.run(quantized, policies, base, prompts, tokens, ProgressBar.stderr());
-        System.out.print(PolicyBench.table(rows, "mixtral-offloading"));
-        if (rows.stream().anyMatch(r -> !r.sameTokens())) {
+        PolicyBench.Result result = PolicyBench.run(quantized, policies, base, prompts, tokens, ProgressBar.stderr());
+        System.out.print(PolicyBench.table(result, "mixtral-offloading"));
+        if (result.rows().stream().anyMatch(r -> !r.sameTokens())) {
             throw new IllegalStateException("a policy produced other tokens than all-resident: offloading must change speed only");
         }
     }

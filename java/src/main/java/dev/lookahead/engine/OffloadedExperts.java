@@ -48,6 +48,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     private final SpeculativeScheduler scheduler;   // the lookahead policies; null for the baselines
     private final DeviceGate gate;                  // predictions for the scheduler; null without one
     private final LayerPredictions predictions;
+    private final int[] nextTokenHead;              // per layer: index of its next-token head in gate.headsFrom, or -1
     private final int[] demandSlots;
     private final long blobBytes;
     private final Stream compute;
@@ -99,6 +100,8 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         this.gate = scheduled ? gate : null;
         this.scheduler = scheduled ? new SpeculativeScheduler(cache, estimator, this, config, expertsPerLayer) : null;
         this.predictions = scheduled ? new LayerPredictions(layers, expertsPerLayer, Math.max(1, layers - 1)) : null;
+        this.nextTokenHead = new int[layers];
+        for (int l = 0; l < layers; l++) nextTokenHead[l] = this.gate == null ? -1 : indexOfDistance(this.gate.headsFrom(l), layers);
         this.demandSlots = new int[expertsPerLayer];
         this.cacheSlots = cache.layout().totalSlots();
         this.compute = compute;
@@ -138,6 +141,11 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         }
         this.copy = copyStream;
         this.slots = slotMemory;
+    }
+
+    /** Device slots per layer (a global pool's slots divided by the layers). */
+    public int slotsPerLayer() {
+        return cache.layout().totalSlots() / cache.layout().layers();
     }
 
     public CacheStats stats() {
@@ -190,7 +198,13 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         List<Integer> later = new ArrayList<>();
         Set<ExpertId> keep = null;
         if (scheduler != null && !prefill) {
-            scheduler.demand(step / cache.layout().layers(), layer, experts, count, demandSlots);
+            long token = step / cache.layout().layers();
+            int head = nextTokenHead[layer];
+            if (head >= 0) {
+                // read back with this layer's routing: the next token's wishes steer this layer's evictions
+                for (int e = 0; e < expertsPerLayer; e++) scheduler.predictNextToken(token, layer, e, gate.probability(head, e));
+            }
+            scheduler.demand(token, layer, experts, count, demandSlots);
             for (int i = 0; i < count; i++) {
                 int e = experts[i], slot = demandSlots[i];
                 slotFor[e] = slot;
@@ -269,6 +283,11 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     @Override
     public DeviceGate gate() {
         return gate;
+    }
+
+    private static int indexOfDistance(List<dev.lookahead.gate.HeadId> heads, int distance) {
+        for (int i = 0; i < heads.size(); i++) if (heads.get(i).distance() == distance) return i;
+        return -1;
     }
 
     /** The lookahead heads' predictions made at {@code layer} (read back with the router) go to the scheduler. */

@@ -27,22 +27,24 @@ public record AlignmentReport(int topK, int experts, Split split, AlignOptions o
     /**
      * One head's result.
      *
-     * @param longRangeOnly a head that exists for eviction only (distance beyond D)
+     * @param longRangeOnly a head that exists for eviction only (distance beyond D, same token)
+     * @param nextToken     a next-token head (l, L): layer l of the next token, for eviction
      * @param epochs        epochs run; {@code bestEpoch} the one kept (0 = the initial weights)
      */
-    public record HeadRow(HeadId head, boolean longRangeOnly, HeadMetrics before, HeadMetrics after, HeadMetrics prior,
+    public record HeadRow(HeadId head, boolean longRangeOnly, boolean nextToken, HeadMetrics before, HeadMetrics after, HeadMetrics prior,
                           int epochs, int bestEpoch, double validationKlBefore, double validationKlAfter) {
     }
 
     /** Means over the heads of one distance. */
-    public record DistanceSummary(int distance, int heads, HeadMetrics before, HeadMetrics after, HeadMetrics prior) {
+    public record DistanceSummary(int distance, boolean nextToken, int heads, HeadMetrics before, HeadMetrics after,
+                                  HeadMetrics prior) {
     }
 
     public List<DistanceSummary> byDistance() {
         Map<Integer, List<HeadRow>> groups = new TreeMap<>();
         for (HeadRow r : rows) groups.computeIfAbsent(r.head().distance(), d -> new ArrayList<>()).add(r);
         List<DistanceSummary> out = new ArrayList<>();
-        groups.forEach((d, rs) -> out.add(new DistanceSummary(d, rs.size(), mean(rs, HeadRow::before),
+        groups.forEach((d, rs) -> out.add(new DistanceSummary(d, rs.getFirst().nextToken(), rs.size(), mean(rs, HeadRow::before),
                 mean(rs, HeadRow::after), mean(rs, HeadRow::prior))));
         return out;
     }
@@ -85,6 +87,7 @@ public record AlignmentReport(int topK, int experts, Split split, AlignOptions o
         for (DistanceSummary d : byDistance()) {
             ObjectNode n = dist.addObject();
             n.put("distance", d.distance());
+            n.put("next_token", d.nextToken());
             n.put("heads", d.heads());
             put(n.putObject("before"), d.before());
             put(n.putObject("after"), d.after());
@@ -97,6 +100,7 @@ public record AlignmentReport(int topK, int experts, Split split, AlignOptions o
             n.put("distance", r.head().distance());
             n.put("target", r.head().target());
             n.put("long_range_only", r.longRangeOnly());
+            n.put("next_token", r.nextToken());
             n.put("epochs", r.epochs());
             n.put("best_epoch", r.bestEpoch());
             n.put("validation_kl_before", r.validationKlBefore());
@@ -133,16 +137,16 @@ public record AlignmentReport(int topK, int experts, Split split, AlignOptions o
                 "", "heads", "KL", r1, r2, "KL", r1, r2, r1, r2);
         sb.append(top).append(cols);
         for (DistanceSummary d : byDistance()) {
-            sb.append(String.format(Locale.ROOT, "%-8s %5d | %s | %s | %s%n", "d=" + d.distance(), d.heads(),
+            sb.append(String.format(Locale.ROOT, "%-8s %5d | %s | %s | %s%n", "d=" + d.distance() + (d.nextToken() ? "'" : ""), d.heads(),
                     cells(d.before()), cells(d.after()), prior(d.prior())));
         }
         sb.append('\n').append(top).append(cols.replaceFirst("^ {8} heads", "head     epoch"));
         for (HeadRow r : rows) {
-            String name = r.head() + (r.longRangeOnly() ? "*" : "");
+            String name = r.nextToken() ? r.head().layer() + "->" + r.head().layer() + "'" : r.head() + (r.longRangeOnly() ? "*" : "");
             sb.append(String.format(Locale.ROOT, "%-8s %5s | %s | %s | %s%n", name, r.bestEpoch() + "/" + r.epochs(),
                     cells(r.before()), cells(r.after()), prior(r.prior())));
         }
-        sb.append("* long-range head (for eviction); epoch: kept/run, 0 = the plug-and-play weights were kept\n");
+        sb.append("* long-range head (for eviction); l->l': next-token head (layer l of the next token, for eviction, d = L); epoch: kept/run, 0 = the plug-and-play weights were kept\n");
         return sb.toString();
     }
 

@@ -1,19 +1,20 @@
 package dev.lookahead.gate;
 
 /**
- * What gate alignment learns from, per calibration token: the RMS-normalised MoE input of every
- * layer that is a head's source (layers 0..L-2) and the true routing distribution (softmax over
- * all experts of the router logits) of every layer that is a head's target (layers 1..L-1).
+ * What gate alignment learns from, per calibration token and layer: the RMS-normalised MoE input
+ * (a head's source) and the true routing distribution (softmax over all experts of the router
+ * logits, a head's target). Every layer is both: within-token heads read layers 0..L-2 and
+ * predict 1..L-1, next-token heads read every layer and predict the same layer one token later.
  *
- * <p>Memory: tokens x ((L-1) x hidden + (L-1) x experts) floats. For Mixtral-8x7B (L = 32,
- * hidden 4096) that is ~0.5 MB per token, so 20 000 tokens need ~10 GB; for the demo model
- * (L = 6, hidden 256) ~5 KB per token, ~100 MB for 20 000 tokens. Hence the token cap of
+ * <p>Memory: tokens x L x (hidden + experts) floats. For Mixtral-8x7B (L = 32, hidden 4096) that
+ * is ~0.5 MB per token, so 20 000 tokens need ~10 GB; for the demo model (L = 6, hidden 256)
+ * ~6 KB per token, ~130 MB for 20 000 tokens. Hence the token cap of
  * {@link CalibrationCollector} and {@link #bytesPerToken}.
  */
 public final class CalibrationData {
     private final int layers, hidden, experts, tokens;
-    private final float[][] hHat;  // [layer][token * hidden], layers 0..L-2 (null for L-1)
-    private final float[][] probs; // [layer][token * experts], layers 1..L-1 (null for 0)
+    private final float[][] hHat;  // [layer][token * hidden]
+    private final float[][] probs; // [layer][token * experts]
     private final boolean[][] filled; // [layer][token]: whether put() has been called
 
     public CalibrationData(int layers, int hidden, int experts, int tokens) {
@@ -35,29 +36,28 @@ public final class CalibrationData {
         this.hHat = new float[layers][];
         this.probs = new float[layers][];
         this.filled = new boolean[layers][tokens];
-        for (int l = 0; l < layers - 1; l++) hHat[l] = new float[tokens * hidden];
-        for (int l = 1; l < layers; l++) probs[l] = new float[tokens * experts];
+        for (int l = 0; l < layers; l++) {
+            hHat[l] = new float[tokens * hidden];
+            probs[l] = new float[tokens * experts];
+        }
     }
 
     /** Heap bytes one token of calibration data takes. */
     public static long bytesPerToken(int layers, int hidden, int experts) {
-        return 4L * (layers - 1) * (hidden + experts) + layers;
+        return 4L * layers * (hidden + experts) + layers;
     }
 
     /**
      * Records token {@code token}'s MoE input h[off..+hidden) at {@code layer}: stores h / rms(h)
-     * where layer is a source and the true routing distribution where it is a target.
+     * and the layer's true routing distribution.
      */
     public void put(int token, int layer, float[] h, int off, RoutingWeights routing) {
         if (token < 0 || token >= tokens) throw new IndexOutOfBoundsException("token " + token + " of " + tokens);
-        float[] normed = layer < layers - 1 ? hHat[layer] : new float[hidden];
-        int at = layer < layers - 1 ? token * hidden : 0;
-        GateMath.rmsNormalize(h, off, hidden, routing.eps(), normed, at);
-        if (layer > 0) {
-            double[] logits = new double[experts], p = new double[experts];
-            routing.probabilities(layer, normed, at, logits, p);
-            for (int e = 0; e < experts; e++) probs[layer][token * experts + e] = (float) p[e];
-        }
+        int at = token * hidden;
+        GateMath.rmsNormalize(h, off, hidden, routing.eps(), hHat[layer], at);
+        double[] logits = new double[experts], p = new double[experts];
+        routing.probabilities(layer, hHat[layer], at, logits, p);
+        for (int e = 0; e < experts; e++) probs[layer][token * experts + e] = (float) p[e];
         filled[layer][token] = true;
     }
 
@@ -98,13 +98,11 @@ public final class CalibrationData {
 
     /** The normalised sources of {@code layer}: [tokens * hidden] (the array itself, do not modify). */
     float[] sources(int layer) {
-        if (hHat[layer] == null) throw new IllegalArgumentException("layer " + layer + " is no head's source");
         return hHat[layer];
     }
 
     /** The true routing distributions of {@code layer}: [tokens * experts] (the array itself, do not modify). */
     float[] targets(int layer) {
-        if (probs[layer] == null) throw new IllegalArgumentException("layer " + layer + " is no head's target");
         return probs[layer];
     }
 }

@@ -6,17 +6,24 @@ package dev.lookahead.gate;
  * distribution of its target layer. Its gradient with respect to the logits is q - p (q the
  * head's softmax), so dKL/dW = (q - p) xᵀ and dKL/db = q - p. The parameters are one double
  * vector while training: W [experts, hidden] row-major, then b [experts].
+ *
+ * <p>A next-token head pairs token t's source with token t + 1's target, so the last calibration
+ * token has no target for it and is left out of every range.
  */
 final class HeadObjective {
     private final float[] sources; // [tokens * hidden]
     private final float[] targets; // [tokens * experts]
     private final int hidden, experts;
+    private final int ahead; // tokens between a source and its target
+    private final int end;   // sources [0, end) have a target
     private final double[] logits, q;
     private double pSum;
 
     HeadObjective(CalibrationData data, HeadId id) {
         this.sources = data.sources(id.layer());
-        this.targets = data.targets(id.target());
+        this.targets = data.targets(id.targetLayer(data.layers()));
+        this.ahead = id.tokensAhead(data.layers());
+        this.end = data.tokens() - ahead;
         this.hidden = data.hidden();
         this.experts = data.experts();
         this.logits = new double[experts];
@@ -41,6 +48,7 @@ final class HeadObjective {
 
     /** Mean KL over tokens[from, to). */
     double loss(double[] w, int from, int to) {
+        to = Math.min(to, end);
         double sum = 0;
         for (int t = from; t < to; t++) sum += tokenKl(w, t);
         return sum / (to - from);
@@ -54,7 +62,7 @@ final class HeadObjective {
         for (int i = from; i < to; i++) {
             int t = tokens[i];
             sum += tokenKl(w, t); // leaves softmax(W x_t) in q and the target's float-rounding sum in pSum
-            int x = t * hidden, p = t * experts;
+            int x = t * hidden, p = (t + ahead) * experts;
             for (int e = 0; e < experts; e++) {
                 double g = (q[e] - targets[p + e] / pSum) * scale;
                 grad[bias + e] += g;
@@ -68,7 +76,7 @@ final class HeadObjective {
 
     /** KL(p_t || softmax(W x_t)); leaves the softmax in {@link #q}. */
     private double tokenKl(double[] w, int t) {
-        int x = t * hidden, p = t * experts;
+        int x = t * hidden, p = (t + ahead) * experts;
         for (int e = 0; e < experts; e++) {
             double s = w[experts * hidden + e];
             int row = e * hidden;
@@ -89,11 +97,12 @@ final class HeadObjective {
 
     /** KL and recall of W over tokens[from, to) against the router's top-k. */
     HeadMetrics metrics(double[] w, int from, int to, int k) {
+        to = Math.min(to, end);
         int k2 = Math.min(2 * k, experts);
         double kl = 0, hitsK = 0, hits2K = 0;
         for (int t = from; t < to; t++) {
             kl += tokenKl(w, t);
-            int[] truth = GateMath.topK(targets, t * experts, experts, k);
+            int[] truth = GateMath.topK(targets, (t + ahead) * experts, experts, k);
             int[] predicted = GateMath.topK(logits, experts, k2);
             hitsK += overlap(truth, predicted, k);
             hits2K += overlap(truth, predicted, k2);
@@ -121,6 +130,7 @@ final class HeadObjective {
      * fitTo), measured on tokens[from, to): the baseline a head must beat to know anything.
      */
     HeadMetrics priorRecall(int fitFrom, int fitTo, int from, int to, int k) {
+        to = Math.min(to, end);
         int k2 = Math.min(2 * k, experts);
         double[] counts = new double[experts];
         for (int t = fitFrom; t < fitTo; t++) {
@@ -129,7 +139,7 @@ final class HeadObjective {
         int[] guess = GateMath.topK(counts, experts, k2);
         double hitsK = 0, hits2K = 0;
         for (int t = from; t < to; t++) {
-            int[] truth = GateMath.topK(targets, t * experts, experts, k);
+            int[] truth = GateMath.topK(targets, (t + ahead) * experts, experts, k);
             hitsK += overlap(truth, guess, k);
             hits2K += overlap(truth, guess, k2);
         }

@@ -24,7 +24,7 @@ import java.util.TreeSet;
  *
  * <p>Plug-and-play initialisation: W[l,d] = router_{l+d} · diag(norm_{l+d}) and b = 0, i.e.
  * exactly layer l+d's router applied with layer l+d's RMSNorm, as if h had already reached that
- * layer. So the heads work before any training; {@link GateAlignment} then fits them to the true
+ * layer (for a next-token head (l, L): "the next token routes like this one"). So the heads work before any training; {@link GateAlignment} then fits them to the true
  * routing. The bias (which the router itself lacks) lets a head learn how often each expert of
  * layer l+d is chosen regardless of the token, which an early layer's hidden state may not carry.
  *
@@ -36,6 +36,7 @@ import java.util.TreeSet;
  *   lookahead.layers/experts/hidden, lookahead.rms_norm_eps   the base model's shape
  *   lookahead.distance         D (short-range heads: d = 1..D)
  *   lookahead.long_range       F (long-range heads from layers 0..F-1 to every later layer)
+ *   lookahead.next_token       1 when every layer l has a next-token head (l, L); absent = 0
  *   lookahead.base_model       name of the base model (informational)
  *   lookahead.base_config_sha256, lookahead.base_routing_sha256   checked when loading
  *   lookahead.training         JSON summary of the alignment run ("" for plug-and-play)
@@ -51,6 +52,7 @@ public final class LookaheadHeads {
     static final String K_EPS = "lookahead.rms_norm_eps";
     static final String K_DISTANCE = "lookahead.distance";
     static final String K_LONG_RANGE = "lookahead.long_range";
+    static final String K_NEXT_TOKEN = "lookahead.next_token";
     static final String K_BASE = "lookahead.base_model";
     static final String K_CONFIG_SHA = "lookahead.base_config_sha256";
     static final String K_ROUTING_SHA = "lookahead.base_routing_sha256";
@@ -85,8 +87,9 @@ public final class LookaheadHeads {
         int e = routing.experts(), h = routing.hidden();
         Map<HeadId, float[]> w = new TreeMap<>(), b = new TreeMap<>();
         for (HeadId id : layout.heads()) {
-            float[] router = routing.router(id.target());
-            float[] norm = routing.norm(id.target());
+            int target = id.targetLayer(layout.layers());
+            float[] router = routing.router(target);
+            float[] norm = routing.norm(target);
             float[] head = new float[e * h];
             for (int r = 0; r < e; r++) {
                 for (int j = 0; j < h; j++) head[r * h + j] = router[r * h + j] * norm[j];
@@ -214,6 +217,7 @@ public final class LookaheadHeads {
                 .metadata(K_EPS, Double.toString(eps))
                 .metadata(K_DISTANCE, Integer.toString(layout.distance()))
                 .metadata(K_LONG_RANGE, Integer.toString(layout.longRange()))
+                .metadata(K_NEXT_TOKEN, layout.nextToken() ? "1" : "0")
                 .metadata(K_BASE, base.name())
                 .metadata(K_CONFIG_SHA, base.configSha256())
                 .metadata(K_ROUTING_SHA, base.routingSha256())
@@ -274,9 +278,13 @@ public final class LookaheadHeads {
             int layers = intMeta(file, meta, K_LAYERS), experts = intMeta(file, meta, K_EXPERTS), hidden = intMeta(file, meta, K_HIDDEN);
             int distance = intMeta(file, meta, K_DISTANCE), longRange = intMeta(file, meta, K_LONG_RANGE);
             double eps = doubleMeta(file, meta, K_EPS);
+            String next = meta.getOrDefault(K_NEXT_TOKEN, "0");
+            if (!next.equals("0") && !next.equals("1")) {
+                throw new HeadsFileException(file, null, "metadata " + K_NEXT_TOKEN + " must be 0 or 1, got '" + next + "'");
+            }
             HeadLayout layout;
             try {
-                layout = new HeadLayout(layers, distance, longRange);
+                layout = new HeadLayout(layers, distance, longRange, next.equals("1"));
             } catch (IllegalArgumentException e) {
                 throw new HeadsFileException(file, null, "invalid layout in metadata: " + e.getMessage());
             }
@@ -297,7 +305,7 @@ public final class LookaheadHeads {
             for (String name : f.names()) {
                 if (!expected.contains(name)) {
                     throw new HeadsFileException(file, name, "unexpected tensor: not a head of the layout (" + layers
-                            + " layers, distance " + distance + ", long range " + longRange + ")");
+                            + " layers, distance " + distance + ", long range " + longRange + ", next token " + next + ")");
                 }
             }
             return new LookaheadHeads(layout, experts, hidden, eps, base, w, b, meta.getOrDefault(K_TRAINING, ""));

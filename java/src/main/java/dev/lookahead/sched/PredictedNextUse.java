@@ -16,6 +16,10 @@ import java.util.Arrays;
  * stale: that layer has been computed). The eviction policy breaks ties between far experts by least recent use,
  * so with no prediction at all it is LRU.
  *
+ * <p>Next-token predictions ({@link #predictNextToken}) come from the heads (l, L): made at layer l of token t, they
+ * concern layer l of token t + 1 (step s0 + L). They are what eviction at layer l needs, because the experts a
+ * layer evicts are next wanted by later tokens; fresher within-token predictions of the same layer replace them.
+ *
  * <p>Not thread-safe; fed by the {@link SpeculativeScheduler} on the decode thread.
  */
 public final class PredictedNextUse implements NextUseEstimator {
@@ -56,6 +60,20 @@ public final class PredictedNextUse implements NextUseEstimator {
                 probability[base + e] = p.probability(d, e);
             }
         }
+    }
+
+    /**
+     * Takes P(layer {@code layer} of token {@code token + 1} chooses {@code expert}) = {@code p}, predicted at layer
+     * {@code layer} of {@code token}; it replaces the older prediction of that expert.
+     */
+    public void predictNextToken(long token, int layer, int expert, float p) {
+        if (layer < 0 || layer >= layers || expert < 0 || expert >= experts) {
+            throw new IllegalArgumentException("expert " + expert + " of layer " + layer + " outside " + layers + " x " + experts);
+        }
+        if (!(p >= 0 && p <= 1)) throw new IllegalArgumentException("probability must be in [0, 1], got " + p);
+        int i = layer * experts + expert;
+        targetStep[i] = (token + 1) * layers + layer;
+        probability[i] = p;
     }
 
     /** The current predicted probability of {@code id}'s use at its layer's next visit within the token, or 0. */

@@ -168,6 +168,15 @@ public final class SpeculativeScheduler {
     }
 
     /**
+     * A next-token head's prediction, made at layer {@code layer} of {@code token}: P(layer {@code layer} of the next
+     * token chooses {@code expert}) = {@code p}. Given before that layer's {@link #demand}, it steers the demand's
+     * evictions (which resident experts of the layer the next token is least likely to want); speculation ignores it.
+     */
+    public void predictNextToken(long token, int layer, int expert, float p) {
+        estimator.predictNextToken(token, layer, expert, p);
+    }
+
+    /**
      * Layer {@code layer} of token {@code token} chose {@code chosen[0 .. count)}: completes finished copies,
      * resolves the speculative copies predicted for this layer, drops queued candidates for it, looks every chosen
      * expert up and submits a copy for each miss (waiting for in-flight copies when every slot it may take is in

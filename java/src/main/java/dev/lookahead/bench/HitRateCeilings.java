@@ -1,0 +1,45 @@
+package dev.lookahead.bench;
+
+import dev.lookahead.expert.ReplaySimulator;
+import dev.lookahead.expert.ResidencyPolicies;
+import dev.lookahead.expert.RoutingTrace;
+import dev.lookahead.expert.TimingModel;
+
+import java.util.Locale;
+
+/**
+ * Hit rates that the bench's own routing allows at its slot count, replayed through the engine's cache: LRU per
+ * layer (what mixtral-offloading should measure), and Belady's farthest-next-use eviction per layer and over one
+ * pool of layers * k slots (the ceilings no eviction can pass without changing the routing). A policy's place
+ * between LRU and Belady is the fraction of the gap its eviction closes.
+ *
+ * @param tokens decode tokens replayed (every prompt's, in bench order, as one run)
+ */
+public record HitRateCeilings(int tokens, int slotsPerLayer, double lru, double beladyPerLayer, double beladyPool) {
+
+    /** Replays {@code trace} (decode routing of the reference run) at {@code slotsPerLayer}. */
+    public static HitRateCeilings of(RoutingTrace trace, int slotsPerLayer) {
+        // only hit rates are read: the time model's values do not matter
+        TimingModel timing = new TimingModel(1, 1, 1);
+        double lru = hitRate(trace, "mixtral-offloading", slotsPerLayer, timing);
+        double belady = hitRate(trace, "belady", slotsPerLayer, timing);
+        double pool = hitRate(trace, "belady-global", slotsPerLayer, timing);
+        return new HitRateCeilings(trace.tokenCount(), slotsPerLayer, lru, belady, pool);
+    }
+
+    private static double hitRate(RoutingTrace trace, String policy, int k, TimingModel timing) {
+        return ReplaySimulator.run(trace, ResidencyPolicies.byName(policy), k, timing, null).hitRate();
+    }
+
+    /** Fraction of the per-layer LRU → Belady gap a measured hit rate closes (negative when below LRU). */
+    public double gapClosed(double hitRate) {
+        double gap = beladyPerLayer - lru;
+        return gap <= 0 ? Double.NaN : (hitRate - lru) / gap;
+    }
+
+    public String describe() {
+        return String.format(Locale.ROOT, "hit-rate ceilings of the same routing (%d decode tokens replayed, %d slots per"
+                        + " layer): LRU per layer %.3f, Belady per layer %.3f, Belady over one pool %.3f",
+                tokens, slotsPerLayer, lru, beladyPerLayer, beladyPool);
+    }
+}
