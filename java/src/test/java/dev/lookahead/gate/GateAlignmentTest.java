@@ -36,6 +36,35 @@ class GateAlignmentTest {
     }
 
     @Test
+    void nextTokenHeadsLearnWhereTheNextTokenFollowsFromThisOne() {
+        CalibrationData chained = MODEL.chainedData(4000, 13);
+        LookaheadHeads init = LookaheadHeads.plugAndPlay(MODEL.routing, new HeadLayout(3, 1, 0, true), "synthetic");
+        GateAlignment.Result r = GateAlignment.align(init, chained, 2, OPTIONS, Progress.NONE);
+        int nextTokenRows = 0;
+        for (AlignmentReport.HeadRow row : r.report().rows()) {
+            if (!row.nextToken()) continue;
+            nextTokenRows++;
+            String what = row.head() + ": " + row;
+            assertEquals(3, row.head().distance(), what);
+            assertTrue(row.after().recallK() > 0.95, what);
+            assertTrue(row.after().recallK() > row.before().recallK() + 0.3, what);
+        }
+        assertEquals(3, nextTokenRows); // 0->0', 1->1', 2->2'
+        assertTrue(r.report().table().contains("d=3'"), r.report().table());
+    }
+
+    @Test
+    void nextTokenHeadsFindNothingWhenTokensAreIndependent() {
+        // DATA's tokens are drawn independently: no head can predict the next token's routing beyond the prior.
+        LookaheadHeads init = LookaheadHeads.plugAndPlay(MODEL.routing, new HeadLayout(3, 1, 0, true), "synthetic");
+        GateAlignment.Result r = GateAlignment.align(init, DATA, 2, OPTIONS.withEpochs(20), Progress.NONE);
+        for (AlignmentReport.HeadRow row : r.report().rows()) {
+            if (!row.nextToken()) continue;
+            assertTrue(row.after().recallK() < row.prior().recallK() + 0.1, row.toString());
+        }
+    }
+
+    @Test
     void headsThatAreAlreadyExactStayExact() {
         // Start every head at the true map router_{l+d} diag(norm_{l+d}) P^d: training must not make it worse.
         LookaheadHeads init = LookaheadHeads.plugAndPlay(MODEL.routing, new HeadLayout(3, 2, 0), "synthetic");

@@ -145,6 +145,40 @@ class LookaheadHeadsTest {
     }
 
     @Test
+    void nextTokenHeadsPredictTheSameLayerOfTheNextToken() {
+        HeadLayout layout = new HeadLayout(4, 1, 0, true);
+        // short: 0->1, 1->2, 2->3; next token: (l, 4) for l = 0..3
+        assertEquals(7, layout.heads().size());
+        for (int l = 0; l < 4; l++) {
+            HeadId id = new HeadId(l, 4);
+            assertTrue(layout.contains(id) && layout.isNextToken(id) && !layout.isLongRangeOnly(id), id.toString());
+            assertEquals(l, id.targetLayer(4));
+            assertEquals(1, id.tokensAhead(4));
+        }
+        assertFalse(new HeadLayout(4, 1, 0).contains(new HeadId(0, 4)));
+        assertFalse(layout.contains(new HeadId(1, 3))); // crosses the token but is not a next-token head
+        LookaheadHeads heads = LookaheadHeads.plugAndPlay(routing, layout, "m");
+        // plug-and-play: layer l's own router and norm ("the next token routes like this one")
+        float[] router = routing.router(2), norm = routing.norm(2), w = heads.weight(new HeadId(2, 4));
+        for (int e = 0; e < 8; e++) {
+            for (int j = 0; j < 64; j++) assertEquals(router[e * 64 + j] * norm[j], w[e * 64 + j], 0f);
+        }
+        assertEquals(List.of(new HeadId(3, 4)), heads.headsFrom(3));
+    }
+
+    @Test
+    void theNextTokenFlagSurvivesTheFile() throws IOException {
+        Path file = tmp.resolve("next.safetensors");
+        LookaheadHeads.plugAndPlay(routing, new HeadLayout(4, 1, 0, true), "m").save(file);
+        LookaheadHeads back = LookaheadHeads.load(file, routing);
+        assertTrue(back.layout().nextToken());
+        assertEquals(7, back.heads().size());
+        Path old = tmp.resolve("old.safetensors");
+        LookaheadHeads.plugAndPlay(routing, new HeadLayout(4, 1, 0, false), "m").save(old);
+        assertFalse(LookaheadHeads.load(old, routing).layout().nextToken());
+    }
+
+    @Test
     void headsOfAnotherModelAreRefused() throws IOException {
         Path file = tmp.resolve("for-m.safetensors");
         LookaheadHeads.plugAndPlay(routing, new HeadLayout(4, 1, 0), "m").save(file);

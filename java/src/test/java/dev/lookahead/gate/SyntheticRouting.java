@@ -60,6 +60,34 @@ final class SyntheticRouting {
         return data;
     }
 
+    /**
+     * Like {@link #data} but tokens are chained: token t + 1 starts (layer 0) from token t's last layer, mapped once
+     * more by the same permutation and signs, and rescaled. Layer l of the next token is then a fixed linear map of
+     * layer l of this one (P^L), so a next-token head can learn it exactly.
+     */
+    CalibrationData chainedData(int tokens, long seed) {
+        int hidden = config.hiddenSize();
+        CalibrationData data = new CalibrationData(config.numHiddenLayers(), hidden, config.numLocalExperts(), tokens);
+        SplittableRandom r = new SplittableRandom(seed);
+        float[] h = new float[hidden], next = new float[hidden];
+        for (int j = 0; j < hidden; j++) h[j] = (float) gaussian(r);
+        for (int t = 0; t < tokens; t++) {
+            double scale = 0.5 + 3 * r.nextDouble();
+            for (int j = 0; j < hidden; j++) h[j] = (float) (h[j] * scale);
+            for (int l = 0; l < config.numHiddenLayers(); l++) {
+                data.put(t, l, h, 0, routing);
+                for (int j = 0; j < hidden; j++) next[j] = sign[j] * h[perm[j]];
+                System.arraycopy(next, 0, h, 0, hidden);
+            }
+            double rms = 0;
+            for (float v : h) rms += v * v;
+            rms = Math.sqrt(rms / hidden);
+            for (int j = 0; j < hidden; j++) h[j] = (float) (h[j] / rms);
+        }
+        data.checkComplete();
+        return data;
+    }
+
     static double gaussian(SplittableRandom r) {
         return r.nextGaussian();
     }

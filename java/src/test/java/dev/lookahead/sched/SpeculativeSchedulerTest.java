@@ -221,6 +221,45 @@ class SpeculativeSchedulerTest {
     }
 
     @Test
+    void aMissEvictsTheResidentExpertTheNextTokenIsLeastLikelyToWant() {
+        // Layer 0 holds E0, E1 (k = 2, speculation off). Token 1 used E1 last, so LRU would evict E0. The next-token
+        // head, read at layer 0 of token 2 before its demand, says token 3 wants E0 (p = 0.6) and not E1 (p = 0.1):
+        // the miss for E2 must evict E1.
+        Rig r = new Rig(ResidencyPolicies.LOOKAHEAD, 2, config(0));
+        r.demand(0, 0, 0, 1);
+        r.engine.drain();
+        r.demand(1, 0, 1);
+        for (int e = 0; e < EXPERTS; e++) r.scheduler.predictNextToken(2, 0, e, e == 0 ? 0.6f : e == 1 ? 0.1f : 0.05f);
+        r.demand(2, 0, 2);
+        assertTrue(r.resident(0, 0) && r.resident(0, 2));
+        assertFalse(r.resident(0, 1));
+    }
+
+    @Test
+    void withoutNextTokenPredictionsTheSameMissEvictsTheLeastRecentlyUsed() {
+        Rig r = new Rig(ResidencyPolicies.LOOKAHEAD, 2, config(0));
+        r.demand(0, 0, 0, 1);
+        r.engine.drain();
+        r.demand(1, 0, 1);
+        r.demand(2, 0, 2);
+        assertTrue(r.resident(0, 1) && r.resident(0, 2));
+        assertFalse(r.resident(0, 0));
+    }
+
+    @Test
+    void aNextTokenPredictionGoesStaleOnceItsTokenHasPassedThatLayer() {
+        PredictedNextUse u = new PredictedNextUse(LAYERS, EXPERTS, 0.05);
+        u.predictNextToken(5, 2, 3, 0.5f);                         // layer 2 of token 6 = step 26
+        assertEquals(8, u.nextUseDistance(id(2, 3), 22));          // ceil((26 - 22) / 0.5)
+        assertEquals(0.5f, u.probability(id(2, 3), 25));
+        assertEquals(PredictedNextUse.NEVER, u.nextUseDistance(id(2, 3), 26));
+        u.predictNextToken(5, 2, 4, 0.01f);                        // below the far threshold
+        assertEquals(PredictedNextUse.NEVER, u.nextUseDistance(id(2, 4), 22));
+        assertThrows(IllegalArgumentException.class, () -> u.predictNextToken(0, LAYERS, 0, 0.5f));
+        assertThrows(IllegalArgumentException.class, () -> u.predictNextToken(0, 0, 0, 1.5f));
+    }
+
+    @Test
     void aMissWaitsForInFlightCopiesWhenEverySlotIsFilling() {
         Rig r = new Rig(ResidencyPolicies.LOOKAHEAD, 2, config(2));
         r.demand(0, 0, 0, 1);
