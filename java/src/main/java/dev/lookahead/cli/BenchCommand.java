@@ -10,6 +10,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -55,12 +56,23 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "0", description = "CPU backend threads, 0 = all cores")
     int threads;
 
-    @Option(names = "--heads", paramLabel = "FILE", description = "trained lookahead heads; default plug-and-play")
+    @Option(names = "--heads", paramLabel = "FILE", description = "trained lookahead heads (lookahead align); default: MODEL's "
+            + DEFAULT_HEADS + " when it has one (the demo model does), else plug-and-play")
     Path heads;
+
+    /** The heads file `lookahead align` output that the bench picks up from a model directory by default. */
+    static final String DEFAULT_HEADS = "lookahead-heads.safetensors";
+
+    /** {@code model}'s default heads file, or null when it has none. */
+    static Path defaultHeads(Path model) {
+        Path f = model.resolve(DEFAULT_HEADS);
+        return Files.isRegularFile(f) ? f : null;
+    }
 
     @Override
     public Integer call() throws IOException {
         Path source = model != null ? model : DemoCommand.resolveDemoModel();
+        if (heads == null) heads = defaultHeads(source);
         BackendChoice choice = BackendChoice.parse(backend);
         for (int bits : expertBits) {
             Path quantized = QuantizedModels.ensure(source, bits, expertGroup);
@@ -100,6 +112,7 @@ final class BenchCommand implements Callable<Integer> {
                 format, gpuMemory != null ? "budget " + gpuMemory : base.slotsPerLayer() + " expert slots per layer",
                 base.backend().name().toLowerCase(Locale.ROOT), prompts.size(), tokens);
         System.out.println(link);
+        System.out.println("lookahead heads: " + (heads != null ? heads : "plug-and-play (each layer's router applied early)"));
         PolicyBench.Result result = PolicyBench.run(quantized, policies, base, prompts, tokens, ProgressBar.stderr());
         System.out.print(PolicyBench.table(result, "mixtral-offloading"));
         if (result.rows().stream().anyMatch(r -> !r.sameTokens())) {

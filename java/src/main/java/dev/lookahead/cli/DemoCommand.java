@@ -90,6 +90,7 @@ final class DemoCommand implements Callable<Integer> {
             System.out.println();
             BenchCommand bench = new BenchCommand();
             bench.model = quantized;
+            bench.heads = BenchCommand.defaultHeads(dir); // the quantized copy has no heads file of its own
             bench.policies = List.of("all-resident", "mixtral-offloading", "next-layer", "lookahead");
             bench.expertBits = List.of(4);
             bench.expertGroup = 64;
