@@ -158,7 +158,7 @@ public final class MoeModel implements AutoCloseable {
                                 ? LookaheadHeads.load(options.headsFile(), RoutingWeights.read(checkpoint))
                                 : LookaheadHeads.plugAndPlay(RoutingWeights.read(checkpoint),
                                         new HeadLayout(config.numHiddenLayers(), HeadLayout.DEFAULT_DISTANCE,
-                                                HeadLayout.DEFAULT_LONG_RANGE, true), directory.toString());
+                                                HeadLayout.DEFAULT_LONG_RANGE, HeadLayout.NextToken.SAME_LAYER), directory.toString());
                         gate = new DeviceGate(heads, config.numHiddenLayers(), (float) config.rmsNormEps(), device, stream);
                     }
                     experts = new OffloadedExperts(qc, policy, slotsPerLayer, gate, device, stream, progress);

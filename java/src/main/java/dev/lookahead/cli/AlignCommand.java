@@ -52,10 +52,10 @@ final class AlignCommand implements Callable<Integer> {
             description = "F: heads from each of the first F layers to every later layer, for eviction (default: ${DEFAULT-VALUE})")
     int longRange;
 
-    @Option(names = "--next-token", negatable = true, defaultValue = "true", fallbackValue = "true",
-            description = "heads from every layer l to layer l of the next token, for eviction (default: on;"
-                    + " --no-next-token leaves them out)")
-    boolean nextToken;
+    @Option(names = "--next-token", defaultValue = "same-layer",
+            description = "next-token heads, for eviction: none, same-layer (layer l -> layer l of the next token) or"
+                    + " all-layers (layer l -> every layer of the next token) (default: ${DEFAULT-VALUE})")
+    String nextToken;
 
     @Option(names = "--out", defaultValue = "heads.safetensors", description = "heads file to write (default: ${DEFAULT-VALUE})")
     Path out;
@@ -121,7 +121,7 @@ final class AlignCommand implements Callable<Integer> {
         try (Checkpoint c = Checkpoint.open(model)) {
             routing = RoutingWeights.read(c);
         }
-        HeadLayout layout = new HeadLayout(routing.layers(), distance, longRange, nextToken);
+        HeadLayout layout = new HeadLayout(routing.layers(), distance, longRange, HeadLayout.NextToken.parse(nextToken));
         ProgressBar bar = ProgressBar.stderr();
         CalibrationData data;
         Split split;
@@ -166,7 +166,7 @@ final class AlignCommand implements Callable<Integer> {
         o.put("heads", result.heads().heads().size());
         o.put("distance", layout.distance());
         o.put("long_range", layout.longRange());
-        o.put("next_token", layout.nextToken());
+        o.put("next_token", layout.nextToken().metadata());
         o.put("device", device);
         o.put("date", Instant.now().toString());
         o.put("collect_seconds", collectSeconds);

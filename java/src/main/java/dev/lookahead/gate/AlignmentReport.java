@@ -31,7 +31,7 @@ public record AlignmentReport(int topK, int experts, Split split, AlignOptions o
      * @param nextToken     a next-token head (l, L): layer l of the next token, for eviction
      * @param epochs        epochs run; {@code bestEpoch} the one kept (0 = the initial weights)
      */
-    public record HeadRow(HeadId head, boolean longRangeOnly, boolean nextToken, HeadMetrics before, HeadMetrics after, HeadMetrics prior,
+    public record HeadRow(HeadId head, int targetLayer, boolean longRangeOnly, boolean nextToken, HeadMetrics before, HeadMetrics after, HeadMetrics prior,
                           int epochs, int bestEpoch, double validationKlBefore, double validationKlAfter) {
     }
 
@@ -41,10 +41,14 @@ public record AlignmentReport(int topK, int experts, Split split, AlignOptions o
     }
 
     public List<DistanceSummary> byDistance() {
+        // within-token heads first, then next-token heads; each by distance
         Map<Integer, List<HeadRow>> groups = new TreeMap<>();
-        for (HeadRow r : rows) groups.computeIfAbsent(r.head().distance(), d -> new ArrayList<>()).add(r);
+        for (HeadRow r : rows) {
+            int key = (r.nextToken() ? 1 << 20 : 0) + r.head().distance();
+            groups.computeIfAbsent(key, d -> new ArrayList<>()).add(r);
+        }
         List<DistanceSummary> out = new ArrayList<>();
-        groups.forEach((d, rs) -> out.add(new DistanceSummary(d, rs.getFirst().nextToken(), rs.size(), mean(rs, HeadRow::before),
+        groups.forEach((key, rs) -> out.add(new DistanceSummary(rs.getFirst().head().distance(), rs.getFirst().nextToken(), rs.size(), mean(rs, HeadRow::before),
                 mean(rs, HeadRow::after), mean(rs, HeadRow::prior))));
         return out;
     }
@@ -99,6 +103,7 @@ public record AlignmentReport(int topK, int experts, Split split, AlignOptions o
             n.put("layer", r.head().layer());
             n.put("distance", r.head().distance());
             n.put("target", r.head().target());
+            n.put("target_layer", r.targetLayer());
             n.put("long_range_only", r.longRangeOnly());
             n.put("next_token", r.nextToken());
             n.put("epochs", r.epochs());
@@ -142,11 +147,11 @@ public record AlignmentReport(int topK, int experts, Split split, AlignOptions o
         }
         sb.append('\n').append(top).append(cols.replaceFirst("^ {8} heads", "head     epoch"));
         for (HeadRow r : rows) {
-            String name = r.nextToken() ? r.head().layer() + "->" + r.head().layer() + "'" : r.head() + (r.longRangeOnly() ? "*" : "");
+            String name = r.nextToken() ? r.head().layer() + "->" + r.targetLayer() + "'" : r.head() + (r.longRangeOnly() ? "*" : "");
             sb.append(String.format(Locale.ROOT, "%-8s %5s | %s | %s | %s%n", name, r.bestEpoch() + "/" + r.epochs(),
                     cells(r.before()), cells(r.after()), prior(r.prior())));
         }
-        sb.append("* long-range head (for eviction); l->l': next-token head (layer l of the next token, for eviction, d = L); epoch: kept/run, 0 = the plug-and-play weights were kept\n");
+        sb.append("* long-range head (for eviction); l->m': next-token head (layer m of the next token, for eviction; d = L - l + m); epoch: kept/run, 0 = the plug-and-play weights were kept\n");
         return sb.toString();
     }
 

@@ -62,7 +62,7 @@ public final class GateAlignment {
             HeadMetrics after = objective.metrics(HeadObjective.pack(kept.weight(), kept.bias()), split.heldoutStart(),
                     split.tokens(), topK);
             trained.put(id, kept);
-            rows.add(new AlignmentReport.HeadRow(id, initial.layout().isLongRangeOnly(id), initial.layout().isNextToken(id), before, after, prior,
+            rows.add(new AlignmentReport.HeadRow(id, id.targetLayer(data.layers()), initial.layout().isLongRangeOnly(id), initial.layout().isNextToken(id), before, after, prior,
                     o.epochs(), o.bestEpoch(), o.validationKlBefore(), o.validationKlAfter()));
         }
         progress.finish();

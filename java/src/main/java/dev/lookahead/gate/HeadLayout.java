@@ -13,33 +13,65 @@ import java.util.List;
  *       later layer (distances up to layers - 1 - l). At the start of a token they tell which
  *       experts all its deeper layers will want, so the eviction policy can keep those and evict
  *       the resident experts no layer of this token is predicted to use.</li>
- * </ul>
- *   <li>Next-token heads, for eviction (when {@code nextToken}): from every layer l to layer l
- *       of the next token (distance L). When layer l misses and must evict one of its resident
- *       experts, the head has just read that layer's input: it tells which of them the next
- *       token will want there, which is what per-layer eviction needs to beat LRU (Belady's
- *       advantage comes from knowing later tokens, not the rest of this one).</li>
+ *   <li>Next-token heads, for eviction ({@link NextToken}): from layer l to layer m of the next
+ *       token (distance L - l + m). Belady's advantage over LRU comes from knowing later tokens,
+ *       not the rest of this one, so these are what eviction needs: when layer l misses, the
+ *       heads have just read its input and tell which resident experts the next token will want.</li>
  * </ul>
  * A head that is both (l < longRange, d <= distance) exists once.
  *
  * @param layers    decoder layers of the model
  * @param distance  D, the farthest short-range distance (>= 1)
  * @param longRange F, the number of first layers with long-range heads (0 = none)
- * @param nextToken whether every layer has a next-token head
+ * @param nextToken which next-token heads exist
  */
-public record HeadLayout(int layers, int distance, int longRange, boolean nextToken) {
+public record HeadLayout(int layers, int distance, int longRange, NextToken nextToken) {
     public static final int DEFAULT_DISTANCE = 3;
     public static final int DEFAULT_LONG_RANGE = 2;
+
+    /** Next-token heads of a layout. */
+    public enum NextToken {
+        /** none */
+        NONE("0"),
+        /** (l, L) for every layer l: layer l of the next token (what per-layer eviction at l needs) */
+        SAME_LAYER("1"),
+        /** (l, L - l + m) for every l and m: every layer of the next token, from every layer (for a shared pool) */
+        ALL_LAYERS("all");
+
+        private final String metadata;
+
+        NextToken(String metadata) {
+            this.metadata = metadata;
+        }
+
+        /** Its value in a heads file's {@code lookahead.next_token}. */
+        public String metadata() {
+            return metadata;
+        }
+
+        /** The inverse of {@link #metadata()}; null for an unknown value. */
+        public static NextToken ofMetadata(String value) {
+            for (NextToken n : values()) if (n.metadata.equals(value)) return n;
+            return null;
+        }
+
+        /** Parses a command-line value: none, same-layer or all-layers. */
+        public static NextToken parse(String value) {
+            for (NextToken n : values()) if (n.name().toLowerCase(java.util.Locale.ROOT).replace('_', '-').equals(value)) return n;
+            throw new IllegalArgumentException("next-token heads must be none, same-layer or all-layers, got '" + value + "'");
+        }
+    }
 
     public HeadLayout {
         if (layers < 2) throw new IllegalArgumentException("lookahead heads need a model of >= 2 layers, got " + layers);
         if (distance < 1) throw new IllegalArgumentException("distance must be >= 1, got " + distance);
         if (longRange < 0) throw new IllegalArgumentException("long range must be >= 0, got " + longRange);
+        if (nextToken == null) throw new IllegalArgumentException("next-token heads must be named (NONE for none)");
     }
 
     /** A layout without next-token heads. */
     public HeadLayout(int layers, int distance, int longRange) {
-        this(layers, distance, longRange, false);
+        this(layers, distance, longRange, NextToken.NONE);
     }
 
     /** Every head, ordered by source layer, then distance. */
@@ -48,21 +80,31 @@ public record HeadLayout(int layers, int distance, int longRange, boolean nextTo
         for (int l = 0; l < layers; l++) {
             int farthest = l < longRange ? layers - 1 - l : Math.min(distance, layers - 1 - l);
             for (int d = 1; d <= farthest; d++) out.add(new HeadId(l, d));
-            if (nextToken) out.add(new HeadId(l, layers));
+            switch (nextToken) {
+                case NONE -> { }
+                case SAME_LAYER -> out.add(new HeadId(l, layers));
+                case ALL_LAYERS -> {
+                    for (int m = 0; m < layers; m++) out.add(new HeadId(l, layers - l + m));
+                }
+            }
         }
         return out;
     }
 
     public boolean contains(HeadId id) {
         if (id.layer() >= layers) return false;
-        if (id.distance() == layers) return nextToken;
-        if (id.target() >= layers) return false;
+        if (id.target() >= layers) return isNextToken(id);
         return id.distance() <= distance || id.layer() < longRange;
     }
 
-    /** True for a next-token head: (l, L), predicting layer l of the next token. */
+    /** True for a next-token head of this layout (its target is a layer of the next token). */
     public boolean isNextToken(HeadId id) {
-        return nextToken && id.distance() == layers && id.layer() < layers;
+        if (id.layer() >= layers || id.target() < layers || id.target() >= 2 * layers) return false;
+        return switch (nextToken) {
+            case NONE -> false;
+            case SAME_LAYER -> id.distance() == layers;
+            case ALL_LAYERS -> true;
+        };
     }
 
     /** True for a head that exists only because of the long range (D < d < L). */

@@ -36,7 +36,7 @@ import java.util.TreeSet;
  *   lookahead.layers/experts/hidden, lookahead.rms_norm_eps   the base model's shape
  *   lookahead.distance         D (short-range heads: d = 1..D)
  *   lookahead.long_range       F (long-range heads from layers 0..F-1 to every later layer)
- *   lookahead.next_token       1 when every layer l has a next-token head (l, L); absent = 0
+ *   lookahead.next_token       next-token heads: 0 none (also when absent), 1 (l, L) for every l, all: (l, L - l + m)
  *   lookahead.base_model       name of the base model (informational)
  *   lookahead.base_config_sha256, lookahead.base_routing_sha256   checked when loading
  *   lookahead.training         JSON summary of the alignment run ("" for plug-and-play)
@@ -217,7 +217,7 @@ public final class LookaheadHeads {
                 .metadata(K_EPS, Double.toString(eps))
                 .metadata(K_DISTANCE, Integer.toString(layout.distance()))
                 .metadata(K_LONG_RANGE, Integer.toString(layout.longRange()))
-                .metadata(K_NEXT_TOKEN, layout.nextToken() ? "1" : "0")
+                .metadata(K_NEXT_TOKEN, layout.nextToken().metadata())
                 .metadata(K_BASE, base.name())
                 .metadata(K_CONFIG_SHA, base.configSha256())
                 .metadata(K_ROUTING_SHA, base.routingSha256())
@@ -279,12 +279,13 @@ public final class LookaheadHeads {
             int distance = intMeta(file, meta, K_DISTANCE), longRange = intMeta(file, meta, K_LONG_RANGE);
             double eps = doubleMeta(file, meta, K_EPS);
             String next = meta.getOrDefault(K_NEXT_TOKEN, "0");
-            if (!next.equals("0") && !next.equals("1")) {
-                throw new HeadsFileException(file, null, "metadata " + K_NEXT_TOKEN + " must be 0 or 1, got '" + next + "'");
+            HeadLayout.NextToken nextToken = HeadLayout.NextToken.ofMetadata(next);
+            if (nextToken == null) {
+                throw new HeadsFileException(file, null, "metadata " + K_NEXT_TOKEN + " must be 0, 1 or all, got '" + next + "'");
             }
             HeadLayout layout;
             try {
-                layout = new HeadLayout(layers, distance, longRange, next.equals("1"));
+                layout = new HeadLayout(layers, distance, longRange, nextToken);
             } catch (IllegalArgumentException e) {
                 throw new HeadsFileException(file, null, "invalid layout in metadata: " + e.getMessage());
             }

@@ -38,7 +38,7 @@ class GateAlignmentTest {
     @Test
     void nextTokenHeadsLearnWhereTheNextTokenFollowsFromThisOne() {
         CalibrationData chained = MODEL.chainedData(4000, 13);
-        LookaheadHeads init = LookaheadHeads.plugAndPlay(MODEL.routing, new HeadLayout(3, 1, 0, true), "synthetic");
+        LookaheadHeads init = LookaheadHeads.plugAndPlay(MODEL.routing, new HeadLayout(3, 1, 0, HeadLayout.NextToken.SAME_LAYER), "synthetic");
         GateAlignment.Result r = GateAlignment.align(init, chained, 2, OPTIONS, Progress.NONE);
         int nextTokenRows = 0;
         for (AlignmentReport.HeadRow row : r.report().rows()) {
@@ -56,7 +56,7 @@ class GateAlignmentTest {
     @Test
     void nextTokenHeadsFindNothingWhenTokensAreIndependent() {
         // DATA's tokens are drawn independently: no head can predict the next token's routing beyond the prior.
-        LookaheadHeads init = LookaheadHeads.plugAndPlay(MODEL.routing, new HeadLayout(3, 1, 0, true), "synthetic");
+        LookaheadHeads init = LookaheadHeads.plugAndPlay(MODEL.routing, new HeadLayout(3, 1, 0, HeadLayout.NextToken.SAME_LAYER), "synthetic");
         GateAlignment.Result r = GateAlignment.align(init, DATA, 2, OPTIONS.withEpochs(20), Progress.NONE);
         for (AlignmentReport.HeadRow row : r.report().rows()) {
             if (!row.nextToken()) continue;

@@ -146,7 +146,7 @@ class LookaheadHeadsTest {
 
     @Test
     void nextTokenHeadsPredictTheSameLayerOfTheNextToken() {
-        HeadLayout layout = new HeadLayout(4, 1, 0, true);
+        HeadLayout layout = new HeadLayout(4, 1, 0, HeadLayout.NextToken.SAME_LAYER);
         // short: 0->1, 1->2, 2->3; next token: (l, 4) for l = 0..3
         assertEquals(7, layout.heads().size());
         for (int l = 0; l < 4; l++) {
@@ -169,13 +169,13 @@ class LookaheadHeadsTest {
     @Test
     void theNextTokenFlagSurvivesTheFile() throws IOException {
         Path file = tmp.resolve("next.safetensors");
-        LookaheadHeads.plugAndPlay(routing, new HeadLayout(4, 1, 0, true), "m").save(file);
+        LookaheadHeads.plugAndPlay(routing, new HeadLayout(4, 1, 0, HeadLayout.NextToken.SAME_LAYER), "m").save(file);
         LookaheadHeads back = LookaheadHeads.load(file, routing);
-        assertTrue(back.layout().nextToken());
+        assertEquals(HeadLayout.NextToken.SAME_LAYER, back.layout().nextToken());
         assertEquals(7, back.heads().size());
         Path old = tmp.resolve("old.safetensors");
-        LookaheadHeads.plugAndPlay(routing, new HeadLayout(4, 1, 0, false), "m").save(old);
-        assertFalse(LookaheadHeads.load(old, routing).layout().nextToken());
+        LookaheadHeads.plugAndPlay(routing, new HeadLayout(4, 1, 0, HeadLayout.NextToken.NONE), "m").save(old);
+        assertEquals(HeadLayout.NextToken.NONE, LookaheadHeads.load(old, routing).layout().nextToken());
     }
 
     @Test
