@@ -9,14 +9,23 @@ import java.util.List;
  * @param sampling    how tokens are chosen
  * @param stopStrings generation ends when the text contains one of them
  * @param chat        wrap the prompt in the model's chat template (one user turn)
+ * @param routingProblem for a model loaded with {@link LoadOptions#routingFrom()}: the problem of the trace this
+ *                    generation replays, modulo the trace's problems (ignored otherwise)
  */
-public record GenerationOptions(int maxTokens, SamplingOptions sampling, List<String> stopStrings, boolean chat) {
+public record GenerationOptions(int maxTokens, SamplingOptions sampling, List<String> stopStrings, boolean chat,
+                                int routingProblem) {
     public GenerationOptions {
         if (maxTokens <= 0) throw new IllegalArgumentException("maxTokens must be > 0, got " + maxTokens);
+        if (routingProblem < 0) throw new IllegalArgumentException("routingProblem must be >= 0, got " + routingProblem);
         if (sampling == null) throw new IllegalArgumentException("sampling must not be null");
         stopStrings = List.copyOf(stopStrings);
         for (String s : stopStrings)
             if (s.isEmpty()) throw new IllegalArgumentException("stop strings must not be empty");
+    }
+
+    /** Replays problem 0 of a forced routing trace. */
+    public GenerationOptions(int maxTokens, SamplingOptions sampling, List<String> stopStrings, boolean chat) {
+        this(maxTokens, sampling, stopStrings, chat, 0);
     }
 
     /** Greedy, 128 tokens, no stop strings, plain prompt. */
@@ -25,18 +34,22 @@ public record GenerationOptions(int maxTokens, SamplingOptions sampling, List<St
     }
 
     public GenerationOptions withMaxTokens(int n) {
-        return new GenerationOptions(n, sampling, stopStrings, chat);
+        return new GenerationOptions(n, sampling, stopStrings, chat, routingProblem);
     }
 
     public GenerationOptions withSampling(SamplingOptions s) {
-        return new GenerationOptions(maxTokens, s, stopStrings, chat);
+        return new GenerationOptions(maxTokens, s, stopStrings, chat, routingProblem);
     }
 
     public GenerationOptions withStopStrings(List<String> stops) {
-        return new GenerationOptions(maxTokens, sampling, stops, chat);
+        return new GenerationOptions(maxTokens, sampling, stops, chat, routingProblem);
     }
 
     public GenerationOptions withChat(boolean c) {
-        return new GenerationOptions(maxTokens, sampling, stopStrings, c);
+        return new GenerationOptions(maxTokens, sampling, stopStrings, c, routingProblem);
+    }
+
+    public GenerationOptions withRoutingProblem(int problem) {
+        return new GenerationOptions(maxTokens, sampling, stopStrings, chat, problem);
     }
 }

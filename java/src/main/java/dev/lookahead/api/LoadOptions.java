@@ -19,10 +19,13 @@ import dev.lookahead.bindings.DType;
  * @param slotsPerLayer   with an offloading policy: expert slots per layer, 0 = as many as the budget allows
  * @param headsFile       trained lookahead heads (from `lookahead align`) for the lookahead policies; null =
  *                        plug-and-play heads (each layer's router applied early)
+ * @param routingFrom     a recorded routing trace (JSONL, as in shared/traces) whose routing every generated token
+ *                        replays instead of the router's choice (see {@link dev.lookahead.engine.ForcedRouting}; the
+ *                        problem is {@link GenerationOptions#routingProblem()}); null = the model's own router
  */
 public record LoadOptions(BackendChoice backend, int threads, int contextLength, DType kvCacheType,
                           int prefillChunk, long deviceMemory, String policy, double linkBytesPerSecond,
-                          int slotsPerLayer, java.nio.file.Path headsFile) {
+                          int slotsPerLayer, java.nio.file.Path headsFile, java.nio.file.Path routingFrom) {
     public static final int DEFAULT_CONTEXT = 4096;
 
     public LoadOptions {
@@ -41,47 +44,52 @@ public record LoadOptions(BackendChoice backend, int threads, int contextLength,
 
     /** AUTO backend, all cores, default context, F16 KV cache, 64-token prefill chunks. */
     public static LoadOptions defaults() {
-        return new LoadOptions(BackendChoice.AUTO, 0, 0, DType.F16, 64, 0, "all-resident", 0, 0, null);
+        return new LoadOptions(BackendChoice.AUTO, 0, 0, DType.F16, 64, 0, "all-resident", 0, 0, null, null);
     }
 
     public LoadOptions withBackend(BackendChoice b) {
-        return new LoadOptions(b, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile);
+        return new LoadOptions(b, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom);
     }
 
     public LoadOptions withThreads(int n) {
-        return new LoadOptions(backend, n, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile);
+        return new LoadOptions(backend, n, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom);
     }
 
     public LoadOptions withContextLength(int n) {
-        return new LoadOptions(backend, threads, n, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile);
+        return new LoadOptions(backend, threads, n, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom);
     }
 
     public LoadOptions withKvCacheType(DType t) {
-        return new LoadOptions(backend, threads, contextLength, t, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile);
+        return new LoadOptions(backend, threads, contextLength, t, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom);
     }
 
     public LoadOptions withPrefillChunk(int n) {
-        return new LoadOptions(backend, threads, contextLength, kvCacheType, n, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile);
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, n, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom);
     }
 
     public LoadOptions withDeviceMemory(long bytes) {
-        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, bytes, policy, linkBytesPerSecond, slotsPerLayer, headsFile);
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, bytes, policy, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom);
     }
 
     public LoadOptions withPolicy(String name) {
-        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, name, linkBytesPerSecond, slotsPerLayer, headsFile);
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, name, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom);
     }
 
     public LoadOptions withSlotsPerLayer(int k) {
-        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, k, headsFile);
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, k, headsFile, routingFrom);
     }
 
     public LoadOptions withHeadsFile(java.nio.file.Path file) {
         return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond,
-                slotsPerLayer, file);
+                slotsPerLayer, file, routingFrom);
     }
 
     public LoadOptions withLinkBytesPerSecond(double bytesPerSecond) {
-        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, bytesPerSecond, slotsPerLayer, headsFile);
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, bytesPerSecond, slotsPerLayer, headsFile, routingFrom);
+    }
+
+    public LoadOptions withRoutingFrom(java.nio.file.Path trace) {
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond,
+                slotsPerLayer, headsFile, trace);
     }
 }

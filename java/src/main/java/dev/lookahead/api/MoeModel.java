@@ -9,6 +9,7 @@ import dev.lookahead.bindings.LookaheadNativeException;
 import dev.lookahead.bindings.Stream;
 import dev.lookahead.bindings.AttentionShape;
 import dev.lookahead.bindings.ffi.LkStatus;
+import dev.lookahead.engine.ForcedRouting;
 import dev.lookahead.engine.ForwardPass;
 import dev.lookahead.engine.Generation;
 import dev.lookahead.engine.KvCache;
@@ -71,12 +72,13 @@ public final class MoeModel implements AutoCloseable {
     private final ForwardPass forward;
     private final ResidencyPolicy policy;
     private final String expertFormat;
+    private final ForcedRouting forcedRouting; // null: the router decides
     private final Set<Integer> endTokens;
 
     private MoeModel(Path directory, ModelConfig config, Tokenizer tokenizer, ChatTemplate chatTemplate,
                      Backend backend, Device device, String backendReason, Checkpoint checkpoint,
                      ModelWeights weights, KvCache cache, ExpertSource experts, DeviceGate gate, ForwardPass forward,
-                     ResidencyPolicy policy, String expertFormat) {
+                     ResidencyPolicy policy, String expertFormat, ForcedRouting forcedRouting) {
         this.directory = directory;
         this.config = config;
         this.tokenizer = tokenizer;
@@ -92,6 +94,7 @@ public final class MoeModel implements AutoCloseable {
         this.forward = forward;
         this.policy = policy;
         this.expertFormat = expertFormat;
+        this.forcedRouting = forcedRouting;
         Set<Integer> ends = new HashSet<>(config.eosTokenIds());
         this.endTokens = Set.copyOf(ends);
     }
@@ -121,6 +124,7 @@ public final class MoeModel implements AutoCloseable {
         Backend backend = null;
         try {
             ModelConfig config = checkpoint.config();
+            ForcedRouting forcedRouting = options.routingFrom() == null ? null : readRouting(options.routingFrom(), config);
             Tokenizer tokenizer = Tokenizer.load(directory.resolve("tokenizer.json"));
             Path tokenizerConfig = directory.resolve("tokenizer_config.json");
             ChatTemplate chat = java.nio.file.Files.isRegularFile(tokenizerConfig) ? ChatTemplate.load(tokenizerConfig)
@@ -168,7 +172,7 @@ public final class MoeModel implements AutoCloseable {
                 ForwardPass forward = new ForwardPass(config, weights, experts, cache, device, stream, chunk);
                 return new MoeModel(directory, config, tokenizer, chat, backend, device, reason.toString(),
                         checkpoint, weights, cache, experts, gate, forward, policy,
-                        quantized ? qc.metadata().experts().toString() : null);
+                        quantized ? qc.metadata().experts().toString() : null, forcedRouting);
             } catch (RuntimeException | Error e) {
                 if (experts != null) experts.close();
                 if (gate != null) gate.close();
@@ -181,6 +185,15 @@ public final class MoeModel implements AutoCloseable {
             if (backend != null) backend.close();
             checkpoint.close();
             throw e;
+        }
+    }
+
+    /** Reads and checks a routing trace before anything native is touched; a bad one is a user error. */
+    private static ForcedRouting readRouting(Path trace, ModelConfig config) {
+        try {
+            return ForcedRouting.read(trace, config);
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException("cannot replay routing: " + e.getMessage(), e);
         }
     }
 
@@ -286,7 +299,7 @@ public final class MoeModel implements AutoCloseable {
             @Override public String next(int tokenId) { return decoder.append(tokenId); }
             @Override public String flush() { return decoder.finish(); }
         };
-        return new Generation(forward, cache.capacity(), endTokens, text, ids, options, config.vocabSize());
+        return new Generation(forward, cache.capacity(), endTokens, text, ids, options, config.vocabSize(), forcedRouting);
     }
 
     /** What went where: device memory for weights, KV cache, scratch and expert slots; host memory for experts. */
@@ -322,6 +335,11 @@ public final class MoeModel implements AutoCloseable {
     /** The residency policy of the experts (all-resident unless offloaded). */
     public ResidencyPolicy policy() {
         return policy;
+    }
+
+    /** The routing generations replay ({@link LoadOptions#routingFrom()}), or null when the router decides. */
+    public ForcedRouting forcedRouting() {
+        return forcedRouting;
     }
 
     /** The experts' quantization ("4-bit g64"), or null for a plain checkpoint. */

@@ -17,6 +17,9 @@ import java.util.Locale;
 /**
  * Runs the same prompts, greedily, under several residency policies in one process and measures
  * decode speed, hit rate, stalls and copied bytes, each against the all-resident tokens.
+ *
+ * <p>With {@link LoadOptions#routingFrom()} set, prompt i replays problem i (modulo the trace's
+ * problems) of the trace, under every policy, all-resident included, so the tokens still must agree.
  */
 public final class PolicyBench {
     /**
@@ -64,7 +67,7 @@ public final class PolicyBench {
                 RoutingRecorder recorder = reference == null ? new RoutingRecorder(model.config().numHiddenLayers()) : null;
                 if (recorder != null) model.forwardPass().setRoutingListener(recorder);
                 for (int i = 0; i < prompts.size(); i++) {
-                    GenerationResult r = model.generate(prompts.get(i), options, t -> { });
+                    GenerationResult r = model.generate(prompts.get(i), options.withRoutingProblem(i), t -> { });
                     if (recorder != null) referenceRouting.addAll(recorder.takeFrom(r.timings().promptTokens()));
                     produced.add(r.tokenIds());
                     decodeNanos += r.timings().decodeNanos();
@@ -133,8 +136,9 @@ public final class PolicyBench {
             model.generate(prompts.getFirst(), GenerationOptions.defaults().withMaxTokens(2), t -> { });
             long nanos = 0;
             int n = 0;
-            for (String p : prompts) {
-                GenerationResult r = model.generate(p, GenerationOptions.defaults().withMaxTokens(tokens), t -> { });
+            for (int i = 0; i < prompts.size(); i++) {
+                GenerationResult r = model.generate(prompts.get(i),
+                        GenerationOptions.defaults().withMaxTokens(tokens).withRoutingProblem(i), t -> { });
                 nanos += r.timings().decodeNanos();
                 n += r.timings().decodeTokens();
             }

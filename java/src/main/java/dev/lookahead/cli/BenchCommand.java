@@ -4,6 +4,9 @@ import dev.lookahead.api.BackendChoice;
 import dev.lookahead.api.LoadOptions;
 import dev.lookahead.bench.PolicyBench;
 import dev.lookahead.bindings.DType;
+import dev.lookahead.engine.ForcedRouting;
+import dev.lookahead.model.Checkpoint;
+import dev.lookahead.model.ModelConfig;
 import dev.lookahead.quant.QuantizedCheckpoint;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -20,7 +23,9 @@ import java.util.concurrent.Callable;
         description = {"Decode speed of expert residency policies on the same prompts, in one process.",
                 "A plain checkpoint is quantized first (cached under target/quantized). On the CPU backend the",
                 "host-to-device link is emulated at a bandwidth that keeps Mixtral-8x7B's ratio of expert copy time",
-                "to layer compute time on PCIe 4.0 (measured per run, see --link-gbps)."})
+                "to layer compute time on PCIe 4.0 (measured per run, see --link-gbps).",
+                "With --routing-from TRACE, decoded tokens take their experts from a recorded routing trace instead",
+                "of the router (prompt i replays problem i of the trace), under every policy."})
 final class BenchCommand implements Callable<Integer> {
     @Parameters(index = "0", arity = "0..1", paramLabel = "MODEL", description = "checkpoint directory (default: the demo model)")
     Path model;
@@ -69,11 +74,23 @@ final class BenchCommand implements Callable<Integer> {
         return Files.isRegularFile(f) ? f : null;
     }
 
+    @Option(names = "--routing-from", paramLabel = "TRACE", description = {"replay the routing of a recorded trace (JSONL,"
+            + " e.g. ../shared/traces/mixtral-8x7b/gsm8k.jsonl) for every decoded token: prompt i replays problem i mod"
+            + " the trace's problems from its token 0, starting over when the problem is shorter; prompts keep the"
+            + " router's routing. The model needs the trace's layers and top-k (Mixtral traces: 32 layers, 8 experts,"
+            + " top-2)"})
+    Path routingFrom;
+
+    private ForcedRouting routing; // read once up front, so a bad trace fails before anything is quantized or loaded
+
     @Override
     public Integer call() throws IOException {
         Path source = model != null ? model : DemoCommand.resolveDemoModel();
         if (heads == null) heads = defaultHeads(source);
         BackendChoice choice = BackendChoice.parse(backend);
+        if (routingFrom != null) {
+            routing = ForcedRouting.read(routingFrom, ModelConfig.read(source.resolve(Checkpoint.CONFIG)));
+        }
         for (int bits : expertBits) {
             Path quantized = QuantizedModels.ensure(source, bits, expertGroup);
             run(quantized, choice);
@@ -84,7 +101,7 @@ final class BenchCommand implements Callable<Integer> {
     private void run(Path quantized, BackendChoice choice) {
         List<String> prompts = DemoCommand.PROMPTS;
         LoadOptions base = LoadOptions.defaults().withBackend(choice).withThreads(threads).withKvCacheType(DType.F32)
-                .withHeadsFile(heads);
+                .withHeadsFile(heads).withRoutingFrom(routingFrom);
         long blobBytes;
         int experts;
         String format;
@@ -113,6 +130,10 @@ final class BenchCommand implements Callable<Integer> {
                 base.backend().name().toLowerCase(Locale.ROOT), prompts.size(), tokens);
         System.out.println(link);
         System.out.println("lookahead heads: " + (heads != null ? heads : "plug-and-play (each layer's router applied early)"));
+        if (routing != null) {
+            System.out.println(routing.describe() + "; prompt i replays problem i mod " + routing.problems()
+                    + " from its token 0 (prompt tokens keep the model's router)");
+        }
         PolicyBench.Result result = PolicyBench.run(quantized, policies, base, prompts, tokens, ProgressBar.stderr());
         System.out.print(PolicyBench.table(result, "mixtral-offloading"));
         if (result.rows().stream().anyMatch(r -> !r.sameTokens())) {

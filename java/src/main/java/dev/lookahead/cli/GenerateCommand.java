@@ -2,6 +2,7 @@ package dev.lookahead.cli;
 
 import dev.lookahead.api.GenerationResult;
 import dev.lookahead.api.MoeModel;
+import dev.lookahead.engine.ForcedRouting;
 import dev.lookahead.engine.RoutingTraceWriter;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -39,6 +40,16 @@ final class GenerateCommand implements Callable<Integer> {
             description = "write the experts chosen for every generated token and layer as JSON lines (the shape of shared/traces)")
     Path traceRouting;
 
+    @Option(names = "--routing-from", paramLabel = "TRACE", description = {"replay the routing of a recorded trace (JSONL, as"
+            + " in shared/traces) for every generated token instead of the router's choice; the prompt keeps the"
+            + " router's. The model needs the trace's layers and top-k"})
+    Path routingFrom;
+
+    @Option(names = "--routing-problem", paramLabel = "N", defaultValue = "0",
+            description = "with --routing-from: the problem of the trace to replay (mod its problems) from its token 0,"
+                    + " starting over when it is shorter than the generation (default: ${DEFAULT-VALUE})")
+    int routingProblem;
+
     @Option(names = "--stats-json", paramLabel = "FILE",
             description = "write the run's statistics (speed, expert hit rate per layer, bytes copied, stalls) as JSON")
     Path statsJson;
@@ -54,10 +65,20 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        if (routingProblem < 0) throw new IllegalArgumentException("--routing-problem must be >= 0, got " + routingProblem);
+        if (routingProblem > 0 && routingFrom == null) {
+            throw new IllegalArgumentException("--routing-problem chooses a problem of the --routing-from trace; give the trace");
+        }
         String text = prompt.text != null ? prompt.text : Files.readString(prompt.file, StandardCharsets.UTF_8);
-        try (MoeModel m = ModelLoading.load(model, backend.toLoadOptions(), System.err);
+        try (MoeModel m = ModelLoading.load(model, backend.toLoadOptions().withRoutingFrom(routingFrom), System.err);
              RoutingTraceWriter trace = traceRouting == null ? null : new RoutingTraceWriter(traceRouting, "generate")) {
             m.setProfilerRanges(nvtx);
+            if (m.forcedRouting() != null) {
+                ForcedRouting f = m.forcedRouting();
+                int p = routingProblem % f.problems();
+                System.err.printf(java.util.Locale.ROOT, "%s; this generation replays %s (%d tokens)%n", f.describe(),
+                        f.problemNames().get(p), f.problemLength(p));
+            }
             if (trace != null) {
                 trace.startProblem(0, m.encodePrompt(text, chat).length);
                 m.forwardPass().setRoutingListener(trace);
@@ -65,7 +86,7 @@ final class GenerateCommand implements Callable<Integer> {
             if (!chat) {
                 System.out.print(text);
             }
-            GenerationResult r = m.generate(text, sampling.toOptions(chat), token -> {
+            GenerationResult r = m.generate(text, sampling.toOptions(chat).withRoutingProblem(routingProblem), token -> {
                 System.out.print(token.text());
                 System.out.flush();
             });

@@ -16,7 +16,8 @@ import java.lang.foreign.ValueLayout;
  * The Mixtral forward pass over the native ops: tokens in, logits out, keys and values
  * appended to the KV cache. Runs up to {@code chunk} tokens per pass (longer inputs are split);
  * a decode step is a pass of one token. After each layer's router, the chosen experts are read
- * back to Java, which runs each chosen expert on the rows routed to it.
+ * back to Java, which runs each chosen expert on the rows routed to it. A decode pass can take its
+ * routing from a recorded trace instead ({@link #forceNextPass}, {@code --routing-from}).
  *
  * <p>Not thread-safe: one forward pass per sequence.
  */
@@ -62,6 +63,10 @@ public final class ForwardPass implements AutoCloseable {
     private long decodeSteps;           // the eviction policy's clock: tokens decoded so far
     private final int[] chosen;
     private final float[] chosenWeight;
+
+    private ForcedRouting forcedRouting; // the routing of the next pass when forcedToken >= 0
+    private int forcedToken = -1;
+    private final MemorySegment hostForcedWeight; // [topK] head of hostTopWeight: one row's gate weights
 
     private RoutingListener routingListener;
     private HiddenStateListener hiddenStateListener;
@@ -121,6 +126,7 @@ public final class ForwardPass implements AutoCloseable {
         hostExpertWeight = h.asSlice(o, sizes[12]); o += sizes[12];
         hostLogits = h.asSlice(o, sizes[17]); o += sizes[17];
         hostPredIdx = h.asSlice(o, sizes[20]);
+        hostForcedWeight = hostTopWeight.asSlice(0, (long) topK * F32);
     }
 
     /** Bytes of each device scratch region for a pass of up to {@code chunk} tokens. */
@@ -150,6 +156,23 @@ public final class ForwardPass implements AutoCloseable {
 
     public void setHiddenStateListener(HiddenStateListener listener) {
         this.hiddenStateListener = listener;
+    }
+
+    /**
+     * The next pass, which must run one token, routes every layer as token {@code token} (replay order) of
+     * {@code routing} instead of by the router's top-k. The router still runs and is read back, so the pass
+     * costs what a routed one does; its choice is then overwritten. Applies to that one pass only.
+     */
+    public void forceNextPass(ForcedRouting routing, int token) {
+        if (routing.layers() != weights.layers.size() || routing.topK() != topK) {
+            throw new IllegalArgumentException("forced routing of " + routing.layers() + " layers, top-" + routing.topK()
+                    + " for a model of " + weights.layers.size() + " layers, top-" + topK);
+        }
+        if (token < 0 || token >= routing.tokens()) {
+            throw new IllegalArgumentException("forced token " + token + " outside the trace's " + routing.tokens() + " tokens");
+        }
+        this.forcedRouting = routing;
+        this.forcedToken = token;
     }
 
     /** Records the phases of each pass for `lookahead profile`; null (the default) records nothing. */
@@ -203,6 +226,11 @@ public final class ForwardPass implements AutoCloseable {
 
     /** One pass of n <= chunk tokens. */
     private void pass(int[] tokens, int from, int n, long pos, LogitRows logitRows) {
+        int forced = forcedToken; // armed for this pass only
+        forcedToken = -1;
+        if (forced >= 0 && n != 1) {
+            throw new IllegalStateException("forced routing replays one decoded token per pass, not a pass of " + n);
+        }
         if (pos < 0 || pos + n > cache.capacity()) {
             throw new IllegalArgumentException("positions " + pos + ".." + (pos + n - 1)
                     + " exceed the context of " + cache.capacity() + " tokens");
@@ -256,6 +284,7 @@ public final class ForwardPass implements AutoCloseable {
             if (timeline != null) { timeline.end(stream, Timeline.Span.ROUTER); timeline.beginHost(Timeline.Span.READBACK, l); }
             stream.synchronize();
             if (timeline != null) timeline.endHost(Timeline.Span.READBACK);
+            if (forced >= 0) force(forced, l, wt);
             notifyRouting(pos, l, n);
             long step = decodeSteps * weights.layers.size() + l;
             if (timeline != null) timeline.begin(stream, Timeline.Span.EXPERTS, l, -1);
@@ -296,6 +325,17 @@ public final class ForwardPass implements AutoCloseable {
         stream.matmul(nw.router().dtype(), nw.router().slice(), predXn, 1, experts, dim, predLogits);
         stream.routerTopk(predLogits, 1, experts, topK, true, null, predIdx, predWeight);
         stream.copyToHost(predIdx, hostPredIdx);
+    }
+
+    /**
+     * Replaces the router's choice for the one row of a decode pass: the host copies (read by the expert plan and
+     * the listener) and the device gate weights (read by runExpertsSingle's scatter-add). The device indices are
+     * not read after the read-back, so they are left as the router wrote them.
+     */
+    private void force(int token, int layer, DeviceSlice wt) {
+        forcedRouting.write(token, layer, hostTopIdx, hostTopWeight);
+        // hostTopWeight is next written after the next layer's synchronize, which this copy precedes on the stream
+        stream.copyToDevice(hostForcedWeight, wt);
     }
 
     /** Decode: one row; each chosen expert's output is added to x with its weight read on the device. */

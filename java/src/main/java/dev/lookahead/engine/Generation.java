@@ -26,6 +26,7 @@ public final class Generation implements java.util.Iterator<GeneratedToken> {
     }
 
     private final ForwardPass forward;
+    private final ForcedRouting forcedRouting; // null: the router decides
     private final long capacity;
     private final Set<Integer> endTokens;
     private final TextDecoder decoder;
@@ -45,6 +46,15 @@ public final class Generation implements java.util.Iterator<GeneratedToken> {
 
     public Generation(ForwardPass forward, long capacity, Set<Integer> endTokens, TextDecoder decoder, int[] prompt,
                       GenerationOptions options, int vocabSize) {
+        this(forward, capacity, endTokens, decoder, prompt, options, vocabSize, null);
+    }
+
+    /**
+     * @param forcedRouting when not null, every decode pass replays the routing of problem
+     *                      {@link GenerationOptions#routingProblem()} of this trace (the prompt keeps the router's)
+     */
+    public Generation(ForwardPass forward, long capacity, Set<Integer> endTokens, TextDecoder decoder, int[] prompt,
+                      GenerationOptions options, int vocabSize, ForcedRouting forcedRouting) {
         if (prompt.length == 0) throw new IllegalArgumentException("the prompt is empty (no tokens)");
         if (prompt.length >= capacity) {
             throw new IllegalArgumentException("the prompt has " + prompt.length + " tokens but the context holds "
@@ -52,6 +62,7 @@ public final class Generation implements java.util.Iterator<GeneratedToken> {
                     + " with a larger context length");
         }
         this.forward = forward;
+        this.forcedRouting = forcedRouting;
         this.capacity = capacity;
         this.endTokens = endTokens;
         this.decoder = decoder;
@@ -101,6 +112,11 @@ public final class Generation implements java.util.Iterator<GeneratedToken> {
             if (pos >= capacity) {
                 stopReason = StopReason.CONTEXT_FULL;
                 return flushToken();
+            }
+            if (forcedRouting != null) {
+                // the pass at position pos feeds generated token pos - prompt length: the trace's token_idx
+                int decodeIndex = (int) (pos - prompt.length);
+                forward.forceNextPass(forcedRouting, forcedRouting.token(options.routingProblem(), decodeIndex));
             }
             logits = forward.forwardLast(history, historyLength - 1, 1, pos);
             pos++;

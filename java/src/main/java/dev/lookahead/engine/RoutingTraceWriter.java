@@ -6,7 +6,6 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Locale;
 
 /**
  * Writes the routing of generated tokens as JSON lines in the shape of the Mixtral traces in
@@ -44,7 +43,9 @@ public final class RoutingTraceWriter implements RoutingListener, AutoCloseable 
                 .append(", \"layer\": ").append(layer).append(", \"experts\": [");
         for (int i = 0; i < experts.length; i++) line.append(i == 0 ? "" : ", ").append(experts[i]);
         line.append("], \"gating_probs\": [");
-        for (int i = 0; i < weights.length; i++) line.append(i == 0 ? "" : ", ").append(String.format(Locale.ROOT, "%.6f", weights[i]));
+        // the shortest decimal that reads back as the same float: replaying the trace (--routing-from) gets the
+        // router's weights to the bit
+        for (int i = 0; i < weights.length; i++) line.append(i == 0 ? "" : ", ").append(Float.toString(weights[i]));
         line.append("], \"token_idx\": ").append(position - firstGeneratedPosition).append("}\n");
         try {
             out.write(line.toString());

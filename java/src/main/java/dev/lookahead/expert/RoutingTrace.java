@@ -26,7 +26,9 @@ import java.util.TreeMap;
  * layer. Tokens are then ordered by dataset, problem and token index, as one decode run: problems follow each
  * other with no reset of the cache, as on a server. A token that lacks some layer (the last tokens of a problem may)
  * is skipped and reported in {@link #skippedTokens()}. The number of layers and experts is the largest index seen
- * plus one; every line must choose the same number of experts (top-k). {@code gating_probs} is not used.
+ * plus one; every line must choose the same number of experts (top-k). {@code gating_probs} is optional: when
+ * present it must hold one finite, non-negative weight per chosen expert; {@link Token#gates()} keeps them for
+ * replaying the routing in the engine ({@code --routing-from}), the cache simulators ignore them.
  *
  * <p>Immutable.
  */
@@ -35,8 +37,10 @@ public final class RoutingTrace {
      * One decoded token with all its layers.
      *
      * @param experts [layers][topK]: the experts each layer chose, highest gate first
+     * @param gates   [layers][topK]: their {@code gating_probs} as recorded, or null when some layer of the token
+     *                was recorded without them (and for traces made in memory)
      */
-    public record Token(String dataset, int problemId, int tokenIdx, int[][] experts) {
+    public record Token(String dataset, int problemId, int tokenIdx, int[][] experts, float[][] gates) {
     }
 
     /** A token left out because some of its layers are missing. */
@@ -84,7 +88,7 @@ public final class RoutingTrace {
                 if (problem != null) throw new IllegalArgumentException("token " + t + ", layer " + l + ": " + problem);
                 copy[l] = e[l].clone();
             }
-            list.add(new Token("", 0, t, copy));
+            list.add(new Token("", 0, t, copy, null));
         }
         return new RoutingTrace(source, layers, experts, topK, list, List.of());
     }
@@ -106,6 +110,7 @@ public final class RoutingTrace {
         JsonMapper json = JsonMapper.builder().build();
         // (dataset, problem, token) -> layer -> experts; sorted keys give the replay order.
         Map<TokenKey, TreeMap<Integer, int[]>> grouped = new TreeMap<>(TokenKey.ORDER);
+        Map<LayerKey, float[]> gatesOf = new HashMap<>(); // gating_probs of the lines that have them
         Map<LayerKey, Integer> lineOf = new HashMap<>();
         int maxLayer = -1;
         int maxExpert = -1;
@@ -147,6 +152,8 @@ public final class RoutingTrace {
                 throw new TraceFormatException(where + ": duplicate record of problem " + problem + ", token " + token
                         + ", layer " + layer + " (first at line " + earlier + ")");
             }
+            float[] gates = gatingProbs(node, chosen.length, where);
+            if (gates != null) gatesOf.put(lk, gates);
             grouped.computeIfAbsent(new TokenKey(dataset, problem, token), k -> new TreeMap<>()).put(layer, chosen);
             maxLayer = Math.max(maxLayer, layer);
             for (int e : chosen) maxExpert = Math.max(maxExpert, e);
@@ -163,8 +170,13 @@ public final class RoutingTrace {
                 continue;
             }
             int[][] perLayer = new int[layers][];
-            for (var le : byLayer.entrySet()) perLayer[le.getKey()] = le.getValue();
-            tokens.add(new Token(k.dataset(), k.problem(), k.token(), perLayer));
+            float[][] gates = new float[layers][];
+            for (var le : byLayer.entrySet()) {
+                perLayer[le.getKey()] = le.getValue();
+                gates[le.getKey()] = gatesOf.get(new LayerKey(k.dataset(), k.problem(), k.token(), le.getKey()));
+            }
+            boolean allGates = Arrays.stream(gates).allMatch(g -> g != null);
+            tokens.add(new Token(k.dataset(), k.problem(), k.token(), perLayer, allGates ? gates : null));
         }
         if (tokens.isEmpty()) {
             throw new TraceFormatException(source + ": no token has all " + layers + " layers");
@@ -186,6 +198,25 @@ public final class RoutingTrace {
             }
         }
         return null;
+    }
+
+    /** The line's gating_probs (one per chosen expert), or null when the line has none. */
+    private static float[] gatingProbs(JsonNode node, int topK, String where) throws TraceFormatException {
+        JsonNode g = node.get("gating_probs");
+        if (g == null || g.isNull()) return null;
+        if (!g.isArray() || g.size() != topK) {
+            throw new TraceFormatException(where + ": \"gating_probs\" must be an array of " + topK
+                    + " numbers (one per chosen expert), got " + g);
+        }
+        float[] gates = new float[topK];
+        for (int i = 0; i < topK; i++) {
+            JsonNode v = g.get(i);
+            if (!v.isNumber() || !Double.isFinite(v.doubleValue()) || v.doubleValue() < 0) {
+                throw new TraceFormatException(where + ": \"gating_probs\" holds " + v + ", not a finite number >= 0");
+            }
+            gates[i] = (float) v.doubleValue();
+        }
+        return gates;
     }
 
     private static int intField(JsonNode node, String field, String where) throws TraceFormatException {

@@ -263,6 +263,14 @@ public final class ReferenceMixtral {
 
         /** Feeds one token; returns its logits {@code [1][vocab]} and routing {@code [layer][1]}. */
         public Output step(int token) {
+            return step(token, null);
+        }
+
+        /**
+         * Feeds one token whose MoE blocks use {@code forced[layer]} (experts and their weights, used as given)
+         * instead of the router's top-k; null = the router decides.
+         */
+        public Output step(int token, Routing[] forced) {
             int pos = position;
             double[] x = embedding(token);
             Routing[][] routing = new Routing[cfg.layers()][1];
@@ -284,7 +292,8 @@ public final class ReferenceMixtral {
                     attendHead(q, visibleKeys, visibleValues, head, attn);
                 }
                 add(x, layer.o().times(attn));
-                MoeResult m = moe(l, rmsNorm(x, layer.postNorm()));
+                MoeResult m = forced == null ? moe(l, rmsNorm(x, layer.postNorm()))
+                        : mix(l, rmsNorm(x, layer.postNorm()), forced[l]);
                 add(x, m.output());
                 routing[l][0] = m.routing();
             }
@@ -406,6 +415,18 @@ public final class ReferenceMixtral {
             }
         }
         return new MoeResult(out, new Routing(chosen, w));
+    }
+
+    /** The experts of {@code routing} mixed with its weights (the MoE block without its router). */
+    MoeResult mix(int l, double[] x, Routing routing) {
+        double[] out = new double[cfg.hidden()];
+        for (int r = 0; r < routing.experts().length; r++) {
+            double[] y = expert(layers[l].experts()[routing.experts()[r]], x);
+            for (int i = 0; i < out.length; i++) {
+                out[i] += routing.weights()[r] * y[i];
+            }
+        }
+        return new MoeResult(out, routing);
     }
 
     /** w2(silu(w1 x) * w3 x). */

@@ -1,0 +1,116 @@
+package dev.lookahead.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import dev.lookahead.model.RandomCheckpoint;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** {@code --routing-from TRACE} on `generate` and `bench`. */
+class RoutingFromCommandTest {
+    @TempDir
+    static Path tmp;
+    static Path model; // 2 layers, 6 experts, top-2
+    static Path trace; // 2 problems of 4 and 3 tokens
+
+    static int[] experts(int problem, int token, int layer) {
+        int a = (token + 2 * layer + problem) % 6;
+        return new int[] {a, (a + 3) % 6};
+    }
+
+    @BeforeAll
+    static void setUp() throws Exception {
+        model = tmp.resolve("m");
+        RandomCheckpoint.write(RandomCheckpoint.Spec.small(9).withLayers(2).withExperts(6, 2), model);
+        List<String> lines = new ArrayList<>();
+        int[] lengths = {4, 3};
+        for (int p = 0; p < 2; p++) {
+            for (int t = 0; t < lengths[p]; t++) {
+                for (int l = 0; l < 2; l++) {
+                    int[] e = experts(p, t, l);
+                    lines.add("{\"dataset\": \"syn\", \"problem_id\": " + p + ", \"layer\": " + l + ", \"experts\": [" + e[0]
+                            + ", " + e[1] + "], \"gating_probs\": [0.7, 0.3], \"token_idx\": " + t + "}");
+                }
+            }
+        }
+        trace = tmp.resolve("syn.jsonl");
+        Files.write(trace, lines);
+    }
+
+    @Test
+    void generateReplaysTheChosenProblemAndRecordsIt() throws Exception {
+        Path recorded = tmp.resolve("recorded.jsonl");
+        CliTest.Run r = CliTest.run("generate", model.toString(), "-p", "abc", "-n", "9", "--backend", "cpu",
+                "--routing-from", trace.toString(), "--routing-problem", "3", "--trace-routing", recorded.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("routing replayed from syn.jsonl: 2 problems, 7 tokens; this generation replays"
+                + " syn problem 1 (3 tokens)"), r.err());
+        List<String> lines = Files.readAllLines(recorded);
+        assertEquals(8 * 2, lines.size(), "8 decode passes x 2 layers");
+        JsonMapper json = new JsonMapper();
+        for (String line : lines) {
+            JsonNode n = json.readTree(line);
+            int t = n.get("token_idx").asInt(), l = n.get("layer").asInt();
+            int[] want = experts(1, t % 3, l); // problem 3 mod 2 = 1, 3 tokens long: it starts over
+            assertEquals(want[0], n.get("experts").get(0).asInt(), line);
+            assertEquals(want[1], n.get("experts").get(1).asInt(), line);
+            assertEquals(0.7, n.get("gating_probs").get(0).asDouble(), 1e-6, line);
+        }
+    }
+
+    @Test
+    void benchSaysTheRoutingIsReplayedAndEveryPolicyKeepsTheTokens() {
+        String home = System.getProperty("lookahead.home");
+        System.setProperty("lookahead.home", tmp.toString()); // the quantized copy goes under tmp/target
+        try {
+            CliTest.Run r = CliTest.run("bench", model.toString(), "-n", "6", "-k", "3", "--expert-group", "32",
+                    "--link-gbps", "1", "--policies", "all-resident,mixtral-offloading,lookahead",
+                    "--routing-from", trace.toString());
+            assertEquals(0, r.code(), r.err());
+            assertTrue(r.out().contains("routing replayed from syn.jsonl: 2 problems, 7 tokens; prompt i replays problem"
+                    + " i mod 2"), r.out());
+            for (String policy : new String[] {"all-resident", "mixtral-offloading", "lookahead"}) {
+                assertTrue(r.out().lines().anyMatch(l -> l.startsWith(policy) && l.trim().endsWith("yes")),
+                        policy + " row with the all-resident (forced) tokens:\n" + r.out());
+            }
+
+            Path wrongShape = tmp.resolve("mixtral-shape.jsonl");
+            Files.writeString(wrongShape, "{\"problem_id\": 0, \"layer\": 31, \"experts\": [7, 0], \"gating_probs\": [0.8, 0.2],"
+                    + " \"token_idx\": 0}\n");
+            CliTest.Run bad = CliTest.run("bench", model.toString(), "--routing-from", wrongShape.toString());
+            assertEquals(1, bad.code());
+            assertTrue(bad.err().contains("no token has all 32 layers"), bad.err());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } finally {
+            if (home == null) System.clearProperty("lookahead.home");
+            else System.setProperty("lookahead.home", home);
+        }
+    }
+
+    @Test
+    void aTraceOfAnotherShapeIsRefusedNamingBoth() throws Exception {
+        List<String> lines = new ArrayList<>();
+        for (int l = 0; l < 32; l++) {
+            lines.add("{\"dataset\": \"gsm8k\", \"problem_id\": 0, \"layer\": " + l + ", \"experts\": [7, 0],"
+                    + " \"gating_probs\": [0.8, 0.2], \"token_idx\": 0}");
+        }
+        Path mixtral = tmp.resolve("mixtral-like.jsonl");
+        Files.write(mixtral, lines);
+        CliTest.Run r = CliTest.run("generate", model.toString(), "-p", "abc", "--backend", "cpu", "--routing-from",
+                mixtral.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("routes 32 layers, top-2 of experts 0..7; the model has 2 layers, top-2 of 6 experts"),
+                r.err());
+        assertTrue(r.err().contains("create-model DIR --layers 32 --experts 8 --top-k 2"), r.err());
+    }
+}
