@@ -1,5 +1,6 @@
 package dev.lookahead.api;
 
+import dev.lookahead.sched.SpeculationSettings;
 import dev.lookahead.bindings.DType;
 
 /**
@@ -22,10 +23,12 @@ import dev.lookahead.bindings.DType;
  * @param routingFrom     a recorded routing trace (JSONL, as in shared/traces) whose routing every generated token
  *                        replays instead of the router's choice (see {@link dev.lookahead.engine.ForcedRouting}; the
  *                        problem is {@link GenerationOptions#routingProblem()}); null = the model's own router
+ * @param scheduler       the lookahead policies' speculation knobs ({@link SpeculationSettings#DEFAULTS}: the tuned defaults)
  */
 public record LoadOptions(BackendChoice backend, int threads, int contextLength, DType kvCacheType,
                           int prefillChunk, long deviceMemory, String policy, double linkBytesPerSecond,
-                          int slotsPerLayer, java.nio.file.Path headsFile, java.nio.file.Path routingFrom) {
+                          int slotsPerLayer, java.nio.file.Path headsFile, java.nio.file.Path routingFrom,
+                          SpeculationSettings scheduler) {
     public static final int DEFAULT_CONTEXT = 4096;
 
     public LoadOptions {
@@ -40,56 +43,62 @@ public record LoadOptions(BackendChoice backend, int threads, int contextLength,
         if (!(linkBytesPerSecond >= 0) || Double.isInfinite(linkBytesPerSecond))
             throw new IllegalArgumentException("linkBytesPerSecond must be >= 0 and finite, got " + linkBytesPerSecond);
         if (slotsPerLayer < 0) throw new IllegalArgumentException("slotsPerLayer must be >= 0, got " + slotsPerLayer);
+        if (scheduler == null) throw new IllegalArgumentException("scheduler tuning must not be null (SpeculationSettings.DEFAULTS)");
     }
 
     /** AUTO backend, all cores, default context, F16 KV cache, 64-token prefill chunks. */
     public static LoadOptions defaults() {
-        return new LoadOptions(BackendChoice.AUTO, 0, 0, DType.F16, 64, 0, "all-resident", 0, 0, null, null);
+        return new LoadOptions(BackendChoice.AUTO, 0, 0, DType.F16, 64, 0, "all-resident", 0, 0, null, null, SpeculationSettings.DEFAULTS);
     }
 
     public LoadOptions withBackend(BackendChoice b) {
-        return new LoadOptions(b, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom);
+        return new LoadOptions(b, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom, scheduler);
     }
 
     public LoadOptions withThreads(int n) {
-        return new LoadOptions(backend, n, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom);
+        return new LoadOptions(backend, n, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom, scheduler);
     }
 
     public LoadOptions withContextLength(int n) {
-        return new LoadOptions(backend, threads, n, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom);
+        return new LoadOptions(backend, threads, n, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom, scheduler);
     }
 
     public LoadOptions withKvCacheType(DType t) {
-        return new LoadOptions(backend, threads, contextLength, t, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom);
+        return new LoadOptions(backend, threads, contextLength, t, prefillChunk, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom, scheduler);
     }
 
     public LoadOptions withPrefillChunk(int n) {
-        return new LoadOptions(backend, threads, contextLength, kvCacheType, n, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom);
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, n, deviceMemory, policy, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom, scheduler);
     }
 
     public LoadOptions withDeviceMemory(long bytes) {
-        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, bytes, policy, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom);
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, bytes, policy, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom, scheduler);
     }
 
     public LoadOptions withPolicy(String name) {
-        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, name, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom);
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, name, linkBytesPerSecond, slotsPerLayer, headsFile, routingFrom, scheduler);
     }
 
     public LoadOptions withSlotsPerLayer(int k) {
-        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, k, headsFile, routingFrom);
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond, k, headsFile, routingFrom, scheduler);
     }
 
     public LoadOptions withHeadsFile(java.nio.file.Path file) {
         return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond,
-                slotsPerLayer, file, routingFrom);
+                slotsPerLayer, file, routingFrom, scheduler);
     }
 
     public LoadOptions withLinkBytesPerSecond(double bytesPerSecond) {
-        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, bytesPerSecond, slotsPerLayer, headsFile, routingFrom);
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, bytesPerSecond, slotsPerLayer, headsFile, routingFrom, scheduler);
     }
 
     public LoadOptions withRoutingFrom(java.nio.file.Path trace) {
         return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond,
-                slotsPerLayer, headsFile, trace);
+                slotsPerLayer, headsFile, trace, scheduler);
+    }
+
+    public LoadOptions withScheduler(SpeculationSettings tuning) {
+        return new LoadOptions(backend, threads, contextLength, kvCacheType, prefillChunk, deviceMemory, policy, linkBytesPerSecond,
+                slotsPerLayer, headsFile, routingFrom, tuning);
     }
 }

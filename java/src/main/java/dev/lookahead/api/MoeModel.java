@@ -165,7 +165,7 @@ public final class MoeModel implements AutoCloseable {
                                                 HeadLayout.DEFAULT_LONG_RANGE, HeadLayout.NextToken.SAME_LAYER), directory.toString());
                         gate = new DeviceGate(heads, config.numHiddenLayers(), (float) config.rmsNormEps(), device, stream);
                     }
-                    experts = new OffloadedExperts(qc, policy, slotsPerLayer, gate, device, stream, progress);
+                    experts = new OffloadedExperts(qc, policy, slotsPerLayer, gate, options.scheduler(), device, stream, progress);
                 } else {
                     experts = new ResidentExperts(weights.residentExperts);
                 }

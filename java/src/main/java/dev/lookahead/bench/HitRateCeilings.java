@@ -13,9 +13,15 @@ import java.util.Locale;
  * pool of layers * k slots (the ceilings no eviction can pass without changing the routing). A policy's place
  * between LRU and Belady is the fraction of the gap its eviction closes.
  *
- * @param tokens decode tokens replayed (every prompt's, in bench order, as one run)
+ * <p>A policy that prefetches counts a prefetched expert as a hit although its bytes still crossed the link, so
+ * policies are placed by their copies instead: the "effective" hit rate 1 - copies / lookups, which equals the
+ * hit rate for policies that copy on demand only.
+ *
+ * @param tokens          decode tokens replayed (every prompt's, in bench order, as one run)
+ * @param lookupsPerToken layers x top-k
  */
-public record HitRateCeilings(int tokens, int slotsPerLayer, double lru, double beladyPerLayer, double beladyPool) {
+public record HitRateCeilings(int tokens, int slotsPerLayer, int lookupsPerToken, double lru, double beladyPerLayer,
+                              double beladyPool) {
 
     /** Replays {@code trace} (decode routing of the reference run) at {@code slotsPerLayer}. */
     public static HitRateCeilings of(RoutingTrace trace, int slotsPerLayer) {
@@ -24,7 +30,7 @@ public record HitRateCeilings(int tokens, int slotsPerLayer, double lru, double 
         double lru = hitRate(trace, "mixtral-offloading", slotsPerLayer, timing);
         double belady = hitRate(trace, "belady", slotsPerLayer, timing);
         double pool = hitRate(trace, "belady-global", slotsPerLayer, timing);
-        return new HitRateCeilings(trace.tokenCount(), slotsPerLayer, lru, belady, pool);
+        return new HitRateCeilings(trace.tokenCount(), slotsPerLayer, trace.layers() * trace.topK(), lru, belady, pool);
     }
 
     private static double hitRate(RoutingTrace trace, String policy, int k, TimingModel timing) {
@@ -35,6 +41,11 @@ public record HitRateCeilings(int tokens, int slotsPerLayer, double lru, double 
     public double gapClosed(double hitRate) {
         double gap = beladyPerLayer - lru;
         return gap <= 0 ? Double.NaN : (hitRate - lru) / gap;
+    }
+
+    /** 1 - copies per lookup, from the copied bytes per decode token and the size of one expert. */
+    public double effectiveHitRate(double copiedBytesPerToken, long expertBytes) {
+        return 1 - copiedBytesPerToken / expertBytes / lookupsPerToken;
     }
 
     public String describe() {

@@ -34,8 +34,24 @@ public final class PolicyBench {
                       double copiedMiBPerToken, long prefetchesIssued, long prefetchesUsed, boolean sameTokens) {
     }
 
-    /** The rows, and the hit-rate ceilings of the reference routing (null without an offloading row to compare). */
-    public record Result(List<Row> rows, HitRateCeilings ceilings) {
+    /**
+     * The rows, and what they are measured against.
+     *
+     * @param ceilings           hit-rate ceilings of the reference routing (null without an offloading row)
+     * @param computeMsPerToken  decode time per token all-resident: the compute-only time
+     * @param linkBytesPerSecond the emulated link's bandwidth, 0 when not emulated (then no overlap bound is given)
+     * @param expertBytes        bytes of one expert (one copy)
+     */
+    public record Result(List<Row> rows, HitRateCeilings ceilings, double computeMsPerToken, double linkBytesPerSecond,
+                         long expertBytes) {
+        /**
+         * The overlap bound of a row: max(compute-only time, its copied bytes / link bandwidth) per token, the time no
+         * schedule of the same copies beats; NaN without an emulated link.
+         */
+        public double boundMsPerToken(Row r) {
+            if (linkBytesPerSecond <= 0) return Double.NaN;
+            return Math.max(computeMsPerToken, r.copiedMiBPerToken() * 1048576.0 / linkBytesPerSecond * 1e3);
+        }
     }
 
     private PolicyBench() {
@@ -50,6 +66,8 @@ public final class PolicyBench {
         List<List<Integer>> reference = null;
         List<int[][]> referenceRouting = new ArrayList<>(); // decode tokens of the all-resident run: [layer][top-k]
         int slotsPerLayer = 0, experts = 0;
+        double computeMsPerToken = Double.NaN;
+        long expertBytes = 0;
         List<Row> rows = new ArrayList<>();
         List<String> order = new ArrayList<>(policies);
         // the reference tokens come from all-resident, measured first when it is asked for
@@ -77,7 +95,11 @@ public final class PolicyBench {
                 progress.finish();
                 if (recorder != null) model.forwardPass().setRoutingListener(null);
                 experts = model.config().numLocalExperts();
-                if (reference == null) reference = produced;
+                if (model.experts() instanceof OffloadedExperts off) expertBytes = off.expertBytes();
+                if (reference == null) {
+                    reference = produced;
+                    computeMsPerToken = decodeNanos / 1e6 / decodeTokens;
+                }
                 if (model.experts() instanceof OffloadedExperts off && slotsPerLayer == 0) slotsPerLayer = off.slotsPerLayer();
                 if (!policies.contains(policy)) continue;
                 double tps = decodeTokens * 1e9 / decodeNanos;
@@ -100,7 +122,7 @@ public final class PolicyBench {
                     experts, referenceRouting);
             ceilings = HitRateCeilings.of(trace, slotsPerLayer);
         }
-        return new Result(rows, ceilings);
+        return new Result(rows, ceilings, computeMsPerToken, base.linkBytesPerSecond(), expertBytes);
     }
 
     /** Collects the routing of every token of a generation; keeps the decode ones (position >= prompt length). */
@@ -181,13 +203,24 @@ public final class PolicyBench {
      */
     public static String table(Result result, String baseline) {
         HitRateCeilings c = result.ceilings();
-        String table = table(result.rows(), baseline);
-        if (c == null) return table;
-        StringBuilder sb = new StringBuilder(table).append(c.describe()).append('\n');
-        sb.append("of the LRU -> Belady (per layer) hit-rate gap, closed by:");
+        StringBuilder sb = new StringBuilder(table(result.rows(), baseline));
+        if (result.linkBytesPerSecond() > 0) {
+            sb.append(String.format(Locale.ROOT, "decode time / overlap bound max(compute %.2f ms, copied bytes / link) per"
+                    + " token:", result.computeMsPerToken()));
+            for (Row r : result.rows()) {
+                if (r.policy().equals("all-resident")) continue;
+                sb.append(String.format(Locale.ROOT, " %s %.2f", r.policy(),
+                        1e3 / r.decodeTokensPerSecond() / result.boundMsPerToken(r)));
+            }
+            sb.append('\n');
+        }
+        if (c == null) return sb.toString();
+        sb.append(c.describe()).append('\n');
+        sb.append("effective hit rate (1 - copies / lookups) and the share of the LRU -> Belady (per layer) gap it closes:");
         for (Row r : result.rows()) {
             if (r.policy().equals("all-resident")) continue;
-            sb.append(String.format(Locale.ROOT, " %s %+.0f %%", r.policy(), 100 * c.gapClosed(r.hitRate())));
+            double h = c.effectiveHitRate(r.copiedMiBPerToken() * 1048576.0, result.expertBytes());
+            sb.append(String.format(Locale.ROOT, " %s %.3f (%+.0f %%)", r.policy(), h, 100 * c.gapClosed(h)));
         }
         return sb.append('\n').toString();
     }

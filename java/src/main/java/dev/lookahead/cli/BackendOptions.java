@@ -43,6 +43,9 @@ final class BackendOptions {
             description = "CPU backend: emulate a host-to-device link of this many GB/s for expert copies (0 = off)")
     double linkGbps;
 
+    @picocli.CommandLine.Mixin
+    SpeculationOptions speculation = new SpeculationOptions();
+
     LoadOptions toLoadOptions() {
         DType kv = switch (kvCache.toLowerCase(java.util.Locale.ROOT)) {
             case "f32" -> DType.F32;
@@ -53,6 +56,6 @@ final class BackendOptions {
         return LoadOptions.defaults().withBackend(BackendChoice.parse(backend)).withThreads(threads)
                 .withContextLength(context).withKvCacheType(kv).withPolicy(policy)
                 .withDeviceMemory(gpuMemory == null ? 0 : ByteSize.parse(gpuMemory)).withSlotsPerLayer(slotsPerLayer)
-                .withLinkBytesPerSecond(linkGbps * 1e9).withHeadsFile(heads);
+                .withLinkBytesPerSecond(linkGbps * 1e9).withHeadsFile(heads).withScheduler(speculation.toTuning());
     }
 }

@@ -8,6 +8,7 @@ import dev.lookahead.engine.ForcedRouting;
 import dev.lookahead.model.Checkpoint;
 import dev.lookahead.model.ModelConfig;
 import dev.lookahead.quant.QuantizedCheckpoint;
+import dev.lookahead.sched.SchedulerConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -61,6 +62,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "0", description = "CPU backend threads, 0 = all cores")
     int threads;
 
+    @picocli.CommandLine.Mixin
+    SpeculationOptions speculation = new SpeculationOptions();
+
     @Option(names = "--heads", paramLabel = "FILE", description = "trained lookahead heads (lookahead align); default: MODEL's "
             + DEFAULT_HEADS + " when it has one (the demo model does), else plug-and-play")
     Path heads;
@@ -101,13 +105,15 @@ final class BenchCommand implements Callable<Integer> {
     private void run(Path quantized, BackendChoice choice) {
         List<String> prompts = DemoCommand.PROMPTS;
         LoadOptions base = LoadOptions.defaults().withBackend(choice).withThreads(threads).withKvCacheType(DType.F32)
-                .withHeadsFile(heads).withRoutingFrom(routingFrom);
+                .withHeadsFile(heads).withRoutingFrom(routingFrom)
+                .withScheduler(speculation.toTuning());
         long blobBytes;
-        int experts;
+        int experts, topK;
         String format;
         try (QuantizedCheckpoint qc = QuantizedCheckpoint.open(quantized)) {
             blobBytes = qc.layout().blobBytes();
             experts = qc.config().numLocalExperts();
+            topK = qc.config().numExpertsPerTok();
             format = qc.expertSpec().toString();
         }
         if (gpuMemory != null) base = base.withDeviceMemory(ByteSize.parse(gpuMemory));
@@ -130,6 +136,8 @@ final class BenchCommand implements Callable<Integer> {
                 base.backend().name().toLowerCase(Locale.ROOT), prompts.size(), tokens);
         System.out.println(link);
         System.out.println("lookahead heads: " + (heads != null ? heads : "plug-and-play (each layer's router applied early)"));
+        SchedulerConfig sc = base.scheduler().applyTo(SchedulerConfig.defaults(blobBytes, topK), blobBytes);
+        System.out.println("lookahead scheduler: " + base.scheduler().describe(sc, blobBytes));
         if (routing != null) {
             System.out.println(routing.describe() + "; prompt i replays problem i mod " + routing.problems()
                     + " from its token 0 (prompt tokens keep the model's router)");

@@ -17,6 +17,7 @@ import dev.lookahead.sched.CopyEngine;
 import dev.lookahead.sched.LayerPredictions;
 import dev.lookahead.sched.PredictedNextUse;
 import dev.lookahead.sched.SchedulerConfig;
+import dev.lookahead.sched.SpeculationSettings;
 import dev.lookahead.sched.SpeculativeScheduler;
 import dev.lookahead.quant.QuantizedCheckpoint;
 import dev.lookahead.util.Progress;
@@ -48,7 +49,8 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     private final SpeculativeScheduler scheduler;   // the lookahead policies; null for the baselines
     private final DeviceGate gate;                  // predictions for the scheduler; null without one
     private final LayerPredictions predictions;
-    private final int[] nextTokenHead;              // per layer: index of its next-token head in gate.headsFrom, or -1
+    private final int[] nextTokenHead;
+    private final SchedulerConfig schedulerConfig;  // in effect for the lookahead policies              // per layer: index of its next-token head in gate.headsFrom, or -1
     private final int[] demandSlots;
     private final long blobBytes;
     private final Stream compute;
@@ -85,6 +87,12 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
      */
     public OffloadedExperts(QuantizedCheckpoint qc, ResidencyPolicy policy, int slotsPerLayer, DeviceGate gate,
                             Device device, Stream compute, Progress progress) {
+        this(qc, policy, slotsPerLayer, gate, SpeculationSettings.DEFAULTS, device, compute, progress);
+    }
+
+    /** @param tuning the lookahead policies' speculation knobs (ignored by the baselines) */
+    public OffloadedExperts(QuantizedCheckpoint qc, ResidencyPolicy policy, int slotsPerLayer, DeviceGate gate,
+                            SpeculationSettings tuning, Device device, Stream compute, Progress progress) {
         int layers = qc.config().numHiddenLayers();
         this.expertsPerLayer = qc.config().numLocalExperts();
         ExpertBlobLayout layout = qc.layout();
@@ -94,7 +102,8 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         if (scheduled && gate == null) {
             throw new IllegalArgumentException("policy '" + policy.name() + "' needs lookahead heads (plug-and-play or trained)");
         }
-        SchedulerConfig config = SchedulerConfig.defaults(blobBytes, qc.config().numExpertsPerTok());
+        SchedulerConfig config = tuning.applyTo(SchedulerConfig.defaults(blobBytes, qc.config().numExpertsPerTok()), blobBytes);
+        this.schedulerConfig = config;
         PredictedNextUse estimator = scheduled ? new PredictedNextUse(layers, expertsPerLayer, config.farProbability()) : null;
         this.cache = policy.newCache(layers, expertsPerLayer, slotsPerLayer, blobBytes, estimator);
         this.gate = scheduled ? gate : null;
@@ -141,6 +150,16 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         }
         this.copy = copyStream;
         this.slots = slotMemory;
+    }
+
+    /** Bytes of one expert blob (one copy). */
+    public long expertBytes() {
+        return blobBytes;
+    }
+
+    /** The scheduler's configuration (meaningful for the lookahead policies only). */
+    public SchedulerConfig schedulerConfig() {
+        return schedulerConfig;
     }
 
     /** Device slots per layer (a global pool's slots divided by the layers). */
@@ -301,7 +320,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         var heads = gate.headsFrom(layer);
         for (int h = 0; h < heads.size(); h++) {
             int d = heads.get(h).distance();
-            if (d > horizon) continue;
+            if (d > horizon) continue; // next-token heads feed eviction before the demand (prepare), not speculation
             for (int e = 0; e < expertsPerLayer; e++) predictions.set(d, e, gate.probability(h, e));
         }
         scheduler.speculate(predictions);

@@ -35,6 +35,8 @@ class HitRateCeilingsTest {
         assertEquals(0.0, c.gapClosed(c.lru()), 1e-12);
         assertEquals(1.0, c.gapClosed(c.beladyPerLayer()), 1e-12);
         assertEquals(0.5, c.gapClosed((c.lru() + c.beladyPerLayer()) / 2), 1e-12);
+        assertEquals(4, c.lookupsPerToken());
+        assertEquals(0.75, c.effectiveHitRate(100, 100), 1e-12); // one copy of 4 lookups per token
     }
 
     @Test

@@ -18,6 +18,7 @@ import dev.lookahead.quant.ExpertMatrix;
 import dev.lookahead.quant.QuantSpec;
 import dev.lookahead.quant.QuantizedCheckpoint;
 import dev.lookahead.reference.ReferenceMixtral;
+import dev.lookahead.sched.SpeculationSettings;
 import dev.lookahead.util.Progress;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -93,6 +94,38 @@ class OffloadingTest {
             if (policy.equals("next-layer")) assertTrue(stats.prefetchesIssued() > 0, "next-layer prefetches");
             assertTrue(((OffloadedExperts) m.experts()).streamedCopies() > 0, "the prompt streams its missing experts");
         }
+    }
+
+    @Test
+    void schedulerTuningReachesTheLookaheadPolicy() {
+        GenerationOptions opts = GenerationOptions.defaults().withMaxTokens(24);
+        String prompt = "the river ran past the old mill";
+        List<Integer> expected;
+        try (MoeModel m = MoeModel.load(quantized, cpu("all-resident"))) {
+            expected = m.generate(prompt, opts, t -> { }).tokenIds();
+        }
+        // p >= 0: every prediction is a candidate, 3 copies in flight, never throttled: it speculates
+        SpeculationSettings eager = new SpeculationSettings(3, 0.0, 0.0);
+        try (MoeModel m = MoeModel.load(quantized, cpu("lookahead").withSlotsPerLayer(3).withScheduler(eager))) {
+            assertEquals(expected, m.generate(prompt, opts, t -> { }).tokenIds());
+            OffloadedExperts off = (OffloadedExperts) m.experts();
+            assertEquals(3 * off.expertBytes(), off.schedulerConfig().inFlightBudgetBytes());
+            assertTrue(off.stats().prefetchesIssued() > 0, "an eager scheduler copies speculatively");
+        }
+        // 0 copies in flight: eviction by prediction only
+        try (MoeModel m = MoeModel.load(quantized, cpu("lookahead").withSlotsPerLayer(3)
+                .withScheduler(new SpeculationSettings(0, Double.NaN, Double.NaN)))) {
+            assertEquals(expected, m.generate(prompt, opts, t -> { }).tokenIds());
+            OffloadedExperts off = (OffloadedExperts) m.experts();
+            assertEquals(0, off.stats().prefetchesIssued());
+            assertEquals(0.9, off.schedulerConfig().minProbability(), 0.0); // the default kept
+        }
+    }
+
+    @Test
+    void schedulerTuningRejectsValuesOutsideTheUnitInterval() {
+        assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, 1.5, Double.NaN));
+        assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, Double.NaN, -0.1));
     }
 
     @Test

@@ -1,0 +1,26 @@
+package dev.lookahead.cli;
+
+import dev.lookahead.sched.SpeculationSettings;
+import picocli.CommandLine.Option;
+
+/** The speculative scheduler's knobs on the command line (lookahead policies); unset ones keep the defaults. */
+final class SpeculationOptions {
+    @Option(names = "--prefetch-copies", defaultValue = "-1", paramLabel = "N",
+            description = "lookahead policies: expert copies that may be in flight before no speculative copy starts;"
+                    + " 0 = no speculation (eviction by prediction only) (default: 1)")
+    int copiesInFlight = -1; // also when built without picocli (the demo)
+
+    @Option(names = "--min-probability", paramLabel = "P",
+            description = "lookahead policies: copy only experts predicted at least this likely (default: 0.9)")
+    Double minProbability;
+
+    @Option(names = "--target-recall", paramLabel = "R",
+            description = "lookahead policies: throttle speculation while the share of useful copies is below this;"
+                    + " 0 = never (default: 0.8)")
+    Double targetRecall;
+
+    SpeculationSettings toTuning() {
+        return new SpeculationSettings(copiesInFlight, minProbability == null ? Double.NaN : minProbability,
+                targetRecall == null ? Double.NaN : targetRecall);
+    }
+}

@@ -1,0 +1,40 @@
+package dev.lookahead.sched;
+
+/**
+ * The speculative scheduler's user-facing knobs, in units a user knows (expert copies rather than bytes). A NaN or
+ * negative value keeps the default of {@link SchedulerConfig#defaults}.
+ *
+ * @param copiesInFlight  expert copies that may be in flight before no speculative one starts (0 = no speculation,
+ *                        eviction by prediction only); negative = default (1)
+ * @param minProbability  copy only predictions at least this likely; NaN = default (0.9)
+ * @param targetRecall    throttle speculation while its measured precision is below this (0 = never); NaN = default
+ */
+public record SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall) {
+    /** Every default. */
+    public static final SpeculationSettings DEFAULTS = new SpeculationSettings(-1, Double.NaN, Double.NaN);
+
+    public SpeculationSettings {
+        if (!Double.isNaN(minProbability) && !(minProbability >= 0 && minProbability <= 1)) {
+            throw new IllegalArgumentException("min probability must be in [0, 1], got " + minProbability);
+        }
+        if (!Double.isNaN(targetRecall) && !(targetRecall >= 0 && targetRecall <= 1)) {
+            throw new IllegalArgumentException("target recall must be in [0, 1], got " + targetRecall);
+        }
+    }
+
+    /** {@code config} with the values set here. */
+    public SchedulerConfig applyTo(SchedulerConfig config, long expertBytes) {
+        SchedulerConfig c = config;
+        if (copiesInFlight >= 0) c = c.withBudget(Math.multiplyExact(copiesInFlight, expertBytes));
+        if (!Double.isNaN(minProbability)) c = c.withMinProbability(minProbability);
+        if (!Double.isNaN(targetRecall)) c = c.withThrottle(targetRecall, c.throttledMinProbability());
+        return c;
+    }
+
+    /** A short description, e.g. "2 copies in flight, p >= 0.3, throttle below 0.8". */
+    public String describe(SchedulerConfig effective, long expertBytes) {
+        return String.format(java.util.Locale.ROOT, "%d cop%s in flight, p >= %.2f, throttle below %.2f",
+                effective.inFlightBudgetBytes() / expertBytes, effective.inFlightBudgetBytes() / expertBytes == 1 ? "y" : "ies",
+                effective.minProbability(), effective.targetRecall());
+    }
+}
