@@ -48,13 +48,17 @@ class AlignCommandTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("d=1") && r.out().contains("d=3") && r.out().contains("0->3*"), r.out());
         LookaheadHeads h = LookaheadHeads.load(heads, routingOf(model));
-        // D = 2 over 4 layers: 0->1, 0->2, 1->2, 1->3, 2->3; F = 1 adds 0->3
-        assertEquals(6, h.heads().size());
+        // D = 2 over 4 layers: 0->1, 0->2, 1->2, 1->3, 2->3; F = 1 adds 0->3; the default next-token heads
+        // (same layer) add l -> layer l of the next token, distance 4, for l = 0..3
+        assertEquals(10, h.heads().size());
         assertTrue(h.heads().contains(new HeadId(0, 3)));
+        for (int l = 0; l < 4; l++) assertTrue(h.layout().isNextToken(new HeadId(l, 4)), "next-token head of layer " + l);
+        assertTrue(r.out().contains("d=4'") && r.out().contains("3->3'"), r.out());
         assertTrue(h.trainingSummary().contains("by_distance"), h.trainingSummary());
 
         JsonNode report = new JsonMapper().readTree(tmp.resolve("heads.json").toFile());
-        assertEquals(6, report.get("heads").size());
+        assertEquals(10, report.get("heads").size());
+        assertEquals("1", report.get("next_token").asText());
         assertEquals(2, report.get("top_k").asInt());
         int held = report.get("tokens").get("heldout").asInt();
         int all = report.get("calibration_tokens").asInt();
@@ -66,6 +70,21 @@ class AlignCommandTest {
     }
 
     @Test
+    void nextTokenHeadsCanBeLeftOutOrExtendedToEveryLayer() throws Exception {
+        Path none = tmp.resolve("none.safetensors"), all = tmp.resolve("all.safetensors");
+        assertEquals(0, CliTest.run("align", model.toString(), "--text", text.toString(), "--out", none.toString(),
+                "--epochs", "1", "--window", "64", "--max-tokens", "300", "--threads", "1", "--distance", "2",
+                "--long-range", "1", "--next-token", "none").code());
+        assertEquals(6, LookaheadHeads.load(none, routingOf(model)).heads().size());
+        assertEquals(0, CliTest.run("align", model.toString(), "--text", text.toString(), "--out", all.toString(),
+                "--epochs", "1", "--window", "64", "--max-tokens", "300", "--threads", "1", "--distance", "2",
+                "--long-range", "1", "--next-token", "all-layers").code());
+        assertEquals(6 + 16, LookaheadHeads.load(all, routingOf(model)).heads().size()); // 4 x 4 next-token heads
+        CliTest.Run bad = CliTest.run("align", model.toString(), "--text", text.toString(), "--next-token", "sometimes");
+        assertTrue(bad.code() != 0 && bad.err().contains("none, same-layer or all-layers"), bad.err());
+    }
+
+    @Test
     void headsOfAModelFitItsQuantizedCopy() throws Exception {
         Path heads = tmp.resolve("q-heads.safetensors");
         assertEquals(0, CliTest.run("align", model.toString(), "--text", text.toString(), "--out", heads.toString(),
@@ -74,7 +93,7 @@ class AlignCommandTest {
         CliTest.Run q = CliTest.run("quantize", model.toString(), quantized.toString(), "--expert-bits", "4");
         assertEquals(0, q.code(), q.err());
         // fp16 routers and norms, same config: the heads' checks accept the quantized model
-        assertEquals(6, LookaheadHeads.load(heads, routingOf(quantized)).heads().size());
+        assertEquals(10, LookaheadHeads.load(heads, routingOf(quantized)).heads().size());
     }
 
     @Test
