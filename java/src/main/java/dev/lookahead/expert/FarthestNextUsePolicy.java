@@ -8,35 +8,19 @@ import java.util.Objects;
  * for a given number of slots); with a predictor it is the lookahead gate's eviction. Ties (for example several
  * experts never needed again) go to the least recently used candidate, then to the lowest slot.
  */
-public final class FarthestNextUsePolicy implements EvictionPolicy {
+public final class FarthestNextUsePolicy extends RecencyTrackingPolicy {
     private final String name;
     private final NextUseEstimator estimator;
-    private final RecencyTracker recency;
 
     public FarthestNextUsePolicy(String name, NextUseEstimator estimator, int totalSlots) {
+        super(totalSlots);
         this.name = Objects.requireNonNull(name, "name");
         this.estimator = Objects.requireNonNull(estimator, "estimator");
-        this.recency = new RecencyTracker(totalSlots);
     }
 
     @Override
     public String name() {
         return name;
-    }
-
-    @Override
-    public void onHit(int slot, ExpertId id, long step) {
-        recency.touch(slot, step);
-    }
-
-    @Override
-    public void onFill(int slot, ExpertId id, long step, boolean prefetch) {
-        recency.touch(slot, step);
-    }
-
-    @Override
-    public void onEvict(int slot, ExpertId id) {
-        recency.forget(slot);
     }
 
     @Override

@@ -4,33 +4,16 @@ package dev.lookahead.expert;
  * Least recently used: evicts the candidate whose last lookup or fill is oldest. A prefetched expert counts as used
  * when its copy is issued. Per-layer or global as the cache's {@link SlotLayout} decides (the candidates it offers).
  */
-public final class LruPolicy implements EvictionPolicy {
+public final class LruPolicy extends RecencyTrackingPolicy {
     public static final String NAME = "lru";
 
-    private final RecencyTracker recency;
-
     public LruPolicy(int totalSlots) {
-        recency = new RecencyTracker(totalSlots);
+        super(totalSlots);
     }
 
     @Override
     public String name() {
         return NAME;
-    }
-
-    @Override
-    public void onHit(int slot, ExpertId id, long step) {
-        recency.touch(slot, step);
-    }
-
-    @Override
-    public void onFill(int slot, ExpertId id, long step, boolean prefetch) {
-        recency.touch(slot, step);
-    }
-
-    @Override
-    public void onEvict(int slot, ExpertId id) {
-        recency.forget(slot);
     }
 
     @Override
