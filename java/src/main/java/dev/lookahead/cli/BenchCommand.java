@@ -65,6 +65,10 @@ final class BenchCommand implements Callable<Integer> {
     @picocli.CommandLine.Mixin
     SpeculationOptions speculation = new SpeculationOptions();
 
+    @Option(names = "--prompts", paramLabel = "FILE",
+            description = "UTF-8 file with one prompt per line (blank lines ignored); default: the demo's 3 prompts")
+    Path promptsFile;
+
     @Option(names = "--heads", paramLabel = "FILE", description = "trained lookahead heads (lookahead align); default: MODEL's "
             + DEFAULT_HEADS + " when it has one (the demo model does), else plug-and-play")
     Path heads;
@@ -87,8 +91,24 @@ final class BenchCommand implements Callable<Integer> {
 
     private ForcedRouting routing; // read once up front, so a bad trace fails before anything is quantized or loaded
 
+    /** The non-blank lines of {@code file}. */
+    static List<String> readPrompts(Path file) {
+        if (!Files.isRegularFile(file)) throw new IllegalArgumentException("prompts file not found: " + file);
+        try {
+            List<String> prompts = Files.readAllLines(file, java.nio.charset.StandardCharsets.UTF_8).stream()
+                    .filter(l -> !l.isBlank()).toList();
+            if (prompts.isEmpty()) throw new IllegalArgumentException("prompts file " + file + " has no prompt (no non-blank line)");
+            return prompts;
+        } catch (java.nio.charset.MalformedInputException e) {
+            throw new IllegalArgumentException("prompts file " + file + " is not UTF-8 text");
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException("cannot read prompts file " + file, e);
+        }
+    }
+
     @Override
     public Integer call() throws IOException {
+        if (promptsFile != null) readPrompts(promptsFile); // a bad file fails before anything is quantized
         Path source = model != null ? model : DemoCommand.resolveDemoModel();
         if (heads == null) heads = defaultHeads(source);
         BackendChoice choice = BackendChoice.parse(backend);
@@ -103,7 +123,7 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     private void run(Path quantized, BackendChoice choice) {
-        List<String> prompts = DemoCommand.PROMPTS;
+        List<String> prompts = promptsFile == null ? DemoCommand.PROMPTS : readPrompts(promptsFile);
         LoadOptions base = LoadOptions.defaults().withBackend(choice).withThreads(threads).withKvCacheType(DType.F32)
                 .withHeadsFile(heads).withRoutingFrom(routingFrom)
                 .withScheduler(speculation.toTuning());

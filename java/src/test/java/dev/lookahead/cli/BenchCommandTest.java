@@ -21,14 +21,27 @@ class BenchCommandTest {
         String home = System.getProperty("lookahead.home");
         System.setProperty("lookahead.home", tmp.toString()); // the quantized copy goes under tmp/target
         try {
+            Path prompts = tmp.resolve("prompts.txt");
+            java.nio.file.Files.writeString(prompts, "the river ran\n\nan old mill stood\n");
             CliTest.Run r = CliTest.run("bench", model.toString(), "-n", "6", "-k", "3", "--expert-group", "32",
-                    "--policies", "all-resident,mixtral-offloading,next-layer");
+                    "--policies", "all-resident,mixtral-offloading,next-layer,lookahead", "--prompts", prompts.toString(),
+                    "--min-probability", "0.2");
             assertEquals(0, r.code(), r.err());
             assertTrue(r.out().contains("emulated link"), r.out());
-            for (String policy : new String[] {"all-resident", "mixtral-offloading", "next-layer"}) {
+            assertTrue(r.out().contains("2 prompts x 6 tokens"), r.out());
+            assertTrue(r.out().contains("lookahead scheduler: 1 copy in flight, p >= 0.20"), r.out());
+            for (String policy : new String[] {"all-resident", "mixtral-offloading", "next-layer", "lookahead"}) {
                 assertTrue(r.out().lines().anyMatch(l -> l.startsWith(policy) && l.trim().endsWith("yes")),
                         policy + " row with identical tokens:\n" + r.out());
             }
+            // the hit-rate ceilings of the reference routing and the overlap bound follow the table
+            assertTrue(r.out().contains("hit-rate ceilings of the same routing") && r.out().contains("decode time / overlap bound"),
+                    r.out());
+
+            Path empty = tmp.resolve("empty.txt");
+            java.nio.file.Files.writeString(empty, "\n  \n");
+            CliTest.Run bad = CliTest.run("bench", model.toString(), "--prompts", empty.toString());
+            assertTrue(bad.code() != 0 && bad.err().contains("has no prompt"), bad.err());
         } finally {
             if (home == null) System.clearProperty("lookahead.home");
             else System.setProperty("lookahead.home", home);
