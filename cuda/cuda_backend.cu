@@ -683,6 +683,7 @@ static lk_backend_iface make_iface(void) {
     t.attention = lk_cuda_attention;
     t.range_push = cuda_range_push;
     t.range_pop = cuda_range_pop;
+    t.router_heads = lk_cuda_router_heads;
     return t;
 }
 

@@ -259,6 +259,7 @@ lk_status lk_cuda_convert(lk_stream* s, lk_dtype src_dtype, const void* src, lk_
                           void* dst, int64_t n);
 lk_status lk_cuda_router_topk(lk_stream* s, const lk_router_args* args);
 lk_status lk_cuda_attention(lk_stream* s, const lk_attention_args* args);
+lk_status lk_cuda_router_heads(lk_stream* s, const lk_router_heads_args* args);
 
 /* Per-device setup of the op files, called by device_open after cudaSetDevice:
  * opt-in shared memory limits and occupancy of persistent kernels. */

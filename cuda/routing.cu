@@ -22,6 +22,11 @@
  * softmax/top-k as lk_router_topk. At decode this turns 2 * (1 + D) launches into
  * one, which matters because each of them is latency-, not bandwidth-bound (a set
  * is 8 x 4096 fp16 = 64 KiB).
+ *
+ * lk_router_heads (public): the decode routing of one layer from the raw residual
+ * stream — RMSNorm (written out as the experts' input), router GEMV, softmax + top-k,
+ * and the lookahead heads' GEMV + bias + softmax — in one launch of 1 + n_heads blocks,
+ * with all host-bound results in one packed buffer (one read-back). See the kernel.
  */
 #include "cuda_common.cuh"
 
@@ -236,4 +241,105 @@ lk_status lk_cuda_router_fused(lk_stream* s, const lk_cuda_fused_router_args* a)
     default: router_fused_kernel<__nv_bfloat16><<<grid, 256, 0, s->s>>>(*a, vec); break;
     }
     return lk_cuda_check_launch("router_fused");
+}
+
+/* ------------------------------------------------------------------------ */
+/* lk_router_heads: a layer's decode routing in one launch                   */
+/* ------------------------------------------------------------------------ */
+
+/* One block per set: block 0 is the router (xn = rmsnorm(x) * gain, written to xn_out;
+ * logits = router . xn; softmax + top-k into the packed output), block 1 + h is
+ * lookahead head h (logits = heads[h] . (x * inv) + bias; softmax into the packed
+ * output). Every block reduces sum(x^2) itself (hidden floats, L2-resident after the
+ * first block) so no block waits for another; the normalised element is recomputed
+ * from x in each dot product with the same expression that wrote xn_out. 8 warps
+ * share the rows of a set (warp per expert row, lanes along hidden: coalesced loads);
+ * warp 0 then runs the softmax / top-k of route_row_warp. */
+template <typename G, typename W>
+__global__ void __launch_bounds__(256) router_heads_kernel(lk_router_heads_args a) {
+    __shared__ float red[32];
+    __shared__ float logits_s[256];
+    const int set = blockIdx.x;
+    const int warp = threadIdx.x >> 5, warps = blockDim.x >> 5, lane = threadIdx.x & 31;
+    const int E = a.n_experts;
+    const int64_t D = a.hidden;
+    const float* __restrict__ x = a.x;
+
+    float ss = 0.0f;
+    for (int64_t c = threadIdx.x; c < D; c += blockDim.x) ss = fmaf(x[c], x[c], ss);
+    ss = lk_block_sum(ss, red);
+    const float inv = 1.0f / sqrtf(ss / (float)D + a.eps);
+
+    if (set == 0) {
+        const G* __restrict__ g = static_cast<const G*>(a.gain);
+        const W* __restrict__ w = static_cast<const W*>(a.router);
+        for (int64_t c = threadIdx.x; c < D; c += blockDim.x) a.xn_out[c] = (x[c] * inv) * lk_to_f32(g[c]);
+        for (int e = warp; e < E; e += warps) {
+            const W* row = w + (int64_t)e * D;
+            float acc = 0.0f;
+            for (int64_t c = lane; c < D; c += 32) acc = fmaf(lk_to_f32(row[c]), (x[c] * inv) * lk_to_f32(g[c]), acc);
+            acc = lk_warp_sum(acc);
+            if (lane == 0) logits_s[e] = acc;
+        }
+    } else {
+        const int h = set - 1;
+        const float* __restrict__ w = a.heads + (int64_t)h * E * D;
+        for (int e = warp; e < E; e += warps) {
+            const float* row = w + (int64_t)e * D;
+            float acc = 0.0f;
+            for (int64_t c = lane; c < D; c += 32) acc = fmaf(row[c], x[c] * inv, acc);
+            acc = lk_warp_sum(acc);
+            if (lane == 0) logits_s[e] = acc + (a.heads_bias ? a.heads_bias[(int64_t)h * E + e] : 0.0f);
+        }
+    }
+    __syncthreads();
+    if (warp != 0) return;
+
+    float v[kMaxPerLane];
+#pragma unroll
+    for (int i = 0; i < kMaxPerLane; ++i) v[i] = (lane + 32 * i < E) ? logits_s[lane + 32 * i] : -INFINITY;
+    int32_t* idx = static_cast<int32_t*>(a.out);
+    float* weight = static_cast<float*>(a.out) + a.k;
+    if (set == 0) {
+        route_row_warp(v, E, a.k, a.renormalize, nullptr, idx, weight);
+        return;
+    }
+    float* probs = static_cast<float*>(a.out) + 2 * (int64_t)a.k + (int64_t)(set - 1) * E;
+    float m = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < kMaxPerLane; ++i)
+        if (lane + 32 * i < E) m = fmaxf(m, v[i]);
+    m = lk_warp_max(m);
+    float p[kMaxPerLane];
+    float sum = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kMaxPerLane; ++i) {
+        p[i] = (lane + 32 * i < E) ? expf(v[i] - m) : 0.0f;
+        sum += p[i];
+    }
+    sum = lk_warp_sum(sum);
+#pragma unroll
+    for (int i = 0; i < kMaxPerLane; ++i)
+        if (lane + 32 * i < E) probs[lane + 32 * i] = p[i] / sum;
+}
+
+template <typename G>
+static void launch_router_heads(const lk_router_heads_args& a, unsigned blocks, cudaStream_t st) {
+    switch (a.router_dtype) {
+    case LK_F32: router_heads_kernel<G, float><<<blocks, 256, 0, st>>>(a); break;
+    case LK_F16: router_heads_kernel<G, __half><<<blocks, 256, 0, st>>>(a); break;
+    default: router_heads_kernel<G, __nv_bfloat16><<<blocks, 256, 0, st>>>(a); break;
+    }
+}
+
+lk_status lk_cuda_router_heads(lk_stream* s, const lk_router_heads_args* args) {
+    LK_BIND_STREAM(s);
+    lk_router_heads_args a = *args; /* passed by value: the kernel gets its own copy */
+    const unsigned blocks = 1u + (unsigned)a.n_heads;
+    switch (a.gain_dtype) {
+    case LK_F32: launch_router_heads<float>(a, blocks, s->s); break;
+    case LK_F16: launch_router_heads<__half>(a, blocks, s->s); break;
+    default: launch_router_heads<__nv_bfloat16>(a, blocks, s->s); break;
+    }
+    return lk_cuda_check_launch("router_heads");
 }

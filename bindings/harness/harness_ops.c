@@ -655,6 +655,142 @@ static void t_router(harness* h) {
         }
 }
 
+/* ---- router_heads ------------------------------------------------------------------- */
+
+/* Reference of lk_router_heads in double: xn = rmsnorm(x) * gain (rounded to f32 as the
+ * device stores it), router logits = router . xn, the router's softmax / top-k by
+ * ref_router; hHat = x * inv, head logits = heads . hHat + bias, softmax per head. */
+static void ref_router_heads(const float* x, const float* gain, const float* router, const float* heads,
+                             const float* bias, int64_t D, float eps, int E, int K, int H, int renorm,
+                             float* xn, double* probs, int32_t* idx, float* weight, float* head_probs) {
+    double ss = 0;
+    for (int64_t c = 0; c < D; c++) ss += (double)x[c] * x[c];
+    double inv = 1.0 / sqrt(ss / (double)D + eps);
+    for (int64_t c = 0; c < D; c++) xn[c] = (float)(x[c] * inv * gain[c]);
+    float* logits = xmalloc(sizeof(float) * (size_t)E);
+    for (int e = 0; e < E; e++) {
+        double acc = 0;
+        for (int64_t c = 0; c < D; c++) acc += (double)router[e * D + c] * xn[c];
+        logits[e] = (float)acc;
+    }
+    ref_router(logits, 1, E, K, renorm, probs, idx, weight);
+    free(logits);
+    double* l = xmalloc(sizeof(double) * (size_t)E);
+    for (int hd = 0; hd < H; hd++) {
+        double m = -INFINITY, sum = 0;
+        for (int e = 0; e < E; e++) {
+            const float* row = heads + ((int64_t)hd * E + e) * D;
+            double acc = bias ? bias[hd * E + e] : 0.0;
+            for (int64_t c = 0; c < D; c++) acc += (double)row[c] * (x[c] * inv);
+            l[e] = acc;
+            if (acc > m) m = acc;
+        }
+        for (int e = 0; e < E; e++) sum += (l[e] = exp(l[e] - m));
+        for (int e = 0; e < E; e++) head_probs[hd * E + e] = (float)(l[e] / sum);
+    }
+    free(l);
+}
+
+static void t_router_heads(harness* h) {
+    static const struct { int64_t hidden; int e, k, heads; } S[] = {
+        {1, 1, 1, 0},   {7, 4, 2, 1},    {33, 8, 2, 3},   {127, 8, 1, 0},  {64, 8, 3, 2},
+        {1000, 60, 3, 4}, {4096, 8, 2, 3}, {257, 256, 8, 1}, {96, 8, 2, 0}, {4099, 16, 4, 5}};
+    /* xn: one rounding per element (exact across CPU thread counts); logits: fp32 sums of
+     * `hidden` terms, then softmax — the router_topk / matmul budgets. */
+    const tol t = {1e-10, 1e-9, 1e-10};
+    uint64_t cnt = 0;
+    for (size_t s = 0; s < sizeof S / sizeof S[0]; s++)
+        for (int di = 0; di < 3; di++) {
+            lk_dtype gdt = DTYPES[di], rdt = DTYPES[(di + s) % 3];
+            int64_t D = S[s].hidden;
+            int E = S[s].e, K = S[s].k, H = S[s].heads, renorm = (int)(cnt & 1), with_bias = (cnt % 3) != 1;
+            hrng r = rng_make(h->opt.seed, 2500 + cnt++);
+            float* x = xmalloc(sizeof(float) * D);
+            fill_sym(&r, x, D, 2.0f);
+            float* gain = xmalloc(sizeof(float) * D);
+            for (int64_t c = 0; c < D; c++) gain[c] = 0.5f + (float)rng_uniform(&r);
+            void* genc = xmalloc(dtype_bytes(gdt) * D);
+            encode_round(gdt, gain, D, genc);
+            /* router rows scaled so logits spread over a few units whatever the hidden size */
+            float amp = 3.0f / sqrtf((float)D);
+            float* router = xmalloc(sizeof(float) * E * D);
+            fill_sym(&r, router, E * D, amp);
+            void* renc = xmalloc(dtype_bytes(rdt) * E * D);
+            encode_round(rdt, router, E * D, renc);
+            size_t hn = (size_t)H * E;
+            float* heads = xmalloc(sizeof(float) * (hn * D + 1));
+            fill_sym(&r, heads, hn * D, amp);
+            float* bias = xmalloc(sizeof(float) * (hn + 1));
+            fill_sym(&r, bias, hn, 1.0f);
+            const float eps = 1e-5f;
+            float* xn_ref = xmalloc(sizeof(float) * D);
+            double* pref = xmalloc(sizeof(double) * E);
+            int32_t* iref = xmalloc(sizeof(int32_t) * K);
+            float* wref = xmalloc(sizeof(float) * K);
+            float* hp_ref = xmalloc(sizeof(float) * (hn + 1));
+            ref_router_heads(x, gain, router, heads, with_bias ? bias : NULL, D, eps, E, K, H, renorm, xn_ref,
+                             pref, iref, wref, hp_ref);
+            size_t out_n = lk_router_heads_out_bytes(K, H, E) / 4;
+            dev_run run[2];
+            float *xn[2], *packed[2], *wout[2], *pout[2];
+            int32_t* iout[2];
+            for (int i = 0; i < 2; i++) {
+                hdev* d = device(h, i);
+                lk_router_heads_args a;
+                memset(&a, 0, sizeof a);
+                a.struct_size = sizeof a;
+                a.x = dev_upload(d, x, sizeof(float) * D);
+                a.hidden = D;
+                a.eps = eps;
+                a.gain_dtype = gdt;
+                a.gain = dev_upload(d, genc, dtype_bytes(gdt) * D);
+                a.router_dtype = rdt;
+                a.n_experts = E;
+                a.router = dev_upload(d, renc, dtype_bytes(rdt) * E * D);
+                a.k = K;
+                a.renormalize = renorm;
+                a.n_heads = H;
+                a.heads = H ? dev_upload(d, heads, sizeof(float) * hn * D) : NULL;
+                a.heads_bias = H && with_bias ? dev_upload(d, bias, sizeof(float) * hn) : NULL;
+                a.xn_out = dev_alloc(d, sizeof(float) * D);
+                a.out = dev_alloc(d, out_n * 4);
+                run_status(d, lk_router_heads(d->stream, &a), &run[i]);
+                xn[i] = download_f32(d, &run[i], a.xn_out, D);
+                packed[i] = download_f32(d, &run[i], a.out, out_n);  /* the one read-back */
+                iout[i] = (int32_t*)packed[i];
+                wout[i] = packed[i] + K;
+                pout[i] = packed[i] + 2 * K;
+            }
+            char desc[128], detail[1024] = "";
+            snprintf(desc, sizeof desc, "gain=%s router=%s hidden=%lld experts=%d k=%d heads=%d%s%s",
+                     dtype_name(gdt), dtype_name(rdt), (long long)D, E, K, H, renorm ? " renorm" : "",
+                     H && !with_bias ? " no-bias" : "");
+            int ok = judge_f32(h, run, xn, xn_ref, D, t, "xn: ", detail, sizeof detail);
+            if (run[0].ok && run[1].ok) {
+                size_t len = strlen(detail);
+                snprintf(detail + len, sizeof detail - len, "; weights: ");
+                ok = judge_f32(h, run, wout, wref, K, t, "", detail, sizeof detail) && ok;
+                if (H) {
+                    len = strlen(detail);
+                    snprintf(detail + len, sizeof detail - len, "; head probs: ");
+                    ok = judge_f32(h, run, pout, hp_ref, hn, t, "", detail, sizeof detail) && ok;
+                }
+                int64_t ab = index_mismatches(iout[0], iout[1], pref, 1, E, K);
+                int64_t br = index_mismatches(iout[1], iref, pref, 1, E, K);
+                int64_t ar = index_mismatches(iout[0], iref, pref, 1, E, K);
+                len = strlen(detail);
+                snprintf(detail + len, sizeof detail - len, "; index mismatches a/b=%lld b/ref=%lld a/ref=%lld",
+                         (long long)ab, (long long)br, (long long)ar);
+                ok = ok && ab == 0 && br == 0 && ar == 0;
+            }
+            harness_report(h, ok, "router_heads", desc, detail);
+            dev_free_all();
+            for (int i = 0; i < 2; i++) { free(xn[i]); free(packed[i]); }
+            free(x); free(gain); free(genc); free(router); free(renc); free(heads); free(bias);
+            free(xn_ref); free(pref); free(iref); free(wref); free(hp_ref);
+        }
+}
+
 /* ---- attention -------------------------------------------------------------------- */
 
 static void t_attention(harness* h) {
@@ -729,7 +865,7 @@ static const struct { const char* name; void (*run)(harness*); } OPS[] = {
     {"matmul", t_matmul},       {"qmatvec", t_qmatvec},   {"qmatmul", t_qmatmul},
     {"swiglu", t_swiglu},       {"add", t_add},           {"gather_rows", t_gather},
     {"scatter_add_rows", t_scatter}, {"convert", t_convert}, {"router_topk", t_router},
-    {"attention", t_attention},
+    {"attention", t_attention}, {"router_heads", t_router_heads},
 };
 
 void run_compare_ops(harness* h) {

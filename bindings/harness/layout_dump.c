@@ -58,6 +58,25 @@ int main(void) {
     FIELD(lk_router_args, topk_idx);
     FIELD(lk_router_args, topk_weight);
 
+    STRUCT(lk_router_heads_args);
+    FIELD(lk_router_heads_args, struct_size);
+    FIELD(lk_router_heads_args, x);
+    FIELD(lk_router_heads_args, hidden);
+    FIELD(lk_router_heads_args, eps);
+    FIELD(lk_router_heads_args, gain_dtype);
+    FIELD(lk_router_heads_args, gain);
+    FIELD(lk_router_heads_args, router_dtype);
+    FIELD(lk_router_heads_args, n_experts);
+    FIELD(lk_router_heads_args, router);
+    FIELD(lk_router_heads_args, k);
+    FIELD(lk_router_heads_args, renormalize);
+    FIELD(lk_router_heads_args, n_heads);
+    FIELD(lk_router_heads_args, reserved);
+    FIELD(lk_router_heads_args, heads);
+    FIELD(lk_router_heads_args, heads_bias);
+    FIELD(lk_router_heads_args, xn_out);
+    FIELD(lk_router_heads_args, out);
+
     STRUCT(lk_attention_args);
     FIELD(lk_attention_args, struct_size);
     FIELD(lk_attention_args, q);

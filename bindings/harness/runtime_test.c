@@ -864,6 +864,39 @@ static void test_validation(void) {
     EXPECT_ERROR(lk_router_topk(s, &r), INV, "args->topk_weight is NULL");
     EXPECT_ERROR(lk_router_topk(s, NULL), INV, "args is NULL");
 
+    /* p: a device buffer of at least 1 KiB; inputs at p, outputs further in */
+    lk_router_heads_args rh = {.struct_size = sizeof rh, .x = p, .hidden = 16, .eps = 1e-5f,
+                               .gain_dtype = LK_F16, .gain = p + 16, .router_dtype = LK_BF16,
+                               .n_experts = 8, .router = p + 32, .k = 2, .n_heads = 1,
+                               .heads = p + 128, .heads_bias = NULL, .xn_out = p + 512,
+                               .out = p + 544};
+    EXPECT_ERROR(lk_router_heads(s, NULL), INV, "lk_router_heads: args is NULL");
+    rh.k = 0;
+    EXPECT_ERROR(lk_router_heads(s, &rh), INV, "lk_router_heads: args->k 0 is not in [1, n_experts = 8]");
+    rh.k = 2;
+    rh.n_heads = 1025;
+    EXPECT_ERROR(lk_router_heads(s, &rh), INV, "args->n_heads 1025 is not in [0, 1024]");
+    rh.n_heads = 1;
+    rh.heads = NULL;
+    EXPECT_ERROR(lk_router_heads(s, &rh), INV, "args->heads is NULL");
+    rh.heads = p + 128;
+    rh.router_dtype = LK_I32;
+    EXPECT_ERROR(lk_router_heads(s, &rh), UNS, "args->router_dtype LK_I32 is not supported");
+    rh.router_dtype = LK_BF16;
+    rh.xn_out = (float*)((char*)(p + 512) + 2);
+    EXPECT_ERROR(lk_router_heads(s, &rh), INV, "is not 4-byte aligned");
+    rh.xn_out = p + 540;
+    EXPECT_ERROR(lk_router_heads(s, &rh), INV, "args->xn_out and args->out overlap");
+    rh.xn_out = p + 512;
+    rh.out = p + 130;
+    EXPECT_ERROR(lk_router_heads(s, &rh), INV, "args->out and args->heads overlap");
+    rh.out = p + 544;
+    rh.eps = -1.0f;
+    EXPECT_ERROR(lk_router_heads(s, &rh), INV, "args->eps must be finite and >= 0");
+    rh.eps = 1e-5f;
+    rh.struct_size = 64;
+    EXPECT_ERROR(lk_router_heads(s, &rh), INV, "args->struct_size is 64");
+
     lk_attention_args at = {.struct_size = sizeof at, .q = p, .k_cache = p, .v_cache = p, .out = p,
                             .n_tokens = 4, .pos = 10, .ctx_capacity = 13, .n_heads = 8,
                             .n_kv_heads = 2, .head_dim = 64, .window = 0, .kv_dtype = LK_F16,

@@ -37,6 +37,8 @@ extern "C" {
 #endif
 
 #define LK_ABI_VERSION 1
+/* Additions that keep every existing struct and function: 1 = lk_router_heads. */
+#define LK_ABI_MINOR 1
 
 /* ======================================================================== */
 /* Section: core — status, errors, version                                  */
@@ -271,6 +273,47 @@ typedef struct lk_router_args {
     float* topk_weight;         /* [n, k]                                             */
 } lk_router_args;
 LK_API lk_status lk_router_topk(lk_stream* stream, const lk_router_args* args);
+
+/* Decode routing of one MoE layer in one op (one launch on CUDA, one task on the CPU):
+ * the layer's RMSNorm, router GEMV, softmax and top-k, plus the lookahead heads that
+ * read the same residual stream x, with every result the host needs in ONE packed
+ * output, so one lk_copy_d2h of lk_router_heads_out_bytes(k, n_heads, n_experts)
+ * bytes reads it all back. Defined as the composition of the single ops:
+ *   xn_out          = x / sqrt(mean(x^2) + eps) * gain        (lk_rmsnorm, n = 1)
+ *   router logits   = router . xn_out                          (lk_matmul, n = 1)
+ *   idx, weight     = top-k of softmax(router logits)          (lk_router_topk)
+ *   hHat            = x / sqrt(mean(x^2) + eps)                (unit gain)
+ *   head h logits   = heads[h] . hHat + heads_bias[h]          (heads[h]: rows h*E ..)
+ *   head h probs    = softmax(head h logits) over n_experts
+ * Packed output `out` (4-byte elements, no padding), E = n_experts:
+ *   int32 idx[k] | f32 weight[k] | f32 head_probs[n_heads][E]
+ * i.e. weight at element offset k and head h's probabilities at 2k + h * E.
+ * x, xn_out and out are f32-aligned device memory; xn_out and out may not overlap
+ * x, each other, or the weights. n_heads == 0 computes the router only (heads and
+ * heads_bias are then ignored); heads_bias may be NULL (no bias). */
+typedef struct lk_router_heads_args {
+    size_t struct_size;
+    const float* x;             /* [hidden]: the layer's MoE input (residual stream)  */
+    int64_t hidden;
+    float eps;                  /* RMSNorm epsilon of both norms                      */
+    int32_t gain_dtype;         /* lk_dtype F32/F16/BF16                              */
+    const void* gain;           /* [hidden]: the layer's ffn RMSNorm weight           */
+    int32_t router_dtype;       /* lk_dtype F32/F16/BF16                              */
+    int32_t n_experts;          /* 1 .. 256                                           */
+    const void* router;         /* [n_experts, hidden]                                */
+    int32_t k;                  /* 1 .. n_experts                                     */
+    int32_t renormalize;        /* != 0: top-k weights divided by their sum           */
+    int32_t n_heads;            /* 0 .. 1024                                          */
+    int32_t reserved;           /* 0                                                  */
+    const float* heads;         /* f32 [n_heads * n_experts, hidden]                  */
+    const float* heads_bias;    /* f32 [n_heads * n_experts] or NULL                  */
+    float* xn_out;              /* [hidden]: the experts' input                       */
+    void* out;                  /* packed [2k + n_heads * n_experts] x 4 bytes        */
+} lk_router_heads_args;
+/* Bytes of the packed output of lk_router_heads. */
+#define lk_router_heads_out_bytes(k, n_heads, n_experts) \
+    ((size_t)4 * (2 * (size_t)(k) + (size_t)(n_heads) * (size_t)(n_experts)))
+LK_API lk_status lk_router_heads(lk_stream* stream, const lk_router_heads_args* args);
 
 /* Causal attention over a KV cache (prefill: n_tokens > 1, decode: n_tokens == 1).
  * Query row t has position p = pos + t and attends to cache positions j with

@@ -105,6 +105,9 @@ struct lk_backend_iface {
     /* Profiler ranges of the calling thread (validated and balanced by the dispatcher). */
     lk_status (*range_push)(lk_device* device, const char* name);
     lk_status (*range_pop)(lk_device* device);
+
+    /* Added with LK_ABI_MINOR 1 (at the end, so the table only grows). */
+    lk_status (*router_heads)(lk_stream* s, const lk_router_heads_args* args);
 };
 
 /* Entry point a backend library exports (the CPU backend is linked in). */

@@ -720,6 +720,88 @@ LK_API lk_status lk_router_topk(lk_stream* stream, const lk_router_args* args) {
     FORWARD(fn, iface_of(stream)->router_topk(stream, args));
 }
 
+/* p must be a multiple of `align` bytes. */
+static lk_status check_aligned(const char* fn, const char* arg, const void* p, size_t align) {
+    if ((uintptr_t)p % align != 0)
+        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s (%p) is not %zu-byte aligned", fn, arg, p,
+                         align);
+    return LK_OK;
+}
+
+/* [a, a + an) and [b, b + bn) (bytes) share no byte. */
+static lk_status check_disjoint(const char* fn, const char* an_, const void* a, size_t an,
+                                const char* bn_, const void* b, size_t bn) {
+    const char* pa = a;
+    const char* pb = b;
+    if (pa && pb && pa < pb + bn && pb < pa + an)
+        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s and %s overlap", fn, an_, bn_);
+    return LK_OK;
+}
+
+LK_API lk_status lk_router_heads(lk_stream* stream, const lk_router_heads_args* args) {
+    static const char fn[] = "lk_router_heads";
+    CHECK(check_handle(fn, "stream", stream, LK_HANDLE_STREAM));
+    CHECK(check_ptr(fn, "args", args));
+    CHECK_STRUCT_SIZE(fn, "args", args, lk_router_heads_args, out);
+    const lk_router_heads_args* a = args;
+    CHECK(check_ptr(fn, "args->x", a->x));
+    CHECK(check_positive(fn, "args->hidden", a->hidden));
+    if (!isfinite(a->eps) || a->eps < 0)
+        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: args->eps must be finite and >= 0 (got %g)",
+                         fn, (double)a->eps);
+    CHECK(check_float_dtype(fn, "args->gain_dtype", a->gain_dtype));
+    CHECK(check_ptr(fn, "args->gain", a->gain));
+    CHECK(check_float_dtype(fn, "args->router_dtype", a->router_dtype));
+    CHECK(check_ptr(fn, "args->router", a->router));
+    if (a->n_experts < 1 || a->n_experts > 256)
+        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: args->n_experts %d is not in [1, 256]", fn,
+                         a->n_experts);
+    if (a->k < 1 || a->k > a->n_experts)
+        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: args->k %d is not in [1, n_experts = %d]",
+                         fn, a->k, a->n_experts);
+    if (a->n_heads < 0 || a->n_heads > 1024)
+        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: args->n_heads %d is not in [0, 1024]", fn,
+                         a->n_heads);
+    if (a->reserved != 0)
+        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: args->reserved must be 0 (got %d)", fn,
+                         a->reserved);
+    if (a->n_heads > 0) CHECK(check_ptr(fn, "args->heads", a->heads));
+    CHECK(check_ptr(fn, "args->xn_out", a->xn_out));
+    CHECK(check_ptr(fn, "args->out", a->out));
+    CHECK(check_extent(fn, "args->router", a->n_experts, a->hidden, 1, dtype_size(a->router_dtype)));
+    CHECK(check_extent(fn, "args->heads", a->n_heads, a->n_experts, a->hidden, 4));
+
+    CHECK(check_aligned(fn, "args->x", a->x, 4));
+    CHECK(check_aligned(fn, "args->gain", a->gain, dtype_size(a->gain_dtype)));
+    CHECK(check_aligned(fn, "args->router", a->router, dtype_size(a->router_dtype)));
+    CHECK(check_aligned(fn, "args->xn_out", a->xn_out, 4));
+    CHECK(check_aligned(fn, "args->out", a->out, 4));
+    int with_heads = a->n_heads > 0;
+    if (with_heads) {
+        CHECK(check_aligned(fn, "args->heads", a->heads, 4));
+        if (a->heads_bias) CHECK(check_aligned(fn, "args->heads_bias", a->heads_bias, 4));
+    }
+
+    /* The outputs must not overlap an input or each other (a backend may read inputs
+     * after writing outputs). */
+    size_t vec = (size_t)a->hidden * 4;
+    size_t out_bytes = lk_router_heads_out_bytes(a->k, with_heads ? a->n_heads : 0, a->n_experts);
+    size_t hb = with_heads ? (size_t)a->n_heads * (size_t)a->n_experts : 0;
+    const struct { const char* name; const void* p; size_t bytes; } in[] = {
+        {"args->x", a->x, vec},
+        {"args->gain", a->gain, (size_t)a->hidden * dtype_size(a->gain_dtype)},
+        {"args->router", a->router, (size_t)a->n_experts * vec / 4 * dtype_size(a->router_dtype)},
+        {"args->heads", with_heads ? a->heads : NULL, hb * vec},
+        {"args->heads_bias", with_heads ? a->heads_bias : NULL, hb * 4},
+    };
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        CHECK(check_disjoint(fn, "args->xn_out", a->xn_out, vec, in[i].name, in[i].p, in[i].bytes));
+        CHECK(check_disjoint(fn, "args->out", a->out, out_bytes, in[i].name, in[i].p, in[i].bytes));
+    }
+    CHECK(check_disjoint(fn, "args->xn_out", a->xn_out, vec, "args->out", a->out, out_bytes));
+    FORWARD(fn, iface_of(stream)->router_heads(stream, args));
+}
+
 LK_API lk_status lk_attention(lk_stream* stream, const lk_attention_args* args) {
     static const char fn[] = "lk_attention";
     CHECK(check_handle(fn, "stream", stream, LK_HANDLE_STREAM));

@@ -328,6 +328,7 @@ static const lk_backend_iface cpu_iface = {
     .attention = lk_cpu_attention,
     .range_push = cpu_range_push,
     .range_pop = cpu_range_pop,
+    .router_heads = lk_cpu_router_heads,
 };
 
 lk_status lk_cpu_backend(const lk_host_services* host, const lk_backend_iface** out) {

@@ -59,6 +59,7 @@ lk_status lk_cpu_convert(lk_stream* s, lk_dtype src_dtype, const void* src, lk_d
                          void* dst, int64_t n);
 lk_status lk_cpu_router_topk(lk_stream* s, const lk_router_args* args);
 lk_status lk_cpu_attention(lk_stream* s, const lk_attention_args* args);
+lk_status lk_cpu_router_heads(lk_stream* s, const lk_router_heads_args* args);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,7 @@
 #ifndef LOOKAHEAD_CPU_KERNELS_H
 #define LOOKAHEAD_CPU_KERNELS_H
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -80,5 +81,27 @@ lk_status lk_cpu_gemm(lk_cpu_pool* pool, const lk_gemm_job* job, const char* op)
 /* A copy of x [n, cols] with each row zero-padded to kp >= cols columns (scratch memory,
  * free() it); NULL when out of memory. Runs on the pool. */
 float* lk_cpu_pad_rows(lk_cpu_pool* pool, const float* x, int64_t n, int64_t cols, int64_t kp);
+
+/* y[n, rows] = x[n, cols] @ W^T for a dense W (F32/F16/BF16) on the pool: the arithmetic of
+ * lk_matmul, so ops built on it (lk_router_heads) give bit-identical results. */
+lk_status lk_cpu_dense_matmul(lk_cpu_pool* pool, lk_dtype w_dtype, const void* w, const float* x,
+                              int64_t n, int64_t rows, int64_t cols, float* y, const char* op);
+
+/* One row of lk_rmsnorm: o = (x * inv) * w with inv = 1 / sqrt(mean(x^2) + eps), the sum
+ * of squares in double over 8 fixed lanes; w == NULL is a unit gain (x * inv, which equals
+ * (x * inv) * 1.0f). o may equal x. */
+static inline void lk_cpu_rmsnorm_row(const float* x, const float* w, int64_t dim, float eps, float* o) {
+    double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t k = 0;
+    for (; k + 8 <= dim; k += 8)
+        for (int j = 0; j < 8; j++) lane[j] += (double)x[k + j] * (double)x[k + j];
+    for (; k < dim; k++) lane[k & 7] += (double)x[k] * (double)x[k];
+    double ss = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+    float inv = (float)(1.0 / sqrt(ss / (double)dim + (double)eps));
+    if (w)
+        for (k = 0; k < dim; k++) o[k] = (x[k] * inv) * w[k];
+    else
+        for (k = 0; k < dim; k++) o[k] = x[k] * inv;
+}
 
 #endif /* LOOKAHEAD_CPU_KERNELS_H */

@@ -173,15 +173,21 @@ float* lk_cpu_pad_rows(lk_cpu_pool* pool, const float* x, int64_t n, int64_t col
     return xp;
 }
 
-static lk_status matmul_task(lk_cpu_pool* pool, void* p) {
-    const matmul_args* a = p;
-    int64_t kp = (a->cols + 7) / 8 * 8;
-    float* xp = lk_cpu_pad_rows(pool, a->x, a->n, a->cols, kp);
-    if (!xp) return lk_cpu_scratch_failed("lk_matmul", sizeof(float) * (size_t)(a->n * kp));
-    lk_gemm_job job = {dense_fill, a, a->rows, a->n, kp, DENSE_KC, xp, a->y};
-    lk_status st = lk_cpu_gemm(pool, &job, "lk_matmul");
+lk_status lk_cpu_dense_matmul(lk_cpu_pool* pool, lk_dtype w_dtype, const void* w, const float* x,
+                              int64_t n, int64_t rows, int64_t cols, float* y, const char* op) {
+    matmul_args a = {w_dtype, w, x, n, rows, cols, y};
+    int64_t kp = (cols + 7) / 8 * 8;
+    float* xp = lk_cpu_pad_rows(pool, x, n, cols, kp);
+    if (!xp) return lk_cpu_scratch_failed(op, sizeof(float) * (size_t)(n * kp));
+    lk_gemm_job job = {dense_fill, &a, rows, n, kp, DENSE_KC, xp, y};
+    lk_status st = lk_cpu_gemm(pool, &job, op);
     free(xp);
     return st;
+}
+
+static lk_status matmul_task(lk_cpu_pool* pool, void* p) {
+    const matmul_args* a = p;
+    return lk_cpu_dense_matmul(pool, a->w_dtype, a->w, a->x, a->n, a->rows, a->cols, a->y, "lk_matmul");
 }
 
 lk_status lk_cpu_matmul(lk_stream* s, lk_dtype w_dtype, const void* w, const float* x, int64_t n,

@@ -82,15 +82,7 @@ static void rmsnorm_body(void* vctx, int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; i++) {
         const float* x = a->x + i * dim;
         float* o = a->out + i * dim;
-        /* sum of squares in double, 8 independent lanes (vectorizable, fixed order) */
-        double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int64_t k = 0;
-        for (; k + 8 <= dim; k += 8)
-            for (int j = 0; j < 8; j++) lane[j] += (double)x[k + j] * (double)x[k + j];
-        for (; k < dim; k++) lane[k & 7] += (double)x[k] * (double)x[k];
-        double ss = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
-        float inv = (float)(1.0 / sqrt(ss / (double)dim + (double)a->eps));
-        for (k = 0; k < dim; k++) o[k] = (x[k] * inv) * c->w[k];
+        lk_cpu_rmsnorm_row(x, c->w, dim, a->eps, o);
     }
 }
 

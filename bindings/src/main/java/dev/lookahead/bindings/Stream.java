@@ -3,6 +3,7 @@ package dev.lookahead.bindings;
 import static dev.lookahead.bindings.ffi.LkStructs.ATTENTION_ARGS;
 import static dev.lookahead.bindings.ffi.LkStructs.QMATRIX;
 import static dev.lookahead.bindings.ffi.LkStructs.ROUTER_ARGS;
+import static dev.lookahead.bindings.ffi.LkStructs.ROUTER_HEADS_ARGS;
 
 import dev.lookahead.bindings.ffi.LkMemory;
 import dev.lookahead.bindings.ffi.LkOps;
@@ -46,6 +47,7 @@ public final class Stream implements AutoCloseable {
     private final MemorySegment qmatrixArgs;   // lk_qmatrix, reused by qmatvec / qmatmul
     private final MemorySegment routerArgs;    // lk_router_args
     private final MemorySegment attentionArgs; // lk_attention_args
+    private final MemorySegment routerHeadsArgs; // lk_router_heads_args
     private volatile boolean closed;
 
     Stream(Device device, MemorySegment handle) {
@@ -57,9 +59,11 @@ public final class Stream implements AutoCloseable {
         this.qmatrixArgs = arena.allocate(QMATRIX);
         this.routerArgs = arena.allocate(ROUTER_ARGS);
         this.attentionArgs = arena.allocate(ATTENTION_ARGS);
+        this.routerHeadsArgs = arena.allocate(ROUTER_HEADS_ARGS);
         LkStructs.QMATRIX_STRUCT_SIZE.set(qmatrixArgs, 0L, QMATRIX.byteSize());
         LkStructs.ROUTER_ARGS_STRUCT_SIZE.set(routerArgs, 0L, ROUTER_ARGS.byteSize());
         LkStructs.ATTENTION_ARGS_STRUCT_SIZE.set(attentionArgs, 0L, ATTENTION_ARGS.byteSize());
+        LkStructs.ROUTER_HEADS_ARGS_STRUCT_SIZE.set(routerHeadsArgs, 0L, ROUTER_HEADS_ARGS.byteSize());
     }
 
     public Device device() {
@@ -418,6 +422,89 @@ public final class Stream implements AutoCloseable {
         LkStructs.ROUTER_ARGS_TOPK_IDX.set(a, 0L, ti);
         LkStructs.ROUTER_ARGS_TOPK_WEIGHT.set(a, 0L, tw);
         device.check(ops.lk_router_topk(handle, a), "lk_router_topk");
+    }
+
+    /** Bytes of {@link #routerHeads}'s packed output: int32 idx[k], f32 weight[k], f32 probs[nHeads, nExperts]. */
+    public static long routerHeadsOutBytes(int k, int nHeads, int nExperts) {
+        return 4L * (2L * k + (long) nHeads * nExperts);
+    }
+
+    /**
+     * The decode routing of one MoE layer in one op ({@code lk_router_heads}):
+     * xnOut = rmsnorm(x) * gain (the experts' input), the router's softmax top-k of router . xnOut, and for
+     * nHeads &gt; 0 the lookahead heads' softmax of heads . (x / rms(x)) + headsBias, all written into
+     * {@code out} packed as int32 idx[k] | f32 weight[k] | f32 probs[nHeads][nExperts] (element offsets 0, k,
+     * 2k), so one copy of {@link #routerHeadsOutBytes} bytes reads everything back.
+     *
+     * @param x         f32 [hidden], the residual stream
+     * @param gain      gainDtype [hidden], the layer's ffn RMSNorm weight
+     * @param router    routerDtype [nExperts, hidden]
+     * @param heads     f32 [nHeads * nExperts, hidden]; ignored (may be null) when nHeads == 0
+     * @param headsBias f32 [nHeads * nExperts] or null (no bias)
+     * @param xnOut     f32 [hidden]
+     * @param out       packed output, at least {@link #routerHeadsOutBytes} bytes
+     */
+    public synchronized void routerHeads(DeviceSlice x, long hidden, float eps, DType gainDtype, DeviceSlice gain,
+                                         DType routerDtype, DeviceSlice router, int nExperts, int k,
+                                         boolean renormalize, int nHeads, DeviceSlice heads, DeviceSlice headsBias,
+                                         DeviceSlice xnOut, DeviceSlice out) {
+        String op = "routerHeads";
+        requireOpen(op);
+        positive(op, "hidden", hidden);
+        if (!(eps >= 0) || !Float.isFinite(eps)) {
+            throw new IllegalArgumentException("routerHeads: eps must be finite and >= 0, got " + eps);
+        }
+        requireFloatDtype(op, "gainDtype", gainDtype);
+        requireFloatDtype(op, "routerDtype", routerDtype);
+        if (nExperts < 1 || nExperts > 256) {
+            throw new IllegalArgumentException("routerHeads: nExperts must be in 1 .. 256, got " + nExperts);
+        }
+        if (k < 1 || k > nExperts) {
+            throw new IllegalArgumentException("routerHeads: k must be in 1 .. nExperts=" + nExperts + ", got " + k);
+        }
+        if (nHeads < 0 || nHeads > 1024) {
+            throw new IllegalArgumentException("routerHeads: nHeads must be in 0 .. 1024, got " + nHeads);
+        }
+        long vecBytes = bytes(op, hidden, F32);
+        long gainBytes = bytes(op, hidden, gainDtype.byteSize());
+        long routerBytes = bytes(op, nExperts, hidden, routerDtype.byteSize());
+        long headRows = (long) nHeads * nExperts;
+        long headBytes = bytes(op, headRows, hidden, F32);
+        long outBytes = routerHeadsOutBytes(k, nHeads, nExperts);
+        long xp = ptr(op, "x", x, vecBytes, F32);
+        long gp = ptr(op, "gain", gain, gainBytes, gainDtype.byteSize());
+        long rp = ptr(op, "router", router, routerBytes, routerDtype.byteSize());
+        long hp = nHeads == 0 ? 0L : ptr(op, "heads", heads, headBytes, F32);
+        long bp = nHeads == 0 || headsBias == null ? 0L : ptr(op, "headsBias", headsBias, headRows * F32, F32);
+        long xo = ptr(op, "xnOut", xnOut, vecBytes, F32);
+        long o = ptr(op, "out", out, outBytes, F32);
+        DeviceSlice[] inputs = {x, gain, router, nHeads == 0 ? null : heads, nHeads == 0 ? null : headsBias};
+        String[] names = {"x", "gain", "router", "heads", "headsBias"};
+        long[] sizes = {vecBytes, gainBytes, routerBytes, headBytes, headRows * F32};
+        for (int i = 0; i < inputs.length; i++) {
+            if (inputs[i] == null) continue;
+            requireDisjoint(op, "xnOut", xnOut, vecBytes, names[i], inputs[i], sizes[i]);
+            requireDisjoint(op, "out", out, outBytes, names[i], inputs[i], sizes[i]);
+        }
+        requireDisjoint(op, "out", out, outBytes, "xnOut", xnOut, vecBytes);
+        MemorySegment a = routerHeadsArgs;
+        LkStructs.ROUTER_HEADS_ARGS_X.set(a, 0L, xp);
+        LkStructs.ROUTER_HEADS_ARGS_HIDDEN.set(a, 0L, hidden);
+        LkStructs.ROUTER_HEADS_ARGS_EPS.set(a, 0L, eps);
+        LkStructs.ROUTER_HEADS_ARGS_GAIN_DTYPE.set(a, 0L, gainDtype.code());
+        LkStructs.ROUTER_HEADS_ARGS_GAIN.set(a, 0L, gp);
+        LkStructs.ROUTER_HEADS_ARGS_ROUTER_DTYPE.set(a, 0L, routerDtype.code());
+        LkStructs.ROUTER_HEADS_ARGS_N_EXPERTS.set(a, 0L, nExperts);
+        LkStructs.ROUTER_HEADS_ARGS_ROUTER.set(a, 0L, rp);
+        LkStructs.ROUTER_HEADS_ARGS_K.set(a, 0L, k);
+        LkStructs.ROUTER_HEADS_ARGS_RENORMALIZE.set(a, 0L, renormalize ? 1 : 0);
+        LkStructs.ROUTER_HEADS_ARGS_N_HEADS.set(a, 0L, nHeads);
+        LkStructs.ROUTER_HEADS_ARGS_RESERVED.set(a, 0L, 0);
+        LkStructs.ROUTER_HEADS_ARGS_HEADS.set(a, 0L, hp);
+        LkStructs.ROUTER_HEADS_ARGS_HEADS_BIAS.set(a, 0L, bp);
+        LkStructs.ROUTER_HEADS_ARGS_XN_OUT.set(a, 0L, xo);
+        LkStructs.ROUTER_HEADS_ARGS_OUT.set(a, 0L, o);
+        device.check(ops.lk_router_heads(handle, a), "lk_router_heads");
     }
 
     /**

@@ -223,6 +223,48 @@ class BadInputTest {
     }
 
     @Test
+    void routerHeadsRefusesBadArguments() {
+        // x [16] f32 at 0, gain f16 at 64, router bf16 [8, 16] at 128, heads f32 [8, 16] at 512,
+        // bias at 1024, xnOut at 2048, out at 4096
+        DeviceSlice x = at(0, 64), gain = at(64, 32), router = at(128, 256), heads = at(512, 512);
+        DeviceSlice bias = at(1024, 32), xn = at(2048, 64), out = at(4096, 64);
+        assertMessage(IllegalArgumentException.class, "k must be in 1 .. nExperts=8, got 9",
+                () -> stream.routerHeads(x, 16, 1e-5f, DType.F16, gain, DType.BF16, router, 8, 9, true, 1, heads, bias,
+                        xn, out));
+        assertMessage(IllegalArgumentException.class, "nHeads must be in 0 .. 1024, got -1",
+                () -> stream.routerHeads(x, 16, 1e-5f, DType.F16, gain, DType.BF16, router, 8, 2, true, -1, heads, bias,
+                        xn, out));
+        assertMessage(IllegalArgumentException.class, "nExperts must be in 1 .. 256, got 257",
+                () -> stream.routerHeads(x, 16, 1e-5f, DType.F16, gain, DType.BF16, router, 257, 2, true, 0, null, null,
+                        xn, out));
+        assertMessage(IllegalArgumentException.class, "eps must be finite",
+                () -> stream.routerHeads(x, 16, Float.NaN, DType.F16, gain, DType.BF16, router, 8, 2, true, 0, null,
+                        null, xn, out));
+        assertMessage(NullPointerException.class, "heads must not be null",
+                () -> stream.routerHeads(x, 16, 1e-5f, DType.F16, gain, DType.BF16, router, 8, 2, true, 1, null, bias,
+                        xn, out));
+        assertMessage(IllegalArgumentException.class, "gainDtype",
+                () -> stream.routerHeads(x, 16, 1e-5f, DType.I32, gain, DType.BF16, router, 8, 2, true, 0, null, null,
+                        xn, out));
+        assertMessage(IllegalArgumentException.class, "router holds 128 bytes",
+                () -> stream.routerHeads(x, 16, 1e-5f, DType.F16, gain, DType.F32, at(128, 128), 8, 2, true, 0, null,
+                        null, xn, out));
+        assertMessage(IllegalArgumentException.class, "xnOut (at buffer offset 2050) is not aligned",
+                () -> stream.routerHeads(x, 16, 1e-5f, DType.F16, gain, DType.BF16, router, 8, 2, true, 0, null, null,
+                        at(2050, 64), out));
+        assertMessage(IllegalArgumentException.class, "out overlaps heads",
+                () -> stream.routerHeads(x, 16, 1e-5f, DType.F16, gain, DType.BF16, router, 8, 2, true, 1, heads, bias,
+                        xn, at(520, 64)));
+        assertMessage(IllegalArgumentException.class, "out overlaps xnOut",
+                () -> stream.routerHeads(x, 16, 1e-5f, DType.F16, gain, DType.BF16, router, 8, 2, true, 1, heads, bias,
+                        xn, at(2048 + 32, 64)));
+        assertMessage(IllegalArgumentException.class, "out holds 16 bytes, but the shape needs 48",
+                () -> stream.routerHeads(x, 16, 1e-5f, DType.F16, gain, DType.BF16, router, 8, 2, true, 1, heads, bias,
+                        xn, at(4096, 16)));
+        stream.synchronize(); // nothing was enqueued: the stream is clean
+    }
+
+    @Test
     void nativeDispatcherRefusesBadArgumentsToo() {
         NativeLibrary lib = device.lib();
         try (Arena arena = Arena.ofConfined()) {
@@ -244,6 +286,26 @@ class BadInputTest {
             LkStructs.ROUTER_ARGS_STRUCT_SIZE.set(args, 0L, 8L);
             assertEquals(LkStatus.LK_ERR_INVALID_ARGUMENT.code(), lib.ops().lk_router_topk(streamHandle(), args),
                     "struct_size 8");
+
+            // lk_router_heads: a struct_size from no version of the header, then a NULL out
+            MemorySegment rh = arena.allocate(LkStructs.ROUTER_HEADS_ARGS);
+            LkStructs.ROUTER_HEADS_ARGS_STRUCT_SIZE.set(rh, 0L, 16L);
+            assertEquals(LkStatus.LK_ERR_INVALID_ARGUMENT.code(), lib.ops().lk_router_heads(streamHandle(), rh),
+                    "router_heads struct_size 16");
+            long base = buf.address("t", "rh");
+            LkStructs.ROUTER_HEADS_ARGS_STRUCT_SIZE.set(rh, 0L, LkStructs.ROUTER_HEADS_ARGS.byteSize());
+            LkStructs.ROUTER_HEADS_ARGS_X.set(rh, 0L, base);
+            LkStructs.ROUTER_HEADS_ARGS_HIDDEN.set(rh, 0L, 16L);
+            LkStructs.ROUTER_HEADS_ARGS_GAIN_DTYPE.set(rh, 0L, LkCore.LK_F32);
+            LkStructs.ROUTER_HEADS_ARGS_GAIN.set(rh, 0L, base + 64);
+            LkStructs.ROUTER_HEADS_ARGS_ROUTER_DTYPE.set(rh, 0L, LkCore.LK_F32);
+            LkStructs.ROUTER_HEADS_ARGS_N_EXPERTS.set(rh, 0L, 8);
+            LkStructs.ROUTER_HEADS_ARGS_ROUTER.set(rh, 0L, base + 128);
+            LkStructs.ROUTER_HEADS_ARGS_K.set(rh, 0L, 2);
+            LkStructs.ROUTER_HEADS_ARGS_XN_OUT.set(rh, 0L, base + 2048);
+            assertEquals(LkStatus.LK_ERR_INVALID_ARGUMENT.code(), lib.ops().lk_router_heads(streamHandle(), rh),
+                    "router_heads NULL out");
+            assertTrue(lib.core().lastErrorMessage().contains("args->out is NULL"), lib.core().lastErrorMessage());
 
             // unsupported dtype value
             int c = lib.ops().lk_convert(streamHandle(), 42, buf.address("t", "src"), 0,

@@ -163,7 +163,7 @@ public final class MoeModel implements AutoCloseable {
                                 : LookaheadHeads.plugAndPlay(RoutingWeights.read(checkpoint),
                                         new HeadLayout(config.numHiddenLayers(), HeadLayout.DEFAULT_DISTANCE,
                                                 HeadLayout.DEFAULT_LONG_RANGE, HeadLayout.NextToken.SAME_LAYER), directory.toString());
-                        gate = new DeviceGate(heads, config.numHiddenLayers(), (float) config.rmsNormEps(), device, stream);
+                        gate = new DeviceGate(heads, config.numHiddenLayers(), device, stream);
                     }
                     experts = new OffloadedExperts(qc, policy, slotsPerLayer, gate, options.scheduler(), device, stream, progress);
                 } else {

@@ -16,7 +16,9 @@ import java.lang.foreign.ValueLayout;
  * The Mixtral forward pass over the native ops: tokens in, logits out, keys and values
  * appended to the KV cache. Runs up to {@code chunk} tokens per pass (longer inputs are split);
  * a decode step is a pass of one token. After each layer's router, the chosen experts are read
- * back to Java, which runs each chosen expert on the rows routed to it. A decode pass can take its
+ * back to Java, which runs each chosen expert on the rows routed to it. In a decode pass the
+ * router, the lookahead heads and Mixtral-offloading's next-layer guess of a layer are single
+ * {@code routerHeads} ops whose results land in one packed region, read back with one copy. A decode pass can take its
  * routing from a recorded trace instead ({@link #forceNextPass}, {@code --routing-from}).
  *
  * <p>Not thread-safe: one forward pass per sequence.
@@ -51,12 +53,13 @@ public final class ForwardPass implements AutoCloseable {
     private final DeviceSlice expertOut;  // [chunk, dim]
     private final DeviceSlice logits;     // [chunk, vocab]
     private final DeviceSlice predXn;     // [1, dim] next layer's normed input (decode prediction)
-    private final DeviceSlice predLogits; // [1, experts]
-    private final DeviceSlice predIdx;    // i32 [topK]
-    private final DeviceSlice predWeight; // [topK]
+    private final DeviceSlice routed;     // decode read-back, packed 4-byte words:
+                                          // idx[topK] | weight[topK] | headProbs[heads, experts] | predIdx[topK] | predWeight[topK]
+    private final int maxHeads;           // heads of one layer that `routed` has room for
 
     private final PinnedBuffer host;
     private final MemorySegment hostIds, hostTopIdx, hostTopWeight, hostExpertRows, hostExpertWeight, hostLogits, hostPredIdx;
+    private final MemorySegment hostRouted; // the read-back of `routed`
     private final int[] rowCount;
     private final int[] used;          // experts used by a pass of a layer
     private final int[] predicted;
@@ -108,9 +111,17 @@ public final class ForwardPass implements AutoCloseable {
         ids = s[0]; x = s[1]; xn = s[2]; q = s[3]; k = s[4]; v = s[5]; attn = s[6]; proj = s[7];
         routerLogits = s[8]; topIdx = s[9]; topWeight = s[10]; expertRows = s[11]; expertWeight = s[12];
         gathered = s[13]; h1 = s[14]; h3 = s[15]; expertOut = s[16]; logits = s[17];
-        predXn = s[18]; predLogits = s[19]; predIdx = s[20]; predWeight = s[21];
+        predXn = s[18]; routed = s[19];
+        this.maxHeads = maxHeadsPerLayer(config);
+        DeviceGate gate = expertSource.gate();
+        if (gate != null && (gate.maxHeads() > maxHeads || gate.hidden() != dim)) {
+            scratch.close();
+            throw new IllegalArgumentException("lookahead heads (" + gate.maxHeads() + " per layer, hidden " + gate.hidden()
+                    + ") do not fit the model (at most " + maxHeads + " per layer, hidden " + dim + ")");
+        }
 
-        long hostBytes = sizes[0] + sizes[9] + sizes[10] + sizes[11] + sizes[12] + sizes[17] + sizes[20];
+        long predBytes = (long) topK * 4;
+        long hostBytes = sizes[0] + sizes[9] + sizes[10] + sizes[11] + sizes[12] + sizes[17] + predBytes + sizes[19];
         try {
             this.host = device.allocatePinned(hostBytes);
         } catch (RuntimeException e) {
@@ -125,7 +136,8 @@ public final class ForwardPass implements AutoCloseable {
         hostExpertRows = h.asSlice(o, sizes[11]); o += sizes[11];
         hostExpertWeight = h.asSlice(o, sizes[12]); o += sizes[12];
         hostLogits = h.asSlice(o, sizes[17]); o += sizes[17];
-        hostPredIdx = h.asSlice(o, sizes[20]);
+        hostPredIdx = h.asSlice(o, predBytes); o += predBytes;
+        hostRouted = h.asSlice(o, sizes[19]);
         hostForcedWeight = hostTopWeight.asSlice(0, (long) topK * F32);
     }
 
@@ -140,7 +152,15 @@ public final class ForwardPass implements AutoCloseable {
                 chunk * topK * F32, experts * chunk * 4, experts * chunk * F32,
                 chunk * dim * F32, chunk * inter * F32, chunk * inter * F32,
                 chunk * dim * F32, chunk * vocab * F32,
-                dim * F32, experts * F32, topK * 4, topK * F32};
+                dim * F32, 4L * (4 * topK + maxHeadsPerLayer(config) * experts)};
+    }
+
+    /**
+     * Bound on the lookahead heads reading one layer: within-token heads to the later layers and
+     * next-token heads to every layer (at most 2 * layers - 1 in any layout).
+     */
+    private static int maxHeadsPerLayer(ModelConfig config) {
+        return 2 * config.numHiddenLayers();
     }
 
     /** Device memory a forward pass of up to {@code chunk} tokens allocates (for budget planning). */
@@ -269,21 +289,25 @@ public final class ForwardPass implements AutoCloseable {
             if (hiddenStateListener != null) notifyHidden(pos, l, n);
             // MoE block: x += sum over chosen experts of weight * expert(norm(x))
             if (timeline != null) timeline.begin(stream, Timeline.Span.ROUTER, l, -1);
-            stream.rmsnorm(rows(x, n, dim), w.ffnNorm().dtype(), w.ffnNorm().slice(), n, dim, eps, rows(xn, n, dim));
-            WeightTensor router = w.router();
-            stream.matmul(router.dtype(), router.slice(), rows(xn, n, dim), n, experts, dim, rows(routerLogits, n, experts));
-            DeviceSlice idx = topIdx.slice(0, (long) n * topK * 4);
-            DeviceSlice wt = topWeight.slice(0, (long) n * topK * F32);
-            stream.routerTopk(rows(routerLogits, n, experts), n, experts, topK, true, null, idx, wt);
-            stream.copyToHost(idx, hostTopIdx.asSlice(0, idx.bytes()));
-            stream.copyToHost(wt, hostTopWeight.asSlice(0, wt.bytes()));
             boolean predict = n == 1 && l + 1 < weights.layers.size() && expertSource.wantsNextLayerPrediction();
-            if (predict) predictNextLayer(l + 1);
             DeviceGate gate = n == 1 ? expertSource.gate() : null;
-            if (gate != null) gate.enqueue(stream, rows(x, 1, dim), l);
+            DeviceSlice wt;
+            if (n == 1) {
+                wt = routeDecode(l, predict, gate);
+            } else {
+                stream.rmsnorm(rows(x, n, dim), w.ffnNorm().dtype(), w.ffnNorm().slice(), n, dim, eps, rows(xn, n, dim));
+                WeightTensor router = w.router();
+                stream.matmul(router.dtype(), router.slice(), rows(xn, n, dim), n, experts, dim, rows(routerLogits, n, experts));
+                DeviceSlice idx = topIdx.slice(0, (long) n * topK * 4);
+                wt = topWeight.slice(0, (long) n * topK * F32);
+                stream.routerTopk(rows(routerLogits, n, experts), n, experts, topK, true, null, idx, wt);
+                stream.copyToHost(idx, hostTopIdx.asSlice(0, idx.bytes()));
+                stream.copyToHost(wt, hostTopWeight.asSlice(0, wt.bytes()));
+            }
             if (timeline != null) { timeline.end(stream, Timeline.Span.ROUTER); timeline.beginHost(Timeline.Span.READBACK, l); }
             stream.synchronize();
             if (timeline != null) timeline.endHost(Timeline.Span.READBACK);
+            if (n == 1) unpackDecode(l, predict, gate);
             if (forced >= 0) force(forced, l, wt);
             notifyRouting(pos, l, n);
             long step = decodeSteps * weights.layers.size() + l;
@@ -314,17 +338,39 @@ public final class ForwardPass implements AutoCloseable {
     }
 
     /**
-     * The router of layer {@code next} applied to the current residual stream with that layer's norm
-     * (Mixtral-offloading's speculative guess of the next layer's experts): enqueued before the
-     * routing read-back, so one synchronisation serves both.
+     * Decode routing of layer {@code layer} for the one row of x: one {@code routerHeads} op gives the experts' input
+     * (xn), the router's top-k and, with a gate, the probabilities of the heads reading this layer; with
+     * {@code predict}, a second one applies layer {@code layer + 1}'s norm and router to the same x
+     * (Mixtral-offloading's speculative guess of the next layer's experts). Their outputs are adjacent in
+     * {@code routed}, so one copy reads everything back. Returns the device gate weights [topK] of the row.
      */
-    private void predictNextLayer(int next) {
-        LayerWeights nw = weights.layers.get(next);
+    private DeviceSlice routeDecode(int layer, boolean predict, DeviceGate gate) {
+        LayerWeights w = weights.layers.get(layer);
         float eps = (float) config.rmsNormEps();
-        stream.rmsnorm(rows(x, 1, dim), nw.ffnNorm().dtype(), nw.ffnNorm().slice(), 1, dim, eps, predXn);
-        stream.matmul(nw.router().dtype(), nw.router().slice(), predXn, 1, experts, dim, predLogits);
-        stream.routerTopk(predLogits, 1, experts, topK, true, null, predIdx, predWeight);
-        stream.copyToHost(predIdx, hostPredIdx);
+        int heads = gate == null ? 0 : gate.headCount(layer);
+        long words = 2L * topK + (long) heads * experts;
+        DeviceSlice x1 = rows(x, 1, dim);
+        stream.routerHeads(x1, dim, eps, w.ffnNorm().dtype(), w.ffnNorm().slice(), w.router().dtype(), w.router().slice(),
+                experts, topK, true, heads, heads > 0 ? gate.weights(layer) : null, heads > 0 ? gate.biases(layer) : null,
+                rows(xn, 1, dim), routed.slice(0, 4 * words));
+        if (predict) {
+            LayerWeights nw = weights.layers.get(layer + 1);
+            stream.routerHeads(x1, dim, eps, nw.ffnNorm().dtype(), nw.ffnNorm().slice(), nw.router().dtype(),
+                    nw.router().slice(), experts, topK, true, 0, null, null, predXn, routed.slice(4 * words, 8L * topK));
+            words += 2L * topK;
+        }
+        stream.copyToHost(routed.slice(0, 4 * words), hostRouted.asSlice(0, 4 * words));
+        return routed.slice(4L * topK, 4L * topK);
+    }
+
+    /** After the read-back of {@link #routeDecode}: hands each consumer its part of {@code hostRouted}. */
+    private void unpackDecode(int layer, boolean predict, DeviceGate gate) {
+        long k4 = 4L * topK;
+        MemorySegment.copy(hostRouted, 0, hostTopIdx, 0, k4);
+        MemorySegment.copy(hostRouted, k4, hostTopWeight, 0, k4);
+        int heads = gate == null ? 0 : gate.headCount(layer);
+        if (heads > 0) gate.accept(layer, hostRouted.asSlice(2 * k4, 4L * heads * experts));
+        if (predict) MemorySegment.copy(hostRouted, 2 * k4 + 4L * heads * experts, hostPredIdx, 0, k4);
     }
 
     /**

@@ -36,6 +36,7 @@ public final class LkOps {
     private final MethodHandle convert;
     private final MethodHandle routerTopk;
     private final MethodHandle attention;
+    private final MethodHandle routerHeads;
 
     LkOps(NativeLibrary lib) {
         qmatrixCodeBytes = lib.downcall("lk_qmatrix_code_bytes", JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG);
@@ -59,6 +60,7 @@ public final class LkOps {
                 ADDRESS, JAVA_INT, DEVICE_PTR, JAVA_INT, DEVICE_PTR, JAVA_LONG);
         routerTopk = lib.downcall("lk_router_topk", JAVA_INT, ADDRESS, ADDRESS);
         attention = lib.downcall("lk_attention", JAVA_INT, ADDRESS, ADDRESS);
+        routerHeads = lib.downcall("lk_router_heads", JAVA_INT, ADDRESS, ADDRESS);
     }
 
     /** {@code size_t lk_qmatrix_code_bytes(int32_t bits, int32_t group_size, int64_t rows, int64_t cols)}. */
@@ -176,6 +178,15 @@ public final class LkOps {
     public int lk_router_topk(MemorySegment stream, MemorySegment args) {
         try {
             return (int) routerTopk.invokeExact(stream, args);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** {@code lk_router_heads(stream, const lk_router_heads_args*)}. */
+    public int lk_router_heads(MemorySegment stream, MemorySegment args) {
+        try {
+            return (int) routerHeads.invokeExact(stream, args);
         } catch (Throwable t) {
             throw rethrow(t);
         }

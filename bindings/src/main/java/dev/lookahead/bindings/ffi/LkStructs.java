@@ -120,6 +120,44 @@ public final class LkStructs {
     public static final VarHandle ROUTER_ARGS_TOPK_IDX = field(ROUTER_ARGS, "topk_idx");
     public static final VarHandle ROUTER_ARGS_TOPK_WEIGHT = field(ROUTER_ARGS, "topk_weight");
 
+    // ---- lk_router_heads_args ---------------------------------------------------------------
+    public static final StructLayout ROUTER_HEADS_ARGS = MemoryLayout.structLayout(
+            SIZE_T.withName("struct_size"),
+            DEVICE_POINTER.withName("x"),
+            ValueLayout.JAVA_LONG.withName("hidden"),
+            ValueLayout.JAVA_FLOAT.withName("eps"),
+            ValueLayout.JAVA_INT.withName("gain_dtype"),
+            DEVICE_POINTER.withName("gain"),
+            ValueLayout.JAVA_INT.withName("router_dtype"),
+            ValueLayout.JAVA_INT.withName("n_experts"),
+            DEVICE_POINTER.withName("router"),
+            ValueLayout.JAVA_INT.withName("k"),
+            ValueLayout.JAVA_INT.withName("renormalize"),
+            ValueLayout.JAVA_INT.withName("n_heads"),
+            ValueLayout.JAVA_INT.withName("reserved"),
+            DEVICE_POINTER.withName("heads"),
+            DEVICE_POINTER.withName("heads_bias"),
+            DEVICE_POINTER.withName("xn_out"),
+            DEVICE_POINTER.withName("out"))
+            .withName("lk_router_heads_args");
+    public static final VarHandle ROUTER_HEADS_ARGS_STRUCT_SIZE = field(ROUTER_HEADS_ARGS, "struct_size");
+    public static final VarHandle ROUTER_HEADS_ARGS_X = field(ROUTER_HEADS_ARGS, "x");
+    public static final VarHandle ROUTER_HEADS_ARGS_HIDDEN = field(ROUTER_HEADS_ARGS, "hidden");
+    public static final VarHandle ROUTER_HEADS_ARGS_EPS = field(ROUTER_HEADS_ARGS, "eps");
+    public static final VarHandle ROUTER_HEADS_ARGS_GAIN_DTYPE = field(ROUTER_HEADS_ARGS, "gain_dtype");
+    public static final VarHandle ROUTER_HEADS_ARGS_GAIN = field(ROUTER_HEADS_ARGS, "gain");
+    public static final VarHandle ROUTER_HEADS_ARGS_ROUTER_DTYPE = field(ROUTER_HEADS_ARGS, "router_dtype");
+    public static final VarHandle ROUTER_HEADS_ARGS_N_EXPERTS = field(ROUTER_HEADS_ARGS, "n_experts");
+    public static final VarHandle ROUTER_HEADS_ARGS_ROUTER = field(ROUTER_HEADS_ARGS, "router");
+    public static final VarHandle ROUTER_HEADS_ARGS_K = field(ROUTER_HEADS_ARGS, "k");
+    public static final VarHandle ROUTER_HEADS_ARGS_RENORMALIZE = field(ROUTER_HEADS_ARGS, "renormalize");
+    public static final VarHandle ROUTER_HEADS_ARGS_N_HEADS = field(ROUTER_HEADS_ARGS, "n_heads");
+    public static final VarHandle ROUTER_HEADS_ARGS_RESERVED = field(ROUTER_HEADS_ARGS, "reserved");
+    public static final VarHandle ROUTER_HEADS_ARGS_HEADS = field(ROUTER_HEADS_ARGS, "heads");
+    public static final VarHandle ROUTER_HEADS_ARGS_HEADS_BIAS = field(ROUTER_HEADS_ARGS, "heads_bias");
+    public static final VarHandle ROUTER_HEADS_ARGS_XN_OUT = field(ROUTER_HEADS_ARGS, "xn_out");
+    public static final VarHandle ROUTER_HEADS_ARGS_OUT = field(ROUTER_HEADS_ARGS, "out");
+
     // ---- lk_attention_args ------------------------------------------------------------------
     public static final StructLayout ATTENTION_ARGS = MemoryLayout.structLayout(
             SIZE_T.withName("struct_size"),
@@ -154,7 +192,8 @@ public final class LkStructs {
 
     /** Every struct layout of the header, by C name (what the layout dump prints). */
     public static final List<StructLayout> ALL = List.of(
-            DEVICE_OPTIONS, DEVICE_INFO, Q4_PACK, Q3_PACK, Q2_PACK, QMATRIX, ROUTER_ARGS, ATTENTION_ARGS);
+            DEVICE_OPTIONS, DEVICE_INFO, Q4_PACK, Q3_PACK, Q2_PACK, QMATRIX, ROUTER_ARGS, ROUTER_HEADS_ARGS,
+            ATTENTION_ARGS);
 
     private static VarHandle field(StructLayout struct, String name) {
         return struct.varHandle(groupElement(name));
