@@ -8,7 +8,11 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Finds or makes (once, under target/) the quantized variant of a checkpoint for bench and demo. */
+/**
+ * Finds or makes (under target/) the quantized variant of a checkpoint for bench and demo. The copy carries a stamp
+ * of its source's files (name, size, modification time); when the source has changed since (a retrained or
+ * re-checked-out model), the copy is made again instead of silently benchmarking the old weights.
+ */
 final class QuantizedModels {
     private QuantizedModels() {
     }
@@ -18,7 +22,13 @@ final class QuantizedModels {
         Path home = Path.of(System.getProperty("lookahead.home", "."));
         String name = source.toAbsolutePath().normalize().getFileName() + "-e" + expertBits + "g" + expertGroup + "-a4g64";
         Path dir = home.resolve("target/quantized").resolve(name);
-        if (Files.isDirectory(dir) && QuantizedCheckpoint.isQuantized(dir)) return dir;
+        String stamp = stampOf(source);
+        if (Files.isDirectory(dir) && QuantizedCheckpoint.isQuantized(dir)) {
+            Path stampFile = dir.resolve(STAMP);
+            if (Files.isRegularFile(stampFile) && Files.readString(stampFile).equals(stamp)) return dir;
+            System.err.println("the cached quantized copy " + dir + " was made from other files than " + source
+                    + " has now: quantizing again");
+        }
         // write next to it and move into place, so an interrupted run never leaves a half model behind
         Path partial = dir.resolveSibling(name + ".partial");
         deleteRecursively(partial);
@@ -27,9 +37,25 @@ final class QuantizedModels {
                 + ", attention 4-bit g64) into " + dir);
         CheckpointQuantizer.quantize(source, partial, new CheckpointQuantizer.Options(
                 new QuantSpec(expertBits, expertGroup), new QuantSpec(4, 64), null), ProgressBar.stderr());
+        Files.writeString(partial.resolve(STAMP), stamp);
         deleteRecursively(dir);
         Files.move(partial, dir);
         return dir;
+    }
+
+    /** The stamp file in a quantized copy: its source's files when it was made. */
+    static final String STAMP = "quantized-from.txt";
+
+    /** One line per regular file of the source directory: name, size, modification time (ms); sorted by name. */
+    static String stampOf(Path source) throws IOException {
+        StringBuilder sb = new StringBuilder("source ").append(source.toAbsolutePath().normalize()).append('\n');
+        try (var files = Files.list(source)) {
+            for (Path f : files.filter(Files::isRegularFile).sorted().toList()) {
+                sb.append(f.getFileName()).append(' ').append(Files.size(f)).append(' ')
+                        .append(Files.getLastModifiedTime(f).toMillis()).append('\n');
+            }
+        }
+        return sb.toString();
     }
 
     private static void deleteRecursively(Path p) throws IOException {
