@@ -5,7 +5,7 @@ package dev.lookahead.sched;
  * negative value keeps the default of {@link SchedulerConfig#defaults}.
  *
  * @param copiesInFlight  expert copies that may be in flight before no speculative one starts (0 = no speculation,
- *                        eviction by prediction only); negative = default (1)
+ *                        eviction by prediction only); -1 = default (1)
  * @param minProbability  copy only predictions at least this likely; NaN = default (0.9)
  * @param targetRecall    throttle speculation while its measured precision is below this (0 = never); NaN = default
  */
@@ -14,6 +14,9 @@ public record SpeculationSettings(int copiesInFlight, double minProbability, dou
     public static final SpeculationSettings DEFAULTS = new SpeculationSettings(-1, Double.NaN, Double.NaN);
 
     public SpeculationSettings {
+        if (copiesInFlight < -1) {
+            throw new IllegalArgumentException("copies in flight must be >= 0 (or -1 for the default), got " + copiesInFlight);
+        }
         if (!Double.isNaN(minProbability) && !(minProbability >= 0 && minProbability <= 1)) {
             throw new IllegalArgumentException("min probability must be in [0, 1], got " + minProbability);
         }

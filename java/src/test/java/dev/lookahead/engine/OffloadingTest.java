@@ -126,6 +126,7 @@ class OffloadingTest {
     void schedulerTuningRejectsValuesOutsideTheUnitInterval() {
         assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, 1.5, Double.NaN));
         assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, Double.NaN, -0.1));
+        assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(-2, Double.NaN, Double.NaN));
     }
 
     @Test
