@@ -49,8 +49,9 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     private final SpeculativeScheduler scheduler;   // the lookahead policies; null for the baselines
     private final DeviceGate gate;                  // predictions for the scheduler; null without one
     private final LayerPredictions predictions;
-    private final int[] nextTokenHead;
-    private final SchedulerConfig schedulerConfig;  // in effect for the lookahead policies              // per layer: index of its next-token head in gate.headsFrom, or -1
+    private final int[][] nextTokenHeads;           // per layer: indices in gate.headsFrom of its next-token heads
+    private final int[][] nextTokenTargets;         // per layer: the next token's layer each of them predicts
+    private final SchedulerConfig schedulerConfig;  // in effect for the lookahead policies
     private final int[] demandSlots;
     private final long blobBytes;
     private final Stream compute;
@@ -109,8 +110,21 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         this.gate = scheduled ? gate : null;
         this.scheduler = scheduled ? new SpeculativeScheduler(cache, estimator, this, config, expertsPerLayer) : null;
         this.predictions = scheduled ? new LayerPredictions(layers, expertsPerLayer, Math.max(1, layers - 1)) : null;
-        this.nextTokenHead = new int[layers];
-        for (int l = 0; l < layers; l++) nextTokenHead[l] = this.gate == null ? -1 : indexOfDistance(this.gate.headsFrom(l), layers);
+        this.nextTokenHeads = new int[layers][];
+        this.nextTokenTargets = new int[layers][];
+        for (int l = 0; l < layers; l++) {
+            List<dev.lookahead.gate.HeadId> from = this.gate == null ? List.of() : this.gate.headsFrom(l);
+            int[] idx = new int[from.size()], target = new int[from.size()];
+            int n = 0;
+            for (int h = 0; h < from.size(); h++) {
+                dev.lookahead.gate.HeadId id = from.get(h);
+                if (id.tokensAhead(layers) != 1) continue;
+                idx[n] = h;
+                target[n++] = id.targetLayer(layers);
+            }
+            nextTokenHeads[l] = java.util.Arrays.copyOf(idx, n);
+            nextTokenTargets[l] = java.util.Arrays.copyOf(target, n);
+        }
         this.demandSlots = new int[expertsPerLayer];
         this.cacheSlots = cache.layout().totalSlots();
         this.compute = compute;
@@ -218,10 +232,10 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         Set<ExpertId> keep = null;
         if (scheduler != null && !prefill) {
             long token = step / cache.layout().layers();
-            int head = nextTokenHead[layer];
-            if (head >= 0) {
-                // read back with this layer's routing: the next token's wishes steer this layer's evictions
-                for (int e = 0; e < expertsPerLayer; e++) scheduler.predictNextToken(token, layer, e, gate.probability(head, e));
+            // read back with this layer's routing: the next token's wishes steer the evictions from here on
+            int[] heads = nextTokenHeads[layer], targets = nextTokenTargets[layer];
+            for (int h = 0; h < heads.length; h++) {
+                for (int e = 0; e < expertsPerLayer; e++) scheduler.predictNextToken(token, targets[h], e, gate.probability(heads[h], e));
             }
             scheduler.demand(token, layer, experts, count, demandSlots);
             for (int i = 0; i < count; i++) {
@@ -302,11 +316,6 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     @Override
     public DeviceGate gate() {
         return gate;
-    }
-
-    private static int indexOfDistance(List<dev.lookahead.gate.HeadId> heads, int distance) {
-        for (int i = 0; i < heads.size(); i++) if (heads.get(i).distance() == distance) return i;
-        return -1;
     }
 
     /** The lookahead heads' predictions made at {@code layer} (read back with the router) go to the scheduler. */

@@ -16,9 +16,10 @@ import java.util.Arrays;
  * stale: that layer has been computed). The eviction policy breaks ties between far experts by least recent use,
  * so with no prediction at all it is LRU.
  *
- * <p>Next-token predictions ({@link #predictNextToken}) come from the heads (l, L): made at layer l of token t, they
- * concern layer l of token t + 1 (step s0 + L). They are what eviction at layer l needs, because the experts a
- * layer evicts are next wanted by later tokens; fresher within-token predictions of the same layer replace them.
+ * <p>Next-token predictions ({@link #predictNextToken}) come from the next-token heads: made during token t, they
+ * concern a layer m of token t + 1. They are what eviction needs, because the experts a layer evicts are next
+ * wanted by later tokens. They are kept beside the within-token ones, and an expert's distance is the nearer of
+ * the two estimates.
  *
  * <p>Not thread-safe; fed by the {@link SpeculativeScheduler} on the decode thread.
  */
@@ -28,6 +29,8 @@ public final class PredictedNextUse implements NextUseEstimator {
     private final float farProbability;
     private final long[] targetStep; // [layer * experts + expert]: step of the predicted use, -1 when none
     private final float[] probability;
+    private final long[] nextTokenStep; // the same for next-token predictions, kept apart so that neither kind
+    private final float[] nextTokenProbability; // overwrites the other
 
     /**
      * @param farProbability predictions below this probability count as far (no expected use)
@@ -44,7 +47,10 @@ public final class PredictedNextUse implements NextUseEstimator {
         this.farProbability = (float) farProbability;
         targetStep = new long[layers * experts];
         probability = new float[layers * experts];
+        nextTokenStep = new long[layers * experts];
+        nextTokenProbability = new float[layers * experts];
         Arrays.fill(targetStep, -1);
+        Arrays.fill(nextTokenStep, -1);
     }
 
     /**
@@ -63,8 +69,8 @@ public final class PredictedNextUse implements NextUseEstimator {
     }
 
     /**
-     * Takes P(layer {@code layer} of token {@code token + 1} chooses {@code expert}) = {@code p}, predicted at layer
-     * {@code layer} of {@code token}; it replaces the older prediction of that expert.
+     * Takes P(layer {@code layer} of token {@code token + 1} chooses {@code expert}) = {@code p}, predicted during
+     * {@code token}; it replaces the older next-token prediction of that expert (not a within-token one).
      */
     public void predictNextToken(long token, int layer, int expert, float p) {
         if (layer < 0 || layer >= layers || expert < 0 || expert >= experts) {
@@ -72,8 +78,8 @@ public final class PredictedNextUse implements NextUseEstimator {
         }
         if (!(p >= 0 && p <= 1)) throw new IllegalArgumentException("probability must be in [0, 1], got " + p);
         int i = layer * experts + expert;
-        targetStep[i] = (token + 1) * layers + layer;
-        probability[i] = p;
+        nextTokenStep[i] = (token + 1) * layers + layer;
+        nextTokenProbability[i] = p;
     }
 
     /** The current predicted probability of {@code id}'s use at its layer's next visit within the token, or 0. */
@@ -82,11 +88,14 @@ public final class PredictedNextUse implements NextUseEstimator {
         return i < 0 || targetStep[i] <= step ? 0f : probability[i];
     }
 
+    /** The nearer of the live within-token and next-token estimates; NEVER when neither is live and likely enough. */
     @Override
     public long nextUseDistance(ExpertId id, long step) {
         int i = index(id);
-        if (i < 0 || targetStep[i] <= step) return NEVER;
-        return distance(targetStep[i] - step, probability[i]);
+        if (i < 0) return NEVER;
+        long within = targetStep[i] > step ? distance(targetStep[i] - step, probability[i]) : NEVER;
+        long next = nextTokenStep[i] > step ? distance(nextTokenStep[i] - step, nextTokenProbability[i]) : NEVER;
+        return Math.min(within, next);
     }
 
     /** ceil(steps / p), or NEVER when p is below the far threshold. */

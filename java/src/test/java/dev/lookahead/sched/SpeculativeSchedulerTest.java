@@ -251,12 +251,27 @@ class SpeculativeSchedulerTest {
         PredictedNextUse u = new PredictedNextUse(LAYERS, EXPERTS, 0.05);
         u.predictNextToken(5, 2, 3, 0.5f);                         // layer 2 of token 6 = step 26
         assertEquals(8, u.nextUseDistance(id(2, 3), 22));          // ceil((26 - 22) / 0.5)
-        assertEquals(0.5f, u.probability(id(2, 3), 25));
         assertEquals(PredictedNextUse.NEVER, u.nextUseDistance(id(2, 3), 26));
         u.predictNextToken(5, 2, 4, 0.01f);                        // below the far threshold
         assertEquals(PredictedNextUse.NEVER, u.nextUseDistance(id(2, 4), 22));
         assertThrows(IllegalArgumentException.class, () -> u.predictNextToken(0, LAYERS, 0, 0.5f));
         assertThrows(IllegalArgumentException.class, () -> u.predictNextToken(0, 0, 0, 1.5f));
+    }
+
+    @Test
+    void withinTokenAndNextTokenPredictionsLiveSideBySideAndTheNearerCounts() {
+        PredictedNextUse u = new PredictedNextUse(LAYERS, EXPERTS, 0.05);
+        // at layer 0 of token 5 (step 20): layer 2 of token 6 (step 26) will want E3 with p = 0.5 ...
+        u.predictNextToken(5, 2, 3, 0.5f);
+        // ... and layer 2 of this token (step 22) wants it with p = 0.2 (within-token, distance 2)
+        LayerPredictions p = new LayerPredictions(LAYERS, EXPERTS, 3);
+        p.reset(5, 0, 3);
+        p.set(2, 3, 0.2f);
+        u.update(p, 3);
+        assertEquals(10, u.nextUseDistance(id(2, 3), 20));         // min(ceil(2 / 0.2), ceil(6 / 0.5)) = 10
+        assertEquals(0.2f, u.probability(id(2, 3), 20));           // the within-token probability
+        // once layer 2 of token 5 has run, the next-token estimate remains
+        assertEquals(4, u.nextUseDistance(id(2, 3), 24));          // ceil((26 - 24) / 0.5)
     }
 
     @Test
