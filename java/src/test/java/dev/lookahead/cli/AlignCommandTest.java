@@ -43,7 +43,7 @@ class AlignCommandTest {
     @Test
     void alignWritesHeadsForTheModelAndAReport() throws Exception {
         Path heads = tmp.resolve("heads.safetensors");
-        CliTest.Run r = CliTest.run("align", model.toString(), "--text", text.toString(), "--out", heads.toString(),
+        CliRunner.Run r = CliRunner.run("align", model.toString(), "--text", text.toString(), "--out", heads.toString(),
                 "--epochs", "4", "--window", "64", "--distance", "2", "--long-range", "1", "--threads", "1");
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("d=1") && r.out().contains("d=3") && r.out().contains("0->3*"), r.out());
@@ -72,25 +72,25 @@ class AlignCommandTest {
     @Test
     void nextTokenHeadsCanBeLeftOutOrExtendedToEveryLayer() throws Exception {
         Path none = tmp.resolve("none.safetensors"), all = tmp.resolve("all.safetensors");
-        assertEquals(0, CliTest.run("align", model.toString(), "--text", text.toString(), "--out", none.toString(),
+        assertEquals(0, CliRunner.run("align", model.toString(), "--text", text.toString(), "--out", none.toString(),
                 "--epochs", "1", "--window", "64", "--max-tokens", "300", "--threads", "1", "--distance", "2",
                 "--long-range", "1", "--next-token", "none").code());
         assertEquals(6, LookaheadHeads.load(none, routingOf(model)).heads().size());
-        assertEquals(0, CliTest.run("align", model.toString(), "--text", text.toString(), "--out", all.toString(),
+        assertEquals(0, CliRunner.run("align", model.toString(), "--text", text.toString(), "--out", all.toString(),
                 "--epochs", "1", "--window", "64", "--max-tokens", "300", "--threads", "1", "--distance", "2",
                 "--long-range", "1", "--next-token", "all-layers").code());
         assertEquals(6 + 16, LookaheadHeads.load(all, routingOf(model)).heads().size()); // 4 x 4 next-token heads
-        CliTest.Run bad = CliTest.run("align", model.toString(), "--text", text.toString(), "--next-token", "sometimes");
+        CliRunner.Run bad = CliRunner.run("align", model.toString(), "--text", text.toString(), "--next-token", "sometimes");
         assertTrue(bad.code() != 0 && bad.err().contains("none, same-layer or all-layers"), bad.err());
     }
 
     @Test
     void headsOfAModelFitItsQuantizedCopy() throws Exception {
         Path heads = tmp.resolve("q-heads.safetensors");
-        assertEquals(0, CliTest.run("align", model.toString(), "--text", text.toString(), "--out", heads.toString(),
+        assertEquals(0, CliRunner.run("align", model.toString(), "--text", text.toString(), "--out", heads.toString(),
                 "--epochs", "1", "--window", "64", "--max-tokens", "300", "--threads", "1").code());
         Path quantized = tmp.resolve("q");
-        CliTest.Run q = CliTest.run("quantize", model.toString(), quantized.toString(), "--expert-bits", "4");
+        CliRunner.Run q = CliRunner.run("quantize", model.toString(), quantized.toString(), "--expert-bits", "4");
         assertEquals(0, q.code(), q.err());
         // fp16 routers and norms, same config: the heads' checks accept the quantized model
         assertEquals(10, LookaheadHeads.load(heads, routingOf(quantized)).heads().size());
@@ -101,7 +101,7 @@ class AlignCommandTest {
         Path held = tmp.resolve("held.txt");
         Files.writeString(held, "nobody walked past the old house at the end of the road any more. ".repeat(8));
         Path heads = tmp.resolve("h2.safetensors");
-        CliTest.Run r = CliTest.run("align", model.toString(), "--text", text.toString(), "--heldout-text", held.toString(),
+        CliRunner.Run r = CliRunner.run("align", model.toString(), "--text", text.toString(), "--heldout-text", held.toString(),
                 "--out", heads.toString(), "--epochs", "2", "--window", "64", "--threads", "1");
         assertEquals(0, r.code(), r.err());
         JsonNode report = new JsonMapper().readTree(tmp.resolve("h2.json").toFile());
@@ -115,13 +115,13 @@ class AlignCommandTest {
 
     @Test
     void userErrorsAreOneClearLine() {
-        CliTest.Run r = CliTest.run("align", model.toString(), "--text", tmp.resolve("missing.txt").toString());
+        CliRunner.Run r = CliRunner.run("align", model.toString(), "--text", tmp.resolve("missing.txt").toString());
         assertEquals(1, r.code());
         assertTrue(r.err().contains("calibration text not found"), r.err());
-        r = CliTest.run("align", model.toString(), "--text", text.toString(), "--out", model.resolve("model.safetensors").toString());
+        r = CliRunner.run("align", model.toString(), "--text", text.toString(), "--out", model.resolve("model.safetensors").toString());
         assertEquals(1, r.code());
         assertTrue(r.err().contains("would overwrite the model's weights"), r.err());
-        r = CliTest.run("align", model.toString(), "--text", text.toString(), "--distance", "0");
+        r = CliRunner.run("align", model.toString(), "--text", text.toString(), "--distance", "0");
         assertEquals(1, r.code());
         assertTrue(r.err().contains("distance must be >= 1"), r.err());
     }

@@ -23,7 +23,7 @@ class BenchCommandTest {
         try {
             Path prompts = tmp.resolve("prompts.txt");
             java.nio.file.Files.writeString(prompts, "the river ran\n\nan old mill stood\n");
-            CliTest.Run r = CliTest.run("bench", model.toString(), "-n", "6", "-k", "3", "--expert-group", "32",
+            CliRunner.Run r = CliRunner.run("bench", model.toString(), "-n", "6", "-k", "3", "--expert-group", "32",
                     "--policies", "all-resident,mixtral-offloading,next-layer,lookahead", "--prompts", prompts.toString(),
                     "--min-probability", "0.2");
             assertEquals(0, r.code(), r.err());
@@ -40,7 +40,7 @@ class BenchCommandTest {
 
             Path empty = tmp.resolve("empty.txt");
             java.nio.file.Files.writeString(empty, "\n  \n");
-            CliTest.Run bad = CliTest.run("bench", model.toString(), "--prompts", empty.toString());
+            CliRunner.Run bad = CliRunner.run("bench", model.toString(), "--prompts", empty.toString());
             assertTrue(bad.code() != 0 && bad.err().contains("has no prompt"), bad.err());
         } finally {
             if (home == null) System.clearProperty("lookahead.home");

@@ -49,7 +49,7 @@ class RoutingFromCommandTest {
     @Test
     void generateReplaysTheChosenProblemAndRecordsIt() throws Exception {
         Path recorded = tmp.resolve("recorded.jsonl");
-        CliTest.Run r = CliTest.run("generate", model.toString(), "-p", "abc", "-n", "9", "--backend", "cpu",
+        CliRunner.Run r = CliRunner.run("generate", model.toString(), "-p", "abc", "-n", "9", "--backend", "cpu",
                 "--routing-from", trace.toString(), "--routing-problem", "3", "--trace-routing", recorded.toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("routing replayed from syn.jsonl: 2 problems, 7 tokens; this generation replays"
@@ -72,7 +72,7 @@ class RoutingFromCommandTest {
         String home = System.getProperty("lookahead.home");
         System.setProperty("lookahead.home", tmp.toString()); // the quantized copy goes under tmp/target
         try {
-            CliTest.Run r = CliTest.run("bench", model.toString(), "-n", "6", "-k", "3", "--expert-group", "32",
+            CliRunner.Run r = CliRunner.run("bench", model.toString(), "-n", "6", "-k", "3", "--expert-group", "32",
                     "--link-gbps", "1", "--policies", "all-resident,mixtral-offloading,lookahead",
                     "--routing-from", trace.toString());
             assertEquals(0, r.code(), r.err());
@@ -86,7 +86,7 @@ class RoutingFromCommandTest {
             Path wrongShape = tmp.resolve("mixtral-shape.jsonl");
             Files.writeString(wrongShape, "{\"problem_id\": 0, \"layer\": 31, \"experts\": [7, 0], \"gating_probs\": [0.8, 0.2],"
                     + " \"token_idx\": 0}\n");
-            CliTest.Run bad = CliTest.run("bench", model.toString(), "--routing-from", wrongShape.toString());
+            CliRunner.Run bad = CliRunner.run("bench", model.toString(), "--routing-from", wrongShape.toString());
             assertEquals(1, bad.code());
             assertTrue(bad.err().contains("no token has all 32 layers"), bad.err());
         } catch (java.io.IOException e) {
@@ -106,7 +106,7 @@ class RoutingFromCommandTest {
         }
         Path mixtral = tmp.resolve("mixtral-like.jsonl");
         Files.write(mixtral, lines);
-        CliTest.Run r = CliTest.run("generate", model.toString(), "-p", "abc", "--backend", "cpu", "--routing-from",
+        CliRunner.Run r = CliRunner.run("generate", model.toString(), "-p", "abc", "--backend", "cpu", "--routing-from",
                 mixtral.toString());
         assertEquals(1, r.code());
         assertTrue(r.err().contains("routes 32 layers, top-2 of experts 0..7; the model has 2 layers, top-2 of 6 experts"),

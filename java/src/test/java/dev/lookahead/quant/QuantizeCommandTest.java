@@ -1,11 +1,12 @@
 package dev.lookahead.quant;
 
+import static dev.lookahead.cli.CliRunner.run;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.lookahead.cli.Main;
+import dev.lookahead.cli.CliRunner.Run;
 import dev.lookahead.model.ArchitectureSpec;
 import dev.lookahead.model.ArchitectureSpec.Role;
 import dev.lookahead.model.Checkpoint;
@@ -13,11 +14,8 @@ import dev.lookahead.model.DType;
 import dev.lookahead.model.ModelConfig;
 import dev.lookahead.model.RandomCheckpoint;
 import dev.lookahead.model.SafetensorsWriter.TensorData;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.lang.foreign.MemorySegment;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -39,25 +37,6 @@ class QuantizeCommandTest {
 
     @TempDir
     Path tmp;
-
-    record Run(int exit, String out, String err) {}
-
-    /** Runs the CLI with stdout and stderr captured. */
-    static Run cli(String... args) {
-        PrintStream out = System.out;
-        PrintStream err = System.err;
-        ByteArrayOutputStream o = new ByteArrayOutputStream();
-        ByteArrayOutputStream e = new ByteArrayOutputStream();
-        try {
-            System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
-            int exit = Main.run(args);
-            return new Run(exit, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(out);
-            System.setErr(err);
-        }
-    }
 
     /**
      * The uniform-noise NMSE for Gaussian weights in groups of g (see GroupQuantizerTest), an
@@ -89,8 +68,8 @@ class QuantizeCommandTest {
         }
         Path csv = tmp.resolve("tensors.csv");
         args.addAll(List.of("--tensor-report", csv.toString()));
-        Run run = cli(args.toArray(String[]::new));
-        assertEquals(0, run.exit(), run.err());
+        Run run = run(args.toArray(String[]::new));
+        assertEquals(0, run.code(), run.err());
         System.out.print(run.out());
         int group = expertGroup > 0 ? expertGroup : (expertBits == 2 ? 16 : 64);
         QuantSpec experts = new QuantSpec(expertBits, group);
@@ -214,31 +193,31 @@ class QuantizeCommandTest {
         RandomCheckpoint.write(RandomCheckpoint.Spec.small(3), src);
         Path dst = tmp.resolve("dst");
 
-        Run bits = cli("quantize", src.toString(), dst.toString(), "--expert-bits", "5");
-        assertEquals(1, bits.exit());
+        Run bits = run("quantize", src.toString(), dst.toString(), "--expert-bits", "5");
+        assertEquals(1, bits.code());
         assertTrue(bits.err().contains("bits must be 2, 3 or 4, got 5"), bits.err());
-        Run group = cli("quantize", src.toString(), dst.toString(), "--expert-bits", "4", "--expert-group", "12");
-        assertEquals(1, group.exit());
+        Run group = run("quantize", src.toString(), dst.toString(), "--expert-bits", "4", "--expert-group", "12");
+        assertEquals(1, group.code());
         assertTrue(group.err().contains("groupSize must be a multiple of 8 in [8, 1024], got 12"), group.err());
-        Run attn = cli("quantize", src.toString(), dst.toString(), "--expert-bits", "4", "--attn-bits", "8");
-        assertEquals(1, attn.exit());
+        Run attn = run("quantize", src.toString(), dst.toString(), "--expert-bits", "4", "--attn-bits", "8");
+        assertEquals(1, attn.code());
         assertTrue(attn.err().contains("got 8"), attn.err());
-        Run missing = cli("quantize", src.toString(), dst.toString());
-        assertEquals(2, missing.exit(), "picocli usage error");
+        Run missing = run("quantize", src.toString(), dst.toString());
+        assertEquals(2, missing.code(), "picocli usage error");
         assertTrue(missing.err().contains("--expert-bits"), missing.err());
         assertFalse(Files.exists(dst), "nothing created on argument errors");
 
         Files.createDirectories(dst);
         Files.writeString(dst.resolve("keep.txt"), "mine");
-        Run notEmpty = cli("quantize", src.toString(), dst.toString(), "--expert-bits", "4");
-        assertEquals(1, notEmpty.exit());
+        Run notEmpty = run("quantize", src.toString(), dst.toString(), "--expert-bits", "4");
+        assertEquals(1, notEmpty.code());
         assertTrue(notEmpty.err().contains("is not empty"), notEmpty.err());
         assertEquals("mine", Files.readString(dst.resolve("keep.txt")));
 
         Path good = tmp.resolve("good");
-        assertEquals(0, cli("quantize", src.toString(), good.toString(), "--expert-bits", "4").exit());
-        Run again = cli("quantize", good.toString(), tmp.resolve("again").toString(), "--expert-bits", "4");
-        assertEquals(1, again.exit());
+        assertEquals(0, run("quantize", src.toString(), good.toString(), "--expert-bits", "4").code());
+        Run again = run("quantize", good.toString(), tmp.resolve("again").toString(), "--expert-bits", "4");
+        assertEquals(1, again.code());
         assertTrue(again.err().contains("already a quantized checkpoint"), again.err());
     }
 
@@ -251,8 +230,8 @@ class QuantizeCommandTest {
         QuantTestFiles.rewrite(src, bad, meta -> { }, Map.of(router, (info, data) -> new QuantTestFiles.Replacement(
                 DType.I32, info.shape(), TensorData.of(data)))); // same byte size as F32
         Path dst = tmp.resolve("dst");
-        Run run = cli("quantize", bad.toString(), dst.toString(), "--expert-bits", "4");
-        assertEquals(1, run.exit());
+        Run run = run("quantize", bad.toString(), dst.toString(), "--expert-bits", "4");
+        assertEquals(1, run.code());
         assertTrue(run.err().contains(router) && run.err().contains("unsupported dtype I32"), run.err());
         assertFalse(Files.exists(dst));
     }
@@ -270,8 +249,8 @@ class QuantizeCommandTest {
             return new QuantTestFiles.Replacement(DType.F32, info.shape(), TensorData.ofFloats(v));
         }));
         Path dst = tmp.resolve("dst");
-        Run run = cli("quantize", bad.toString(), dst.toString(), "--expert-bits", "3");
-        assertEquals(1, run.exit());
+        Run run = run("quantize", bad.toString(), dst.toString(), "--expert-bits", "3");
+        assertEquals(1, run.code());
         assertTrue(run.err().contains(w2) && run.err().contains("row 1, column 72"), run.err());
         assertFalse(Files.exists(dst), "the new destination is removed again");
     }
