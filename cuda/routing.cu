@@ -34,17 +34,16 @@
 
 static constexpr int kMaxPerLane = 8; /* 256 experts / 32 lanes */
 
-/* Softmax + top-k of one row held by a warp: v[i] is the logit of expert lane + 32 i
- * (ignored for experts >= E). Writes probs_row (optional), idx_row[k], w_row[k]. */
-__device__ __forceinline__ void route_row_warp(const float (&v)[kMaxPerLane], int E, int k, int renormalize,
-                                               float* probs_row, int32_t* idx_row, float* w_row) {
+/* Softmax of one row held by a warp: v[i] is the logit of expert lane + 32 i (ignored for
+ * experts >= E). Leaves the lane's probabilities in p and writes probs_row when given. */
+__device__ __forceinline__ void softmax_row_warp(const float (&v)[kMaxPerLane], int E, float (&p)[kMaxPerLane],
+                                                 float* probs_row) {
     const int lane = threadIdx.x & 31;
     float m = -INFINITY;
 #pragma unroll
     for (int i = 0; i < kMaxPerLane; ++i)
         if (lane + 32 * i < E) m = fmaxf(m, v[i]);
     m = lk_warp_max(m);
-    float p[kMaxPerLane];
     float sum = 0.0f;
 #pragma unroll
     for (int i = 0; i < kMaxPerLane; ++i) {
@@ -57,6 +56,15 @@ __device__ __forceinline__ void route_row_warp(const float (&v)[kMaxPerLane], in
         p[i] = p[i] / sum;
         if (probs_row && lane + 32 * i < E) probs_row[lane + 32 * i] = p[i];
     }
+}
+
+/* Softmax + top-k of one row held by a warp (v as in softmax_row_warp).
+ * Writes probs_row (optional), idx_row[k], w_row[k]. */
+__device__ __forceinline__ void route_row_warp(const float (&v)[kMaxPerLane], int E, int k, int renormalize,
+                                               float* probs_row, int32_t* idx_row, float* w_row) {
+    const int lane = threadIdx.x & 31;
+    float p[kMaxPerLane];
+    softmax_row_warp(v, E, p, probs_row);
 
     unsigned taken = 0;        /* bit i: expert lane + 32 i already selected        */
     float my_w[kMaxPerLane];   /* lane holds the weights of selections j = lane + 32 s */
@@ -305,22 +313,8 @@ __global__ void __launch_bounds__(256) router_heads_kernel(lk_router_heads_args 
         return;
     }
     float* probs = static_cast<float*>(a.out) + 2 * (int64_t)a.k + (int64_t)(set - 1) * E;
-    float m = -INFINITY;
-#pragma unroll
-    for (int i = 0; i < kMaxPerLane; ++i)
-        if (lane + 32 * i < E) m = fmaxf(m, v[i]);
-    m = lk_warp_max(m);
     float p[kMaxPerLane];
-    float sum = 0.0f;
-#pragma unroll
-    for (int i = 0; i < kMaxPerLane; ++i) {
-        p[i] = (lane + 32 * i < E) ? expf(v[i] - m) : 0.0f;
-        sum += p[i];
-    }
-    sum = lk_warp_sum(sum);
-#pragma unroll
-    for (int i = 0; i < kMaxPerLane; ++i)
-        if (lane + 32 * i < E) probs[lane + 32 * i] = p[i] / sum;
+    softmax_row_warp(v, E, p, probs);
 }
 
 template <typename G>
