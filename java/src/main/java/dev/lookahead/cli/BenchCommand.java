@@ -69,6 +69,8 @@ final class BenchCommand implements Callable<Integer> {
             description = "UTF-8 file with one prompt per line (blank lines ignored); default: the demo's 3 prompts")
     Path promptsFile;
 
+    private List<String> prompts; // the demo's or the file's, set by call()
+
     @Option(names = "--heads", paramLabel = "FILE", description = "trained lookahead heads (lookahead align); default: MODEL's "
             + DEFAULT_HEADS + " when it has one (the demo model does), else plug-and-play")
     Path heads;
@@ -95,10 +97,10 @@ final class BenchCommand implements Callable<Integer> {
     static List<String> readPrompts(Path file) {
         if (!Files.isRegularFile(file)) throw new IllegalArgumentException("prompts file not found: " + file);
         try {
-            List<String> prompts = Files.readAllLines(file, java.nio.charset.StandardCharsets.UTF_8).stream()
+            List<String> lines = Files.readAllLines(file, java.nio.charset.StandardCharsets.UTF_8).stream()
                     .filter(l -> !l.isBlank()).toList();
-            if (prompts.isEmpty()) throw new IllegalArgumentException("prompts file " + file + " has no prompt (no non-blank line)");
-            return prompts;
+            if (lines.isEmpty()) throw new IllegalArgumentException("prompts file " + file + " has no prompt (no non-blank line)");
+            return lines;
         } catch (java.nio.charset.MalformedInputException e) {
             throw new IllegalArgumentException("prompts file " + file + " is not UTF-8 text");
         } catch (IOException e) {
@@ -108,7 +110,8 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (promptsFile != null) readPrompts(promptsFile); // a bad file fails before anything is quantized
+        // read once, up front: a bad file fails before anything is quantized
+        prompts = promptsFile == null ? DemoCommand.PROMPTS : readPrompts(promptsFile);
         Path source = model != null ? model : DemoCommand.resolveDemoModel();
         if (heads == null) heads = defaultHeads(source);
         BackendChoice choice = BackendChoice.parse(backend);
@@ -123,7 +126,6 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     private void run(Path quantized, BackendChoice choice) {
-        List<String> prompts = promptsFile == null ? DemoCommand.PROMPTS : readPrompts(promptsFile);
         LoadOptions base = LoadOptions.defaults().withBackend(choice).withThreads(threads).withKvCacheType(DType.F32)
                 .withHeadsFile(heads).withRoutingFrom(routingFrom)
                 .withScheduler(speculation.toTuning());

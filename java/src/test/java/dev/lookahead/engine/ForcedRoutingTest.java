@@ -94,21 +94,7 @@ class ForcedRoutingTest {
         return file;
     }
 
-    static double nmse(double[] got, double[] expected) {
-        double num = 0, den = 0;
-        for (int i = 0; i < expected.length; i++) {
-            double d = got[i] - expected[i];
-            num += d * d;
-            den += expected[i] * expected[i];
-        }
-        return num / den;
-    }
 
-    static double[] toDouble(float[] f) {
-        double[] d = new double[f.length];
-        for (int i = 0; i < f.length; i++) d[i] = f[i];
-        return d;
-    }
 
     @Test
     void forcedDecodeMatchesTheReferenceRunWithTheSameExpertsAndWeights() throws Exception {
@@ -143,12 +129,12 @@ class ForcedRoutingTest {
                 double[] expected = ref.step(fed[i], forced).logits()[0];
                 double[] free = refFree.step(fed[i]).logits()[0];
                 fp.forceNextPass(f, f.token(0, i));
-                double[] got = toDouble(fp.forwardLast(fed, i, 1, prompt.length + i));
-                double e = nmse(got, expected);
+                double[] got = EngineParityTest.toDouble(fp.forwardLast(fed, i, 1, prompt.length + i));
+                double e = EngineParityTest.nmse(got, expected);
                 assertTrue(e < 1e-9, "decode " + i + ": NMSE " + e + " against the reference with the same routing");
                 if (i == 0) {
                     // otherwise the check above could not tell forced from free routing
-                    assertTrue(nmse(free, expected) > 1e-4, "the trace's routing changes the logits");
+                    assertTrue(EngineParityTest.nmse(free, expected) > 1e-4, "the trace's routing changes the logits");
                 }
                 long pos = prompt.length + i;
                 for (int l = 0; l < LAYERS; l++) {
