@@ -5,7 +5,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 
 /** Random routing traces with skew and temporal locality, like real routing, for property tests. */
-final class SyntheticTraces {
+public final class SyntheticTraces {
     private SyntheticTraces() {
     }
 
@@ -44,7 +44,8 @@ final class SyntheticTraces {
         return RoutingTrace.of("synthetic-" + seed, layers, experts, list);
     }
 
-    private static int draw(SplittableRandom rnd, double[] w) {
+    /** An index drawn with probability proportional to {@code w[i]} (the last one when rounding leaves some mass). */
+    public static int draw(SplittableRandom rnd, double[] w) {
         double sum = 0;
         for (double v : w) sum += v;
         double u = rnd.nextDouble() * sum;

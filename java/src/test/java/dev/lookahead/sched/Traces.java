@@ -1,6 +1,7 @@
 package dev.lookahead.sched;
 
 import dev.lookahead.expert.RoutingTrace;
+import dev.lookahead.expert.SyntheticTraces;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -73,8 +74,8 @@ final class Traces {
             for (int l = 0; l < layers; l++) {
                 int a, b;
                 do {
-                    a = prev != null && rnd.nextDouble() < 0.35 ? prev[l][rnd.nextInt(2)] : draw(rnd, w[l]);
-                    b = prev != null && rnd.nextDouble() < 0.35 ? prev[l][rnd.nextInt(2)] : draw(rnd, w[l]);
+                    a = prev != null && rnd.nextDouble() < 0.35 ? prev[l][rnd.nextInt(2)] : SyntheticTraces.draw(rnd, w[l]);
+                    b = prev != null && rnd.nextDouble() < 0.35 ? prev[l][rnd.nextInt(2)] : SyntheticTraces.draw(rnd, w[l]);
                 } while (a == b);
                 tok[l] = new int[] {a, b};
             }
@@ -84,16 +85,6 @@ final class Traces {
         return RoutingTrace.of("skewed-" + seed, layers, experts, list);
     }
 
-    private static int draw(SplittableRandom rnd, double[] w) {
-        double total = 0;
-        for (double x : w) total += x;
-        double u = rnd.nextDouble() * total;
-        for (int i = 0; i < w.length; i++) {
-            u -= w[i];
-            if (u < 0) return i;
-        }
-        return w.length - 1;
-    }
 
     /** Recall@k per distance of {@code p} over all tokens of {@code trace}. */
     static PredictionRecall recall(LookaheadPredictor p, RoutingTrace trace) {
