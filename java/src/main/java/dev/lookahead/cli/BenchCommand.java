@@ -159,7 +159,7 @@ final class BenchCommand implements Callable<Integer> {
         System.out.println(link);
         System.out.println("lookahead heads: " + (heads != null ? heads : "plug-and-play (each layer's router applied early)"));
         SchedulerConfig sc = base.scheduler().applyTo(SchedulerConfig.defaults(blobBytes, topK), blobBytes);
-        System.out.println("lookahead scheduler: " + base.scheduler().describe(sc, blobBytes));
+        System.out.println("lookahead scheduler: " + sc.describe(blobBytes));
         if (routing != null) {
             System.out.println(routing.describe() + "; prompt i replays problem i mod " + routing.problems()
                     + " from its token 0 (prompt tokens keep the model's router)");

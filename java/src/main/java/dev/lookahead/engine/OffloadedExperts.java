@@ -51,7 +51,6 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     private final LayerPredictions predictions;
     private final int[][] nextTokenHeads;           // per layer: indices in gate.headsFrom of its next-token heads
     private final int[][] nextTokenTargets;         // per layer: the next token's layer each of them predicts
-    private final SchedulerConfig schedulerConfig;  // in effect for the lookahead policies
     private final int[] demandSlots;
     private final long blobBytes;
     private final Stream compute;
@@ -104,7 +103,6 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
             throw new IllegalArgumentException("policy '" + policy.name() + "' needs lookahead heads (plug-and-play or trained)");
         }
         SchedulerConfig config = tuning.applyTo(SchedulerConfig.defaults(blobBytes, qc.config().numExpertsPerTok()), blobBytes);
-        this.schedulerConfig = config;
         PredictedNextUse estimator = scheduled ? new PredictedNextUse(layers, expertsPerLayer, config.farProbability()) : null;
         this.cache = policy.newCache(layers, expertsPerLayer, slotsPerLayer, blobBytes, estimator);
         this.gate = scheduled ? gate : null;
@@ -171,9 +169,9 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         return blobBytes;
     }
 
-    /** The scheduler's configuration (meaningful for the lookahead policies only). */
+    /** The scheduler's configuration for the lookahead policies; null for the baselines, which have none. */
     public SchedulerConfig schedulerConfig() {
-        return schedulerConfig;
+        return scheduler == null ? null : scheduler.config();
     }
 
     /** Device slots per layer (a global pool's slots divided by the layers). */

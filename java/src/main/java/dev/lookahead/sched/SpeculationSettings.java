@@ -33,11 +33,4 @@ public record SpeculationSettings(int copiesInFlight, double minProbability, dou
         if (!Double.isNaN(targetRecall)) c = c.withThrottle(targetRecall, c.throttledMinProbability());
         return c;
     }
-
-    /** A short description, e.g. "2 copies in flight, p >= 0.3, throttle below 0.8". */
-    public String describe(SchedulerConfig effective, long expertBytes) {
-        return String.format(java.util.Locale.ROOT, "%d cop%s in flight, p >= %.2f, throttle below %.2f",
-                effective.inFlightBudgetBytes() / expertBytes, effective.inFlightBudgetBytes() / expertBytes == 1 ? "y" : "ies",
-                effective.minProbability(), effective.targetRecall());
-    }
 }
