@@ -7,6 +7,8 @@ import dev.lookahead.api.MoeModel;
 import dev.lookahead.engine.OffloadedExperts;
 import dev.lookahead.expert.CacheStats;
 import dev.lookahead.expert.RoutingTrace;
+import dev.lookahead.quant.ExpertBlobLayout;
+import dev.lookahead.quant.QuantSpec;
 import dev.lookahead.util.Progress;
 
 import java.nio.file.Path;
@@ -148,12 +150,16 @@ public final class PolicyBench {
     }
 
     /**
-     * The emulated link of the CPU backend: a bandwidth at which copying one expert takes as many
-     * layer-compute times as it does for Mixtral-8x7B on PCIe 4.0 ({@link #MIXTRAL_COPY_TO_LAYER}).
-     * The layer compute time is measured here, all-resident, on the same prompts.
+     * The emulated link of the CPU backend: one fixed bandwidth, defined by the 4-bit expert. Copying one expert of
+     * this model quantized at 4 bits (with this run's group) takes as many layer-compute times as it does for
+     * Mixtral-8x7B on PCIe 4.0 ({@link #MIXTRAL_COPY_TO_LAYER}); a 2- or 3-bit expert has fewer bytes and so copies
+     * proportionally faster, as it would on the real link (DESIGN.md: "Lower bits shrink the copies"). The layer
+     * compute time is measured here, all-resident, on the same prompts.
+     *
+     * @param layout the layout of this run's expert blobs (its spec and shape give the 4-bit blob's size)
      */
     public static LinkCalibration calibrateLink(Path quantizedModel, LoadOptions base, List<String> prompts, int tokens,
-                                                long blobBytes) {
+                                                ExpertBlobLayout layout) {
         try (MoeModel model = MoeModel.load(quantizedModel, base.withPolicy("all-resident").withLinkBytesPerSecond(0))) {
             model.generate(prompts.getFirst(), GenerationOptions.defaults().withMaxTokens(2), t -> { });
             long nanos = 0;
@@ -165,24 +171,68 @@ public final class PolicyBench {
                 n += r.timings().decodeTokens();
             }
             double layerMs = nanos / 1e6 / n / model.config().numHiddenLayers();
-            double bytesPerSecond = blobBytes / (MIXTRAL_COPY_TO_LAYER * layerMs / 1e3);
-            return new LinkCalibration(layerMs, blobBytes, bytesPerSecond);
+            return LinkCalibration.of(layerMs, layout.spec().bits(), layout.blobBytes(), fourBitBlobBytes(layout));
         }
     }
 
     /**
+     * Bytes of one expert blob of {@code layout}'s shape quantized at 4 bits with {@code layout}'s group: the copy the
+     * emulated link is defined by. Computed from the layout alone, nothing is quantized.
+     */
+    public static long fourBitBlobBytes(ExpertBlobLayout layout) {
+        QuantSpec fourBit = new QuantSpec(4, layout.spec().group());
+        return ExpertBlobLayout.of(layout.hidden(), layout.intermediate(), fourBit).blobBytes();
+    }
+
+    /**
      * Mixtral-8x7B with 4-bit experts on PCIe 4.0 (DESIGN.md): one expert (~94 MB) takes ~3.7 ms at
-     * ~25 GB/s pinned, one layer computes in ~0.5 ms: a copy costs ~7.4 layer-compute times.
+     * ~25 GB/s pinned, one layer computes in ~0.5 ms: a 4-bit copy costs ~7.4 layer-compute times.
      */
     public static final double MIXTRAL_COPY_TO_LAYER = 3.7 / 0.5;
 
-    /** How the emulated link was derived. */
-    public record LinkCalibration(double layerMs, long blobBytes, double bytesPerSecond) {
+    /**
+     * How the emulated link was derived.
+     *
+     * @param layerMs          measured compute time of one layer, all-resident
+     * @param bits             this run's expert bits
+     * @param blobBytes        bytes of one expert of this run (one copy)
+     * @param fourBitBlobBytes bytes of the same expert at 4 bits, same group: the copy that defines the link
+     * @param bytesPerSecond   the link's bandwidth
+     */
+    public record LinkCalibration(double layerMs, int bits, long blobBytes, long fourBitBlobBytes, double bytesPerSecond) {
+
+        /**
+         * The link at which a 4-bit expert copies in {@link #MIXTRAL_COPY_TO_LAYER} x {@code layerMs}; this run's
+         * expert then copies in {@code MIXTRAL_COPY_TO_LAYER * blobBytes / fourBitBlobBytes} layer times.
+         */
+        public static LinkCalibration of(double layerMs, int bits, long blobBytes, long fourBitBlobBytes) {
+            if (!(layerMs > 0) || Double.isInfinite(layerMs)) {
+                throw new IllegalArgumentException("measured layer compute time must be > 0 ms, got " + layerMs);
+            }
+            if (blobBytes <= 0 || fourBitBlobBytes <= 0) {
+                throw new IllegalArgumentException("expert blob sizes must be > 0, got " + blobBytes + " and "
+                        + fourBitBlobBytes);
+            }
+            double bytesPerSecond = fourBitBlobBytes / (MIXTRAL_COPY_TO_LAYER * layerMs / 1e3);
+            return new LinkCalibration(layerMs, bits, blobBytes, fourBitBlobBytes, bytesPerSecond);
+        }
+
+        /** Time to copy one of this run's experts, in ms. */
+        public double copyMs() {
+            return blobBytes / bytesPerSecond * 1e3;
+        }
+
+        /** This run's expert copy time over the layer compute time ({@link #MIXTRAL_COPY_TO_LAYER} at 4 bits). */
+        public double copyToLayer() {
+            return copyMs() / layerMs;
+        }
+
         public String describe() {
-            return String.format(Locale.ROOT, "emulated link %.3f GB/s: one %.2f MiB expert copies in %.2f ms = %.1f x the"
-                            + " measured %.3f ms of compute per layer (Mixtral-8x7B on PCIe 4.0: 3.7 ms / 0.5 ms)",
-                    bytesPerSecond / 1e9, blobBytes / 1048576.0, blobBytes / bytesPerSecond * 1e3, MIXTRAL_COPY_TO_LAYER,
-                    layerMs);
+            return String.format(Locale.ROOT, "emulated link %.3f GB/s: a 4-bit expert (%.2f MiB) copies in %.2f ms = %.1f x"
+                            + " the measured %.3f ms of compute per layer (Mixtral-8x7B on PCIe 4.0: 3.7 ms / 0.5 ms);"
+                            + " this run's %d-bit experts (%.2f MiB) copy in %.2f ms = %.2f x",
+                    bytesPerSecond / 1e9, fourBitBlobBytes / 1048576.0, fourBitBlobBytes / bytesPerSecond * 1e3,
+                    MIXTRAL_COPY_TO_LAYER, layerMs, bits, blobBytes / 1048576.0, copyMs(), copyToLayer());
         }
     }
 

@@ -7,6 +7,7 @@ import dev.lookahead.bindings.DType;
 import dev.lookahead.engine.ForcedRouting;
 import dev.lookahead.model.Checkpoint;
 import dev.lookahead.model.ModelConfig;
+import dev.lookahead.quant.ExpertBlobLayout;
 import dev.lookahead.quant.QuantizedCheckpoint;
 import dev.lookahead.sched.SchedulerConfig;
 import picocli.CommandLine.Command;
@@ -23,8 +24,9 @@ import java.util.concurrent.Callable;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = {"Decode speed of expert residency policies on the same prompts, in one process.",
                 "A plain checkpoint is quantized first (cached under target/quantized). On the CPU backend the",
-                "host-to-device link is emulated at a bandwidth that keeps Mixtral-8x7B's ratio of expert copy time",
-                "to layer compute time on PCIe 4.0 (measured per run, see --link-gbps).",
+                "host-to-device link is emulated at one bandwidth defined by the 4-bit expert: copying this model's",
+                "expert quantized at 4 bits takes 7.4 layer compute times (measured per run), Mixtral-8x7B's ratio on",
+                "PCIe 4.0; 2- and 3-bit experts have fewer bytes and copy proportionally faster (see --link-gbps).",
                 "With --routing-from TRACE, decoded tokens take their experts from a recorded routing trace instead",
                 "of the router (prompt i replays problem i of the trace), under every policy."})
 final class BenchCommand implements Callable<Integer> {
@@ -129,11 +131,11 @@ final class BenchCommand implements Callable<Integer> {
         LoadOptions base = LoadOptions.defaults().withBackend(choice).withThreads(threads).withKvCacheType(DType.F32)
                 .withHeadsFile(heads).withRoutingFrom(routingFrom)
                 .withScheduler(speculation.toTuning());
-        long blobBytes;
+        ExpertBlobLayout layout;
         int experts, topK;
         String format;
         try (QuantizedCheckpoint qc = QuantizedCheckpoint.open(quantized)) {
-            blobBytes = qc.layout().blobBytes();
+            layout = qc.layout();
             experts = qc.config().numLocalExperts();
             topK = qc.config().numExpertsPerTok();
             format = qc.expertSpec().toString();
@@ -149,7 +151,7 @@ final class BenchCommand implements Callable<Integer> {
             base = base.withLinkBytesPerSecond(linkGbps * 1e9);
             link = String.format(Locale.ROOT, "emulated link %.3f GB/s (given)", linkGbps);
         } else {
-            PolicyBench.LinkCalibration c = PolicyBench.calibrateLink(quantized, base, prompts, tokens, blobBytes);
+            PolicyBench.LinkCalibration c = PolicyBench.calibrateLink(quantized, base, prompts, tokens, layout);
             base = base.withLinkBytesPerSecond(c.bytesPerSecond());
             link = c.describe();
         }
@@ -158,6 +160,7 @@ final class BenchCommand implements Callable<Integer> {
                 base.backend().name().toLowerCase(Locale.ROOT), prompts.size(), tokens);
         System.out.println(link);
         System.out.println("lookahead heads: " + (heads != null ? heads : "plug-and-play (each layer's router applied early)"));
+        long blobBytes = layout.blobBytes();
         SchedulerConfig sc = base.scheduler().applyTo(SchedulerConfig.defaults(blobBytes, topK), blobBytes);
         System.out.println("lookahead scheduler: " + sc.describe(blobBytes));
         if (routing != null) {
