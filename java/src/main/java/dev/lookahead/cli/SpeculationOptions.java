@@ -19,8 +19,13 @@ final class SpeculationOptions {
                     + " 0 = never (default: 0.8)")
     Double targetRecall;
 
+    @Option(names = "--horizon", defaultValue = "-1", paramLabel = "D",
+            description = "lookahead policies: use the predictions for the next D layers of a token only, for copies and"
+                    + " eviction (default: 8)")
+    int horizon = -1;
+
     SpeculationSettings toTuning() {
         return new SpeculationSettings(copiesInFlight, minProbability == null ? Double.NaN : minProbability,
-                targetRecall == null ? Double.NaN : targetRecall);
+                targetRecall == null ? Double.NaN : targetRecall, horizon);
     }
 }

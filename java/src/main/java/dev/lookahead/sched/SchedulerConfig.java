@@ -104,7 +104,7 @@ public record SchedulerConfig(int horizon, long inFlightBudgetBytes, double minP
     /** A short description for experts of {@code expertBytes}, e.g. "2 copies in flight, p >= 0.30, throttle below 0.80". */
     public String describe(long expertBytes) {
         long copies = inFlightBudgetBytes / expertBytes;
-        return String.format(java.util.Locale.ROOT, "%d cop%s in flight, p >= %.2f, throttle below %.2f", copies,
-                copies == 1 ? "y" : "ies", minProbability, targetRecall);
+        return String.format(java.util.Locale.ROOT, "%d cop%s in flight, p >= %.2f, throttle below %.2f, horizon %d",
+                copies, copies == 1 ? "y" : "ies", minProbability, targetRecall, horizon);
     }
 }

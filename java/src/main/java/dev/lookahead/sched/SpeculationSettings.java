@@ -8,10 +8,17 @@ package dev.lookahead.sched;
  *                        eviction by prediction only); -1 = default (1)
  * @param minProbability  copy only predictions at least this likely; NaN = default (0.9)
  * @param targetRecall    throttle speculation while its measured precision is below this (0 = never); NaN = default
+ * @param horizon         use the predictions for layers l+1 .. l+horizon of the same token only (copies and
+ *                        eviction); -1 = default (8)
  */
-public record SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall) {
+public record SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall, int horizon) {
     /** Every default. */
-    public static final SpeculationSettings DEFAULTS = new SpeculationSettings(-1, Double.NaN, Double.NaN);
+    public static final SpeculationSettings DEFAULTS = new SpeculationSettings(-1, Double.NaN, Double.NaN, -1);
+
+    /** With the default horizon. */
+    public SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall) {
+        this(copiesInFlight, minProbability, targetRecall, -1);
+    }
 
     public SpeculationSettings {
         if (copiesInFlight < -1) {
@@ -23,6 +30,9 @@ public record SpeculationSettings(int copiesInFlight, double minProbability, dou
         if (!Double.isNaN(targetRecall) && !(targetRecall >= 0 && targetRecall <= 1)) {
             throw new IllegalArgumentException("target recall must be in [0, 1], got " + targetRecall);
         }
+        if (horizon == 0 || horizon < -1) {
+            throw new IllegalArgumentException("horizon must be >= 1 layer (or -1 for the default), got " + horizon);
+        }
     }
 
     /** {@code config} with the values set here. */
@@ -31,6 +41,7 @@ public record SpeculationSettings(int copiesInFlight, double minProbability, dou
         if (copiesInFlight >= 0) c = c.withBudget(Math.multiplyExact(copiesInFlight, expertBytes));
         if (!Double.isNaN(minProbability)) c = c.withMinProbability(minProbability);
         if (!Double.isNaN(targetRecall)) c = c.withThrottle(targetRecall, c.throttledMinProbability());
+        if (horizon > 0) c = c.withHorizon(horizon);
         return c;
     }
 }

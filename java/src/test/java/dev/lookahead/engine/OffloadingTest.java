@@ -18,6 +18,7 @@ import dev.lookahead.quant.ExpertMatrix;
 import dev.lookahead.quant.QuantSpec;
 import dev.lookahead.quant.QuantizedCheckpoint;
 import dev.lookahead.reference.ReferenceMixtral;
+import dev.lookahead.sched.SchedulerConfig;
 import dev.lookahead.sched.SpeculationSettings;
 import dev.lookahead.util.Progress;
 import org.junit.jupiter.api.BeforeAll;
@@ -112,6 +113,14 @@ class OffloadingTest {
             assertEquals(3 * off.expertBytes(), off.schedulerConfig().inFlightBudgetBytes());
             assertTrue(off.stats().prefetchesIssued() > 0, "an eager scheduler copies speculatively");
         }
+        // the same, looking one layer ahead only
+        try (MoeModel m = MoeModel.load(quantized, cpu("lookahead").withSlotsPerLayer(3)
+                .withScheduler(new SpeculationSettings(3, 0.0, 0.0, 1)))) {
+            assertEquals(expected, m.generate(prompt, opts, t -> { }).tokenIds());
+            OffloadedExperts off = (OffloadedExperts) m.experts();
+            assertEquals(1, off.schedulerConfig().horizon());
+            assertTrue(off.stats().prefetchesIssued() > 0, "distance-1 predictions still speculate");
+        }
         // 0 copies in flight: eviction by prediction only
         try (MoeModel m = MoeModel.load(quantized, cpu("lookahead").withSlotsPerLayer(3)
                 .withScheduler(new SpeculationSettings(0, Double.NaN, Double.NaN)))) {
@@ -119,6 +128,7 @@ class OffloadingTest {
             OffloadedExperts off = (OffloadedExperts) m.experts();
             assertEquals(0, off.stats().prefetchesIssued());
             assertEquals(0.9, off.schedulerConfig().minProbability(), 0.0); // the default kept
+            assertEquals(SchedulerConfig.defaults(off.expertBytes(), 2).horizon(), off.schedulerConfig().horizon());
         }
     }
 
@@ -127,6 +137,8 @@ class OffloadingTest {
         assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, 1.5, Double.NaN));
         assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, Double.NaN, -0.1));
         assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(-2, Double.NaN, Double.NaN));
+        assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, Double.NaN, Double.NaN, 0));
+        assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, Double.NaN, Double.NaN, -2));
     }
 
     @Test
