@@ -64,9 +64,12 @@ static void run_chunks(lk_cpu_pool* pool) {
         pool->body(pool->ctx, begin, end);
         if (atomic_fetch_add(&pool->chunks_done, 1) + 1 == chunks &&
             atomic_load(&pool->caller_waiting)) {
+            /* Lock and unlock first: a caller that saw the job unfinished under the
+             * lock is then registered on `done`; signalling after the unlock keeps it
+             * from waking only to block on the lock this thread would hold. */
             pthread_mutex_lock(&pool->lock);
-            pthread_cond_signal(&pool->done);
             pthread_mutex_unlock(&pool->lock);
+            pthread_cond_signal(&pool->done);
         }
     }
     in_parallel_for = 0;
@@ -116,9 +119,10 @@ void lk_cpu_parallel_for(lk_cpu_pool* pool, int64_t n, int64_t grain, lk_cpu_ran
     uint64_t gen = TICKET_GEN(atomic_load(&pool->ticket)) + 1;
     atomic_store(&pool->ticket, (gen << 32) | ((uint64_t)chunks << 16));
     if (atomic_load(&pool->sleepers) > 0) {
+        /* As in run_chunks: sleepers are registered once the lock was free. */
         pthread_mutex_lock(&pool->lock);
-        pthread_cond_broadcast(&pool->wake);
         pthread_mutex_unlock(&pool->lock);
+        pthread_cond_broadcast(&pool->wake);
     }
     run_chunks(pool);
 

@@ -25,6 +25,7 @@ enum { MESSAGE_CAPACITY = 1024 };
 typedef struct cpu_marker {
     int refs;                     /* all fields guarded by the device's markers_lock */
     int done;
+    int waiters;                  /* threads sleeping on markers_cv for this marker  */
     int64_t time_ns;              /* completion time (CLOCK_MONOTONIC)               */
     lk_status status;             /* the stream's sticky error when it got here      */
     char message[MESSAGE_CAPACITY];
@@ -52,7 +53,10 @@ struct cpu_stream {
     cpu_task* head;
     cpu_task* tail;
     uint64_t enqueued, completed; /* task counts                                    */
+    uint64_t wake_at;             /* smallest `completed` a synchronizer sleeps for;
+                                     UINT64_MAX when none sleeps                     */
     int stop;
+    int sleeping;                 /* the worker waits on `work`                     */
     lk_status error;              /* sticky: the first failure since the last sync  */
     char error_message[MESSAGE_CAPACITY];
 };
@@ -101,9 +105,15 @@ static lk_status run_task(cpu_stream* s, cpu_task* t, lk_status sticky, char* me
         pthread_mutex_lock(&dev->markers_lock);
         t->marker->time_ns = cpu_now_ns();
         t->marker->done = 1;
-        pthread_cond_broadcast(&dev->markers_cv);
+        /* markers_cv is shared by all markers: wake its sleepers only when one of
+         * them waits for this marker, not on every record (most have no waiter).
+         * Waking after the unlock keeps the woken thread from blocking at once on
+         * the lock this thread still holds; a sleeper that checked `done` under
+         * the lock is registered on the condition by then, so none is missed. */
+        int wake = t->marker->waiters > 0;
         marker_unref(t->marker);
         pthread_mutex_unlock(&dev->markers_lock);
+        if (wake) pthread_cond_broadcast(&dev->markers_cv);
         return LK_OK;
     }
     case TASK_WAIT: {
@@ -111,7 +121,9 @@ static lk_status run_task(cpu_stream* s, cpu_task* t, lk_status sticky, char* me
         lk_status st = LK_OK;
         pthread_mutex_lock(&dev->markers_lock);
         if (sticky == LK_OK) {
+            m->waiters++;
             while (!m->done) pthread_cond_wait(&dev->markers_cv, &dev->markers_lock);
+            m->waiters--;
             if (m->status != LK_OK) {
                 /* Work after the wait depends on the failed work: fail this stream too. */
                 st = m->status;
@@ -134,7 +146,11 @@ static void* stream_main(void* arg) {
     char message[MESSAGE_CAPACITY];
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        while (!s->head && !s->stop) pthread_cond_wait(&s->work, &s->lock);
+        while (!s->head && !s->stop) {
+            s->sleeping = 1;
+            pthread_cond_wait(&s->work, &s->lock);
+            s->sleeping = 0;
+        }
         if (!s->head) break; /* stopping and drained */
         cpu_task* t = s->head;
         s->head = t->next;
@@ -158,7 +174,15 @@ static void* stream_main(void* arg) {
             copy_message(s->error_message, message);
         }
         s->completed++;
-        pthread_cond_broadcast(&s->idle);
+        /* Wake synchronizers only when the first of them is due: waking the host
+         * thread after every task costs a context switch per op on a busy machine. */
+        if (s->completed >= s->wake_at) {
+            s->wake_at = UINT64_MAX;
+            /* Outside the lock (see TASK_RECORD); the sleepers are registered. */
+            pthread_mutex_unlock(&s->lock);
+            pthread_cond_broadcast(&s->idle);
+            pthread_mutex_lock(&s->lock);
+        }
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
@@ -171,8 +195,11 @@ static void push_task(cpu_stream* s, cpu_task* t) {
     else s->head = t;
     s->tail = t;
     s->enqueued++;
-    pthread_cond_signal(&s->work);
+    int wake = s->sleeping;
     pthread_mutex_unlock(&s->lock);
+    /* After the unlock: the woken worker would otherwise preempt this thread only
+     * to block on the lock it still holds. Only a sleeping worker needs the call. */
+    if (wake) pthread_cond_signal(&s->work);
 }
 
 static cpu_task* new_task(const char* fn, task_kind kind, size_t args_size) {
@@ -208,6 +235,7 @@ lk_status lk_cpu_stream_create(lk_device* device, lk_stream** out) {
     s->h.device = device;
     s->dev = dev;
     s->error = LK_OK;
+    s->wake_at = UINT64_MAX;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->work, NULL);
     pthread_cond_init(&s->idle, NULL);
@@ -232,7 +260,11 @@ lk_status lk_cpu_stream_create(lk_device* device, lk_stream** out) {
  * (message copied into `message`) and clears it. Call with s->lock held. */
 static lk_status drain_locked(cpu_stream* s, char* message) {
     uint64_t target = s->enqueued;
-    while (s->completed < target) pthread_cond_wait(&s->idle, &s->lock);
+    while (s->completed < target) {
+        /* Every wake-up resets wake_at, so each sleeper registers again. */
+        if (target < s->wake_at) s->wake_at = target;
+        pthread_cond_wait(&s->idle, &s->lock);
+    }
     lk_status st = s->error;
     if (st != LK_OK) copy_message(message, s->error_message);
     s->error = LK_OK;
@@ -372,7 +404,9 @@ lk_status lk_cpu_event_synchronize(lk_event* event) {
     cpu_marker* m = e->latest;
     if (m) {
         m->refs++; /* the event may be re-recorded while we wait */
+        m->waiters++;
         while (!m->done) pthread_cond_wait(&dev->markers_cv, &dev->markers_lock);
+        m->waiters--;
         if (m->status != LK_OK)
             st = CPU_ERROR(m->status, "lk_event_synchronize: the recorded work failed: %s",
                            m->message);
