@@ -144,14 +144,23 @@ static void* stream_main(void* arg) {
     /* Sleeps of the emulated link are short: keep the kernel from stretching them. */
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     char message[MESSAGE_CAPACITY];
+    int busy = 0; /* counted in the pool's busy_streams */
     pthread_mutex_lock(&s->lock);
     for (;;) {
         while (!s->head && !s->stop) {
+            if (busy) {
+                atomic_fetch_sub(&s->dev->pool.busy_streams, 1);
+                busy = 0;
+            }
             s->sleeping = 1;
             pthread_cond_wait(&s->work, &s->lock);
             s->sleeping = 0;
         }
         if (!s->head) break; /* stopping and drained */
+        if (!busy) {
+            atomic_fetch_add(&s->dev->pool.busy_streams, 1);
+            busy = 1;
+        }
         cpu_task* t = s->head;
         s->head = t->next;
         if (!s->head) s->tail = NULL;
@@ -184,6 +193,7 @@ static void* stream_main(void* arg) {
             pthread_mutex_lock(&s->lock);
         }
     }
+    if (busy) atomic_fetch_sub(&s->dev->pool.busy_streams, 1);
     pthread_mutex_unlock(&s->lock);
     return NULL;
 }
