@@ -36,6 +36,7 @@ typedef enum { TASK_RUN, TASK_RECORD, TASK_WAIT } task_kind;
 typedef struct cpu_task {
     struct cpu_task* next;
     task_kind kind;
+    int64_t enqueued_ns;          /* when the host enqueued it (CLOCK_MONOTONIC)     */
     lk_cpu_task_fn fn;            /* TASK_RUN                                       */
     cpu_marker* marker;           /* TASK_RECORD, TASK_WAIT (holds a reference)     */
     max_align_t args[];           /* TASK_RUN: the copied argument block            */
@@ -78,6 +79,14 @@ static void marker_unref(cpu_marker* m) {
 static void copy_message(char* dst, const char* src) { snprintf(dst, MESSAGE_CAPACITY, "%s", src); }
 
 /* ---- the worker ---------------------------------------------------------------- */
+
+/* When the task a stream worker runs could have started on a real device: once
+ * it was enqueued and the stream's previous task had finished. A copy over the
+ * emulated link starts then, like a DMA engine, rather than whenever the worker
+ * thread got a core (tens of microseconds late on a busy virtual machine). */
+static _Thread_local int64_t task_start_ns;
+/* Set by a TASK_WAIT: when the awaited work completed. */
+static _Thread_local int64_t awaited_done_ns;
 
 /* Runs one task outside the stream lock; returns its status and, on failure,
  * leaves the message in `message`. `sticky` is the stream's error when the task
@@ -124,6 +133,7 @@ static lk_status run_task(cpu_stream* s, cpu_task* t, lk_status sticky, char* me
             m->waiters++;
             while (!m->done) pthread_cond_wait(&dev->markers_cv, &dev->markers_lock);
             m->waiters--;
+            awaited_done_ns = m->time_ns;
             if (m->status != LK_OK) {
                 /* Work after the wait depends on the failed work: fail this stream too. */
                 st = m->status;
@@ -145,6 +155,7 @@ static void* stream_main(void* arg) {
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     char message[MESSAGE_CAPACITY];
     int busy = 0; /* counted in the pool's busy_streams */
+    int64_t previous_done = 0; /* when the previous task would have finished on a device */
     pthread_mutex_lock(&s->lock);
     for (;;) {
         while (!s->head && !s->stop) {
@@ -174,7 +185,15 @@ static void* stream_main(void* arg) {
         pthread_mutex_unlock(&s->lock);
 
         message[0] = '\0';
+        task_start_ns = t->enqueued_ns > previous_done ? t->enqueued_ns : previous_done;
+        awaited_done_ns = 0;
         lk_status st = run_task(s, t, sticky, message);
+        if (t->kind == TASK_WAIT)
+            /* the wait is over when the awaited work is, not when this thread woke */
+            previous_done = awaited_done_ns > task_start_ns ? awaited_done_ns : task_start_ns;
+        else if (t->kind == TASK_RUN)
+            previous_done = cpu_now_ns();
+        /* a record takes no time */
         free(t);
 
         pthread_mutex_lock(&s->lock);
@@ -200,6 +219,7 @@ static void* stream_main(void* arg) {
 
 static void push_task(cpu_stream* s, cpu_task* t) {
     t->next = NULL;
+    t->enqueued_ns = cpu_now_ns();
     pthread_mutex_lock(&s->lock);
     if (s->tail) s->tail->next = t;
     else s->head = t;
@@ -486,7 +506,8 @@ static void throttled_copy(cpu_device* dev, int64_t* link_free_at, char* dst, co
         size_t n = bytes - off < chunk ? bytes - off : chunk;
         int64_t duration = (int64_t)((double)n * 1e9 / dev->link_bytes_per_s);
         pthread_mutex_lock(&dev->link_lock);
-        int64_t earliest = schedule >= 0 ? schedule : cpu_now_ns();
+        /* The first chunk may start when the copy became ready on its stream. */
+        int64_t earliest = schedule >= 0 ? schedule : task_start_ns > 0 ? task_start_ns : cpu_now_ns();
         int64_t begin = *link_free_at > earliest ? *link_free_at : earliest;
         int64_t finish = begin + duration;
         *link_free_at = finish;
