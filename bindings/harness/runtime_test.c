@@ -658,6 +658,60 @@ static void test_parallel_for(void) {
 /* ---- concurrency of API calls ------------------------------------------------------- */
 
 typedef struct {
+    atomic_int* produced;
+    int expect;
+    atomic_int* violations;
+} at_least_args;
+
+/* Counts a violation when *produced is still below `expect`. */
+static lk_status at_least_task(lk_cpu_pool* pool, void* p) {
+    at_least_args* a = p;
+    if (atomic_load(a->produced) < a->expect) atomic_fetch_add(a->violations, 1);
+    return LK_OK;
+}
+
+/* Many short records and waits in a row: a waiter sleeps only until its own marker
+ * completes (markers without a waiter wake nobody), so none may be missed (the
+ * alarm catches a hang) and no stream may run ahead of what it waits for. */
+static void test_event_chain(void) {
+    lk_device* d = open_cpu(2, 0, 0);
+    lk_stream *p, *q;
+    lk_event* ev[2];
+    OK(lk_stream_create(d, &p));
+    OK(lk_stream_create(d, &q));
+    OK(lk_event_create(d, &ev[0]));
+    OK(lk_event_create(d, &ev[1]));
+    atomic_int produced = -1, violations = 0;
+    int host_violations = 0;
+    enum { ROUNDS = 3000 };
+    for (int i = 0; i < ROUNDS; i++) {
+        lk_event* e = ev[i % 2];
+        if (i % 7 == 0) OK(enqueue_sleep(p, 1, NULL, 0)); /* let q catch up and sleep on the wait */
+        OK(enqueue_sleep(p, 0, &produced, i));
+        OK(lk_event_record(e, p));
+        OK(lk_stream_wait_event(q, e));
+        at_least_args a = {&produced, i, &violations};
+        OK(lk_cpu_enqueue(q, at_least_task, &a, sizeof a));
+        if (i % 50 == 0) {
+            OK(lk_event_synchronize(e));
+            if (atomic_load(&produced) < i) host_violations++;
+        }
+        if (i % 500 == 0) OK(lk_stream_synchronize(q));
+    }
+    OK(lk_stream_synchronize(q));
+    OK(lk_stream_synchronize(p));
+    EXPECT(atomic_load(&violations) == 0 && host_violations == 0,
+           "%d stream and %d host waits returned before the recorded work", atomic_load(&violations),
+           host_violations);
+    EXPECT(atomic_load(&produced) == ROUNDS - 1, "produced %d", atomic_load(&produced));
+    OK(lk_event_destroy(ev[0]));
+    OK(lk_event_destroy(ev[1]));
+    OK(lk_stream_destroy(p));
+    OK(lk_stream_destroy(q));
+    OK(lk_device_close(d));
+}
+
+typedef struct {
     lk_stream* stream;
     long* counter;      /* only touched by tasks, which run one at a time */
     int tasks;
@@ -1063,6 +1117,7 @@ int main(int argc, char** argv) {
         {"overlap", test_overlap},
         {"parallel_for", test_parallel_for},
         {"threads", test_threads},
+        {"event_chain", test_event_chain},
         {"device_close", test_device_close},
         {"validation", test_validation},
     };

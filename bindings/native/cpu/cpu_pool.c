@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -23,8 +24,14 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-/* How long idle threads spin before they sleep: longer than the gap between two
- * parallel_for calls of one decode step, short enough to waste little CPU. */
+/* How long idle threads spin after the device went idle (no stream busy) before
+ * they sleep: longer than the host's turn between two layers of a decode step
+ * (read-back, expert planning), short enough to waste little CPU. While a stream
+ * is busy they spin on: a stream that waits for a copy resumes within a few
+ * microseconds of its completion, while waking a sleeping thread onto an idle
+ * core takes tens of microseconds on a virtual machine. The spin yields the core
+ * regularly, so a thread that is runnable on the same core (the stream or host
+ * thread) is not delayed by it. */
 static const int64_t SPIN_NS = 50000;
 /* Chunks per thread: more chunks than threads balance load when a thread is slow
  * (e.g. descheduled on a shared machine). */
@@ -64,9 +71,12 @@ static void run_chunks(lk_cpu_pool* pool) {
         pool->body(pool->ctx, begin, end);
         if (atomic_fetch_add(&pool->chunks_done, 1) + 1 == chunks &&
             atomic_load(&pool->caller_waiting)) {
+            /* Lock and unlock first: a caller that saw the job unfinished under the
+             * lock is then registered on `done`; signalling after the unlock keeps it
+             * from waking only to block on the lock this thread would hold. */
             pthread_mutex_lock(&pool->lock);
-            pthread_cond_signal(&pool->done);
             pthread_mutex_unlock(&pool->lock);
+            pthread_cond_signal(&pool->done);
         }
     }
     in_parallel_for = 0;
@@ -83,7 +93,14 @@ static void* worker_main(void* arg) {
                         !atomic_load_explicit(&pool->stop, memory_order_relaxed);
              i++) {
             CPU_RELAX();
-            if ((i & 63) == 0 && cpu_now_ns() > spin_until) break;
+            if ((i & 63) == 0) {
+                int64_t now = cpu_now_ns();
+                if (atomic_load_explicit(&pool->busy_streams, memory_order_relaxed) > 0)
+                    spin_until = now + SPIN_NS;
+                else if (now > spin_until)
+                    break;
+                sched_yield();
+            }
         }
         if (atomic_load(&pool->ticket) == seen && !atomic_load(&pool->stop)) {
             pthread_mutex_lock(&pool->lock);
@@ -116,9 +133,10 @@ void lk_cpu_parallel_for(lk_cpu_pool* pool, int64_t n, int64_t grain, lk_cpu_ran
     uint64_t gen = TICKET_GEN(atomic_load(&pool->ticket)) + 1;
     atomic_store(&pool->ticket, (gen << 32) | ((uint64_t)chunks << 16));
     if (atomic_load(&pool->sleepers) > 0) {
+        /* As in run_chunks: sleepers are registered once the lock was free. */
         pthread_mutex_lock(&pool->lock);
-        pthread_cond_broadcast(&pool->wake);
         pthread_mutex_unlock(&pool->lock);
+        pthread_cond_broadcast(&pool->wake);
     }
     run_chunks(pool);
 
@@ -151,6 +169,7 @@ lk_status lk_cpu_pool_init(lk_cpu_pool* pool, int threads) {
     atomic_init(&pool->sleepers, 0);
     atomic_init(&pool->caller_waiting, 0);
     atomic_init(&pool->stop, 0);
+    atomic_init(&pool->busy_streams, 0);
     if (pool->n_workers == 0) return LK_OK;
     pool->workers = calloc((size_t)pool->n_workers, sizeof(pthread_t));
     if (!pool->workers) {

@@ -35,6 +35,10 @@ struct lk_cpu_pool {
     _Atomic int sleepers;
     _Atomic int caller_waiting;
     _Atomic int stop;
+    /* Streams of the device with work queued or running (a wait on an event, a
+     * copy over the emulated link included): while any is busy, the next job can
+     * come at any moment, so idle workers stay ready instead of sleeping. */
+    _Atomic int busy_streams;
 };
 
 lk_status lk_cpu_pool_init(lk_cpu_pool* pool, int threads);

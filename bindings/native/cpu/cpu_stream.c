@@ -25,6 +25,7 @@ enum { MESSAGE_CAPACITY = 1024 };
 typedef struct cpu_marker {
     int refs;                     /* all fields guarded by the device's markers_lock */
     int done;
+    int waiters;                  /* threads sleeping on markers_cv for this marker  */
     int64_t time_ns;              /* completion time (CLOCK_MONOTONIC)               */
     lk_status status;             /* the stream's sticky error when it got here      */
     char message[MESSAGE_CAPACITY];
@@ -35,6 +36,7 @@ typedef enum { TASK_RUN, TASK_RECORD, TASK_WAIT } task_kind;
 typedef struct cpu_task {
     struct cpu_task* next;
     task_kind kind;
+    int64_t enqueued_ns;          /* when the host enqueued it (CLOCK_MONOTONIC)     */
     lk_cpu_task_fn fn;            /* TASK_RUN                                       */
     cpu_marker* marker;           /* TASK_RECORD, TASK_WAIT (holds a reference)     */
     max_align_t args[];           /* TASK_RUN: the copied argument block            */
@@ -52,7 +54,10 @@ struct cpu_stream {
     cpu_task* head;
     cpu_task* tail;
     uint64_t enqueued, completed; /* task counts                                    */
+    uint64_t wake_at;             /* smallest `completed` a synchronizer sleeps for;
+                                     UINT64_MAX when none sleeps                     */
     int stop;
+    int sleeping;                 /* the worker waits on `work`                     */
     lk_status error;              /* sticky: the first failure since the last sync  */
     char error_message[MESSAGE_CAPACITY];
 };
@@ -74,6 +79,14 @@ static void marker_unref(cpu_marker* m) {
 static void copy_message(char* dst, const char* src) { snprintf(dst, MESSAGE_CAPACITY, "%s", src); }
 
 /* ---- the worker ---------------------------------------------------------------- */
+
+/* When the task a stream worker runs could have started on a real device: once
+ * it was enqueued and the stream's previous task had finished. A copy over the
+ * emulated link starts then, like a DMA engine, rather than whenever the worker
+ * thread got a core (tens of microseconds late on a busy virtual machine). */
+static _Thread_local int64_t task_start_ns;
+/* Set by a TASK_WAIT: when the awaited work completed. */
+static _Thread_local int64_t awaited_done_ns;
 
 /* Runs one task outside the stream lock; returns its status and, on failure,
  * leaves the message in `message`. `sticky` is the stream's error when the task
@@ -101,9 +114,15 @@ static lk_status run_task(cpu_stream* s, cpu_task* t, lk_status sticky, char* me
         pthread_mutex_lock(&dev->markers_lock);
         t->marker->time_ns = cpu_now_ns();
         t->marker->done = 1;
-        pthread_cond_broadcast(&dev->markers_cv);
+        /* markers_cv is shared by all markers: wake its sleepers only when one of
+         * them waits for this marker, not on every record (most have no waiter).
+         * Waking after the unlock keeps the woken thread from blocking at once on
+         * the lock this thread still holds; a sleeper that checked `done` under
+         * the lock is registered on the condition by then, so none is missed. */
+        int wake = t->marker->waiters > 0;
         marker_unref(t->marker);
         pthread_mutex_unlock(&dev->markers_lock);
+        if (wake) pthread_cond_broadcast(&dev->markers_cv);
         return LK_OK;
     }
     case TASK_WAIT: {
@@ -111,7 +130,10 @@ static lk_status run_task(cpu_stream* s, cpu_task* t, lk_status sticky, char* me
         lk_status st = LK_OK;
         pthread_mutex_lock(&dev->markers_lock);
         if (sticky == LK_OK) {
+            m->waiters++;
             while (!m->done) pthread_cond_wait(&dev->markers_cv, &dev->markers_lock);
+            m->waiters--;
+            awaited_done_ns = m->time_ns;
             if (m->status != LK_OK) {
                 /* Work after the wait depends on the failed work: fail this stream too. */
                 st = m->status;
@@ -132,10 +154,24 @@ static void* stream_main(void* arg) {
     /* Sleeps of the emulated link are short: keep the kernel from stretching them. */
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     char message[MESSAGE_CAPACITY];
+    int busy = 0; /* counted in the pool's busy_streams */
+    int64_t previous_done = 0; /* when the previous task would have finished on a device */
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        while (!s->head && !s->stop) pthread_cond_wait(&s->work, &s->lock);
+        while (!s->head && !s->stop) {
+            if (busy) {
+                atomic_fetch_sub(&s->dev->pool.busy_streams, 1);
+                busy = 0;
+            }
+            s->sleeping = 1;
+            pthread_cond_wait(&s->work, &s->lock);
+            s->sleeping = 0;
+        }
         if (!s->head) break; /* stopping and drained */
+        if (!busy) {
+            atomic_fetch_add(&s->dev->pool.busy_streams, 1);
+            busy = 1;
+        }
         cpu_task* t = s->head;
         s->head = t->next;
         if (!s->head) s->tail = NULL;
@@ -149,7 +185,15 @@ static void* stream_main(void* arg) {
         pthread_mutex_unlock(&s->lock);
 
         message[0] = '\0';
+        task_start_ns = t->enqueued_ns > previous_done ? t->enqueued_ns : previous_done;
+        awaited_done_ns = 0;
         lk_status st = run_task(s, t, sticky, message);
+        if (t->kind == TASK_WAIT)
+            /* the wait is over when the awaited work is, not when this thread woke */
+            previous_done = awaited_done_ns > task_start_ns ? awaited_done_ns : task_start_ns;
+        else if (t->kind == TASK_RUN)
+            previous_done = cpu_now_ns();
+        /* a record takes no time */
         free(t);
 
         pthread_mutex_lock(&s->lock);
@@ -158,21 +202,34 @@ static void* stream_main(void* arg) {
             copy_message(s->error_message, message);
         }
         s->completed++;
-        pthread_cond_broadcast(&s->idle);
+        /* Wake synchronizers only when the first of them is due: waking the host
+         * thread after every task costs a context switch per op on a busy machine. */
+        if (s->completed >= s->wake_at) {
+            s->wake_at = UINT64_MAX;
+            /* Outside the lock (see TASK_RECORD); the sleepers are registered. */
+            pthread_mutex_unlock(&s->lock);
+            pthread_cond_broadcast(&s->idle);
+            pthread_mutex_lock(&s->lock);
+        }
     }
+    if (busy) atomic_fetch_sub(&s->dev->pool.busy_streams, 1);
     pthread_mutex_unlock(&s->lock);
     return NULL;
 }
 
 static void push_task(cpu_stream* s, cpu_task* t) {
     t->next = NULL;
+    t->enqueued_ns = cpu_now_ns();
     pthread_mutex_lock(&s->lock);
     if (s->tail) s->tail->next = t;
     else s->head = t;
     s->tail = t;
     s->enqueued++;
-    pthread_cond_signal(&s->work);
+    int wake = s->sleeping;
     pthread_mutex_unlock(&s->lock);
+    /* After the unlock: the woken worker would otherwise preempt this thread only
+     * to block on the lock it still holds. Only a sleeping worker needs the call. */
+    if (wake) pthread_cond_signal(&s->work);
 }
 
 static cpu_task* new_task(const char* fn, task_kind kind, size_t args_size) {
@@ -208,6 +265,7 @@ lk_status lk_cpu_stream_create(lk_device* device, lk_stream** out) {
     s->h.device = device;
     s->dev = dev;
     s->error = LK_OK;
+    s->wake_at = UINT64_MAX;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->work, NULL);
     pthread_cond_init(&s->idle, NULL);
@@ -232,7 +290,11 @@ lk_status lk_cpu_stream_create(lk_device* device, lk_stream** out) {
  * (message copied into `message`) and clears it. Call with s->lock held. */
 static lk_status drain_locked(cpu_stream* s, char* message) {
     uint64_t target = s->enqueued;
-    while (s->completed < target) pthread_cond_wait(&s->idle, &s->lock);
+    while (s->completed < target) {
+        /* Every wake-up resets wake_at, so each sleeper registers again. */
+        if (target < s->wake_at) s->wake_at = target;
+        pthread_cond_wait(&s->idle, &s->lock);
+    }
     lk_status st = s->error;
     if (st != LK_OK) copy_message(message, s->error_message);
     s->error = LK_OK;
@@ -372,7 +434,9 @@ lk_status lk_cpu_event_synchronize(lk_event* event) {
     cpu_marker* m = e->latest;
     if (m) {
         m->refs++; /* the event may be re-recorded while we wait */
+        m->waiters++;
         while (!m->done) pthread_cond_wait(&dev->markers_cv, &dev->markers_lock);
+        m->waiters--;
         if (m->status != LK_OK)
             st = CPU_ERROR(m->status, "lk_event_synchronize: the recorded work failed: %s",
                            m->message);
@@ -442,7 +506,8 @@ static void throttled_copy(cpu_device* dev, int64_t* link_free_at, char* dst, co
         size_t n = bytes - off < chunk ? bytes - off : chunk;
         int64_t duration = (int64_t)((double)n * 1e9 / dev->link_bytes_per_s);
         pthread_mutex_lock(&dev->link_lock);
-        int64_t earliest = schedule >= 0 ? schedule : cpu_now_ns();
+        /* The first chunk may start when the copy became ready on its stream. */
+        int64_t earliest = schedule >= 0 ? schedule : task_start_ns > 0 ? task_start_ns : cpu_now_ns();
         int64_t begin = *link_free_at > earliest ? *link_free_at : earliest;
         int64_t finish = begin + duration;
         *link_free_at = finish;
