@@ -50,7 +50,7 @@ public record SchedulerConfig(int horizon, long inFlightBudgetBytes, double minP
 
     /** The defaults documented in docs/scheduler.md, for experts of {@code expertBytes} bytes and top-{@code topK} routing. */
     public static SchedulerConfig defaults(long expertBytes, int topK) {
-        return new SchedulerConfig(8, expertBytes, 0.9, 0.8, topK, 64, 16, 0.8, 0.95, 0.05, 32);
+        return new SchedulerConfig(8, expertBytes, 0.9, 0.8, topK, 64, 16, 0.8, 0.95, 0.03, 32);
     }
 
     /** With horizon D = {@code d}. */
