@@ -25,22 +25,47 @@ import java.util.Locale;
  */
 public final class PolicyBench {
     /**
-     * One policy's measurements.
+     * One policy's measurements; with several rounds, speeds and stalls are medians over the rounds, counts are of all
+     * rounds together.
      *
-     * @param decodeTokensPerSecond decode tokens over decode time, all prompts together
-     * @param stallMsPerToken       time the compute stream waited for copies, per decoded token
-     * @param copiedMiBPerToken     expert bytes copied during decode, per decoded token
-     * @param sameTokens            whether every prompt produced the all-resident tokens
+     * @param decodeTokensPerSecond decode tokens over decode time, all prompts together (median over rounds)
+     * @param hitRate               hits over lookups, all rounds together
+     * @param stallMsPerToken       time the compute stream waited for copies, per decoded token (median over rounds)
+     * @param copiedMiBPerToken     expert bytes copied during decode, per decoded token, all rounds together
+     * @param prefetchesIssued      prefetches issued, summed over rounds
+     * @param prefetchesUsed        prefetches used, summed over rounds
+     * @param sameTokens            whether every prompt produced the all-resident tokens in every round
+     * @param rounds                the measurements of each round, in round order
      */
     public record Row(String policy, double decodeTokensPerSecond, double hitRate, double stallMsPerToken,
-                      double copiedMiBPerToken, long prefetchesIssued, long prefetchesUsed, boolean sameTokens) {
+                      double copiedMiBPerToken, long prefetchesIssued, long prefetchesUsed, boolean sameTokens,
+                      List<RoundSample> rounds) {
+        public Row {
+            rounds = List.copyOf(rounds);
+            if (rounds.isEmpty()) throw new IllegalArgumentException("a row needs at least one round");
+        }
+
+        /** A row measured in one round. */
+        public Row(String policy, double decodeTokensPerSecond, double hitRate, double stallMsPerToken,
+                   double copiedMiBPerToken, long prefetchesIssued, long prefetchesUsed, boolean sameTokens) {
+            this(policy, decodeTokensPerSecond, hitRate, stallMsPerToken, copiedMiBPerToken, prefetchesIssued,
+                    prefetchesUsed, sameTokens, List.of(new RoundSample(decodeTokensPerSecond, copiedMiBPerToken)));
+        }
+
+        double[] roundTokensPerSecond() {
+            return rounds.stream().mapToDouble(RoundSample::decodeTokensPerSecond).toArray();
+        }
+    }
+
+    /** What one round measured of a policy that the table compares round by round. */
+    public record RoundSample(double decodeTokensPerSecond, double copiedMiBPerToken) {
     }
 
     /**
      * The rows, and what they are measured against.
      *
      * @param ceilings           hit-rate ceilings of the reference routing (null without an offloading row)
-     * @param computeMsPerToken  decode time per token all-resident: the compute-only time
+     * @param computeMsPerToken  decode time per token all-resident: the compute-only time (median over its rounds)
      * @param linkBytesPerSecond the emulated link's bandwidth, 0 when not emulated (then no overlap bound is given)
      * @param expertBytes        bytes of one expert (one copy)
      */
@@ -51,72 +76,103 @@ public final class PolicyBench {
          * schedule of the same copies beats; NaN without an emulated link.
          */
         public double boundMsPerToken(Row r) {
+            return boundMsPerToken(r.copiedMiBPerToken());
+        }
+
+        private double boundMsPerToken(double copiedMiBPerToken) {
             if (linkBytesPerSecond <= 0) return Double.NaN;
-            return Math.max(computeMsPerToken, r.copiedMiBPerToken() * 1048576.0 / linkBytesPerSecond * 1e3);
+            return Math.max(computeMsPerToken, copiedMiBPerToken * 1048576.0 / linkBytesPerSecond * 1e3);
+        }
+
+        /** Decode time over the overlap bound, per round (each round against its own copied bytes), median. */
+        public double timeOverBound(Row r) {
+            return Rounds.median(r.rounds().stream()
+                    .mapToDouble(s -> 1e3 / s.decodeTokensPerSecond() / boundMsPerToken(s.copiedMiBPerToken())).toArray());
+        }
+
+        /** How many rounds the rows were measured over. */
+        public int rounds() {
+            return rows.isEmpty() ? 1 : rows.getFirst().rounds().size();
         }
     }
 
     private PolicyBench() {
     }
 
-    /**
-     * @param base options shared by every run (backend, threads, link, slots); the policy is set per run
-     */
+    /** One round: {@link #run(Path, List, LoadOptions, List, int, int, Progress)} with {@code repeat} 1. */
     public static Result run(Path quantizedModel, List<String> policies, LoadOptions base, List<String> prompts,
                              int tokens, Progress progress) {
+        return run(quantizedModel, policies, base, prompts, tokens, 1, progress);
+    }
+
+    /**
+     * Runs {@code repeat} rounds; round r runs every policy once over all prompts, in an order rotated to start at
+     * policy r mod P ({@link Rounds#rotated}). all-resident is the reference: it leads round 0 (its routing gives the
+     * hit-rate ceilings), and when it is not asked for it runs in round 0 only. Every round's tokens are compared with
+     * round 0's all-resident tokens once all rounds are done.
+     *
+     * @param base   options shared by every run (backend, threads, link, slots); the policy is set per run
+     * @param repeat rounds, at least 1
+     */
+    public static Result run(Path quantizedModel, List<String> policies, LoadOptions base, List<String> prompts,
+                             int tokens, int repeat, Progress progress) {
+        if (repeat < 1) throw new IllegalArgumentException("repeat must be >= 1 round, got " + repeat);
         GenerationOptions options = GenerationOptions.defaults().withMaxTokens(tokens);
-        List<List<Integer>> reference = null;
         List<int[][]> referenceRouting = new ArrayList<>(); // decode tokens of the all-resident run: [layer][top-k]
         int slotsPerLayer = 0, experts = 0;
-        double computeMsPerToken = Double.NaN;
         long expertBytes = 0;
-        List<Row> rows = new ArrayList<>();
         List<String> order = new ArrayList<>(policies);
-        // the reference tokens come from all-resident, measured first when it is asked for
+        // the reference tokens come from all-resident, measured first (in round 0) when it is asked for
         order.remove("all-resident");
         order.addFirst("all-resident");
-        for (String policy : order) {
-            progress.start("bench " + policy, prompts.size(), "prompts");
-            List<List<Integer>> produced = new ArrayList<>();
-            long decodeNanos = 0;
-            int decodeTokens = 0;
-            try (MoeModel model = MoeModel.load(quantizedModel, base.withPolicy(policy))) {
-                model.generate(prompts.getFirst(), options.withMaxTokens(2), t -> { }); // warm-up (JIT, caches)
-                long[] before = countsOf(model);
-                double stallBefore = stallOf(model);
-                RoutingRecorder recorder = reference == null ? new RoutingRecorder(model.config().numHiddenLayers()) : null;
-                if (recorder != null) model.forwardPass().setRoutingListener(recorder);
-                for (int i = 0; i < prompts.size(); i++) {
-                    GenerationResult r = model.generate(prompts.get(i), options.withRoutingProblem(i), t -> { });
-                    if (recorder != null) referenceRouting.addAll(recorder.takeFrom(r.timings().promptTokens()));
-                    produced.add(r.tokenIds());
-                    decodeNanos += r.timings().decodeNanos();
-                    decodeTokens += r.timings().decodeTokens();
-                    progress.update(i + 1);
-                }
-                progress.finish();
-                if (recorder != null) model.forwardPass().setRoutingListener(null);
-                experts = model.config().numLocalExperts();
-                if (model.experts() instanceof OffloadedExperts off) expertBytes = off.expertBytes();
-                if (reference == null) {
-                    reference = produced;
-                    computeMsPerToken = decodeNanos / 1e6 / decodeTokens;
-                }
-                if (model.experts() instanceof OffloadedExperts off && slotsPerLayer == 0) slotsPerLayer = off.slotsPerLayer();
-                if (!policies.contains(policy)) continue;
-                double tps = decodeTokens * 1e9 / decodeNanos;
-                Row row;
-                if (model.experts() instanceof OffloadedExperts off) {
+        java.util.Map<String, List<Measurement>> measured = new java.util.LinkedHashMap<>();
+        for (String policy : order) measured.put(policy, new ArrayList<>());
+        for (int round = 0; round < repeat; round++) {
+            for (String policy : Rounds.rotated(order, round)) {
+                boolean reference = policy.equals("all-resident");
+                if (round > 0 && reference && !policies.contains(policy)) continue; // only needed for the reference
+                String label = repeat == 1 ? "bench " + policy : "bench " + policy + " (round " + (round + 1) + "/" + repeat + ")";
+                progress.start(label, prompts.size(), "prompts");
+                try (MoeModel model = MoeModel.load(quantizedModel, base.withPolicy(policy))) {
+                    model.generate(prompts.getFirst(), options.withMaxTokens(2), t -> { }); // warm-up (JIT, caches)
+                    long[] before = countsOf(model);
+                    double stallBefore = stallOf(model);
+                    RoutingRecorder recorder = reference && round == 0
+                            ? new RoutingRecorder(model.config().numHiddenLayers()) : null;
+                    if (recorder != null) model.forwardPass().setRoutingListener(recorder);
+                    List<List<Integer>> produced = new ArrayList<>();
+                    long decodeNanos = 0;
+                    int decodeTokens = 0;
+                    for (int i = 0; i < prompts.size(); i++) {
+                        GenerationResult r = model.generate(prompts.get(i), options.withRoutingProblem(i), t -> { });
+                        if (recorder != null) referenceRouting.addAll(recorder.takeFrom(r.timings().promptTokens()));
+                        produced.add(r.tokenIds());
+                        decodeNanos += r.timings().decodeNanos();
+                        decodeTokens += r.timings().decodeTokens();
+                        progress.update(i + 1);
+                    }
+                    progress.finish();
+                    if (recorder != null) model.forwardPass().setRoutingListener(null);
+                    experts = model.config().numLocalExperts();
+                    boolean offloaded = model.experts() instanceof OffloadedExperts;
+                    if (model.experts() instanceof OffloadedExperts off) {
+                        expertBytes = off.expertBytes();
+                        if (slotsPerLayer == 0) slotsPerLayer = off.slotsPerLayer();
+                    }
                     long[] after = countsOf(model);
-                    long lookups = after[0] - before[0], hits = after[1] - before[1], copied = after[2] - before[2];
-                    row = new Row(policy, tps, lookups == 0 ? 1 : hits / (double) lookups,
-                            (off.stallMillis() - stallBefore) / decodeTokens, copied / 1048576.0 / decodeTokens,
-                            after[3] - before[3], after[4] - before[4], produced.equals(reference));
-                } else {
-                    row = new Row(policy, tps, 1.0, 0, 0, 0, 0, produced.equals(reference));
+                    long[] delta = new long[after.length];
+                    for (int j = 0; j < after.length; j++) delta[j] = after[j] - before[j];
+                    measured.get(policy).add(new Measurement(produced, decodeNanos, decodeTokens, offloaded, delta,
+                            stallOf(model) - stallBefore));
                 }
-                rows.add(row);
             }
+        }
+        List<List<Integer>> referenceTokens = measured.get("all-resident").getFirst().tokens();
+        double computeMsPerToken = Rounds.median(measured.get("all-resident").stream()
+                .mapToDouble(m -> m.decodeNanos() / 1e6 / m.decodeTokens()).toArray());
+        List<Row> rows = new ArrayList<>();
+        for (String policy : order) {
+            if (policies.contains(policy)) rows.add(row(policy, measured.get(policy), referenceTokens));
         }
         HitRateCeilings ceilings = null;
         if (slotsPerLayer > 0 && !referenceRouting.isEmpty()) {
@@ -125,6 +181,41 @@ public final class PolicyBench {
             ceilings = HitRateCeilings.of(trace, slotsPerLayer);
         }
         return new Result(rows, ceilings, computeMsPerToken, base.linkBytesPerSecond(), expertBytes);
+    }
+
+    /**
+     * One policy's run over all prompts in one round.
+     *
+     * @param counts lookups, hits, bytes copied, prefetches issued, prefetches used during the prompts (zeros when
+     *               nothing is offloaded)
+     */
+    private record Measurement(List<List<Integer>> tokens, long decodeNanos, int decodeTokens, boolean offloaded,
+                               long[] counts, double stallMillis) {
+        double tokensPerSecond() {
+            return decodeTokens * 1e9 / decodeNanos;
+        }
+
+        double copiedMiBPerToken() {
+            return counts[2] / 1048576.0 / decodeTokens;
+        }
+    }
+
+    /** The row of one policy's rounds: medians of speeds and stalls, counts of all rounds together. */
+    private static Row row(String policy, List<Measurement> rounds, List<List<Integer>> referenceTokens) {
+        boolean same = rounds.stream().allMatch(m -> m.tokens().equals(referenceTokens));
+        double tps = Rounds.median(rounds.stream().mapToDouble(Measurement::tokensPerSecond).toArray());
+        List<RoundSample> samples = rounds.stream()
+                .map(m -> new RoundSample(m.tokensPerSecond(), m.offloaded() ? m.copiedMiBPerToken() : 0)).toList();
+        if (!rounds.getFirst().offloaded()) return new Row(policy, tps, 1.0, 0, 0, 0, 0, same, samples);
+        long[] sum = new long[5];
+        long decodeTokens = 0;
+        for (Measurement m : rounds) {
+            for (int j = 0; j < sum.length; j++) sum[j] += m.counts()[j];
+            decodeTokens += m.decodeTokens();
+        }
+        double stall = Rounds.median(rounds.stream().mapToDouble(m -> m.stallMillis() / m.decodeTokens()).toArray());
+        return new Row(policy, tps, sum[0] == 0 ? 1 : sum[1] / (double) sum[0], stall, sum[2] / 1048576.0 / decodeTokens,
+                sum[3], sum[4], same, samples);
     }
 
     /** Collects the routing of every token of a generation; keeps the decode ones (position >= prompt length). */
@@ -256,11 +347,10 @@ public final class PolicyBench {
         StringBuilder sb = new StringBuilder(table(result.rows(), baseline));
         if (result.linkBytesPerSecond() > 0) {
             sb.append(String.format(Locale.ROOT, "decode time / overlap bound max(compute %.2f ms, copied bytes / link) per"
-                    + " token:", result.computeMsPerToken()));
+                    + " token%s:", result.computeMsPerToken(), result.rounds() > 1 ? " (medians over rounds)" : ""));
             for (Row r : result.rows()) {
                 if (r.policy().equals("all-resident")) continue;
-                sb.append(String.format(Locale.ROOT, " %s %.2f", r.policy(),
-                        1e3 / r.decodeTokensPerSecond() / result.boundMsPerToken(r)));
+                sb.append(String.format(Locale.ROOT, " %s %.2f", r.policy(), result.timeOverBound(r)));
             }
             sb.append('\n');
         }
@@ -275,17 +365,34 @@ public final class PolicyBench {
         return sb.append('\n').toString();
     }
 
-    /** The table, with speed-ups against the row of {@code baseline} (when present). */
+    /**
+     * The table, with speed-ups against the row of {@code baseline} (when present). With several rounds the speed-up is
+     * the median over rounds of the two policies' speeds in the same round, with its range over the rounds.
+     */
     public static String table(List<Row> rows, String baseline) {
-        double base = rows.stream().filter(r -> r.policy().equals(baseline)).mapToDouble(Row::decodeTokensPerSecond)
-                .findFirst().orElse(Double.NaN);
+        Row base = rows.stream().filter(r -> r.policy().equals(baseline)).findFirst().orElse(null);
+        boolean spread = rows.stream().anyMatch(r -> r.rounds().size() > 1);
+        String vs = spread ? "%18s" : "%9s";
         StringBuilder sb = new StringBuilder();
-        sb.append(String.format(Locale.ROOT, "%-20s %10s %9s %9s %12s %13s %11s %6s%n", "policy", "decode t/s",
+        sb.append(String.format(Locale.ROOT, "%-20s %10s " + vs + " %9s %12s %13s %11s %6s%n", "policy", "decode t/s",
                 "vs " + abbreviate(baseline), "hit rate", "stall ms/tok", "copied MiB/tok", "prefetch u/i", "same"));
         for (Row r : rows) {
-            sb.append(String.format(Locale.ROOT, "%-20s %10.1f %8.2fx %9.3f %12.2f %13.2f %11s %6s%n", r.policy(),
-                    r.decodeTokensPerSecond(), r.decodeTokensPerSecond() / base, r.hitRate(), r.stallMsPerToken(),
+            String ratio;
+            if (base == null) {
+                ratio = String.format(Locale.ROOT, vs, "NaNx");
+            } else {
+                Rounds.Spread s = Rounds.Spread.of(Rounds.perRoundRatios(r.roundTokensPerSecond(), base.roundTokensPerSecond()));
+                ratio = spread
+                        ? String.format(Locale.ROOT, "%18s", String.format(Locale.ROOT, "%.2fx (%.2f-%.2f)", s.median(), s.min(), s.max()))
+                        : String.format(Locale.ROOT, "%8.2fx", s.median());
+            }
+            sb.append(String.format(Locale.ROOT, "%-20s %10.1f %s %9.3f %12.2f %13.2f %11s %6s%n", r.policy(),
+                    r.decodeTokensPerSecond(), ratio, r.hitRate(), r.stallMsPerToken(),
                     r.copiedMiBPerToken(), r.prefetchesUsed() + "/" + r.prefetchesIssued(), r.sameTokens() ? "yes" : "NO"));
+        }
+        if (spread) {
+            sb.append("decode t/s, vs ").append(abbreviate(baseline)).append(" (range over rounds) and stall: medians over"
+                    + " rounds; hit rate, copied MiB/tok: all rounds together; prefetch u/i: summed over rounds\n");
         }
         return sb.toString();
     }

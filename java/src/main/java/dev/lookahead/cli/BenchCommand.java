@@ -28,7 +28,10 @@ import java.util.concurrent.Callable;
                 "expert quantized at 4 bits takes 7.4 layer compute times (measured per run), Mixtral-8x7B's ratio on",
                 "PCIe 4.0; 2- and 3-bit experts have fewer bytes and copy proportionally faster (see --link-gbps).",
                 "With --routing-from TRACE, decoded tokens take their experts from a recorded routing trace instead",
-                "of the router (prompt i replays problem i of the trace), under every policy."})
+                "of the router (prompt i replays problem i of the trace), under every policy.",
+                "With --repeat N, N rounds each run every policy once, round r starting at policy r mod P so that a",
+                "drifting machine speed does not always favour the same policy; speeds are medians over rounds and a",
+                "speed-up is the median of the two policies' ratios in the same round, with its range over rounds."})
 final class BenchCommand implements Callable<Integer> {
     @Parameters(index = "0", arity = "0..1", paramLabel = "MODEL", description = "checkpoint directory (default: the demo model)")
     Path model;
@@ -63,6 +66,11 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--threads", defaultValue = "0", description = "CPU backend threads, 0 = all cores")
     int threads;
+
+    @Option(names = "--repeat", paramLabel = "N", defaultValue = "1",
+            description = "rounds of every policy over all prompts, order rotated per round; decode t/s and speed-ups"
+                    + " are medians over rounds (default: ${DEFAULT-VALUE})")
+    int repeat = 1; // set here too: DemoCommand fills the fields without picocli
 
     @picocli.CommandLine.Mixin
     SpeculationOptions speculation = new SpeculationOptions();
@@ -112,6 +120,7 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        if (repeat < 1) throw new IllegalArgumentException("--repeat must be at least 1 round, got " + repeat);
         // read once, up front: a bad file fails before anything is quantized
         prompts = promptsFile == null ? DemoCommand.PROMPTS : readPrompts(promptsFile);
         Path source = model != null ? model : DemoCommand.resolveDemoModel();
@@ -155,9 +164,10 @@ final class BenchCommand implements Callable<Integer> {
             base = base.withLinkBytesPerSecond(c.bytesPerSecond());
             link = c.describe();
         }
-        System.out.printf(Locale.ROOT, "%nbench %s: experts %s, %s, %s, %d prompts x %d tokens, greedy%n", quantized,
+        System.out.printf(Locale.ROOT, "%nbench %s: experts %s, %s, %s, %d prompts x %d tokens, greedy%s%n", quantized,
                 format, gpuMemory != null ? "budget " + gpuMemory : base.slotsPerLayer() + " expert slots per layer",
-                base.backend().name().toLowerCase(Locale.ROOT), prompts.size(), tokens);
+                base.backend().name().toLowerCase(Locale.ROOT), prompts.size(), tokens,
+                repeat > 1 ? ", median of " + repeat + " rounds, order rotated" : "");
         System.out.println(link);
         System.out.println("lookahead heads: " + (heads != null ? heads : "plug-and-play (each layer's router applied early)"));
         long blobBytes = layout.blobBytes();
@@ -167,7 +177,8 @@ final class BenchCommand implements Callable<Integer> {
             System.out.println(routing.describe() + "; prompt i replays problem i mod " + routing.problems()
                     + " from its token 0 (prompt tokens keep the model's router)");
         }
-        PolicyBench.Result result = PolicyBench.run(quantized, policies, base, prompts, tokens, ProgressBar.stderr());
+        PolicyBench.Result result = PolicyBench.run(quantized, policies, base, prompts, tokens, repeat,
+                ProgressBar.stderr());
         System.out.print(PolicyBench.table(result, "mixtral-offloading"));
         if (result.rows().stream().anyMatch(r -> !r.sameTokens())) {
             throw new IllegalStateException("a policy produced other tokens than all-resident: offloading must change speed only");

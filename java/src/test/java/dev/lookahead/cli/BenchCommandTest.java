@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -42,6 +43,42 @@ class BenchCommandTest {
             java.nio.file.Files.writeString(empty, "\n  \n");
             CliRunner.Run bad = CliRunner.run("bench", model.toString(), "--prompts", empty.toString());
             assertTrue(bad.code() != 0 && bad.err().contains("has no prompt"), bad.err());
+        } finally {
+            if (home == null) System.clearProperty("lookahead.home");
+            else System.setProperty("lookahead.home", home);
+        }
+    }
+
+    @Test
+    void repeatRunsRotatedRoundsAndReportsMediansWithTheirRange() throws Exception {
+        Path model = tmp.resolve("m");
+        RandomCheckpoint.write(RandomCheckpoint.Spec.small(9).withLayers(2).withExperts(6, 2), model);
+        String home = System.getProperty("lookahead.home");
+        System.setProperty("lookahead.home", tmp.toString());
+        try {
+            Path prompts = tmp.resolve("prompts.txt");
+            java.nio.file.Files.writeString(prompts, "the river ran\n");
+            String[] policies = {"all-resident", "mixtral-offloading", "lookahead"};
+            CliRunner.Run r = CliRunner.run("bench", model.toString(), "-n", "4", "-k", "3", "--expert-group", "32",
+                    "--policies", String.join(",", policies), "--prompts", prompts.toString(), "--repeat", "2");
+            assertEquals(0, r.code(), r.err());
+            assertTrue(r.out().contains("1 prompts x 4 tokens, greedy, median of 2 rounds, order rotated"), r.out());
+            for (String policy : policies) {
+                // a table row: the policy, then its decode t/s ("lookahead heads: ..." is not one)
+                List<String> rows = r.out().lines().filter(l -> l.matches(java.util.regex.Pattern.quote(policy) + " +[0-9].*"))
+                        .toList();
+                assertEquals(1, rows.size(), policy + " once:\n" + r.out());
+                assertTrue(rows.getFirst().trim().endsWith("yes"), r.out());
+            }
+            // m-o against itself, round by round: exactly 1 in every round
+            assertTrue(r.out().lines().anyMatch(l -> l.startsWith("mixtral-offloading ") && l.contains("1.00x (1.00-1.00)")),
+                    r.out());
+            assertTrue(r.err().contains("(round 2/2)"), r.err());
+
+            for (String n : new String[] {"0", "-3"}) {
+                CliRunner.Run bad = CliRunner.run("bench", model.toString(), "--repeat", n);
+                assertTrue(bad.code() != 0 && bad.err().contains("--repeat must be at least 1 round, got " + n), bad.err());
+            }
         } finally {
             if (home == null) System.clearProperty("lookahead.home");
             else System.setProperty("lookahead.home", home);
