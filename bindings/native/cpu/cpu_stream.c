@@ -110,9 +110,13 @@ static lk_status run_task(cpu_stream* s, cpu_task* t, lk_status sticky, char* me
         return st;
     }
     case TASK_RECORD: {
-        /* The marker's status and message were filled in when the task was taken. */
+        /* The marker's status and message were filled in when the task was taken.
+         * Its time is when the stream reached it on the device's clock (see
+         * task_start_ns), the clock the emulated copies run on: stamped when this
+         * thread got a core instead, a span around a copy that started on time
+         * could come out shorter than the copy. */
         pthread_mutex_lock(&dev->markers_lock);
-        t->marker->time_ns = cpu_now_ns();
+        t->marker->time_ns = task_start_ns > 0 ? task_start_ns : cpu_now_ns();
         t->marker->done = 1;
         /* markers_cv is shared by all markers: wake its sleepers only when one of
          * them waits for this marker, not on every record (most have no waiter).
