@@ -99,12 +99,6 @@ public final class PolicyBench {
     private PolicyBench() {
     }
 
-    /** One round: {@link #run(Path, List, LoadOptions, List, int, int, Progress)} with {@code repeat} 1. */
-    public static Result run(Path quantizedModel, List<String> policies, LoadOptions base, List<String> prompts,
-                             int tokens, Progress progress) {
-        return run(quantizedModel, policies, base, prompts, tokens, 1, progress);
-    }
-
     /**
      * Runs {@code repeat} rounds; round r runs every policy once over all prompts, in an order rotated to start at
      * policy r mod P ({@link Rounds#rotated}). all-resident is the reference: it leads round 0 (its routing gives the
