@@ -6,7 +6,6 @@ import dev.lookahead.api.GenerationResult;
 import dev.lookahead.api.LoadOptions;
 import dev.lookahead.api.MoeModel;
 import dev.lookahead.api.SamplingOptions;
-import dev.lookahead.bench.PolicyBench;
 import dev.lookahead.engine.OffloadedExperts;
 import dev.lookahead.expert.CacheStats;
 import dev.lookahead.model.RandomCheckpoint;
