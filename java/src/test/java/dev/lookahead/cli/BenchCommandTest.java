@@ -19,9 +19,7 @@ class BenchCommandTest {
     void benchComparesPoliciesOnAnEmulatedLinkWithIdenticalTokens() throws Exception {
         Path model = tmp.resolve("m");
         RandomCheckpoint.write(RandomCheckpoint.Spec.small(9).withLayers(2).withExperts(6, 2), model);
-        String home = System.getProperty("lookahead.home");
-        System.setProperty("lookahead.home", tmp.toString()); // the quantized copy goes under tmp/target
-        try {
+        CliRunner.withHome(tmp, () -> { // the quantized copy goes under tmp/target
             Path prompts = tmp.resolve("prompts.txt");
             java.nio.file.Files.writeString(prompts, "the river ran\n\nan old mill stood\n");
             CliRunner.Run r = CliRunner.run("bench", model.toString(), "-n", "6", "-k", "3", "--expert-group", "32",
@@ -43,19 +41,14 @@ class BenchCommandTest {
             java.nio.file.Files.writeString(empty, "\n  \n");
             CliRunner.Run bad = CliRunner.run("bench", model.toString(), "--prompts", empty.toString());
             assertTrue(bad.code() != 0 && bad.err().contains("has no prompt"), bad.err());
-        } finally {
-            if (home == null) System.clearProperty("lookahead.home");
-            else System.setProperty("lookahead.home", home);
-        }
+        });
     }
 
     @Test
     void repeatRunsRotatedRoundsAndReportsMediansWithTheirRange() throws Exception {
         Path model = tmp.resolve("m");
         RandomCheckpoint.write(RandomCheckpoint.Spec.small(9).withLayers(2).withExperts(6, 2), model);
-        String home = System.getProperty("lookahead.home");
-        System.setProperty("lookahead.home", tmp.toString());
-        try {
+        CliRunner.withHome(tmp, () -> {
             Path prompts = tmp.resolve("prompts.txt");
             java.nio.file.Files.writeString(prompts, "the river ran\n");
             String[] policies = {"all-resident", "mixtral-offloading", "lookahead"};
@@ -79,10 +72,7 @@ class BenchCommandTest {
                 CliRunner.Run bad = CliRunner.run("bench", model.toString(), "--repeat", n);
                 assertTrue(bad.code() != 0 && bad.err().contains("--repeat must be at least 1 round, got " + n), bad.err());
             }
-        } finally {
-            if (home == null) System.clearProperty("lookahead.home");
-            else System.setProperty("lookahead.home", home);
-        }
+        });
     }
 
     @Test

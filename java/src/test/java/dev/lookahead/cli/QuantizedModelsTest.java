@@ -21,9 +21,7 @@ class QuantizedModelsTest {
     void theCachedCopyIsReusedUntilItsSourceChanges() throws Exception {
         Path source = tmp.resolve("m");
         RandomCheckpoint.write(RandomCheckpoint.Spec.small(3).withLayers(2).withExperts(4, 2), source);
-        String home = System.getProperty("lookahead.home");
-        System.setProperty("lookahead.home", tmp.toString());
-        try {
+        CliRunner.withHome(tmp, () -> {
             Path q = QuantizedModels.ensure(source, 4, 32);
             Path weights = q.resolve("model.safetensors");
             byte[] first = Files.readAllBytes(weights);
@@ -41,9 +39,6 @@ class QuantizedModelsTest {
             Files.setLastModifiedTime(source.resolve("model.safetensors"), FileTime.fromMillis(made.toMillis() + 5000));
             assertEquals(q, QuantizedModels.ensure(source, 4, 32));
             assertFalse(Arrays.equals(first, Files.readAllBytes(weights)), "a changed source is quantized again");
-        } finally {
-            if (home == null) System.clearProperty("lookahead.home");
-            else System.setProperty("lookahead.home", home);
-        }
+        });
     }
 }

@@ -68,10 +68,8 @@ class RoutingFromCommandTest {
     }
 
     @Test
-    void benchSaysTheRoutingIsReplayedAndEveryPolicyKeepsTheTokens() {
-        String home = System.getProperty("lookahead.home");
-        System.setProperty("lookahead.home", tmp.toString()); // the quantized copy goes under tmp/target
-        try {
+    void benchSaysTheRoutingIsReplayedAndEveryPolicyKeepsTheTokens() throws Exception {
+        CliRunner.withHome(tmp, () -> { // the quantized copy goes under tmp/target
             CliRunner.Run r = CliRunner.run("bench", model.toString(), "-n", "6", "-k", "3", "--expert-group", "32",
                     "--link-gbps", "1", "--policies", "all-resident,mixtral-offloading,lookahead",
                     "--routing-from", trace.toString());
@@ -89,12 +87,7 @@ class RoutingFromCommandTest {
             CliRunner.Run bad = CliRunner.run("bench", model.toString(), "--routing-from", wrongShape.toString());
             assertEquals(1, bad.code());
             assertTrue(bad.err().contains("no token has all 32 layers"), bad.err());
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        } finally {
-            if (home == null) System.clearProperty("lookahead.home");
-            else System.setProperty("lookahead.home", home);
-        }
+        });
     }
 
     @Test

@@ -1,10 +1,8 @@
 package dev.lookahead.engine;
 
-import dev.lookahead.api.BackendChoice;
 import dev.lookahead.api.GenerationOptions;
 import dev.lookahead.api.LoadOptions;
 import dev.lookahead.api.MoeModel;
-import dev.lookahead.bindings.DType;
 import dev.lookahead.model.RandomCheckpoint;
 import dev.lookahead.quant.CheckpointQuantizer;
 import dev.lookahead.quant.QuantSpec;
@@ -23,6 +21,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
+import static dev.lookahead.engine.OffloadingTest.cpu;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -51,11 +50,6 @@ class ForcedRoutingTest {
         quantized = tmp.resolve("q4");
         CheckpointQuantizer.quantize(plain, quantized,
                 new CheckpointQuantizer.Options(new QuantSpec(4, 32), new QuantSpec(4, 32), null), Progress.NONE);
-    }
-
-    static LoadOptions cpu(String policy) {
-        return LoadOptions.defaults().withBackend(BackendChoice.CPU).withKvCacheType(DType.F32).withContextLength(64)
-                .withPolicy(policy).withPrefillChunk(5);
     }
 
     /** One JSONL record in the shape of shared/traces. */
