@@ -13,8 +13,10 @@ import dev.lookahead.util.Progress;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * Runs the same prompts, greedily, under several residency policies in one process and measures
@@ -72,13 +74,9 @@ public final class PolicyBench {
     public record Result(List<Row> rows, HitRateCeilings ceilings, double computeMsPerToken, double linkBytesPerSecond,
                          long expertBytes) {
         /**
-         * The overlap bound of a row: max(compute-only time, its copied bytes / link bandwidth) per token, the time no
-         * schedule of the same copies beats; NaN without an emulated link.
+         * The overlap bound of a run that copied {@code copiedMiBPerToken}: max(compute-only time, copied bytes / link
+         * bandwidth) per token, the time no schedule of the same copies beats; NaN without an emulated link.
          */
-        public double boundMsPerToken(Row r) {
-            return boundMsPerToken(r.copiedMiBPerToken());
-        }
-
         private double boundMsPerToken(double copiedMiBPerToken) {
             if (linkBytesPerSecond <= 0) return Double.NaN;
             return Math.max(computeMsPerToken, copiedMiBPerToken * 1048576.0 / linkBytesPerSecond * 1e3);
@@ -119,7 +117,7 @@ public final class PolicyBench {
         // the reference tokens come from all-resident, measured first (in round 0) when it is asked for
         order.remove("all-resident");
         order.addFirst("all-resident");
-        java.util.Map<String, List<Measurement>> measured = new java.util.LinkedHashMap<>();
+        Map<String, List<Measurement>> measured = new LinkedHashMap<>();
         for (String policy : order) measured.put(policy, new ArrayList<>());
         for (int round = 0; round < repeat; round++) {
             for (String policy : Rounds.rotated(order, round)) {
