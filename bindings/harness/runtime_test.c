@@ -474,6 +474,51 @@ static void test_throttle(void) {
     OK(lk_device_close(slow));
 }
 
+/* Copies queued back to back on one stream run back to back on the emulated link,
+ * like a DMA engine: the second starts when the first finished on the link, not
+ * when the stream's thread woke from the first copy's sleep. The events after each
+ * are stamped on that clock, so they lie exactly one copy apart (an event recorded
+ * when the thread woke would add the wake-up delay, several microseconds at least). */
+static void test_back_to_back(void) {
+    const size_t bytes = (size_t)1 << 20;
+    const double link = 1e9;
+    lk_device* d = open_cpu(1, 0, link);
+    lk_buffer* b;
+    lk_host_buffer* h;
+    void *dp, *hp;
+    OK(lk_buffer_alloc(d, 2 * bytes, &b));
+    OK(lk_host_buffer_alloc(d, bytes, &h));
+    OK(lk_buffer_ptr(b, &dp));
+    OK(lk_host_buffer_ptr(h, &hp));
+    memset(hp, 0x3C, bytes);
+    lk_stream* s;
+    lk_event *first, *second;
+    OK(lk_stream_create(d, &s));
+    OK(lk_event_create(d, &first));
+    OK(lk_event_create(d, &second));
+    const double copy_ms = (double)(int64_t)(bytes * 1e9 / link) / 1e6;
+    float worst = 0;
+    for (int run = 0; run < 5; run++) {
+        OK(lk_copy_h2d(s, dp, hp, bytes));
+        OK(lk_event_record(first, s));
+        OK(lk_copy_h2d(s, (char*)dp + bytes, hp, bytes));
+        OK(lk_event_record(second, s));
+        OK(lk_stream_synchronize(s));
+        float ms;
+        OK(lk_event_elapsed_ms(first, second, &ms));
+        float off = fabsf(ms - (float)copy_ms);
+        worst = off > worst ? off : worst;
+    }
+    printf("  1 MiB after 1 MiB at 1 GB/s: events %.4f ms apart at worst off the copy's %.4f ms\n",
+           worst, copy_ms);
+    EXPECT(worst < 1e-3, "back-to-back copies' events %.4f ms off one copy (%.4f ms)", worst, copy_ms);
+    EXPECT(((unsigned char*)dp)[2 * bytes - 1] == 0x3C, "copied data");
+    OK(lk_event_destroy(first));
+    OK(lk_event_destroy(second));
+    OK(lk_stream_destroy(s));
+    OK(lk_device_close(d));
+}
+
 static void test_overlap(void) {
     /* ~67 ms at 1 GB/s: long enough that the compute stream's worker, even when a
      * busy machine wakes it tens of ms late, starts its task before the copy ends */
@@ -1114,6 +1159,7 @@ int main(int argc, char** argv) {
         {"sticky_error", test_sticky_error},
         {"memory", test_memory},
         {"throttle", test_throttle},
+        {"back_to_back", test_back_to_back},
         {"overlap", test_overlap},
         {"parallel_for", test_parallel_for},
         {"threads", test_threads},

@@ -87,6 +87,10 @@ static void copy_message(char* dst, const char* src) { snprintf(dst, MESSAGE_CAP
 static _Thread_local int64_t task_start_ns;
 /* Set by a TASK_WAIT: when the awaited work completed. */
 static _Thread_local int64_t awaited_done_ns;
+/* Set by a copy over the emulated link: when it finished on the link. The next
+ * task of the stream could start then, as a DMA engine runs queued copies back
+ * to back, even if this thread woke later from the copy's sleep. */
+static _Thread_local int64_t emulated_done_ns;
 
 /* Runs one task outside the stream lock; returns its status and, on failure,
  * leaves the message in `message`. `sticky` is the stream's error when the task
@@ -191,12 +195,13 @@ static void* stream_main(void* arg) {
         message[0] = '\0';
         task_start_ns = t->enqueued_ns > previous_done ? t->enqueued_ns : previous_done;
         awaited_done_ns = 0;
+        emulated_done_ns = 0;
         lk_status st = run_task(s, t, sticky, message);
         if (t->kind == TASK_WAIT)
             /* the wait is over when the awaited work is, not when this thread woke */
             previous_done = awaited_done_ns > task_start_ns ? awaited_done_ns : task_start_ns;
         else if (t->kind == TASK_RUN)
-            previous_done = cpu_now_ns();
+            previous_done = emulated_done_ns > 0 ? emulated_done_ns : cpu_now_ns();
         /* a record takes no time */
         free(t);
 
@@ -521,6 +526,7 @@ static void throttled_copy(cpu_device* dev, int64_t* link_free_at, char* dst, co
         int last = off + n >= bytes;
         if (last || finish - cpu_now_ns() > min_sleep_ns) sleep_until_ns(finish);
     }
+    emulated_done_ns = schedule;
 }
 
 static lk_status copy_task(lk_cpu_pool* pool, void* p) {

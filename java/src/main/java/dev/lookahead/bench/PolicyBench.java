@@ -9,6 +9,7 @@ import dev.lookahead.expert.CacheStats;
 import dev.lookahead.expert.RoutingTrace;
 import dev.lookahead.quant.ExpertBlobLayout;
 import dev.lookahead.quant.QuantSpec;
+import dev.lookahead.sched.StagedPrefetch;
 import dev.lookahead.util.Progress;
 
 import java.nio.file.Path;
@@ -33,30 +34,48 @@ public final class PolicyBench {
      * @param decodeTokensPerSecond decode tokens over decode time, all prompts together (median over rounds)
      * @param hitRate               hits over lookups, all rounds together
      * @param stallMsPerToken       time the compute stream waited for copies, per decoded token (median over rounds)
-     * @param copiedMiBPerToken     expert bytes copied during decode, per decoded token, all rounds together
+     * @param copiedMiBPerToken     expert bytes that crossed the link during decode (staged ones included), per
+     *                              decoded token, all rounds together
      * @param prefetchesIssued      prefetches issued, summed over rounds
      * @param prefetchesUsed        prefetches used, summed over rounds
      * @param sameTokens            whether every prompt produced the all-resident tokens in every round
      * @param rounds                the measurements of each round, in round order
+     * @param staging               the staged copies (zeros for the policies without)
      */
     public record Row(String policy, double decodeTokensPerSecond, double hitRate, double stallMsPerToken,
                       double copiedMiBPerToken, long prefetchesIssued, long prefetchesUsed, boolean sameTokens,
-                      List<RoundSample> rounds) {
+                      List<RoundSample> rounds, Staging staging) {
         public Row {
             rounds = List.copyOf(rounds);
             if (rounds.isEmpty()) throw new IllegalArgumentException("a row needs at least one round");
         }
 
-        /** A row measured in one round. */
+        /** A row measured in one round, without staged copies. */
         public Row(String policy, double decodeTokensPerSecond, double hitRate, double stallMsPerToken,
                    double copiedMiBPerToken, long prefetchesIssued, long prefetchesUsed, boolean sameTokens) {
             this(policy, decodeTokensPerSecond, hitRate, stallMsPerToken, copiedMiBPerToken, prefetchesIssued,
-                    prefetchesUsed, sameTokens, List.of(new RoundSample(decodeTokensPerSecond, copiedMiBPerToken)));
+                    prefetchesUsed, sameTokens, List.of(new RoundSample(decodeTokensPerSecond, copiedMiBPerToken)),
+                    Staging.NONE);
         }
 
         double[] roundTokensPerSecond() {
             return rounds.stream().mapToDouble(RoundSample::decodeTokensPerSecond).toArray();
         }
+    }
+
+    /**
+     * Staged copies of a row, all rounds together.
+     *
+     * @param cacheCopiedMiBPerToken the cache's copies per token, a miss served from a staging slot counted whole:
+     *                               what eviction alone costs (the copied bytes less the staged bytes no miss used)
+     * @param started                experts whose staging started
+     * @param used                   misses served from a staging slot
+     * @param stagedMiBPerToken      bytes staged per token
+     * @param usedMiBPerToken        of those, the bytes that misses used
+     */
+    public record Staging(double cacheCopiedMiBPerToken, long started, long used, double stagedMiBPerToken,
+                          double usedMiBPerToken) {
+        public static final Staging NONE = new Staging(Double.NaN, 0, 0, 0, 0);
     }
 
     /** What one round measured of a policy that the table compares round by round. */
@@ -188,7 +207,7 @@ public final class PolicyBench {
         }
 
         double copiedMiBPerToken() {
-            return counts[2] / 1048576.0 / decodeTokens;
+            return counts[COPIED] / 1048576.0 / decodeTokens;
         }
     }
 
@@ -198,16 +217,19 @@ public final class PolicyBench {
         double tps = Rounds.median(rounds.stream().mapToDouble(Measurement::tokensPerSecond).toArray());
         List<RoundSample> samples = rounds.stream()
                 .map(m -> new RoundSample(m.tokensPerSecond(), m.offloaded() ? m.copiedMiBPerToken() : 0)).toList();
-        if (!rounds.getFirst().offloaded()) return new Row(policy, tps, 1.0, 0, 0, 0, 0, same, samples);
-        long[] sum = new long[5];
+        if (!rounds.getFirst().offloaded()) return new Row(policy, tps, 1.0, 0, 0, 0, 0, same, samples, Staging.NONE);
+        long[] sum = new long[COUNTS];
         long decodeTokens = 0;
         for (Measurement m : rounds) {
             for (int j = 0; j < sum.length; j++) sum[j] += m.counts()[j];
             decodeTokens += m.decodeTokens();
         }
         double stall = Rounds.median(rounds.stream().mapToDouble(m -> m.stallMillis() / m.decodeTokens()).toArray());
-        return new Row(policy, tps, sum[0] == 0 ? 1 : sum[1] / (double) sum[0], stall, sum[2] / 1048576.0 / decodeTokens,
-                sum[3], sum[4], same, samples);
+        double perToken = 1048576.0 * decodeTokens;
+        Staging staging = new Staging(sum[CACHE_COPIED] / perToken, sum[STAGED_STARTED], sum[STAGED_USED],
+                sum[STAGED_BYTES] / perToken, sum[STAGED_USED_BYTES] / perToken);
+        return new Row(policy, tps, sum[LOOKUPS] == 0 ? 1 : sum[HITS] / (double) sum[LOOKUPS], stall,
+                sum[COPIED] / perToken, sum[PREFETCHES], sum[PREFETCHES_USED], same, samples, staging);
     }
 
     /** Collects the routing of every token of a generation; keeps the decode ones (position >= prompt length). */
@@ -319,11 +341,28 @@ public final class PolicyBench {
         }
     }
 
-    /** lookups, hits, bytes copied, prefetches issued, prefetches used (zeros when nothing is offloaded). */
+    private static final int LOOKUPS = 0, HITS = 1, COPIED = 2, PREFETCHES = 3, PREFETCHES_USED = 4, CACHE_COPIED = 5,
+            STAGED_STARTED = 6, STAGED_USED = 7, STAGED_BYTES = 8, STAGED_USED_BYTES = 9, COUNTS = 10;
+
+    /** The counters at the indices above, so far (zeros when nothing is offloaded). */
     private static long[] countsOf(MoeModel model) {
-        if (!(model.experts() instanceof OffloadedExperts off)) return new long[5];
+        long[] c = new long[COUNTS];
+        if (!(model.experts() instanceof OffloadedExperts off)) return c;
         CacheStats s = off.stats();
-        return new long[] {s.lookups(), s.hits(), s.bytesCopied(), s.prefetchesIssued(), s.prefetchesUsed()};
+        c[LOOKUPS] = s.lookups();
+        c[HITS] = s.hits();
+        c[COPIED] = off.linkBytes();
+        c[PREFETCHES] = s.prefetchesIssued();
+        c[PREFETCHES_USED] = s.prefetchesUsed();
+        c[CACHE_COPIED] = s.bytesCopied();
+        StagedPrefetch.Stats st = off.stagingStats();
+        if (st != null) {
+            c[STAGED_STARTED] = st.started;
+            c[STAGED_USED] = st.used;
+            c[STAGED_BYTES] = st.bytesIssued;
+            c[STAGED_USED_BYTES] = st.bytesUsed;
+        }
+        return c;
     }
 
     private static double stallOf(MoeModel model) {
@@ -348,11 +387,28 @@ public final class PolicyBench {
         }
         if (c == null) return sb.toString();
         sb.append(c.describe()).append('\n');
-        sb.append("effective hit rate (1 - copies / lookups) and the share of the LRU -> Belady (per layer) gap it closes:");
+        sb.append("effective hit rate (1 - copies / lookups, staged bytes no miss used counted) and the share of the"
+                + " LRU -> Belady (per layer) gap it closes:");
         for (Row r : result.rows()) {
             if (r.policy().equals("all-resident")) continue;
             double h = c.effectiveHitRate(r.copiedMiBPerToken() * 1048576.0, result.expertBytes());
             sb.append(String.format(Locale.ROOT, " %s %.3f (%+.0f %%)", r.policy(), h, 100 * c.gapClosed(h)));
+        }
+        sb.append('\n');
+        List<Row> staged = result.rows().stream().filter(r -> r.staging().started() > 0).toList();
+        if (staged.isEmpty()) return sb.toString();
+        sb.append("eviction alone (1 - the cache's copies / lookups: a miss served from a staging slot counts as a copy,"
+                + " staged bytes no miss used do not) and the gap it closes:");
+        for (Row r : staged) {
+            double h = c.effectiveHitRate(r.staging().cacheCopiedMiBPerToken() * 1048576.0, result.expertBytes());
+            sb.append(String.format(Locale.ROOT, " %s %.3f (%+.0f %%)", r.policy(), h, 100 * c.gapClosed(h)));
+        }
+        sb.append("\nstaged copies (background, into the staging slots): misses served / experts started, MiB staged per"
+                + " token (used by misses):");
+        for (Row r : staged) {
+            Staging s = r.staging();
+            sb.append(String.format(Locale.ROOT, " %s %d/%d, %.3f (%.3f)", r.policy(), s.used(), s.started(),
+                    s.stagedMiBPerToken(), s.usedMiBPerToken()));
         }
         return sb.append('\n').toString();
     }

@@ -24,8 +24,19 @@ final class SpeculationOptions {
                     + " eviction (default: 8)")
     int horizon = -1;
 
+    @Option(names = "--staging", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "lookahead policies: copy predicted experts into the spare staging slots in the background,"
+                    + " in chunks that fill the link's idle time; a staged expert evicts nothing until its layer"
+                    + " chooses it (default: on; --no-staging turns it off)")
+    boolean staging = true;
+
+    @Option(names = "--staging-min-probability", paramLabel = "P",
+            description = "lookahead policies: stage only experts predicted at least this likely (default: 0.2)")
+    Double stagingMinProbability;
+
     SpeculationSettings toTuning() {
         return new SpeculationSettings(copiesInFlight, minProbability == null ? Double.NaN : minProbability,
-                targetRecall == null ? Double.NaN : targetRecall, horizon);
+                targetRecall == null ? Double.NaN : targetRecall, horizon, staging,
+                stagingMinProbability == null ? Double.NaN : stagingMinProbability);
     }
 }

@@ -8,6 +8,7 @@ import dev.lookahead.api.GenerationResult;
 import dev.lookahead.api.MoeModel;
 import dev.lookahead.engine.OffloadedExperts;
 import dev.lookahead.expert.CacheStats;
+import dev.lookahead.sched.StagedPrefetch;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -45,7 +46,21 @@ final class StatsJson {
             c.put("prefetches_issued", s.prefetchesIssued());
             c.put("prefetches_used", s.prefetchesUsed());
             c.put("prefetches_wasted", s.prefetchesWasted());
+            c.put("link_bytes", off.linkBytes());
             c.put("decode_stall_ms", off.stallMillis());
+            StagedPrefetch.Stats st = off.stagingStats();
+            if (st != null) {
+                ObjectNode g = c.putObject("staging");
+                g.put("chunks", st.chunks);
+                g.put("bytes_staged", st.bytesIssued);
+                g.put("experts_started", st.started);
+                g.put("misses_served", st.used);
+                g.put("bytes_used", st.bytesUsed);
+                g.put("bytes_wasted", st.bytesWasted());
+                g.put("windows_measured", st.windowsMeasured);
+                g.put("windows_overrun", st.windowsOverrun);
+                g.put("windows_short", st.windowsShort);
+            }
             c.put("prefill_streamed_copies", off.streamedCopies());
             ArrayNode layers = c.putArray("per_layer");
             for (int l = 0; l < s.layers(); l++) {

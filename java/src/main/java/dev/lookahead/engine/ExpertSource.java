@@ -6,7 +6,9 @@ import dev.lookahead.expert.Expert;
  * Where the forward pass gets the experts the router chose: resident in device memory, or
  * offloaded (copied on demand or speculatively into device slots). The forward pass calls, per
  * MoE layer: {@link #prepare} with the chosen experts, then for each of them in the returned
- * order {@link #acquire}, enqueues its computation, then {@link #release}.
+ * order {@link #acquire}, enqueues its computation, then {@link #release}; in a decode pass it
+ * then calls {@link #speculate} and {@link #prefetch}, so speculation is planned on the host while
+ * the experts compute.
  */
 public interface ExpertSource extends AutoCloseable {
     /**
@@ -41,8 +43,8 @@ public interface ExpertSource extends AutoCloseable {
     }
 
     /**
-     * After {@link #prepare} of a decode layer whose heads were evaluated (see {@link #gate}) and read
-     * back: hand their predictions to the scheduler.
+     * After the experts of a decode layer whose heads were evaluated (see {@link #gate}) and read
+     * back are enqueued: hand their predictions to the scheduler.
      */
     default void speculate(int layer, long step) {
     }

@@ -389,11 +389,6 @@ public final class ForwardPass implements AutoCloseable {
         for (int j = 0; j < topK; j++) chosen[j] = hostTopIdx.getAtIndex(ValueLayout.JAVA_INT, j);
         if (timeline != null) timeline.beginHost(Timeline.Span.EXPERT_PLAN, layer);
         int[] order = expertSource.prepare(layer, chosen, topK, step, false);
-        expertSource.speculate(layer, step);
-        if (predicted) {
-            for (int j = 0; j < topK; j++) this.predicted[j] = hostPredIdx.getAtIndex(ValueLayout.JAVA_INT, j);
-            expertSource.prefetch(layer + 1, this.predicted, topK, layer, chosen, topK, step);
-        }
         if (timeline != null) timeline.endHost(Timeline.Span.EXPERT_PLAN);
         for (int j : order) {
             int e = chosen[j];
@@ -403,6 +398,12 @@ public final class ForwardPass implements AutoCloseable {
             stream.scatterAddRows(rows(x, 1, dim), rows(expertOut, 1, dim), null, topWeights.slice((long) j * F32, F32), 1, dim);
             if (timeline != null) timeline.end(stream, Timeline.Span.EXPERT);
             expertSource.release(layer, e);
+        }
+        // speculation is planned while the experts compute: the stream needs only the demand copies, issued above
+        expertSource.speculate(layer, step);
+        if (predicted) {
+            for (int j = 0; j < topK; j++) this.predicted[j] = hostPredIdx.getAtIndex(ValueLayout.JAVA_INT, j);
+            expertSource.prefetch(layer + 1, this.predicted, topK, layer, chosen, topK, step);
         }
     }
 

@@ -2,6 +2,7 @@ package dev.lookahead.engine;
 
 import dev.lookahead.bindings.Device;
 import dev.lookahead.bindings.DeviceBuffer;
+import dev.lookahead.bindings.DeviceSlice;
 import dev.lookahead.bindings.Event;
 import dev.lookahead.bindings.PinnedBuffer;
 import dev.lookahead.bindings.Stream;
@@ -19,6 +20,7 @@ import dev.lookahead.sched.PredictedNextUse;
 import dev.lookahead.sched.SchedulerConfig;
 import dev.lookahead.sched.SpeculationSettings;
 import dev.lookahead.sched.SpeculativeScheduler;
+import dev.lookahead.sched.StagedPrefetch;
 import dev.lookahead.quant.QuantizedCheckpoint;
 import dev.lookahead.util.Progress;
 
@@ -52,6 +54,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     private final int[][] nextTokenHeads;           // per layer: indices in gate.headsFrom of its next-token heads
     private final int[][] nextTokenTargets;         // per layer: the next token's layer each of them predicts
     private final int[] demandSlots;
+    private final ExpertId[] ids;                   // [layer * experts + expert], interned
     private final long blobBytes;
     private final Stream compute;
     private final Stream copy;
@@ -59,9 +62,18 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     private final int expertsPerLayer;
     private final DeviceBuffer slots;                          // [cacheSlots + STAGING_SLOTS, blobBytes]
     private final int cacheSlots;
-    private final Expert[] slotExpert;
-    private final Event[] copyDone;
-    private final Event[] lastUse;
+    private final int[] memoryOf;                              // [slot]: the slot memory it uses (swapped by staging)
+    private final Expert[] slotExpert;                         // [memory]
+    private final Event[] copyDone;                            // [memory]
+    private final Event[] lastUse;                             // [memory]
+    private final StagedPrefetch staging;                      // background copies into the staging slots; or null
+    // staging windows: linkFree on the copy stream after a layer's demand copies, demand on the idle compute stream
+    // at the next layer's demand; the time between them is the window the staged chunks may fill
+    private record Window(Event linkFree, Event demand, int layer) { }
+    private final ArrayDeque<Window> windows = new ArrayDeque<>();
+    private final ArrayDeque<Event> spareEvents = new ArrayDeque<>();
+    private Event openLinkFree;
+    private int openLayer = -1;
     private final List<Integer> filling = new ArrayList<>();
 
     // the layer being computed: where each chosen expert is and whether compute must wait for its copy
@@ -124,11 +136,15 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
             nextTokenTargets[l] = java.util.Arrays.copyOf(target, n);
         }
         this.demandSlots = new int[expertsPerLayer];
+        this.ids = new ExpertId[layers * expertsPerLayer];
+        for (int l = 0; l < layers; l++) for (int e = 0; e < expertsPerLayer; e++) ids[l * expertsPerLayer + e] = new ExpertId(l, e);
         this.cacheSlots = cache.layout().totalSlots();
         this.compute = compute;
         this.slotFor = new int[expertsPerLayer];
         this.mustWait = new boolean[expertsPerLayer];
         int total = cacheSlots + STAGING_SLOTS;
+        this.memoryOf = new int[total];
+        for (int s = 0; s < total; s++) memoryOf[s] = s;
         this.slotExpert = new Expert[total];
         this.copyDone = new Event[total];
         this.lastUse = new Event[total];
@@ -162,6 +178,10 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         }
         this.copy = copyStream;
         this.slots = slotMemory;
+        StagedPrefetch.Config stagingConfig = tuning.stagingConfig(blobBytes);
+        this.staging = scheduled && stagingConfig != null
+                ? new StagedPrefetch(layers, expertsPerLayer, STAGING_SLOTS, blobBytes, measureLink(device), stagingConfig)
+                : null;
     }
 
     /** Bytes of one expert blob (one copy). */
@@ -228,14 +248,26 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         int ready = 0;
         List<Integer> later = new ArrayList<>();
         Set<ExpertId> keep = null;
+        if (staging != null && prefill) {
+            staging.clearBuffers(); // the prefill streams through the staging slots
+            if (openLinkFree != null) spareEvents.push(openLinkFree);
+            openLinkFree = null;
+        }
         if (scheduler != null && !prefill) {
-            long token = step / cache.layout().layers();
+            int layers = cache.layout().layers();
+            long token = step / layers;
+            if (staging != null) staging.beginStep(step);
             // read back with this layer's routing: the next token's wishes steer the evictions from here on
             int[] heads = nextTokenHeads[layer], targets = nextTokenTargets[layer];
             for (int h = 0; h < heads.length; h++) {
-                for (int e = 0; e < expertsPerLayer; e++) scheduler.predictNextToken(token, targets[h], e, gate.probability(heads[h], e));
+                for (int e = 0; e < expertsPerLayer; e++) {
+                    float p = gate.probability(heads[h], e);
+                    scheduler.predictNextToken(token, targets[h], e, p);
+                    if (staging != null) staging.predict((token + 1) * layers + targets[h], targets[h], e, p);
+                }
             }
             scheduler.demand(token, layer, experts, count, demandSlots);
+            if (staging != null) closeWindow(); // staged chunks may fill the link until the demand copies are queued
             for (int i = 0; i < count; i++) {
                 int e = experts[i], slot = demandSlots[i];
                 slotFor[e] = slot;
@@ -279,27 +311,28 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         if (layer != currentLayer) throw new IllegalStateException("acquire of layer " + layer + " while preparing " + currentLayer);
         int slot = slotFor[expert];
         if (slot < 0) throw new IllegalStateException("expert " + expert + " of layer " + layer + " has no slot yet");
+        int memory = memoryOf[slot];
         if (mustWait[expert] && currentPrefill) {
             if (timeline != null) timeline.begin(compute, Timeline.Span.COPY_WAIT, layer, expert);
-            compute.waitEvent(copyDone[slot]);
+            compute.waitEvent(copyDone[memory]);
             if (timeline != null) timeline.end(compute, Timeline.Span.COPY_WAIT);
         } else if (mustWait[expert]) {
             Event[] pair = freePairs.isEmpty() ? new Event[] {compute.device().createEvent(), compute.device().createEvent()}
                     : freePairs.pop();
             pair[0].record(compute);
             if (timeline != null) timeline.begin(compute, Timeline.Span.COPY_WAIT, layer, expert);
-            compute.waitEvent(copyDone[slot]);
+            compute.waitEvent(copyDone[memory]);
             if (timeline != null) timeline.end(compute, Timeline.Span.COPY_WAIT);
             pair[1].record(compute);
             pendingPairs.add(pair);
         }
-        return slotExpert[slot];
+        return slotExpert[memory];
     }
 
     @Override
     public void release(int layer, int expert) {
         int slot = slotFor[expert];
-        lastUse[slot].record(compute);
+        lastUse[memoryOf[slot]].record(compute);
         if (slot >= cacheSlots) {
             stagingBusy[slot - cacheSlots] = false;
             streamNext();
@@ -316,10 +349,72 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         return gate;
     }
 
-    /** The lookahead heads' predictions made at {@code layer} (read back with the router) go to the scheduler. */
+    /**
+     * The lookahead heads' predictions made at {@code layer} (read back with the router) go to the scheduler, and
+     * to the staging of the window that opens now (after this layer's demand copies).
+     */
     @Override
     public void speculate(int layer, long step) {
         if (scheduler == null) return;
+        speculateIntoCache(layer, step);
+        if (staging == null) return;
+        var heads = gate.headsFrom(layer);
+        int rest = cache.layout().layers() - 1 - layer;
+        for (int h = 0; h < heads.size(); h++) {
+            int d = heads.get(h).distance();
+            if (d > rest) continue; // a next-token head: given in prepare
+            for (int e = 0; e < expertsPerLayer; e++) staging.predict(step + d, layer + d, e, gate.probability(h, e));
+        }
+        openLinkFree = spareEvent(compute.device());
+        openLinkFree.record(copy);
+        openLayer = layer;
+        staging.plan(index -> cache.contains(ids[index]), this::stageChunk);
+    }
+
+    /**
+     * Once a layer's demand copies are queued (the compute stream still idle): ends the window the previous layer
+     * opened, and measures the windows whose events are done.
+     */
+    private void closeWindow() {
+        if (openLinkFree != null) {
+            Event demand = spareEvent(compute.device());
+            demand.record(compute);
+            windows.add(new Window(openLinkFree, demand, openLayer));
+            openLinkFree = null;
+        }
+        while (!windows.isEmpty() && windows.peek().linkFree().query() && windows.peek().demand().query()) {
+            Window w = windows.poll();
+            staging.windowMeasured(w.layer(), w.linkFree().elapsedMillis(w.demand()));
+            spareEvents.push(w.linkFree());
+            spareEvents.push(w.demand());
+        }
+    }
+
+    private Event spareEvent(Device device) {
+        return spareEvents.isEmpty() ? device.createEvent() : spareEvents.pop();
+    }
+
+    /**
+     * The link's bandwidth for staging budgets: the second of two timed copies of one expert into a staging slot
+     * (the first may pay for first-touch costs).
+     */
+    private double measureLink(Device device) {
+        MemorySegment src = host.getFirst().segment().asSlice(0, blobBytes);
+        DeviceSlice dst = slots.slice(cacheSlots * blobBytes, blobBytes);
+        try (Event start = device.createEvent(); Event end = device.createEvent()) {
+            double millis = 0;
+            for (int i = 0; i < 2; i++) {
+                start.record(copy);
+                copy.copyToDevice(src, dst);
+                end.record(copy);
+                copy.synchronize();
+                millis = start.elapsedMillis(end);
+            }
+            return blobBytes / (Math.max(millis, 1e-3) / 1e3); // a link faster than a blob per microsecond is not limiting
+        }
+    }
+
+    private void speculateIntoCache(int layer, long step) {
         long token = step / cache.layout().layers();
         int horizon = Math.min(predictions.maxHorizon(), cache.layout().layers() - 1 - layer);
         if (horizon <= 0) return;
@@ -340,19 +435,49 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
 
     // ---- CopyEngine: the scheduler's copies go to the copy stream -------------------------------
 
+    /** A staged expert moves into the slot by swapping memory; only its bytes not staged yet are copied. */
     @Override
     public void submit(ExpertId id, int slot, boolean speculative) {
-        copyInto(id, slot);
+        int buffer = staging == null ? -1 : staging.find(id.layer(), id.expert());
+        if (buffer < 0) {
+            copyInto(id, slot);
+            return;
+        }
+        int stagingSlot = cacheSlots + buffer;
+        int memory = memoryOf[slot];
+        memoryOf[slot] = memoryOf[stagingSlot];
+        memoryOf[stagingSlot] = memory;
+        long staged = staging.bytesStaged(buffer);
+        staging.consume(buffer);
+        // the last staged chunk recorded copyDone of the memory the slot now uses
+        if (staged < blobBytes) copyRange(id, slot, staged, blobBytes - staged, copySpan(id, slot));
     }
 
     @Override
     public boolean isDone(int slot) {
-        return copyDone[slot].query();
+        return copyDone[memoryOf[slot]].query();
     }
 
     @Override
     public void await(int slot) {
-        copyDone[slot].synchronize();
+        copyDone[memoryOf[slot]].synchronize();
+    }
+
+    /** Staged prefetch statistics (lookahead policies with staging), or null. */
+    public StagedPrefetch.Stats stagingStats() {
+        return staging == null ? null : staging.stats();
+    }
+
+    /**
+     * Bytes that crossed the link for decode and prefill: the cache's copies (a miss served from a staging buffer
+     * counts one whole expert: part staged, part copied on demand) plus the staged bytes no miss used.
+     */
+    public long linkBytes() {
+        return cache.stats().bytesCopied() + (staging == null ? 0 : staging.stats().bytesWasted());
+    }
+
+    private void stageChunk(int buffer, int layer, int expert, long offset, long bytes) {
+        copyRange(ids[layer * expertsPerLayer + expert], cacheSlots + buffer, offset, bytes, Timeline.Span.COPY_SPECULATIVE);
     }
 
     @Override
@@ -402,17 +527,26 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         }
     }
 
-    /** Enqueues the copy of an expert's blob into a slot, after the slot's last use on the compute stream. */
+    /** Enqueues the copy of an expert's blob into a slot, after the last use of the slot's memory on the compute stream. */
     private void copyInto(ExpertId id, int slot) {
-        MemorySegment src = host.get(id.layer()).segment().asSlice(id.expert() * blobBytes, blobBytes);
-        if (timeline != null) timeline.begin(copy, Timeline.Span.SLOT_WAIT, id.layer(), id.expert());
-        copy.waitEvent(lastUse[slot]);
-        if (timeline != null) { timeline.end(copy, Timeline.Span.SLOT_WAIT); timeline.begin(copy, copySpan(id, slot), id.layer(), id.expert()); }
-        copy.copyToDevice(src, slots.slice(slot * blobBytes, blobBytes));
-        if (timeline != null) timeline.end(copy, copySpan(id, slot));
-        copyDone[slot].record(copy);
+        copyRange(id, slot, 0, blobBytes, copySpan(id, slot));
         // the scheduler marks its own copies ready; without one, pollCopies does
         if (slot < cacheSlots && scheduler == null) filling.add(slot);
+    }
+
+    /** Bytes [offset, offset + bytes) of the expert's blob into the slot's memory; records the memory's copyDone. */
+    private void copyRange(ExpertId id, int slot, long offset, long bytes, Timeline.Span span) {
+        int memory = memoryOf[slot];
+        MemorySegment src = host.get(id.layer()).segment().asSlice(id.expert() * blobBytes + offset, bytes);
+        if (!lastUse[memory].query()) { // most slots were last used long ago: no wait to enqueue
+            if (timeline != null) timeline.begin(copy, Timeline.Span.SLOT_WAIT, id.layer(), id.expert());
+            copy.waitEvent(lastUse[memory]);
+            if (timeline != null) timeline.end(copy, Timeline.Span.SLOT_WAIT);
+        }
+        if (timeline != null) timeline.begin(copy, span, id.layer(), id.expert());
+        copy.copyToDevice(src, slots.slice(memory * blobBytes + offset, bytes));
+        if (timeline != null) timeline.end(copy, span);
+        copyDone[memory].record(copy);
     }
 
     /** Marks the cache slots whose copies have completed READY (so they may be evicted later). */
@@ -420,7 +554,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         if (scheduler != null) scheduler.poll();
         for (int i = filling.size() - 1; i >= 0; i--) {
             int slot = filling.get(i);
-            if (copyDone[slot].query()) {
+            if (copyDone[memoryOf[slot]].query()) {
                 cache.markReady(slot);
                 filling.remove(i);
             }
@@ -429,7 +563,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
 
     /** For the profile: a staging copy (prefill), a miss of the layer being computed, or a prefetch of a later layer. */
     private Timeline.Span copySpan(ExpertId id, int slot) {
-        if (slot >= cacheSlots) return Timeline.Span.COPY_STAGED;
+        if (slot >= cacheSlots) return currentPrefill ? Timeline.Span.COPY_STAGED : Timeline.Span.COPY_SPECULATIVE;
         return id.layer() == currentLayer ? Timeline.Span.COPY_ON_DEMAND : Timeline.Span.COPY_SPECULATIVE;
     }
 
@@ -449,6 +583,9 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
             for (Event[] p : freePairs) { p[0].close(); p[1].close(); }
             for (Event e : copyDone) e.close();
             for (Event e : lastUse) e.close();
+            for (Window w : windows) { w.linkFree().close(); w.demand().close(); }
+            for (Event e : spareEvents) e.close();
+            if (openLinkFree != null) openLinkFree.close();
             copy.close();
             slots.close();
             host.forEach(PinnedBuffer::close);

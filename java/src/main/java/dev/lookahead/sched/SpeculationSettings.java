@@ -10,14 +10,22 @@ package dev.lookahead.sched;
  * @param targetRecall    throttle speculation while its measured precision is below this (0 = never); NaN = default
  * @param horizon         use the predictions for layers l+1 .. l+horizon of the same token only (copies and
  *                        eviction); -1 = default (8)
+ * @param staged          background copies of predicted experts into the spare staging slots ({@link StagedPrefetch})
+ * @param stagingMinProbability stage only experts predicted at least this likely; NaN = default (0.2)
  */
-public record SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall, int horizon) {
+public record SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall, int horizon,
+                                  boolean staged, double stagingMinProbability) {
     /** Every default. */
     public static final SpeculationSettings DEFAULTS = new SpeculationSettings(-1, Double.NaN, Double.NaN, -1);
 
-    /** With the default horizon. */
+    /** With the default horizon and staging. */
     public SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall) {
         this(copiesInFlight, minProbability, targetRecall, -1);
+    }
+
+    /** With the default staging. */
+    public SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall, int horizon) {
+        this(copiesInFlight, minProbability, targetRecall, horizon, true, Double.NaN);
     }
 
     public SpeculationSettings {
@@ -33,6 +41,21 @@ public record SpeculationSettings(int copiesInFlight, double minProbability, dou
         if (horizon == 0 || horizon < -1) {
             throw new IllegalArgumentException("horizon must be >= 1 layer (or -1 for the default), got " + horizon);
         }
+        if (!Double.isNaN(stagingMinProbability) && !(stagingMinProbability >= 0 && stagingMinProbability <= 1)) {
+            throw new IllegalArgumentException("staging min probability must be in [0, 1], got " + stagingMinProbability);
+        }
+    }
+
+    /** These settings with staging on or off. */
+    public SpeculationSettings withStaged(boolean on) {
+        return new SpeculationSettings(copiesInFlight, minProbability, targetRecall, horizon, on, stagingMinProbability);
+    }
+
+    /** The staging configuration for experts of {@code expertBytes} bytes; null when staging is off. */
+    public StagedPrefetch.Config stagingConfig(long expertBytes) {
+        if (!staged) return null;
+        StagedPrefetch.Config c = StagedPrefetch.Config.defaults(expertBytes);
+        return Double.isNaN(stagingMinProbability) ? c : c.withMinProbability(stagingMinProbability);
     }
 
     /** {@code config} with the values set here. */

@@ -133,11 +133,48 @@ class OffloadingTest {
     }
 
     @Test
+    void stagedCopiesServeMissesWithoutChangingTokens() {
+        GenerationOptions opts = GenerationOptions.defaults().withMaxTokens(40);
+        String prompt = "the river ran past the old mill";
+        List<Integer> expected;
+        try (MoeModel m = MoeModel.load(quantized, cpu("all-resident"))) {
+            expected = m.generate(prompt, opts, t -> { }).tokenIds();
+        }
+        // a slow emulated link: copies take longer than the layers, so windows are short and chunks partial
+        SpeculationSettings lowBar = new SpeculationSettings(-1, Double.NaN, Double.NaN, -1, true, 0.0);
+        for (String policy : List.of("lookahead", "lookahead-global")) {
+            try (MoeModel m = MoeModel.load(quantized, cpu(policy).withSlotsPerLayer(3).withLinkBytesPerSecond(2e7)
+                    .withScheduler(lowBar))) {
+                assertEquals(expected, m.generate(prompt, opts, t -> { }).tokenIds(), policy);
+                OffloadedExperts off = (OffloadedExperts) m.experts();
+                var st = off.stagingStats();
+                assertTrue(st.windowsMeasured > 0, policy + ": every decode layer's window is measured");
+                assertTrue(st.used > 0 && st.bytesUsed > 0, policy + ": some misses came from a staging slot");
+                assertTrue(st.bytesUsed <= st.bytesIssued);
+                assertEquals(off.stats().bytesCopied() + st.bytesWasted(), off.linkBytes(),
+                        "the link carried the cache's copies plus the staged bytes no miss used");
+            }
+        }
+        try (MoeModel m = MoeModel.load(quantized, cpu("lookahead").withSlotsPerLayer(3).withLinkBytesPerSecond(2e7)
+                .withScheduler(SpeculationSettings.DEFAULTS.withStaged(false)))) {
+            assertEquals(expected, m.generate(prompt, opts, t -> { }).tokenIds());
+            OffloadedExperts off = (OffloadedExperts) m.experts();
+            assertEquals(null, off.stagingStats(), "staging off");
+            assertEquals(off.stats().bytesCopied(), off.linkBytes());
+        }
+        try (MoeModel m = MoeModel.load(quantized, cpu("mixtral-offloading").withSlotsPerLayer(3))) {
+            m.generate(prompt, opts, t -> { });
+            assertEquals(null, ((OffloadedExperts) m.experts()).stagingStats(), "the baselines do not stage");
+        }
+    }
+
+    @Test
     void schedulerTuningRejectsValuesOutsideTheUnitInterval() {
         assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, 1.5, Double.NaN));
         assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, Double.NaN, -0.1));
         assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(-2, Double.NaN, Double.NaN));
         assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, Double.NaN, Double.NaN, 0));
+        assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, Double.NaN, Double.NaN, -1, true, 1.5));
         assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, Double.NaN, Double.NaN, -2));
     }
 

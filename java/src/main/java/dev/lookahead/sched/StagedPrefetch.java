@@ -1,0 +1,313 @@
+package dev.lookahead.sched;
+
+import java.util.Arrays;
+import java.util.Objects;
+import java.util.function.IntPredicate;
+
+/**
+ * Background copies of predicted experts into spare device buffers (the engine's staging slots, idle during decode),
+ * in chunks sized to fill the copy link's idle time between two layers' demand copies.
+ *
+ * <p>Why: a demand miss is known only after its layer's router, so its copy cannot overlap compute; and a
+ * speculative copy into a cache slot must evict a layer or more before the demand would, knowing less about what
+ * the next token wants, which costs eviction quality even when every prefetch is used (docs/results.md). A staged
+ * copy evicts nothing. When its layer chooses the expert, the cache admits it like any miss (the same victim, chosen
+ * with that layer's predictions) and the engine swaps the staging buffer with the victim's slot instead of copying;
+ * only the bytes not staged yet still cross the link. A wrong guess costs link time that would have been idle.
+ *
+ * <p>Chunks: a copy stream cannot preempt a copy, so a demand miss queued behind staged bytes waits for them. So
+ * each layer's window, from the end of its demand copies to the next layer's demand, is measured on the device
+ * (the engine reports it with {@link #windowMeasured}), and the window after that layer gets as many bytes as the
+ * link moves in a share of its smoothed length.
+ *
+ * <p>Targets: for every layer, its next run (the later layers of this token, the earlier ones in the next token),
+ * with the heads' probability of each expert there. The most probable experts that are not resident are staged
+ * first; a buffer holding a less probable target is taken over by a more probable one.
+ *
+ * <p>Per step, on the decode thread: {@link #beginStep} (before the layer's demand), {@link #predict} for what the
+ * layer's next-token heads say, {@link #find}/{@link #consume} for each miss during the demand, then
+ * {@link #predict} for the within-token heads and {@link #plan}. Not thread-safe; allocates nothing per step.
+ */
+public final class StagedPrefetch {
+    private static final long NONE = -1;
+
+    /** Receives the chunks to copy: bytes [offset, offset + bytes) of expert {@code layer, expert}'s blob into {@code buffer}. */
+    @FunctionalInterface
+    public interface ChunkSink {
+        void copy(int buffer, int layer, int expert, long offset, long bytes);
+    }
+
+    /**
+     * @param minProbability stage only experts at least this likely at their layer's next run
+     * @param windowShare    the share of a window's smoothed length that staged bytes may fill
+     * @param smoothing      weight of the newest measurement in a window's moving average
+     * @param maxBytes       cap of a window's budget
+     * @param alignBytes     chunk boundaries fall on multiples of this (the last chunk of a blob excepted)
+     */
+    public record Config(double minProbability, double windowShare, double smoothing, long maxBytes, long alignBytes) {
+        public Config {
+            if (!(minProbability >= 0 && minProbability <= 1)) {
+                throw new IllegalArgumentException("staging min probability must be in [0, 1], got " + minProbability);
+            }
+            if (!(windowShare > 0 && windowShare <= 1) || !(smoothing > 0 && smoothing <= 1)) {
+                throw new IllegalArgumentException("staging window share and smoothing must be in (0, 1], got "
+                        + windowShare + ", " + smoothing);
+            }
+            if (maxBytes <= 0 || alignBytes <= 0) {
+                throw new IllegalArgumentException("staging budget cap and alignment must be > 0 bytes, got " + maxBytes
+                        + ", " + alignBytes);
+            }
+        }
+
+        /** Defaults for blobs of {@code blobBytes}: p >= 0.2, 80 % of each window, budget at most 2 blobs (docs/scheduler.md). */
+        public static Config defaults(long blobBytes) {
+            return new Config(0.2, 0.8, 0.25, 2 * blobBytes, 256);
+        }
+
+        public Config withMinProbability(double p) {
+            return new Config(p, windowShare, smoothing, maxBytes, alignBytes);
+        }
+    }
+
+    private final int layers;
+    private final int experts;
+    private final long blobBytes;
+    private final Config config;
+    private final double bytesPerMilli;    // of the link
+
+    private final float[] probability;    // [layer * experts + expert]: at that layer's next run
+    private final long[] windowBudget;     // [layer]: bytes for the window opened after that layer's demand
+    private final double[] windowMillis;   // [layer]: its smoothed length; NaN before the first measurement
+    private final int[] content;           // [buffer]: layer * experts + expert held (fully or partly), or -1
+    private final long[] staged;           // [buffer]: bytes of content copied
+    private final long[] target;           // [buffer]: the step the content is staged for, or NONE
+    private final float[] targetProbability;
+    private final int[] order;             // scratch: candidates by probability
+
+    private long currentStep = NONE;
+    private final Stats stats = new Stats();
+
+    /** @param linkBytesPerSecond the copy link's bandwidth (the engine measures it) */
+    public StagedPrefetch(int layers, int experts, int buffers, long blobBytes, double linkBytesPerSecond, Config config) {
+        if (layers <= 0 || experts <= 0 || buffers <= 0 || blobBytes <= 0) {
+            throw new IllegalArgumentException("staged prefetch needs layers, experts, buffers and blob bytes > 0, got "
+                    + layers + ", " + experts + ", " + buffers + ", " + blobBytes);
+        }
+        if (!(linkBytesPerSecond > 0) || Double.isInfinite(linkBytesPerSecond)) {
+            throw new IllegalArgumentException("link bandwidth must be finite and > 0 bytes/s, got " + linkBytesPerSecond);
+        }
+        this.layers = layers;
+        this.experts = experts;
+        this.blobBytes = blobBytes;
+        this.bytesPerMilli = linkBytesPerSecond / 1e3;
+        this.config = Objects.requireNonNull(config, "config");
+        probability = new float[layers * experts];
+        windowBudget = new long[layers];
+        windowMillis = new double[layers];
+        Arrays.fill(windowMillis, Double.NaN);
+        content = new int[buffers];
+        staged = new long[buffers];
+        target = new long[buffers];
+        targetProbability = new float[buffers];
+        order = new int[layers * experts];
+        clearBuffers();
+    }
+
+    /** Counters over the whole run. */
+    public static final class Stats {
+        public long chunks;
+        public long bytesIssued;
+        /** Experts whose staging started (a buffer took them as its target from empty or from another expert). */
+        public long started;
+        /** Misses served from a staging buffer, and the bytes those buffers held (link time that overlapped compute). */
+        public long used;
+        public long bytesUsed;
+        /** Windows measured, and those in which the link was still busy at the next layer's demand. */
+        public long windowsMeasured;
+        public long windowsOverrun;
+        /** Windows left partly empty: no likely enough expert was left to stage (or every buffer served a likelier one). */
+        public long windowsShort;
+
+        /** Bytes staged that no miss used (yet): link time spent on wrong or unused guesses. */
+        public long bytesWasted() {
+            return bytesIssued - bytesUsed;
+        }
+    }
+
+    public Stats stats() {
+        return stats;
+    }
+
+    public Config config() {
+        return config;
+    }
+
+    /** The budget of the window after {@code layer}'s demand, in bytes. */
+    public long windowBudget(int layer) {
+        return windowBudget[layer];
+    }
+
+    /** The smoothed length of the window after {@code layer}'s demand, in ms; NaN before it was measured. */
+    public double windowMillis(int layer) {
+        return windowMillis[layer];
+    }
+
+    /**
+     * The window after {@code layer}'s demand lasted {@code millis}: from the moment the link had finished every copy
+     * but the staged ones to the next layer's demand (negative: the link was still busy then). Sets the budget.
+     */
+    public void windowMeasured(int layer, double millis) {
+        if (Double.isNaN(millis)) throw new IllegalArgumentException("window length is NaN");
+        stats.windowsMeasured++;
+        if (millis < 0) stats.windowsOverrun++;
+        double w = windowMillis[layer];
+        w = Double.isNaN(w) ? millis : w + config.smoothing() * (millis - w);
+        windowMillis[layer] = w;
+        windowBudget[layer] = (long) Math.min(config.maxBytes(), Math.max(0, w * config.windowShare() * bytesPerMilli));
+    }
+
+    /**
+     * Decode step {@code step} (token * layers + layer) starts, before its demand: this layer's predictions, made for
+     * this run of it, are cleared (its next run is the next token's).
+     */
+    public void beginStep(long step) {
+        if (step <= currentStep) {
+            throw new IllegalStateException("staging step " + step + " after step " + currentStep + ": steps must increase");
+        }
+        currentStep = step;
+        int layer = layerOf(step);
+        Arrays.fill(probability, layer * experts, (layer + 1) * experts, 0f);
+    }
+
+    /**
+     * A head's prediction: P(expert {@code expert} of {@code layer} runs at step {@code targetStep}) = {@code p}.
+     * Kept only when {@code targetStep} is that layer's next run; a later prediction of the same run replaces it.
+     */
+    public void predict(long targetStep, int layer, int expert, float p) {
+        if (currentStep == NONE || targetStep != nextRun(layer)) return;
+        probability[layer * experts + expert] = p;
+    }
+
+    /** The staging buffer holding some bytes of the expert, or -1. */
+    public int find(int layer, int expert) {
+        int index = layer * experts + expert;
+        for (int b = 0; b < content.length; b++) if (content[b] == index && staged[b] > 0) return b;
+        return -1;
+    }
+
+    /** The expert (layer * experts + expert) that {@code buffer} holds bytes of, or -1. */
+    public int held(int buffer) {
+        return staged[buffer] > 0 ? content[buffer] : -1;
+    }
+
+    /** Bytes of its expert that {@code buffer} holds. */
+    public long bytesStaged(int buffer) {
+        return staged[buffer];
+    }
+
+    /** The engine moved {@code buffer}'s expert into the cache (it swapped the memory): the buffer is empty now. */
+    public void consume(int buffer) {
+        stats.used++;
+        stats.bytesUsed += staged[buffer];
+        content[buffer] = -1;
+        staged[buffer] = 0;
+        target[buffer] = NONE;
+    }
+
+    /** The buffers were overwritten (a prefill streams through them): nothing staged is left. */
+    public void clearBuffers() {
+        Arrays.fill(content, -1);
+        Arrays.fill(staged, 0);
+        Arrays.fill(target, NONE);
+        Arrays.fill(targetProbability, 0f);
+    }
+
+    /**
+     * After the current layer's demand: hands {@code sink} this window's chunks, most probable target first.
+     *
+     * @param resident whether an expert (layer * experts + expert) is in the cache or being copied into it
+     * @return the bytes handed out
+     */
+    public long plan(IntPredicate resident, ChunkSink sink) {
+        if (currentStep == NONE) return 0;
+        for (int b = 0; b < target.length; b++) if (target[b] != NONE && target[b] <= currentStep) target[b] = NONE;
+        int n = 0;
+        for (int i = 0; i < probability.length; i++) {
+            if (probability[i] > 0 && probability[i] >= (float) config.minProbability() && !resident.test(i)) order[n++] = i;
+        }
+        sortByProbability(n);
+        long budget = windowBudget[layerOf(currentStep)];
+        long handed = 0;
+        for (int c = 0; c < n && budget - handed >= config.alignBytes(); c++) {
+            int index = order[c];
+            float p = probability[index];
+            int b = holding(index);
+            if (b < 0) {
+                b = bufferFor(p);
+                if (b < 0) break; // every buffer serves a likelier target
+                content[b] = index;
+                staged[b] = 0;
+                stats.started++;
+            }
+            target[b] = nextRun(index / experts);
+            targetProbability[b] = p;
+            long bytes = chunk(blobBytes - staged[b], budget - handed);
+            if (bytes == 0) continue;
+            sink.copy(b, index / experts, index % experts, staged[b], bytes);
+            staged[b] += bytes;
+            handed += bytes;
+            stats.chunks++;
+        }
+        stats.bytesIssued += handed;
+        if (budget - handed >= config.alignBytes()) stats.windowsShort++;
+        return handed;
+    }
+
+    /** The step at which {@code layer} runs next, seen from the current step (whose own layer runs now). */
+    private long nextRun(int layer) {
+        long token = currentStep / layers;
+        return layer > layerOf(currentStep) ? token * layers + layer : (token + 1) * layers + layer;
+    }
+
+    private int layerOf(long step) {
+        return (int) (step % layers);
+    }
+
+    private int holding(int index) {
+        for (int b = 0; b < content.length; b++) if (content[b] == index) return b;
+        return -1;
+    }
+
+    /** A buffer with no pending target (an empty one first), else the one serving the least likely target below p. */
+    private int bufferFor(float p) {
+        int free = -1, weakest = -1;
+        for (int b = 0; b < content.length; b++) {
+            if (target[b] == NONE) {
+                if (free < 0 || (content[b] < 0 && content[free] >= 0)) free = b;
+            } else if (targetProbability[b] < p && (weakest < 0 || targetProbability[b] < targetProbability[weakest])) {
+                weakest = b;
+            }
+        }
+        return free >= 0 ? free : weakest;
+    }
+
+    /** min(remaining, room), cut to the alignment unless it finishes the blob. */
+    private long chunk(long remaining, long room) {
+        if (remaining <= room) return remaining;
+        return room / config.alignBytes() * config.alignBytes();
+    }
+
+    /** Insertion sort of order[0, n) by descending probability; ties keep the lower index (the earlier layer). */
+    private void sortByProbability(int n) {
+        for (int i = 1; i < n; i++) {
+            int v = order[i];
+            float pv = probability[v];
+            int j = i - 1;
+            while (j >= 0 && probability[order[j]] < pv) {
+                order[j + 1] = order[j];
+                j--;
+            }
+            order[j + 1] = v;
+        }
+    }
+}

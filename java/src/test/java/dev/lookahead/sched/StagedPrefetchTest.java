@@ -1,0 +1,209 @@
+package dev.lookahead.sched;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The staging planner with a recording sink: targets, chunking, buffers and the measured window budgets. */
+class StagedPrefetchTest {
+    static final int LAYERS = 4, EXPERTS = 8;
+    static final long BLOB = 4096;
+    /** 1 byte per microsecond: a window of w ms carries 1000 * w bytes at full share. */
+    static final double LINK = 1e6;
+    static final StagedPrefetch.Config FULL = new StagedPrefetch.Config(0.2, 1.0, 1.0, 2 * BLOB, 256);
+
+    record Chunk(int buffer, int layer, int expert, long offset, long bytes) { }
+
+    static final class Sink implements StagedPrefetch.ChunkSink {
+        final List<Chunk> chunks = new ArrayList<>();
+
+        @Override
+        public void copy(int buffer, int layer, int expert, long offset, long bytes) {
+            chunks.add(new Chunk(buffer, layer, expert, offset, bytes));
+        }
+    }
+
+    static StagedPrefetch planner(int buffers) {
+        return new StagedPrefetch(LAYERS, EXPERTS, buffers, BLOB, LINK, FULL);
+    }
+
+    /** Gives every layer's window {@code millis} (bytes = 1000 * millis at this link). */
+    static void windows(StagedPrefetch s, double millis) {
+        for (int l = 0; l < LAYERS; l++) s.windowMeasured(l, millis);
+    }
+
+    @Test
+    void budgetIsTheShareOfTheSmoothedWindowAtTheLinkRateCapped() {
+        StagedPrefetch s = new StagedPrefetch(LAYERS, EXPERTS, 2, BLOB, LINK, new StagedPrefetch.Config(0.2, 0.5, 0.25, 2 * BLOB, 256));
+        assertEquals(0, s.windowBudget(1), "nothing is staged before a window was measured");
+        s.windowMeasured(1, 2.0);                       // first measurement taken as is
+        assertEquals(2.0, s.windowMillis(1), 1e-12);
+        assertEquals(1000, s.windowBudget(1));          // 0.5 * 2 ms * 1000 B/ms
+        s.windowMeasured(1, 6.0);                       // 2 + 0.25 * (6 - 2) = 3 ms
+        assertEquals(3.0, s.windowMillis(1), 1e-12);
+        assertEquals(1500, s.windowBudget(1));
+        s.windowMeasured(1, -9.0);                      // the link was busy at the demand: 3 - 3 = 0 ms
+        assertEquals(0, s.windowBudget(1));
+        assertEquals(1, s.stats().windowsOverrun);
+        s.windowMeasured(2, 1e6);
+        assertEquals(2 * BLOB, s.windowBudget(2), "capped");
+        assertThrows(IllegalArgumentException.class, () -> s.windowMeasured(0, Double.NaN));
+    }
+
+    @Test
+    void stagesTheLikeliestNonResidentExpertsInAlignedChunksWithinTheBudget() {
+        StagedPrefetch s = planner(2);
+        windows(s, 5.0);                                // 5000 bytes per window
+        s.beginStep(0);                                 // token 0, layer 0
+        s.predict(2, 2, 3, 0.9f);                       // layer 2 of this token
+        s.predict(1, 1, 5, 0.6f);
+        s.predict(1, 1, 6, 0.1f);                       // below 0.2: never staged
+        s.predict(3, 3, 7, 0.95f);                      // resident (below): skipped
+        Sink sink = new Sink();
+        long handed = s.plan(i -> i == 3 * EXPERTS + 7, sink);
+        // 0.9 first: its whole blob (4096), then 0.6 gets the rest of 5000, cut down to 256-byte alignment
+        assertEquals(List.of(new Chunk(0, 2, 3, 0, BLOB), new Chunk(1, 1, 5, 0, 768)), sink.chunks);
+        assertEquals(BLOB + 768, handed);
+        assertEquals(2, s.stats().started);
+
+        // layer 1 ran (its demand did not want expert 5): that buffer is free again; layer 2's target is complete
+        s.beginStep(1);
+        s.predict(2, 2, 4, 0.5f);
+        sink.chunks.clear();
+        s.plan(i -> i == 3 * EXPERTS + 7, sink);
+        assertEquals(List.of(new Chunk(1, 2, 4, 0, BLOB)), sink.chunks);
+        assertEquals(0, s.find(2, 3), "the complete one stays for its step");
+        assertEquals(-1, s.find(1, 5), "the expired one was overwritten");
+    }
+
+    @Test
+    void aPartlyStagedTargetContinuesAndALikelierOneTakesOverTheWeakestBuffer() {
+        StagedPrefetch s = planner(1);
+        windows(s, 1.0);                                // 1000 bytes: 768 after alignment
+        s.beginStep(0);
+        s.predict(3, 3, 1, 0.4f);
+        Sink sink = new Sink();
+        s.plan(i -> false, sink);
+        assertEquals(List.of(new Chunk(0, 3, 1, 0, 768)), sink.chunks);
+        s.beginStep(1);
+        s.predict(3, 3, 1, 0.4f);
+        sink.chunks.clear();
+        s.plan(i -> false, sink);
+        assertEquals(List.of(new Chunk(0, 3, 1, 768, 768)), sink.chunks, "resumes at its offset");
+        s.beginStep(2);
+        s.predict(3, 3, 1, 0.4f);
+        s.predict(3, 3, 2, 0.7f);                       // likelier: takes the only buffer over, from offset 0
+        sink.chunks.clear();
+        s.plan(i -> false, sink);
+        assertEquals(List.of(new Chunk(0, 3, 2, 0, 768)), sink.chunks);
+        assertEquals(-1, s.find(3, 1), "the weaker target's bytes were overwritten");
+        assertEquals(0, s.find(3, 2));
+        assertEquals(2, s.stats().started);
+    }
+
+    @Test
+    void aMissTakesTheStagedBytesAndEmptiesTheBuffer() {
+        StagedPrefetch s = planner(2);
+        windows(s, 2.0);
+        s.beginStep(0);
+        s.predict(1, 1, 4, 0.8f);
+        s.plan(i -> false, new Sink());
+        s.beginStep(1);                                 // layer 1 runs and chooses expert 4: a miss
+        int b = s.find(1, 4);
+        assertEquals(0, b);
+        assertEquals(1792, s.bytesStaged(b));           // 2000 cut to alignment
+        s.consume(b);
+        assertEquals(-1, s.find(1, 4));
+        assertEquals(1, s.stats().used);
+        assertEquals(1792, s.stats().bytesUsed);
+        assertEquals(0, s.stats().bytesWasted());
+        assertEquals(-1, s.find(2, 0), "nothing else staged");
+    }
+
+    @Test
+    void predictionsCountOnlyForTheNextRunOfTheirLayer() {
+        StagedPrefetch s = planner(2);
+        windows(s, 10.0);
+        s.beginStep(LAYERS + 1);                        // token 1, layer 1
+        s.predict(LAYERS + 1, 1, 0, 0.9f);              // layer 1 runs now: its next run is token 2's
+        s.predict(2 * LAYERS + 3, 3, 1, 0.9f);          // token 2's layer 3: not the next run (token 1's is)
+        s.predict(2 * LAYERS, 0, 2, 0.9f);              // token 2's layer 0: next run of layer 0, kept
+        Sink sink = new Sink();
+        s.plan(i -> false, sink);
+        assertEquals(1, sink.chunks.size(), sink.chunks.toString());
+        assertEquals(new Chunk(0, 0, 2, 0, BLOB), sink.chunks.getFirst());
+        // a new step of layer 0 clears layer 0's predictions: they were for this run
+        s.beginStep(2 * LAYERS);
+        sink.chunks.clear();
+        s.plan(i -> false, sink);
+        assertEquals(List.of(), sink.chunks);
+    }
+
+    @Test
+    void clearingTheBuffersForgetsEverythingStaged() {
+        StagedPrefetch s = planner(2);
+        windows(s, 10.0);
+        s.beginStep(0);
+        s.predict(1, 1, 1, 0.9f);
+        s.predict(2, 2, 2, 0.8f);
+        s.plan(i -> false, new Sink());
+        assertTrue(s.find(1, 1) >= 0 && s.find(2, 2) >= 0);
+        s.clearBuffers();
+        assertEquals(-1, s.find(1, 1));
+        assertEquals(-1, s.find(2, 2));
+        assertEquals(2 * BLOB, s.stats().bytesWasted(), "bytes no miss used");
+    }
+
+    @Test
+    void neverStagesMoreThanItsBuffersHoldNorTheSameExpertTwice() {
+        StagedPrefetch s = planner(3);
+        windows(s, 100.0);                              // budget capped at 2 blobs
+        Set<Integer> seen = new java.util.HashSet<>();
+        for (long step = 0; step < 40; step++) {
+            s.beginStep(step);
+            int layer = (int) (step % LAYERS);
+            for (int d = 1; d < LAYERS; d++) {
+                int target = (layer + d) % LAYERS; // this token's later layers, then the next token's
+                for (int e = 0; e < EXPERTS; e++) s.predict(step + d, target, e, (float) ((e * 7 + step) % 10) / 10f);
+            }
+            Sink sink = new Sink();
+            long handed = s.plan(i -> i % 5 == 0, sink);
+            assertTrue(handed <= 2 * BLOB, "within the budget");
+            long total = 0;
+            for (Chunk c : sink.chunks) {
+                assertTrue(c.buffer() >= 0 && c.buffer() < 3);
+                assertTrue(c.offset() >= 0 && c.offset() + c.bytes() <= BLOB, c.toString());
+                assertTrue((c.layer() * EXPERTS + c.expert()) % 5 != 0, "never a resident expert");
+                total += c.bytes();
+                seen.add(c.layer() * EXPERTS + c.expert());
+            }
+            assertEquals(handed, total);
+            for (int b = 0; b < 3; b++) {
+                for (int b2 = b + 1; b2 < 3; b2++) {
+                    assertTrue(s.held(b) < 0 || s.held(b) != s.held(b2), "two buffers hold expert " + s.held(b));
+                }
+            }
+        }
+        assertTrue(seen.size() > 3, "it staged several experts over the run");
+        assertTrue(s.stats().bytesIssued > 0);
+    }
+
+    @Test
+    void rejectsBadArgumentsAndStepsThatDoNotIncrease() {
+        assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch(0, EXPERTS, 2, BLOB, LINK, FULL));
+        assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch(LAYERS, EXPERTS, 2, BLOB, 0, FULL));
+        assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch(LAYERS, EXPERTS, 2, BLOB, Double.POSITIVE_INFINITY, FULL));
+        assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch.Config(1.5, 1, 1, 1, 1));
+        assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch.Config(0.2, 0, 1, 1, 1));
+        assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch.Config(0.2, 1, 1, 0, 1));
+        StagedPrefetch s = planner(2);
+        s.beginStep(5);
+        assertThrows(IllegalStateException.class, () -> s.beginStep(5));
+    }
+}
