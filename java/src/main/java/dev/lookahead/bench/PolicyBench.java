@@ -66,14 +66,14 @@ public final class PolicyBench {
     /**
      * Staged copies of a row, all rounds together.
      *
-     * @param cacheCopiedMiBPerToken the cache's copies per token, a miss served from a staging slot counted whole:
-     *                               what eviction alone costs (the copied bytes less the staged bytes no miss used)
+     * @param demandMiBPerToken the bytes misses needed per token (a miss served from staged bytes counted whole): what
+     *                          eviction alone costs, the copied bytes less the staged bytes no miss used
      * @param started                experts whose staging started
      * @param used                   misses served from a staging slot
      * @param stagedMiBPerToken      bytes staged per token
      * @param usedMiBPerToken        of those, the bytes that misses used
      */
-    public record Staging(double cacheCopiedMiBPerToken, long started, long used, double stagedMiBPerToken,
+    public record Staging(double demandMiBPerToken, long started, long used, double stagedMiBPerToken,
                           double usedMiBPerToken) {
         public static final Staging NONE = new Staging(Double.NaN, 0, 0, 0, 0);
     }
@@ -226,7 +226,7 @@ public final class PolicyBench {
         }
         double stall = Rounds.median(rounds.stream().mapToDouble(m -> m.stallMillis() / m.decodeTokens()).toArray());
         double perToken = 1048576.0 * decodeTokens;
-        Staging staging = new Staging(sum[CACHE_COPIED] / perToken, sum[STAGED_STARTED], sum[STAGED_USED],
+        Staging staging = new Staging(sum[DEMAND_COPIED] / perToken, sum[STAGED_STARTED], sum[STAGED_USED],
                 sum[STAGED_BYTES] / perToken, sum[STAGED_USED_BYTES] / perToken);
         return new Row(policy, tps, sum[LOOKUPS] == 0 ? 1 : sum[HITS] / (double) sum[LOOKUPS], stall,
                 sum[COPIED] / perToken, sum[PREFETCHES], sum[PREFETCHES_USED], same, samples, staging);
@@ -341,7 +341,7 @@ public final class PolicyBench {
         }
     }
 
-    private static final int LOOKUPS = 0, HITS = 1, COPIED = 2, PREFETCHES = 3, PREFETCHES_USED = 4, CACHE_COPIED = 5,
+    private static final int LOOKUPS = 0, HITS = 1, COPIED = 2, PREFETCHES = 3, PREFETCHES_USED = 4, DEMAND_COPIED = 5,
             STAGED_STARTED = 6, STAGED_USED = 7, STAGED_BYTES = 8, STAGED_USED_BYTES = 9, COUNTS = 10;
 
     /** The counters at the indices above, so far (zeros when nothing is offloaded). */
@@ -354,7 +354,7 @@ public final class PolicyBench {
         c[COPIED] = off.linkBytes();
         c[PREFETCHES] = s.prefetchesIssued();
         c[PREFETCHES_USED] = s.prefetchesUsed();
-        c[CACHE_COPIED] = s.bytesCopied();
+        c[DEMAND_COPIED] = off.demandBytes();
         StagedPrefetch.Stats st = off.stagingStats();
         if (st != null) {
             c[STAGED_STARTED] = st.started;
@@ -397,10 +397,10 @@ public final class PolicyBench {
         sb.append('\n');
         List<Row> staged = result.rows().stream().filter(r -> r.staging().started() > 0).toList();
         if (staged.isEmpty()) return sb.toString();
-        sb.append("eviction alone (1 - the cache's copies / lookups: a miss served from a staging slot counts as a copy,"
-                + " staged bytes no miss used do not) and the gap it closes:");
+        sb.append("eviction alone (1 - the copies misses needed / lookups: a miss served from staged bytes counts as a"
+                + " copy, staged bytes no miss used do not) and the gap it closes:");
         for (Row r : staged) {
-            double h = c.effectiveHitRate(r.staging().cacheCopiedMiBPerToken() * 1048576.0, result.expertBytes());
+            double h = c.effectiveHitRate(r.staging().demandMiBPerToken() * 1048576.0, result.expertBytes());
             sb.append(String.format(Locale.ROOT, " %s %.3f (%+.0f %%)", r.policy(), h, 100 * c.gapClosed(h)));
         }
         sb.append("\nstaged copies (background, into the staging slots): misses served / experts started, MiB staged per"

@@ -34,9 +34,15 @@ final class SpeculationOptions {
             description = "lookahead policies: stage only experts predicted at least this likely (default: 0.2)")
     Double stagingMinProbability;
 
+    @Option(names = "--bypass", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "lookahead policies: serve a miss from a staging slot, evicting nothing, when its expert's"
+                    + " predicted next use is farther than that of the expert it would evict (default: on, with"
+                    + " staging; --no-bypass turns it off)")
+    boolean bypass = true;
+
     SpeculationSettings toTuning() {
         return new SpeculationSettings(copiesInFlight, minProbability == null ? Double.NaN : minProbability,
                 targetRecall == null ? Double.NaN : targetRecall, horizon, staging,
-                stagingMinProbability == null ? Double.NaN : stagingMinProbability);
+                stagingMinProbability == null ? Double.NaN : stagingMinProbability, bypass);
     }
 }

@@ -67,6 +67,8 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     private final Event[] copyDone;                            // [memory]
     private final Event[] lastUse;                             // [memory]
     private final StagedPrefetch staging;                      // background copies into the staging slots; or null
+    private final boolean bypass;                              // misses may be served from a staging slot
+    private long decodeLinkBytes;                              // every copy of a decode pass
     // staging windows: linkFree on the copy stream after a layer's demand copies, demand on the idle compute stream
     // at the next layer's demand; the time between them is the window the staged chunks may fill
     private record Window(Event linkFree, Event demand, int layer) { }
@@ -182,6 +184,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         this.staging = scheduled && stagingConfig != null
                 ? new StagedPrefetch(layers, expertsPerLayer, STAGING_SLOTS, blobBytes, measureLink(device), stagingConfig)
                 : null;
+        this.bypass = staging != null && tuning.bypass();
     }
 
     /** Bytes of one expert blob (one copy). */
@@ -271,7 +274,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
             for (int i = 0; i < count; i++) {
                 int e = experts[i], slot = demandSlots[i];
                 slotFor[e] = slot;
-                mustWait[e] = cache.state(slot) == SlotState.FILLING;
+                mustWait[e] = slot >= cacheSlots || cache.state(slot) == SlotState.FILLING; // past the cache: a bypass
                 if (mustWait[e]) later.add(i);
                 else order[ready++] = i;
             }
@@ -463,17 +466,35 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         copyDone[memoryOf[slot]].synchronize();
     }
 
+    /** A miss the scheduler chose not to admit runs from a staging slot: the expert's staged bytes, or a free slot. */
+    @Override
+    public int bypass(ExpertId id) {
+        if (!bypass) return -1;
+        int buffer = staging.find(id.layer(), id.expert());
+        if (buffer < 0) buffer = staging.bufferForDemand();
+        if (buffer < 0) return -1;
+        int slot = cacheSlots + buffer;
+        long present = staging.holdForDemand(buffer, id.layer(), id.expert());
+        if (present < blobBytes) copyRange(id, slot, present, blobBytes - present, Timeline.Span.COPY_ON_DEMAND);
+        return slot;
+    }
+
     /** Staged prefetch statistics (lookahead policies with staging), or null. */
     public StagedPrefetch.Stats stagingStats() {
         return staging == null ? null : staging.stats();
     }
 
-    /**
-     * Bytes that crossed the link for decode and prefill: the cache's copies (a miss served from a staging buffer
-     * counts one whole expert: part staged, part copied on demand) plus the staged bytes no miss used.
-     */
+    /** Bytes that crossed the link during decode passes: demand copies, speculative and staged ones. */
     public long linkBytes() {
-        return cache.stats().bytesCopied() + (staging == null ? 0 : staging.stats().bytesWasted());
+        return decodeLinkBytes;
+    }
+
+    /**
+     * The decode bytes that misses needed: {@link #linkBytes} less the staged bytes no miss used. Over lookups and
+     * the expert's size it measures eviction alone (a miss served from staged bytes still counts as a copy).
+     */
+    public long demandBytes() {
+        return decodeLinkBytes - (staging == null ? 0 : staging.stats().bytesWasted());
     }
 
     private void stageChunk(int buffer, int layer, int expert, long offset, long bytes) {
@@ -545,6 +566,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         }
         if (timeline != null) timeline.begin(copy, span, id.layer(), id.expert());
         copy.copyToDevice(src, slots.slice(memory * blobBytes + offset, bytes));
+        if (!currentPrefill) decodeLinkBytes += bytes;
         if (timeline != null) timeline.end(copy, span);
         copyDone[memory].record(copy);
     }

@@ -193,6 +193,22 @@ public final class ExpertCache {
         throw new IllegalStateException("cannot preload " + id + ": no empty slot left (" + layout.describe() + ")");
     }
 
+    /**
+     * The slot {@link #admit} would evict for {@code id} now, without evicting it; -1 when an empty slot would be
+     * taken instead, or when no slot can be taken.
+     */
+    public int victimFor(ExpertId id, long step, Set<ExpertId> protectedSet) {
+        checkLayer(id);
+        int first = layout.firstSlot(id.layer());
+        int end = first + layout.slotCount(id.layer());
+        int count = 0;
+        for (int s = first; s < end; s++) {
+            if (state[s] == SlotState.EMPTY) return -1;
+            if (state[s] == SlotState.READY && !protectedSet.contains(occupant[s])) candidates[count++] = s;
+        }
+        return count == 0 ? -1 : policy.chooseVictim(id, step, candidates, count, this);
+    }
+
     /** An empty slot, else the policy's victim (evicted here), else -1. */
     private int findSlot(ExpertId id, long step, Set<ExpertId> protectedSet) {
         int first = layout.firstSlot(id.layer());

@@ -28,4 +28,15 @@ public interface CopyEngine {
 
     /** Blocks until the last copy submitted into {@code slot} has completed. */
     void await(int slot);
+
+    /**
+     * Serves a demand miss outside the cache, for the current layer only: copies {@code id} (or whatever of it is not
+     * there yet) into a spare slot the cache does not manage, so the miss evicts nothing.
+     *
+     * @return that slot (an index past the cache's slots, which the engine resolves), or -1 when the engine has none
+     *         free (the scheduler then admits the expert into the cache as usual)
+     */
+    default int bypass(ExpertId id) {
+        return -1;
+    }
 }

@@ -19,9 +19,15 @@ public final class SchedulerStats {
     long throttledCalls;
     long awaits;
     long probes;
+    long bypasses;
 
     SchedulerStats(long expertBytes) {
         this.expertBytes = expertBytes;
+    }
+
+    /** Demand misses served outside the cache ({@link CopyEngine#bypass}): the incoming expert evicted nothing. */
+    public long bypasses() {
+        return bypasses;
     }
 
     /** Copies submitted for demand misses. */

@@ -12,9 +12,11 @@ package dev.lookahead.sched;
  *                        eviction); -1 = default (8)
  * @param staged          background copies of predicted experts into the spare staging slots ({@link StagedPrefetch})
  * @param stagingMinProbability stage only experts predicted at least this likely; NaN = default (0.2)
+ * @param bypass          serve a demand miss from a staging slot, evicting nothing, when its expert's predicted next use
+ *                        is farther than the victim's (needs staging slots: off with staging)
  */
 public record SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall, int horizon,
-                                  boolean staged, double stagingMinProbability) {
+                                  boolean staged, double stagingMinProbability, boolean bypass) {
     /** Every default. */
     public static final SpeculationSettings DEFAULTS = new SpeculationSettings(-1, Double.NaN, Double.NaN, -1);
 
@@ -23,9 +25,9 @@ public record SpeculationSettings(int copiesInFlight, double minProbability, dou
         this(copiesInFlight, minProbability, targetRecall, -1);
     }
 
-    /** With the default staging. */
+    /** With the default staging and bypass. */
     public SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall, int horizon) {
-        this(copiesInFlight, minProbability, targetRecall, horizon, true, Double.NaN);
+        this(copiesInFlight, minProbability, targetRecall, horizon, true, Double.NaN, true);
     }
 
     public SpeculationSettings {
@@ -48,7 +50,12 @@ public record SpeculationSettings(int copiesInFlight, double minProbability, dou
 
     /** These settings with staging on or off. */
     public SpeculationSettings withStaged(boolean on) {
-        return new SpeculationSettings(copiesInFlight, minProbability, targetRecall, horizon, on, stagingMinProbability);
+        return new SpeculationSettings(copiesInFlight, minProbability, targetRecall, horizon, on, stagingMinProbability, bypass);
+    }
+
+    /** These settings with bypass on or off. */
+    public SpeculationSettings withBypass(boolean on) {
+        return new SpeculationSettings(copiesInFlight, minProbability, targetRecall, horizon, staged, stagingMinProbability, on);
     }
 
     /** The staging configuration for experts of {@code expertBytes} bytes; null when staging is off. */

@@ -37,6 +37,12 @@ import java.util.Objects;
  * predicted ones, copies in flight, or any expert predicted to be needed sooner than the candidate itself. With no
  * such slot the candidate is skipped.
  *
+ * <h2>Bypass</h2>
+ * A demand miss whose expert's predicted next use lies farther than that of the resident expert it would evict is
+ * not admitted: the copy engine serves it from a spare slot outside the cache ({@link CopyEngine#bypass}), as
+ * Belady's MIN with bypass would, and the cache keeps the expert it would have evicted. An engine without spare slots
+ * declines and the miss is admitted as usual.
+ *
  * <h2>Throttling</h2>
  * Each speculative copy is resolved when its target layer runs: useful if that layer chose the expert, wasted if not
  * (or if it was evicted before). While the share of useful ones among the last {@code recallWindow} resolved copies
@@ -182,7 +188,8 @@ public final class SpeculativeScheduler {
      * expert up and submits a copy for each miss (waiting for in-flight copies when every slot it may take is in
      * flight or protected).
      *
-     * @param slotsOut receives the slot of each chosen expert; the caller waits for a copy while the slot is FILLING
+     * @param slotsOut receives the slot of each chosen expert; the caller waits for a copy while the slot is FILLING,
+     *                 and always for a slot past the cache's, which {@link CopyEngine#bypass} gave
      * @return the number of misses
      * @throws IllegalStateException when steps do not increase (layers must come in decode order)
      */
@@ -207,11 +214,17 @@ public final class SpeculativeScheduler {
             ExpertId id = ids[layer * experts + chosen[i]];
             int slot = cache.lookup(id, step);
             if (slot == ExpertCache.MISS) {
-                slot = admit(id, step);
-                copies.submit(id, slot, false);
-                addInFlight(slot);
-                stats.demandCopies++;
                 misses++;
+                int spare = worthBypassing(id, step) ? copies.bypass(id) : -1;
+                if (spare >= 0) {
+                    slot = spare;
+                    stats.bypasses++;
+                } else {
+                    slot = admit(id, step);
+                    copies.submit(id, slot, false);
+                    addInFlight(slot);
+                    stats.demandCopies++;
+                }
             }
             slotsOut[i] = slot;
         }
@@ -331,6 +344,13 @@ public final class SpeculativeScheduler {
         outstandingPerLayer[target]++;
         stats.speculativeIssued++;
         lastIssueStep = currentStep;
+    }
+
+    /** Whether {@code id}'s predicted next use is farther than that of the expert its admission would evict. */
+    private boolean worthBypassing(ExpertId id, long step) {
+        int victim = cache.victimFor(id, step, protectedSet);
+        if (victim < 0) return false;
+        return estimator.nextUseDistance(id, step) > estimator.nextUseDistance(cache.occupant(victim), step);
     }
 
     /** Demand admission; waits for copies in flight while no slot can be taken. */

@@ -80,6 +80,7 @@ public final class StagedPrefetch {
     private final double[] windowMillis;   // [layer]: its smoothed length; NaN before the first measurement
     private final int[] content;           // [buffer]: layer * experts + expert held (fully or partly), or -1
     private final long[] staged;           // [buffer]: bytes of content copied
+    private final long[] chunked;          // [buffer]: of those, the staged chunks' bytes not yet used by a miss
     private final long[] target;           // [buffer]: the step the content is staged for, or NONE
     private final float[] targetProbability;
     private final int[] order;             // scratch: candidates by probability
@@ -107,6 +108,7 @@ public final class StagedPrefetch {
         Arrays.fill(windowMillis, Double.NaN);
         content = new int[buffers];
         staged = new long[buffers];
+        chunked = new long[buffers];
         target = new long[buffers];
         targetProbability = new float[buffers];
         order = new int[layers * experts];
@@ -175,6 +177,7 @@ public final class StagedPrefetch {
             throw new IllegalStateException("staging step " + step + " after step " + currentStep + ": steps must increase");
         }
         currentStep = step;
+        for (int b = 0; b < target.length; b++) if (target[b] != NONE && target[b] < step) target[b] = NONE;
         int layer = layerOf(step);
         Arrays.fill(probability, layer * experts, (layer + 1) * experts, 0f);
     }
@@ -207,17 +210,55 @@ public final class StagedPrefetch {
 
     /** The engine moved {@code buffer}'s expert into the cache (it swapped the memory): the buffer is empty now. */
     public void consume(int buffer) {
-        stats.used++;
-        stats.bytesUsed += staged[buffer];
+        countUse(buffer);
         content[buffer] = -1;
         staged[buffer] = 0;
         target[buffer] = NONE;
+    }
+
+    /**
+     * A buffer for a demand miss served outside the cache (a bypass): one that serves no staging target, an empty one
+     * first; -1 when every buffer serves one.
+     */
+    public int bufferForDemand() {
+        int free = -1;
+        for (int b = 0; b < content.length; b++) {
+            if (target[b] == NONE && (free < 0 || (content[b] < 0 && content[free] >= 0))) free = b;
+        }
+        return free;
+    }
+
+    /**
+     * This step's demand uses {@code buffer} for the expert in place, evicting nothing: whatever the buffer holds of
+     * the expert is used (a buffer holding another expert loses it), and the engine copies the rest now. The buffer
+     * keeps the whole expert afterwards, so a later miss may find it; it serves no other target during this step.
+     *
+     * @return the bytes of the expert the buffer already held; the engine copies [that, blob) on demand
+     */
+    public long holdForDemand(int buffer, int layer, int expert) {
+        int index = layer * experts + expert;
+        long present = content[buffer] == index ? staged[buffer] : 0;
+        if (present > 0) countUse(buffer);
+        content[buffer] = index;
+        staged[buffer] = blobBytes;
+        chunked[buffer] = 0;
+        target[buffer] = currentStep;
+        targetProbability[buffer] = 1f;
+        return present;
+    }
+
+    private void countUse(int buffer) {
+        if (chunked[buffer] == 0) return;
+        stats.used++;
+        stats.bytesUsed += chunked[buffer];
+        chunked[buffer] = 0;
     }
 
     /** The buffers were overwritten (a prefill streams through them): nothing staged is left. */
     public void clearBuffers() {
         Arrays.fill(content, -1);
         Arrays.fill(staged, 0);
+        Arrays.fill(chunked, 0);
         Arrays.fill(target, NONE);
         Arrays.fill(targetProbability, 0f);
     }
@@ -247,6 +288,7 @@ public final class StagedPrefetch {
                 if (b < 0) break; // every buffer serves a likelier target
                 content[b] = index;
                 staged[b] = 0;
+                chunked[b] = 0;
                 stats.started++;
             }
             target[b] = nextRun(index / experts);
@@ -255,6 +297,7 @@ public final class StagedPrefetch {
             if (bytes == 0) continue;
             sink.copy(b, index / experts, index % experts, staged[b], bytes);
             staged[b] += bytes;
+            chunked[b] += bytes;
             handed += bytes;
             stats.chunks++;
         }

@@ -141,7 +141,7 @@ class OffloadingTest {
             expected = m.generate(prompt, opts, t -> { }).tokenIds();
         }
         // a slow emulated link: copies take longer than the layers, so windows are short and chunks partial
-        SpeculationSettings lowBar = new SpeculationSettings(-1, Double.NaN, Double.NaN, -1, true, 0.0);
+        SpeculationSettings lowBar = new SpeculationSettings(-1, Double.NaN, Double.NaN, -1, true, 0.0, false);
         for (String policy : List.of("lookahead", "lookahead-global")) {
             try (MoeModel m = MoeModel.load(quantized, cpu(policy).withSlotsPerLayer(3).withLinkBytesPerSecond(2e7)
                     .withScheduler(lowBar))) {
@@ -174,7 +174,7 @@ class OffloadingTest {
         assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, Double.NaN, -0.1));
         assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(-2, Double.NaN, Double.NaN));
         assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, Double.NaN, Double.NaN, 0));
-        assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, Double.NaN, Double.NaN, -1, true, 1.5));
+        assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, Double.NaN, Double.NaN, -1, true, 1.5, true));
         assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, Double.NaN, Double.NaN, -2));
     }
 

@@ -46,6 +46,19 @@ final class FakeCopyEngine implements CopyEngine {
         clock = Math.max(clock, end[slot]);
     }
 
+    /** Spare slots for bypassed misses (numbered from {@link #BYPASS_SLOT}); 0: the engine declines every bypass. */
+    int spareSlots;
+    static final int BYPASS_SLOT = 1000;
+    final List<ExpertId> bypassed = new ArrayList<>();
+
+    @Override
+    public int bypass(ExpertId id) {
+        if (bypassed.size() >= spareSlots) return -1;
+        bypassed.add(id);
+        linkFree = Math.max(clock, linkFree) + copyTicks;
+        return BYPASS_SLOT + bypassed.size() - 1;
+    }
+
     /** Completes every copy submitted so far. */
     void drain() {
         clock = Math.max(clock, linkFree);

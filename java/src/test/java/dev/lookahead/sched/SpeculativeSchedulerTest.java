@@ -236,6 +236,46 @@ class SpeculativeSchedulerTest {
     }
 
     @Test
+    void aMissWhoseExpertIsWantedLaterThanTheVictimIsServedOutsideTheCache() {
+        // Layer 0 holds E0, E1 (k = 2). The next token wants E0 (0.6) and E1 (0.5) more than E2 (0.1): the miss for E2
+        // would evict E1, whose next use is nearer than E2's, so E2 bypasses the cache when the engine has a spare slot.
+        Rig r = new Rig(ResidencyPolicies.LOOKAHEAD, 2, config(0));
+        r.engine.spareSlots = 1;
+        r.demand(0, 0, 0, 1);
+        r.engine.drain();
+        for (int e = 0; e < EXPERTS; e++) r.scheduler.predictNextToken(1, 0, e, e == 0 ? 0.6f : e == 1 ? 0.5f : 0.1f);
+        assertEquals(1, r.demand(1, 0, 2), "still a miss");
+        assertEquals(FakeCopyEngine.BYPASS_SLOT, r.slots[0]);
+        assertEquals(List.of(id(0, 2)), r.engine.bypassed);
+        assertTrue(r.resident(0, 0) && r.resident(0, 1), "nothing evicted");
+        assertFalse(r.resident(0, 2));
+        assertEquals(1, r.scheduler.stats().bypasses());
+        assertEquals(3, r.cache.stats().misses(), "two cold misses, and the bypass counts as a miss");
+        // the engine has no spare slot left: the next such miss is admitted as usual (evicting E1, the farther one)
+        for (int e = 0; e < EXPERTS; e++) r.scheduler.predictNextToken(2, 0, e, e == 0 ? 0.6f : e == 1 ? 0.5f : 0.1f);
+        r.demand(2, 0, 3);
+        assertTrue(r.resident(0, 0) && r.resident(0, 3));
+        assertFalse(r.resident(0, 1));
+        assertEquals(1, r.scheduler.stats().bypasses());
+    }
+
+    @Test
+    void aMissWantedSoonerThanTheVictimOrAsSoonIsAdmitted() {
+        Rig r = new Rig(ResidencyPolicies.LOOKAHEAD, 2, config(0));
+        r.engine.spareSlots = 4;
+        r.demand(0, 0, 0, 1);
+        r.engine.drain();
+        for (int e = 0; e < EXPERTS; e++) r.scheduler.predictNextToken(1, 0, e, e == 2 ? 0.7f : e == 0 ? 0.6f : 0.1f);
+        r.demand(1, 0, 2);                                         // E2 (0.7) is wanted sooner than E1 (0.1)
+        assertTrue(r.resident(0, 2) && r.resident(0, 0));
+        r.engine.drain();
+        r.demand(2, 0, 5);                                         // no predictions live: both far, a tie: admitted
+        assertTrue(r.resident(0, 5));
+        assertEquals(0, r.scheduler.stats().bypasses());
+        assertEquals(List.of(), r.engine.bypassed);
+    }
+
+    @Test
     void withoutNextTokenPredictionsTheSameMissEvictsTheLeastRecentlyUsed() {
         Rig r = new Rig(ResidencyPolicies.LOOKAHEAD, 2, config(0));
         r.demand(0, 0, 0, 1);
