@@ -217,13 +217,13 @@ public final class StagedPrefetch {
     }
 
     /**
-     * A buffer for a demand miss served outside the cache (a bypass): one that serves no staging target, an empty one
-     * first; -1 when every buffer serves one.
+     * A buffer for a demand miss served outside the cache (a bypass): of those that serve no staging target, the one
+     * least worth keeping ({@link #value}); -1 when every buffer serves one.
      */
     public int bufferForDemand() {
         int free = -1;
         for (int b = 0; b < content.length; b++) {
-            if (target[b] == NONE && (free < 0 || (content[b] < 0 && content[free] >= 0))) free = b;
+            if (target[b] == NONE && (free < 0 || value(b) < value(free))) free = b;
         }
         return free;
     }
@@ -321,17 +321,20 @@ public final class StagedPrefetch {
         return -1;
     }
 
-    /** A buffer with no pending target (an empty one first), else the one serving the least likely target below p. */
+    /** The buffer of least {@link #value}, if that is below p; else -1. */
     private int bufferFor(float p) {
-        int free = -1, weakest = -1;
-        for (int b = 0; b < content.length; b++) {
-            if (target[b] == NONE) {
-                if (free < 0 || (content[b] < 0 && content[free] >= 0)) free = b;
-            } else if (targetProbability[b] < p && (weakest < 0 || targetProbability[b] < targetProbability[weakest])) {
-                weakest = b;
-            }
-        }
-        return free >= 0 ? free : weakest;
+        int weakest = -1;
+        for (int b = 0; b < content.length; b++) if (weakest < 0 || value(b) < value(weakest)) weakest = b;
+        return value(weakest) < p ? weakest : -1;
+    }
+
+    /**
+     * What a buffer is worth keeping: the probability of its pending target; for an expert it holds with no target (a
+     * wrong guess, or one a bypass left), the chance its layer's next run wants it; -1 when empty.
+     */
+    private float value(int b) {
+        if (target[b] != NONE) return targetProbability[b];
+        return content[b] < 0 ? -1f : probability[content[b]];
     }
 
     /** min(remaining, room), cut to the alignment unless it finishes the blob. */

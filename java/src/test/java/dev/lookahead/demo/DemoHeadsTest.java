@@ -68,21 +68,39 @@ class DemoHeadsTest {
                 .withContextLength(256).withSlotsPerLayer(4);
         GenerationOptions greedy = GenerationOptions.defaults().withMaxTokens(64);
         long[] lru = run(base.withPolicy("mixtral-offloading"), greedy);
-        long[] lookahead = run(base.withPolicy("lookahead").withHeadsFile(HEADS)
-                .withScheduler(new SpeculationSettings(0, Double.NaN, Double.NaN)), greedy);
+        long[] lookahead = run(base.withPolicy("lookahead").withHeadsFile(HEADS).withScheduler(EVICTION_ONLY), greedy);
         assertEquals(lru[2], lookahead[2], "same tokens");
         assertEquals(lru[0], lookahead[0], "same lookups");
         assertTrue(lookahead[1] > lru[1] + 0.03 * lru[0], "hits: lookahead " + lookahead[1] + ", LRU " + lru[1]
                 + " of " + lru[0] + " lookups");
     }
 
-    /** lookups, hits, and a hash of the generated tokens over all prompts. */
+    /** No speculative copies, no staging, no bypass: what the cache holds depends on eviction alone. */
+    static final SpeculationSettings EVICTION_ONLY = new SpeculationSettings(0, Double.NaN, Double.NaN, -1, false, Double.NaN, false);
+
+    @Test
+    void bypassingMissesTheNextTokenWantsLessThanTheVictimSavesCopies() {
+        // staging stages nothing at p >= 1, so the staging slots serve bypasses only: the outcome does not depend on timing
+        LoadOptions base = LoadOptions.defaults().withBackend(BackendChoice.CPU).withKvCacheType(DType.F32)
+                .withContextLength(256).withSlotsPerLayer(4).withPolicy("lookahead").withHeadsFile(HEADS);
+        GenerationOptions greedy = GenerationOptions.defaults().withMaxTokens(64);
+        long[] evictionOnly = run(base.withScheduler(EVICTION_ONLY), greedy);
+        long[] bypass = run(base.withScheduler(new SpeculationSettings(0, Double.NaN, Double.NaN, -1, true, 1.0, true)), greedy);
+        assertEquals(evictionOnly[2], bypass[2], "same tokens");
+        assertTrue(bypass[4] > 0, "some misses bypassed");
+        assertTrue(bypass[1] > evictionOnly[1], "hits: bypass " + bypass[1] + ", eviction only " + evictionOnly[1]);
+        assertTrue(bypass[3] < evictionOnly[3], "bytes: bypass " + bypass[3] + ", eviction only " + evictionOnly[3]);
+    }
+
+    /** lookups, hits, a hash of the generated tokens over all prompts, link bytes, bypasses. */
     private static long[] run(LoadOptions options, GenerationOptions generation) {
         try (MoeModel m = MoeModel.load(quantized, options)) {
             List<Integer> all = new ArrayList<>();
             for (String p : PROMPTS) all.addAll(m.generate(p, generation, t -> { }).tokenIds());
-            var stats = ((OffloadedExperts) m.experts()).stats();
-            return new long[] {stats.lookups(), stats.hits(), all.hashCode()};
+            OffloadedExperts off = (OffloadedExperts) m.experts();
+            var stats = off.stats();
+            long bypasses = off.schedulerStats() == null ? 0 : off.schedulerStats().bypasses();
+            return new long[] {stats.lookups(), stats.hits(), all.hashCode(), off.linkBytes(), bypasses};
         }
     }
 }

@@ -155,6 +155,19 @@ class OffloadingTest {
                         "the link carried the cache's copies plus the staged bytes no miss used");
             }
         }
+        // the defaults: staging and bypass (plug-and-play heads predict the experts just chosen, so they rarely
+        // bypass; DemoHeadsTest measures bypass with trained heads)
+        for (String policy : List.of("lookahead", "lookahead-global")) {
+            try (MoeModel m = MoeModel.load(quantized, cpu(policy).withSlotsPerLayer(3).withLinkBytesPerSecond(2e7))) {
+                assertEquals(expected, m.generate(prompt, opts, t -> { }).tokenIds(), policy);
+                OffloadedExperts off = (OffloadedExperts) m.experts();
+                CacheStats cs = off.stats();
+                assertEquals(cs.misses(), off.schedulerStats().demandCopies() + off.schedulerStats().bypasses(),
+                        "every miss is admitted or bypassed");
+                assertEquals(off.linkBytes() - off.stagingStats().bytesWasted(), off.demandBytes());
+                assertTrue(off.demandBytes() <= cs.misses() * off.expertBytes(), "a miss needs at most one expert");
+            }
+        }
         try (MoeModel m = MoeModel.load(quantized, cpu("lookahead").withSlotsPerLayer(3).withLinkBytesPerSecond(2e7)
                 .withScheduler(SpeculationSettings.DEFAULTS.withStaged(false)))) {
             assertEquals(expected, m.generate(prompt, opts, t -> { }).tokenIds());

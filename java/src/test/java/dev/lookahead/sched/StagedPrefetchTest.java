@@ -127,6 +127,50 @@ class StagedPrefetchTest {
     }
 
     @Test
+    void anExpertABypassLeftStaysWhileItsLayerLikelyWantsItAgain() {
+        StagedPrefetch s = planner(1);
+        windows(s, 10.0);
+        s.beginStep(0);                                 // layer 0 of token 0 serves its miss of E3 from the buffer
+        int b = s.bufferForDemand();
+        assertEquals(0, b);
+        assertEquals(0, s.holdForDemand(b, 0, 3), "nothing of E3 was there: the engine copies it all");
+        assertEquals(-1, s.bufferForDemand(), "the buffer serves this step");
+        s.predict(LAYERS, 0, 3, 0.7f);                  // the next token's layer 0 likely wants E3 again
+        s.predict(1, 1, 2, 0.5f);                       // a less likely candidate
+        Sink sink = new Sink();
+        s.plan(i -> false, sink);
+        assertEquals(List.of(), sink.chunks, "E3 is complete and worth more than the candidate");
+        assertEquals(0, s.find(0, 3));
+        s.beginStep(1);
+        s.predict(2, 2, 6, 0.9f);                       // likelier than E3: takes the buffer over
+        s.plan(i -> false, sink);
+        assertEquals(List.of(new Chunk(0, 2, 6, 0, BLOB)), sink.chunks);
+        assertEquals(-1, s.find(0, 3));
+        assertEquals(0, s.stats().used, "demand bytes are not staged bytes");
+        assertEquals(BLOB, s.stats().bytesIssued);
+    }
+
+    @Test
+    void aBypassUsesStagedBytesInPlace() {
+        StagedPrefetch s = planner(2);
+        windows(s, 1.0);                                // 768 bytes per window
+        s.beginStep(0);
+        s.predict(1, 1, 4, 0.8f);
+        s.plan(i -> false, new Sink());
+        s.beginStep(1);
+        int b = s.find(1, 4);
+        assertEquals(768, s.holdForDemand(b, 1, 4), "the engine copies the other 3328 bytes");
+        assertEquals(1, s.stats().used);
+        assertEquals(768, s.stats().bytesUsed);
+        assertEquals(BLOB, s.bytesStaged(b), "the buffer holds the whole expert now");
+        s.beginStep(7);                                 // the next token's layer 1 wants it again: all there
+        assertEquals(b, s.find(1, 4));
+        assertEquals(BLOB, s.holdForDemand(b, 1, 4));
+        assertEquals(1, s.stats().used, "counted once");
+        assertEquals(0, s.stats().bytesWasted());
+    }
+
+    @Test
     void predictionsCountOnlyForTheNextRunOfTheirLayer() {
         StagedPrefetch s = planner(2);
         windows(s, 10.0);
