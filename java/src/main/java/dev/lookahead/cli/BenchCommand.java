@@ -10,6 +10,7 @@ import dev.lookahead.model.ModelConfig;
 import dev.lookahead.quant.ExpertBlobLayout;
 import dev.lookahead.quant.QuantizedCheckpoint;
 import dev.lookahead.sched.SchedulerConfig;
+import dev.lookahead.sched.StagedPrefetch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -172,7 +173,10 @@ final class BenchCommand implements Callable<Integer> {
         System.out.println("lookahead heads: " + (heads != null ? heads : "plug-and-play (each layer's router applied early)"));
         long blobBytes = layout.blobBytes();
         SchedulerConfig sc = base.scheduler().applyTo(SchedulerConfig.defaults(blobBytes, topK), blobBytes);
-        System.out.println("lookahead scheduler: " + sc.describe(blobBytes));
+        StagedPrefetch.Config staging = base.scheduler().stagingConfig(blobBytes);
+        System.out.println("lookahead scheduler: " + sc.describe(blobBytes) + "; " + (staging == null ? "no staging"
+                : String.format(Locale.ROOT, "staging p >= %.2f in %.0f %% of each measured link-idle window, bypass %s",
+                        staging.minProbability(), 100 * staging.windowShare(), base.scheduler().bypass() ? "on" : "off")));
         if (routing != null) {
             System.out.println(routing.describe() + "; prompt i replays problem i mod " + routing.problems()
                     + " from its token 0 (prompt tokens keep the model's router)");

@@ -80,10 +80,7 @@ class OffloadingTest {
     void offloadingChangesSpeedOnlyNotTokens(String policy) {
         GenerationOptions opts = GenerationOptions.defaults().withMaxTokens(24);
         String prompt = "the river ran past the old mill";
-        List<Integer> expected;
-        try (MoeModel m = MoeModel.load(quantized, cpu("all-resident"))) {
-            expected = m.generate(prompt, opts, t -> { }).tokenIds();
-        }
+        List<Integer> expected = allResidentTokens(prompt, opts);
         try (MoeModel m = MoeModel.load(quantized, cpu(policy).withSlotsPerLayer(3))) {
             GenerationResult r = m.generate(prompt, opts, t -> { });
             assertEquals(expected, r.tokenIds(), policy + " must produce the all-resident tokens");
@@ -97,14 +94,18 @@ class OffloadingTest {
         }
     }
 
+    /** The tokens all-resident generates: what every offloading policy must produce. */
+    static List<Integer> allResidentTokens(String prompt, GenerationOptions opts) {
+        try (MoeModel m = MoeModel.load(quantized, cpu("all-resident"))) {
+            return m.generate(prompt, opts, t -> { }).tokenIds();
+        }
+    }
+
     @Test
     void schedulerTuningReachesTheLookaheadPolicy() {
         GenerationOptions opts = GenerationOptions.defaults().withMaxTokens(24);
         String prompt = "the river ran past the old mill";
-        List<Integer> expected;
-        try (MoeModel m = MoeModel.load(quantized, cpu("all-resident"))) {
-            expected = m.generate(prompt, opts, t -> { }).tokenIds();
-        }
+        List<Integer> expected = allResidentTokens(prompt, opts);
         // p >= 0: every prediction is a candidate, 3 copies in flight, never throttled: it speculates
         SpeculationSettings eager = new SpeculationSettings(3, 0.0, 0.0);
         try (MoeModel m = MoeModel.load(quantized, cpu("lookahead").withSlotsPerLayer(3).withScheduler(eager))) {
@@ -136,10 +137,7 @@ class OffloadingTest {
     void stagedCopiesServeMissesWithoutChangingTokens() {
         GenerationOptions opts = GenerationOptions.defaults().withMaxTokens(40);
         String prompt = "the river ran past the old mill";
-        List<Integer> expected;
-        try (MoeModel m = MoeModel.load(quantized, cpu("all-resident"))) {
-            expected = m.generate(prompt, opts, t -> { }).tokenIds();
-        }
+        List<Integer> expected = allResidentTokens(prompt, opts);
         // a slow emulated link: copies take longer than the layers, so windows are short and chunks partial
         SpeculationSettings lowBar = new SpeculationSettings(-1, Double.NaN, Double.NaN, -1, true, 0.0, false);
         for (String policy : List.of("lookahead", "lookahead-global")) {

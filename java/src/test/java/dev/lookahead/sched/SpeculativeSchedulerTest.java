@@ -57,6 +57,11 @@ class SpeculativeSchedulerTest {
             scheduler.speculate(predictions);
         }
 
+        /** The next-token head read at (token, layer): experts a and b with pa and pb, every other one with rest. */
+        void nextTokenWants(long token, int layer, float rest, int a, float pa, int b, float pb) {
+            for (int e = 0; e < EXPERTS; e++) scheduler.predictNextToken(token, layer, e, e == a ? pa : e == b ? pb : rest);
+        }
+
         boolean resident(int layer, int expert) {
             return cache.contains(new ExpertId(layer, expert));
         }
@@ -229,7 +234,7 @@ class SpeculativeSchedulerTest {
         r.demand(0, 0, 0, 1);
         r.engine.drain();
         r.demand(1, 0, 1);
-        for (int e = 0; e < EXPERTS; e++) r.scheduler.predictNextToken(2, 0, e, e == 0 ? 0.6f : e == 1 ? 0.1f : 0.05f);
+        r.nextTokenWants(2, 0, 0.05f, 0, 0.6f, 1, 0.1f);
         r.demand(2, 0, 2);
         assertTrue(r.resident(0, 0) && r.resident(0, 2));
         assertFalse(r.resident(0, 1));
@@ -243,7 +248,7 @@ class SpeculativeSchedulerTest {
         r.engine.spareSlots = 1;
         r.demand(0, 0, 0, 1);
         r.engine.drain();
-        for (int e = 0; e < EXPERTS; e++) r.scheduler.predictNextToken(1, 0, e, e == 0 ? 0.6f : e == 1 ? 0.5f : 0.1f);
+        r.nextTokenWants(1, 0, 0.1f, 0, 0.6f, 1, 0.5f);
         assertEquals(1, r.demand(1, 0, 2), "still a miss");
         assertEquals(FakeCopyEngine.BYPASS_SLOT, r.slots[0]);
         assertEquals(List.of(id(0, 2)), r.engine.bypassed);
@@ -252,7 +257,7 @@ class SpeculativeSchedulerTest {
         assertEquals(1, r.scheduler.stats().bypasses());
         assertEquals(3, r.cache.stats().misses(), "two cold misses, and the bypass counts as a miss");
         // the engine has no spare slot left: the next such miss is admitted as usual (evicting E1, the farther one)
-        for (int e = 0; e < EXPERTS; e++) r.scheduler.predictNextToken(2, 0, e, e == 0 ? 0.6f : e == 1 ? 0.5f : 0.1f);
+        r.nextTokenWants(2, 0, 0.1f, 0, 0.6f, 1, 0.5f);
         r.demand(2, 0, 3);
         assertTrue(r.resident(0, 0) && r.resident(0, 3));
         assertFalse(r.resident(0, 1));
@@ -265,7 +270,7 @@ class SpeculativeSchedulerTest {
         r.engine.spareSlots = 4;
         r.demand(0, 0, 0, 1);
         r.engine.drain();
-        for (int e = 0; e < EXPERTS; e++) r.scheduler.predictNextToken(1, 0, e, e == 2 ? 0.7f : e == 0 ? 0.6f : 0.1f);
+        r.nextTokenWants(1, 0, 0.1f, 2, 0.7f, 0, 0.6f);
         r.demand(1, 0, 2);                                         // E2 (0.7) is wanted sooner than E1 (0.1)
         assertTrue(r.resident(0, 2) && r.resident(0, 0));
         r.engine.drain();
