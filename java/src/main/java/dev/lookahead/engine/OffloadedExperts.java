@@ -336,7 +336,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     public void release(int layer, int expert) {
         int slot = slotFor[expert];
         lastUse[memoryOf[slot]].record(compute);
-        if (slot >= cacheSlots) {
+        if (slot >= cacheSlots && currentPrefill) {
             stagingBusy[slot - cacheSlots] = false;
             streamNext();
         }
@@ -585,7 +585,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
 
     /** For the profile: a staging copy (prefill), a miss of the layer being computed, or a prefetch of a later layer. */
     private Timeline.Span copySpan(ExpertId id, int slot) {
-        if (slot >= cacheSlots) return currentPrefill ? Timeline.Span.COPY_STAGED : Timeline.Span.COPY_SPECULATIVE;
+        if (slot >= cacheSlots) return Timeline.Span.COPY_STAGED;
         return id.layer() == currentLayer ? Timeline.Span.COPY_ON_DEMAND : Timeline.Span.COPY_SPECULATIVE;
     }
 

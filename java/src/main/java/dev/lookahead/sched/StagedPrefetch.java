@@ -22,11 +22,16 @@ import java.util.function.IntPredicate;
  *
  * <p>Targets: for every layer, its next run (the later layers of this token, the earlier ones in the next token),
  * with the heads' probability of each expert there. The most probable experts that are not resident are staged
- * first; a buffer holding a less probable target is taken over by a more probable one.
+ * first; a buffer holding something worth less (a less probable target, or an expert its layer is unlikely to want
+ * next) is taken over.
+ *
+ * <p>Bypass: a demand miss the cache should not admit runs from a buffer ({@link #bufferForDemand},
+ * {@link #holdForDemand}); the expert stays there afterwards, so a later miss of it may find it.
  *
  * <p>Per step, on the decode thread: {@link #beginStep} (before the layer's demand), {@link #predict} for what the
- * layer's next-token heads say, {@link #find}/{@link #consume} for each miss during the demand, then
- * {@link #predict} for the within-token heads and {@link #plan}. Not thread-safe; allocates nothing per step.
+ * layer's next-token heads say, {@link #find} with {@link #consume} or {@link #holdForDemand} for each miss during
+ * the demand, then {@link #predict} for the within-token heads and {@link #plan}. Not thread-safe; allocates nothing
+ * per step.
  */
 public final class StagedPrefetch {
     private static final long NONE = -1;
