@@ -52,9 +52,10 @@ final class AlignCommand implements Callable<Integer> {
             description = "F: heads from each of the first F layers to every later layer, for eviction (default: ${DEFAULT-VALUE})")
     int longRange;
 
-    @Option(names = "--next-token", defaultValue = "same-layer",
-            description = "next-token heads, for eviction: none, same-layer (layer l -> layer l of the next token) or"
-                    + " all-layers (layer l -> every layer of the next token) (default: ${DEFAULT-VALUE})")
+    @Option(names = "--next-token", defaultValue = "two-tokens",
+            description = "next-token heads, for eviction: none, same-layer (layer l -> layer l of the next token),"
+                    + " all-layers (layer l -> every layer of the next token) or two-tokens (layer l -> layer l of each of"
+                    + " the next two tokens) (default: ${DEFAULT-VALUE})")
     String nextToken;
 
     @Option(names = "--out", defaultValue = "heads.safetensors", description = "heads file to write (default: ${DEFAULT-VALUE})")

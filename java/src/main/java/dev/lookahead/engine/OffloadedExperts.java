@@ -51,8 +51,9 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     private final SpeculativeScheduler scheduler;   // the lookahead policies; null for the baselines
     private final DeviceGate gate;                  // predictions for the scheduler; null without one
     private final LayerPredictions predictions;
-    private final int[][] nextTokenHeads;           // per layer: indices in gate.headsFrom of its next-token heads
-    private final int[][] nextTokenTargets;         // per layer: the next token's layer each of them predicts
+    private final int[][] nextTokenHeads;           // per layer: indices in gate.headsFrom of its heads for later tokens
+    private final int[][] nextTokenTargets;         // per layer: the layer each of them predicts
+    private final int[][] nextTokenAhead;           // per layer: how many tokens ahead (1, or 2 for two-token heads)
     private final int[] demandSlots;
     private final ExpertId[] ids;                   // [layer * experts + expert], interned
     private final long blobBytes;
@@ -124,18 +125,22 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         this.predictions = scheduled ? new LayerPredictions(layers, expertsPerLayer, Math.max(1, layers - 1)) : null;
         this.nextTokenHeads = new int[layers][];
         this.nextTokenTargets = new int[layers][];
+        this.nextTokenAhead = new int[layers][];
         for (int l = 0; l < layers; l++) {
             List<dev.lookahead.gate.HeadId> from = this.gate == null ? List.of() : this.gate.headsFrom(l);
-            int[] idx = new int[from.size()], target = new int[from.size()];
+            int[] idx = new int[from.size()], target = new int[from.size()], ahead = new int[from.size()];
             int n = 0;
             for (int h = 0; h < from.size(); h++) {
                 dev.lookahead.gate.HeadId id = from.get(h);
-                if (id.tokensAhead(layers) != 1) continue;
+                int tokens = id.tokensAhead(layers);
+                if (tokens < 1 || tokens > 2) continue;
                 idx[n] = h;
+                ahead[n] = tokens;
                 target[n++] = id.targetLayer(layers);
             }
             nextTokenHeads[l] = java.util.Arrays.copyOf(idx, n);
             nextTokenTargets[l] = java.util.Arrays.copyOf(target, n);
+            nextTokenAhead[l] = java.util.Arrays.copyOf(ahead, n);
         }
         this.demandSlots = new int[expertsPerLayer];
         this.ids = new ExpertId[layers * expertsPerLayer];
@@ -261,12 +266,12 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
             long token = step / layers;
             if (staging != null) staging.beginStep(step);
             // read back with this layer's routing: the next token's wishes steer the evictions from here on
-            int[] heads = nextTokenHeads[layer], targets = nextTokenTargets[layer];
+            int[] heads = nextTokenHeads[layer], targets = nextTokenTargets[layer], ahead = nextTokenAhead[layer];
             for (int h = 0; h < heads.length; h++) {
                 for (int e = 0; e < expertsPerLayer; e++) {
                     float p = gate.probability(heads[h], e);
-                    scheduler.predictNextToken(token, targets[h], e, p);
-                    if (staging != null) staging.predict((token + 1) * layers + targets[h], targets[h], e, p);
+                    scheduler.predictTokensAhead(token, ahead[h], targets[h], e, p);
+                    if (staging != null) staging.predict((token + ahead[h]) * layers + targets[h], targets[h], e, p);
                 }
             }
             scheduler.demand(token, layer, experts, count, demandSlots);

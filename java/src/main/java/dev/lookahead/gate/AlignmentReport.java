@@ -146,12 +146,15 @@ public record AlignmentReport(int topK, int experts, Split split, AlignOptions o
                     cells(d.before()), cells(d.after()), prior(d.prior())));
         }
         sb.append('\n').append(top).append(cols.replaceFirst("^ {8} heads", "head     epoch"));
+        int layers = rows.stream().mapToInt(r -> r.head().layer()).max().orElse(0) + 1; // next-token heads read every layer
         for (HeadRow r : rows) {
-            String name = r.nextToken() ? r.head().layer() + "->" + r.targetLayer() + "'" : r.head() + (r.longRangeOnly() ? "*" : "");
+            String name = r.nextToken() ? r.head().layer() + "->" + r.targetLayer() + "'".repeat(r.head().tokensAhead(layers))
+                    : r.head() + (r.longRangeOnly() ? "*" : "");
             sb.append(String.format(Locale.ROOT, "%-8s %5s | %s | %s | %s%n", name, r.bestEpoch() + "/" + r.epochs(),
                     cells(r.before()), cells(r.after()), prior(r.prior())));
         }
-        sb.append("* long-range head (for eviction); l->m': next-token head (layer m of the next token, for eviction; d = L - l + m); epoch: kept/run, 0 = the plug-and-play weights were kept\n");
+        sb.append("* long-range head (for eviction); l->m': next-token head (layer m of the next token, for eviction; d = L - l + m),"
+                + " l->l'': layer l two tokens ahead (d = 2L); epoch: kept/run, 0 = the plug-and-play weights were kept\n");
         return sb.toString();
     }
 

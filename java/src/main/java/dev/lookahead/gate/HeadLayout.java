@@ -16,7 +16,8 @@ import java.util.List;
  *   <li>Next-token heads, for eviction ({@link NextToken}): from layer l to layer m of the next
  *       token (distance L - l + m). Belady's advantage over LRU comes from knowing later tokens,
  *       not the rest of this one, so these are what eviction needs: when layer l misses, the
- *       heads have just read its input and tell which resident experts the next token will want.</li>
+ *       heads have just read its input and tell which resident experts the next token will want.
+ *       {@code TWO_TOKENS} adds layer l of the token after it (distance 2L).</li>
  * </ul>
  * A head that is both (l < longRange, d <= distance) exists once.
  *
@@ -36,7 +37,9 @@ public record HeadLayout(int layers, int distance, int longRange, NextToken next
         /** (l, L) for every layer l: layer l of the next token (what per-layer eviction at l needs) */
         SAME_LAYER("1"),
         /** (l, L - l + m) for every l and m: every layer of the next token, from every layer (for a shared pool) */
-        ALL_LAYERS("all");
+        ALL_LAYERS("all"),
+        /** (l, L) and (l, 2L): layer l of the next two tokens */
+        TWO_TOKENS("2");
 
         private final String metadata;
 
@@ -55,10 +58,11 @@ public record HeadLayout(int layers, int distance, int longRange, NextToken next
             return null;
         }
 
-        /** Parses a command-line value: none, same-layer or all-layers. */
+        /** Parses a command-line value: none, same-layer, all-layers or two-tokens. */
         public static NextToken parse(String value) {
             for (NextToken n : values()) if (n.name().toLowerCase(java.util.Locale.ROOT).replace('_', '-').equals(value)) return n;
-            throw new IllegalArgumentException("next-token heads must be none, same-layer or all-layers, got '" + value + "'");
+            throw new IllegalArgumentException("next-token heads must be none, same-layer, all-layers or two-tokens, got '"
+                    + value + "'");
         }
     }
 
@@ -86,6 +90,10 @@ public record HeadLayout(int layers, int distance, int longRange, NextToken next
                 case ALL_LAYERS -> {
                     for (int m = 0; m < layers; m++) out.add(new HeadId(l, layers - l + m));
                 }
+                case TWO_TOKENS -> {
+                    out.add(new HeadId(l, layers));
+                    out.add(new HeadId(l, 2 * layers));
+                }
             }
         }
         return out;
@@ -99,9 +107,11 @@ public record HeadLayout(int layers, int distance, int longRange, NextToken next
 
     /** True for a next-token head of this layout (its target is a layer of the next token). */
     public boolean isNextToken(HeadId id) {
-        if (id.layer() >= layers || id.target() < layers || id.target() >= 2 * layers) return false;
+        if (id.layer() >= layers || id.target() < layers) return false;
+        if (nextToken == NextToken.TWO_TOKENS) return id.distance() == layers || id.distance() == 2 * layers;
+        if (id.target() >= 2 * layers) return false;
         return switch (nextToken) {
-            case NONE -> false;
+            case NONE, TWO_TOKENS -> false;
             case SAME_LAYER -> id.distance() == layers;
             case ALL_LAYERS -> true;
         };

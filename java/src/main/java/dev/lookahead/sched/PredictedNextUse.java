@@ -19,7 +19,9 @@ import java.util.Arrays;
  * <p>Next-token predictions ({@link #predictNextToken}) come from the next-token heads: made during token t, they
  * concern a layer m of token t + 1. They are what eviction needs, because the experts a layer evicts are next
  * wanted by later tokens. They are kept beside the within-token ones, and an expert's distance is the nearer of
- * the two estimates.
+ * the two estimates. A two-token head adds P2, the chance that layer m of token t + 2 wants the expert; then the
+ * next-token estimate is ceil(steps / q) with q = 1 - (1 - p)(1 - P2), the chance that either of the next two
+ * tokens wants it (one minus the chance that neither does, as if they were independent).
  *
  * <p>Not thread-safe; fed by the {@link SpeculativeScheduler} on the decode thread.
  */
@@ -31,6 +33,8 @@ public final class PredictedNextUse implements NextUseEstimator {
     private final float[] probability;
     private final long[] nextTokenStep; // the same for next-token predictions, kept apart so that neither kind
     private final float[] nextTokenProbability; // overwrites the other
+    private final long[] twoTokenStep;  // and for two-token ones
+    private final float[] twoTokenProbability;
 
     /**
      * @param farProbability predictions below this probability count as far (no expected use)
@@ -49,8 +53,11 @@ public final class PredictedNextUse implements NextUseEstimator {
         probability = new float[layers * experts];
         nextTokenStep = new long[layers * experts];
         nextTokenProbability = new float[layers * experts];
+        twoTokenStep = new long[layers * experts];
+        twoTokenProbability = new float[layers * experts];
         Arrays.fill(targetStep, -1);
         Arrays.fill(nextTokenStep, -1);
+        Arrays.fill(twoTokenStep, -1);
     }
 
     /**
@@ -73,13 +80,28 @@ public final class PredictedNextUse implements NextUseEstimator {
      * {@code token}; it replaces the older next-token prediction of that expert (not a within-token one).
      */
     public void predictNextToken(long token, int layer, int expert, float p) {
+        predictTokensAhead(token, 1, layer, expert, p);
+    }
+
+    /**
+     * Takes P(layer {@code layer} of token {@code token + ahead} chooses {@code expert}) = {@code p}, predicted during
+     * {@code token}, for {@code ahead} = 1 (as {@link #predictNextToken}) or 2.
+     */
+    public void predictTokensAhead(long token, int ahead, int layer, int expert, float p) {
         if (layer < 0 || layer >= layers || expert < 0 || expert >= experts) {
             throw new IllegalArgumentException("expert " + expert + " of layer " + layer + " outside " + layers + " x " + experts);
         }
         if (!(p >= 0 && p <= 1)) throw new IllegalArgumentException("probability must be in [0, 1], got " + p);
+        if (ahead != 1 && ahead != 2) throw new IllegalArgumentException("tokens ahead must be 1 or 2, got " + ahead);
         int i = layer * experts + expert;
-        nextTokenStep[i] = (token + 1) * layers + layer;
-        nextTokenProbability[i] = p;
+        long target = (token + ahead) * layers + layer;
+        if (ahead == 1) {
+            nextTokenStep[i] = target;
+            nextTokenProbability[i] = p;
+        } else {
+            twoTokenStep[i] = target;
+            twoTokenProbability[i] = p;
+        }
     }
 
     /** The current predicted probability of {@code id}'s use at its layer's next visit within the token, or 0. */
@@ -94,8 +116,18 @@ public final class PredictedNextUse implements NextUseEstimator {
         int i = index(id);
         if (i < 0) return NEVER;
         long within = targetStep[i] > step ? distance(targetStep[i] - step, probability[i]) : NEVER;
-        long next = nextTokenStep[i] > step ? distance(nextTokenStep[i] - step, nextTokenProbability[i]) : NEVER;
-        return Math.min(within, next);
+        return Math.min(within, nextTokens(i, step));
+    }
+
+    /** The estimate from the next-token and two-token predictions of expert i, as the class describes. */
+    private long nextTokens(int i, long step) {
+        boolean two = twoTokenStep[i] > step;
+        if (nextTokenStep[i] > step) {
+            float p = nextTokenProbability[i];
+            float either = two ? 1 - (1 - p) * (1 - twoTokenProbability[i]) : p;
+            return distance(nextTokenStep[i] - step, either);
+        }
+        return two ? distance(twoTokenStep[i] - step, twoTokenProbability[i]) : NEVER;
     }
 
     /** ceil(steps / p), or NEVER when p is below the far threshold. */

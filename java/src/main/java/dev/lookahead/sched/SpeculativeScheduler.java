@@ -182,6 +182,11 @@ public final class SpeculativeScheduler {
         estimator.predictNextToken(token, layer, expert, p);
     }
 
+    /** As {@link #predictNextToken}, for layer {@code layer} of token {@code token + ahead} (ahead 1 or 2). */
+    public void predictTokensAhead(long token, int ahead, int layer, int expert, float p) {
+        estimator.predictTokensAhead(token, ahead, layer, expert, p);
+    }
+
     /**
      * Layer {@code layer} of token {@code token} chose {@code chosen[0 .. count)}: completes finished copies,
      * resolves the speculative copies predicted for this layer, drops queued candidates for it, looks every chosen

@@ -49,16 +49,19 @@ class AlignCommandTest {
         assertTrue(r.out().contains("d=1") && r.out().contains("d=3") && r.out().contains("0->3*"), r.out());
         LookaheadHeads h = LookaheadHeads.load(heads, routingOf(model));
         // D = 2 over 4 layers: 0->1, 0->2, 1->2, 1->3, 2->3; F = 1 adds 0->3; the default next-token heads
-        // (same layer) add l -> layer l of the next token, distance 4, for l = 0..3
-        assertEquals(10, h.heads().size());
+        // (two tokens) add l -> layer l of the next token and of the one after, distances 4 and 8, for l = 0..3
+        assertEquals(14, h.heads().size());
         assertTrue(h.heads().contains(new HeadId(0, 3)));
-        for (int l = 0; l < 4; l++) assertTrue(h.layout().isNextToken(new HeadId(l, 4)), "next-token head of layer " + l);
-        assertTrue(r.out().contains("d=4'") && r.out().contains("3->3'"), r.out());
+        for (int l = 0; l < 4; l++) {
+            assertTrue(h.layout().isNextToken(new HeadId(l, 4)), "next-token head of layer " + l);
+            assertTrue(h.layout().isNextToken(new HeadId(l, 8)), "two-token head of layer " + l);
+        }
+        assertTrue(r.out().contains("d=4'") && r.out().contains("3->3'") && r.out().contains("3->3''"), r.out());
         assertTrue(h.trainingSummary().contains("by_distance"), h.trainingSummary());
 
         JsonNode report = new JsonMapper().readTree(tmp.resolve("heads.json").toFile());
-        assertEquals(10, report.get("heads").size());
-        assertEquals("1", report.get("next_token").asText());
+        assertEquals(14, report.get("heads").size());
+        assertEquals("2", report.get("next_token").asText());
         assertEquals(2, report.get("top_k").asInt());
         int held = report.get("tokens").get("heldout").asInt();
         int all = report.get("calibration_tokens").asInt();
@@ -81,7 +84,7 @@ class AlignCommandTest {
                 "--long-range", "1", "--next-token", "all-layers").code());
         assertEquals(6 + 16, LookaheadHeads.load(all, routingOf(model)).heads().size()); // 4 x 4 next-token heads
         CliRunner.Run bad = CliRunner.run("align", model.toString(), "--text", text.toString(), "--next-token", "sometimes");
-        assertTrue(bad.code() != 0 && bad.err().contains("none, same-layer or all-layers"), bad.err());
+        assertTrue(bad.code() != 0 && bad.err().contains("none, same-layer, all-layers or two-tokens"), bad.err());
     }
 
     @Test
@@ -93,7 +96,7 @@ class AlignCommandTest {
         CliRunner.Run q = CliRunner.run("quantize", model.toString(), quantized.toString(), "--expert-bits", "4");
         assertEquals(0, q.code(), q.err());
         // fp16 routers and norms, same config: the heads' checks accept the quantized model
-        assertEquals(10, LookaheadHeads.load(heads, routingOf(quantized)).heads().size());
+        assertEquals(14, LookaheadHeads.load(heads, routingOf(quantized)).heads().size());
     }
 
     @Test

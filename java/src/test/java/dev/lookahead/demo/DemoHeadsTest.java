@@ -49,15 +49,17 @@ class DemoHeadsTest {
         for (Path model : new Path[] {DemoModelTest.DEMO, quantized}) {
             try (Checkpoint c = Checkpoint.open(model)) {
                 LookaheadHeads heads = LookaheadHeads.load(HEADS, RoutingWeights.read(c));
-                assertEquals(HeadLayout.NextToken.SAME_LAYER, heads.layout().nextToken());
-                assertEquals(21, heads.heads().size());
+                assertEquals(HeadLayout.NextToken.TWO_TOKENS, heads.layout().nextToken());
+                assertEquals(27, heads.heads().size()); // 15 within the token, 6 for the next token, 6 for the one after
             }
         }
         JsonNode report = new JsonMapper().readTree(DemoModelTest.DEMO.resolve("lookahead-heads.json").toFile());
         for (JsonNode d : report.get("by_distance")) {
             double before = d.get("before").get("recall_k").asDouble(), after = d.get("after").get("recall_k").asDouble();
             assertTrue(after > before + 0.05, "held-out r@2 improved at " + d);
-            assertTrue(after > d.get("prior").get("recall_k").asDouble() + 0.1, "and beats the fixed guess at " + d);
+            // two tokens ahead (d = 12) the hidden state knows less: a smaller margin over the fixed guess
+            double margin = d.get("distance").asInt() == 12 ? 0.05 : 0.1;
+            assertTrue(after > d.get("prior").get("recall_k").asDouble() + margin, "and beats the fixed guess at " + d);
         }
     }
 

@@ -54,6 +54,24 @@ class GateAlignmentTest {
     }
 
     @Test
+    void twoTokenHeadsLearnTheTokenAfterTheNext() {
+        // the chain continues across tokens: layer l two tokens ahead is P^(2L) of this one, learnable too
+        CalibrationData chained = MODEL.chainedData(4000, 13);
+        LookaheadHeads init = LookaheadHeads.plugAndPlay(MODEL.routing, new HeadLayout(3, 1, 0, HeadLayout.NextToken.TWO_TOKENS), "synthetic");
+        GateAlignment.Result r = GateAlignment.align(init, chained, 2, OPTIONS, Progress.NONE);
+        int twoTokenRows = 0;
+        for (AlignmentReport.HeadRow row : r.report().rows()) {
+            if (!row.nextToken() || row.head().distance() != 6) continue;
+            twoTokenRows++;
+            String what = row.head() + ": " + row;
+            assertTrue(row.after().recallK() > 0.95, what);
+            assertTrue(row.after().recallK() > row.before().recallK() + 0.3, what);
+        }
+        assertEquals(3, twoTokenRows); // 0->0'', 1->1'', 2->2''
+        assertTrue(r.report().table().contains("d=6'") && r.report().table().contains("2->2''"), r.report().table());
+    }
+
+    @Test
     void nextTokenHeadsFindNothingWhenTokensAreIndependent() {
         // DATA's tokens are drawn independently: no head can predict the next token's routing beyond the prior.
         LookaheadHeads init = LookaheadHeads.plugAndPlay(MODEL.routing, new HeadLayout(3, 1, 0, HeadLayout.NextToken.SAME_LAYER), "synthetic");

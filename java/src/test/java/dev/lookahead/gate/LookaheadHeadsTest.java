@@ -167,6 +167,30 @@ class LookaheadHeadsTest {
     }
 
     @Test
+    void twoTokenHeadsAlsoPredictTheSameLayerTwoTokensAhead() throws IOException {
+        HeadLayout layout = new HeadLayout(4, 1, 0, HeadLayout.NextToken.TWO_TOKENS);
+        // short: 0->1, 1->2, 2->3; (l, 4) and (l, 8) for l = 0..3
+        assertEquals(11, layout.heads().size());
+        for (int l = 0; l < 4; l++) {
+            for (int ahead = 1; ahead <= 2; ahead++) {
+                HeadId id = new HeadId(l, 4 * ahead);
+                assertTrue(layout.contains(id) && layout.isNextToken(id) && !layout.isLongRangeOnly(id), id.toString());
+                assertEquals(l, id.targetLayer(4));
+                assertEquals(ahead, id.tokensAhead(4));
+            }
+        }
+        assertFalse(layout.contains(new HeadId(1, 5)), "another layer of the next token");
+        assertFalse(layout.contains(new HeadId(1, 12)), "three tokens ahead");
+        assertFalse(new HeadLayout(4, 1, 0, HeadLayout.NextToken.SAME_LAYER).contains(new HeadId(0, 8)));
+        Path file = tmp.resolve("two.safetensors");
+        LookaheadHeads.plugAndPlay(routing, layout, "m").save(file);
+        LookaheadHeads back = LookaheadHeads.load(file, routing);
+        assertEquals(HeadLayout.NextToken.TWO_TOKENS, back.layout().nextToken());
+        assertEquals(layout.heads(), back.heads());
+        assertEquals(HeadLayout.NextToken.TWO_TOKENS, HeadLayout.NextToken.parse("two-tokens"));
+    }
+
+    @Test
     void theNextTokenFlagSurvivesTheFile() throws IOException {
         Path file = tmp.resolve("next.safetensors");
         LookaheadHeads.plugAndPlay(routing, new HeadLayout(4, 1, 0, HeadLayout.NextToken.SAME_LAYER), "m").save(file);

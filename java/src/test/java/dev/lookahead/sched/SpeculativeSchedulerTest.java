@@ -304,6 +304,21 @@ class SpeculativeSchedulerTest {
     }
 
     @Test
+    void aTwoTokenPredictionAddsTheChanceThatTheTokenAfterTheNextWantsTheExpert() {
+        PredictedNextUse u = new PredictedNextUse(LAYERS, EXPERTS, 0.05);
+        u.predictTokensAhead(5, 1, 2, 3, 0.5f);                    // layer 2 of token 6 = step 26
+        u.predictTokensAhead(5, 2, 2, 3, 0.5f);                    // layer 2 of token 7 = step 30
+        assertEquals(6, u.nextUseDistance(id(2, 3), 22));          // ceil(4 / (1 - 0.5 * 0.5))
+        assertEquals(8, u.nextUseDistance(id(2, 3), 26));          // token 6 passed: ceil((30 - 26) / 0.5)
+        assertEquals(PredictedNextUse.NEVER, u.nextUseDistance(id(2, 3), 30));
+        u.predictTokensAhead(5, 2, 2, 4, 0.3f);                    // only two tokens ahead: ceil(8 / 0.3)
+        assertEquals(27, u.nextUseDistance(id(2, 4), 22));
+        u.predictNextToken(5, 2, 5, 0.5f);                         // only the next token: as before
+        assertEquals(8, u.nextUseDistance(id(2, 5), 22));
+        assertThrows(IllegalArgumentException.class, () -> u.predictTokensAhead(5, 3, 2, 3, 0.5f));
+    }
+
+    @Test
     void withinTokenAndNextTokenPredictionsLiveSideBySideAndTheNearerCounts() {
         PredictedNextUse u = new PredictedNextUse(LAYERS, EXPERTS, 0.05);
         // at layer 0 of token 5 (step 20): layer 2 of token 6 (step 26) will want E3 with p = 0.5 ...
