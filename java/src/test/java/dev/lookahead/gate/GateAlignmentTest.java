@@ -37,38 +37,32 @@ class GateAlignmentTest {
 
     @Test
     void nextTokenHeadsLearnWhereTheNextTokenFollowsFromThisOne() {
-        CalibrationData chained = MODEL.chainedData(4000, 13);
-        LookaheadHeads init = LookaheadHeads.plugAndPlay(MODEL.routing, new HeadLayout(3, 1, 0, HeadLayout.NextToken.SAME_LAYER), "synthetic");
-        GateAlignment.Result r = GateAlignment.align(init, chained, 2, OPTIONS, Progress.NONE);
-        int nextTokenRows = 0;
-        for (AlignmentReport.HeadRow row : r.report().rows()) {
-            if (!row.nextToken()) continue;
-            nextTokenRows++;
-            String what = row.head() + ": " + row;
-            assertEquals(3, row.head().distance(), what);
-            assertTrue(row.after().recallK() > 0.95, what);
-            assertTrue(row.after().recallK() > row.before().recallK() + 0.3, what);
-        }
-        assertEquals(3, nextTokenRows); // 0->0', 1->1', 2->2'
-        assertTrue(r.report().table().contains("d=3'"), r.report().table());
+        String table = assertHeadsLearnTheChain(HeadLayout.NextToken.SAME_LAYER, 3); // 0->0', 1->1', 2->2'
+        assertTrue(table.contains("d=3'"), table);
     }
 
     @Test
     void twoTokenHeadsLearnTheTokenAfterTheNext() {
         // the chain continues across tokens: layer l two tokens ahead is P^(2L) of this one, learnable too
+        String table = assertHeadsLearnTheChain(HeadLayout.NextToken.TWO_TOKENS, 6); // 0->0'', 1->1'', 2->2''
+        assertTrue(table.contains("d=6'") && table.contains("2->2''"), table);
+    }
+
+    /** Aligns a 3-layer layout's heads on chained tokens: the 3 heads at {@code distance} must learn the chain. */
+    private static String assertHeadsLearnTheChain(HeadLayout.NextToken nextToken, int distance) {
         CalibrationData chained = MODEL.chainedData(4000, 13);
-        LookaheadHeads init = LookaheadHeads.plugAndPlay(MODEL.routing, new HeadLayout(3, 1, 0, HeadLayout.NextToken.TWO_TOKENS), "synthetic");
+        LookaheadHeads init = LookaheadHeads.plugAndPlay(MODEL.routing, new HeadLayout(3, 1, 0, nextToken), "synthetic");
         GateAlignment.Result r = GateAlignment.align(init, chained, 2, OPTIONS, Progress.NONE);
-        int twoTokenRows = 0;
+        int rows = 0;
         for (AlignmentReport.HeadRow row : r.report().rows()) {
-            if (!row.nextToken() || row.head().distance() != 6) continue;
-            twoTokenRows++;
+            if (!row.nextToken() || row.head().distance() != distance) continue;
+            rows++;
             String what = row.head() + ": " + row;
             assertTrue(row.after().recallK() > 0.95, what);
             assertTrue(row.after().recallK() > row.before().recallK() + 0.3, what);
         }
-        assertEquals(3, twoTokenRows); // 0->0'', 1->1'', 2->2''
-        assertTrue(r.report().table().contains("d=6'") && r.report().table().contains("2->2''"), r.report().table());
+        assertEquals(3, rows);
+        return r.report().table();
     }
 
     @Test
