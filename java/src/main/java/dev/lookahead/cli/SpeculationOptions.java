@@ -6,8 +6,8 @@ import picocli.CommandLine.Option;
 /** The speculative scheduler's knobs on the command line (lookahead policies); unset ones keep the defaults. */
 final class SpeculationOptions {
     @Option(names = "--prefetch-copies", defaultValue = "-1", paramLabel = "N",
-            description = "lookahead policies: expert copies that may be in flight before no speculative copy starts;"
-                    + " 0 = no speculation (eviction by prediction only) (default: 1)")
+            description = "lookahead policies: whole-expert speculative copies into the cache that may be in flight"
+                    + " before no further one starts; 0 = none (default: 0 with staging, 1 without)")
     int copiesInFlight = -1; // also when built without picocli (the demo)
 
     @Option(names = "--min-probability", paramLabel = "P",

@@ -4,8 +4,9 @@ package dev.lookahead.sched;
  * The speculative scheduler's user-facing knobs, in units a user knows (expert copies rather than bytes). A NaN or
  * negative value keeps the default of {@link SchedulerConfig#defaults}.
  *
- * @param copiesInFlight  expert copies that may be in flight before no speculative one starts (0 = no speculation,
- *                        eviction by prediction only); -1 = default (1)
+ * @param copiesInFlight  whole-expert speculative copies into the cache: how many copies may be in flight before no
+ *                        speculative one starts (0 = none); -1 = default: 0 with staging (the staged copies prefetch,
+ *                        in chunks that do not hold up demand copies), 1 without
  * @param minProbability  copy only predictions at least this likely; NaN = default (0.9)
  * @param targetRecall    throttle speculation while its measured precision is below this (0 = never); NaN = default
  * @param horizon         use the predictions for layers l+1 .. l+horizon of the same token only (copies and
@@ -69,6 +70,7 @@ public record SpeculationSettings(int copiesInFlight, double minProbability, dou
     public SchedulerConfig applyTo(SchedulerConfig config, long expertBytes) {
         SchedulerConfig c = config;
         if (copiesInFlight >= 0) c = c.withBudget(Math.multiplyExact(copiesInFlight, expertBytes));
+        else if (staged) c = c.withBudget(0);
         if (!Double.isNaN(minProbability)) c = c.withMinProbability(minProbability);
         if (!Double.isNaN(targetRecall)) c = c.withThrottle(targetRecall, c.throttledMinProbability());
         if (horizon > 0) c = c.withHorizon(horizon);
