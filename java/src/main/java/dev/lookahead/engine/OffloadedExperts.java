@@ -51,9 +51,9 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     private final SpeculativeScheduler scheduler;   // the lookahead policies; null for the baselines
     private final DeviceGate gate;                  // predictions for the scheduler; null without one
     private final LayerPredictions predictions;
-    private final int[][] nextTokenHeads;           // per layer: indices in gate.headsFrom of its heads for later tokens
-    private final int[][] nextTokenTargets;         // per layer: the layer each of them predicts
-    private final int[][] nextTokenAhead;           // per layer: how many tokens ahead (1, or 2 for two-token heads)
+    /** A head read at some layer that predicts layer {@code targetLayer} of the token {@code tokensAhead} (1 or 2) later. */
+    private record LaterTokenHead(int index, int targetLayer, int tokensAhead) { }
+    private final LaterTokenHead[][] laterTokenHeads; // per layer: its heads for later tokens (index in gate.headsFrom)
     private final int[] demandSlots;
     private final ExpertId[] ids;                   // [layer * experts + expert], interned
     private final long blobBytes;
@@ -123,28 +123,18 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         this.gate = scheduled ? gate : null;
         this.scheduler = scheduled ? new SpeculativeScheduler(cache, estimator, this, config, expertsPerLayer) : null;
         this.predictions = scheduled ? new LayerPredictions(layers, expertsPerLayer, Math.max(1, layers - 1)) : null;
-        this.nextTokenHeads = new int[layers][];
-        this.nextTokenTargets = new int[layers][];
-        this.nextTokenAhead = new int[layers][];
+        this.laterTokenHeads = new LaterTokenHead[layers][];
         for (int l = 0; l < layers; l++) {
             List<dev.lookahead.gate.HeadId> from = this.gate == null ? List.of() : this.gate.headsFrom(l);
-            int[] idx = new int[from.size()], target = new int[from.size()], ahead = new int[from.size()];
-            int n = 0;
+            List<LaterTokenHead> later = new ArrayList<>();
             for (int h = 0; h < from.size(); h++) {
-                dev.lookahead.gate.HeadId id = from.get(h);
-                int tokens = id.tokensAhead(layers);
-                if (tokens < 1 || tokens > 2) continue;
-                idx[n] = h;
-                ahead[n] = tokens;
-                target[n++] = id.targetLayer(layers);
+                int tokens = from.get(h).tokensAhead(layers);
+                if (tokens == 1 || tokens == 2) later.add(new LaterTokenHead(h, from.get(h).targetLayer(layers), tokens));
             }
-            nextTokenHeads[l] = java.util.Arrays.copyOf(idx, n);
-            nextTokenTargets[l] = java.util.Arrays.copyOf(target, n);
-            nextTokenAhead[l] = java.util.Arrays.copyOf(ahead, n);
+            laterTokenHeads[l] = later.toArray(LaterTokenHead[]::new);
         }
         this.demandSlots = new int[expertsPerLayer];
-        this.ids = new ExpertId[layers * expertsPerLayer];
-        for (int l = 0; l < layers; l++) for (int e = 0; e < expertsPerLayer; e++) ids[l * expertsPerLayer + e] = new ExpertId(l, e);
+        this.ids = ExpertId.table(layers, expertsPerLayer);
         this.cacheSlots = cache.layout().totalSlots();
         this.compute = compute;
         this.slotFor = new int[expertsPerLayer];
@@ -266,12 +256,11 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
             long token = step / layers;
             if (staging != null) staging.beginStep(step);
             // read back with this layer's routing: the next token's wishes steer the evictions from here on
-            int[] heads = nextTokenHeads[layer], targets = nextTokenTargets[layer], ahead = nextTokenAhead[layer];
-            for (int h = 0; h < heads.length; h++) {
+            for (LaterTokenHead h : laterTokenHeads[layer]) {
                 for (int e = 0; e < expertsPerLayer; e++) {
-                    float p = gate.probability(heads[h], e);
-                    scheduler.predictTokensAhead(token, ahead[h], targets[h], e, p);
-                    if (staging != null) staging.predict((token + ahead[h]) * layers + targets[h], targets[h], e, p);
+                    float p = gate.probability(h.index(), e);
+                    scheduler.predictTokensAhead(token, h.tokensAhead(), h.targetLayer(), e, p);
+                    if (staging != null) staging.predict((token + h.tokensAhead()) * layers + h.targetLayer(), h.targetLayer(), e, p);
                 }
             }
             scheduler.demand(token, layer, experts, count, demandSlots);

@@ -199,18 +199,19 @@ public final class ExpertCache {
      */
     public int victimFor(ExpertId id, long step, Set<ExpertId> protectedSet) {
         checkLayer(id);
-        int first = layout.firstSlot(id.layer());
-        int end = first + layout.slotCount(id.layer());
-        int count = 0;
-        for (int s = first; s < end; s++) {
-            if (state[s] == SlotState.EMPTY) return -1;
-            if (state[s] == SlotState.READY && !protectedSet.contains(occupant[s])) candidates[count++] = s;
-        }
-        return count == 0 ? -1 : policy.chooseVictim(id, step, candidates, count, this);
+        int slot = choose(id, step, protectedSet);
+        return slot >= 0 && state[slot] == SlotState.READY ? slot : -1;
     }
 
     /** An empty slot, else the policy's victim (evicted here), else -1. */
     private int findSlot(ExpertId id, long step, Set<ExpertId> protectedSet) {
+        int slot = choose(id, step, protectedSet);
+        if (slot >= 0 && state[slot] == SlotState.READY) evict(slot);
+        return slot;
+    }
+
+    /** An empty slot of {@code id}'s range, else the policy's victim among the evictable ones (not evicted), else -1. */
+    private int choose(ExpertId id, long step, Set<ExpertId> protectedSet) {
         int first = layout.firstSlot(id.layer());
         int end = first + layout.slotCount(id.layer());
         int count = 0;
@@ -224,7 +225,6 @@ public final class ExpertCache {
             throw new IllegalStateException("eviction policy '" + policy.name() + "' chose slot " + victim
                     + ", which is not one of the " + count + " evictable candidates");
         }
-        evict(victim);
         return victim;
     }
 

@@ -14,6 +14,15 @@ public record ExpertId(int layer, int expert) {
         }
     }
 
+    /** Every expert of a model, indexed [layer * experts + expert], for lookups that should not allocate. */
+    public static ExpertId[] table(int layers, int experts) {
+        ExpertId[] ids = new ExpertId[layers * experts];
+        for (int l = 0; l < layers; l++) {
+            for (int e = 0; e < experts; e++) ids[l * experts + e] = new ExpertId(l, e);
+        }
+        return ids;
+    }
+
     @Override
     public String toString() {
         return "L" + layer + "/E" + expert;

@@ -14,7 +14,7 @@ package dev.lookahead.sched;
  * @param staged          background copies of predicted experts into the spare staging slots ({@link StagedPrefetch})
  * @param stagingMinProbability stage only experts predicted at least this likely; NaN = default (0.2)
  * @param bypass          serve a demand miss from a staging slot, evicting nothing, when its expert's predicted next use
- *                        is farther than the victim's (needs staging slots: off with staging)
+ *                        is farther than the victim's (needs the staging slots: off without staging)
  */
 public record SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall, int horizon,
                                   boolean staged, double stagingMinProbability, boolean bypass) {
@@ -52,11 +52,6 @@ public record SpeculationSettings(int copiesInFlight, double minProbability, dou
     /** These settings with staging on or off. */
     public SpeculationSettings withStaged(boolean on) {
         return new SpeculationSettings(copiesInFlight, minProbability, targetRecall, horizon, on, stagingMinProbability, bypass);
-    }
-
-    /** These settings with bypass on or off. */
-    public SpeculationSettings withBypass(boolean on) {
-        return new SpeculationSettings(copiesInFlight, minProbability, targetRecall, horizon, staged, stagingMinProbability, on);
     }
 
     /** The staging configuration for experts of {@code expertBytes} bytes; null when staging is off. */

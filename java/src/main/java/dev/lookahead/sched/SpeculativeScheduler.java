@@ -115,10 +115,7 @@ public final class SpeculativeScheduler {
         this.layers = cache.layout().layers();
         this.experts = experts;
         this.expertBytes = cache.expertBytes();
-        ids = new ExpertId[layers * experts];
-        for (int l = 0; l < layers; l++) {
-            for (int e = 0; e < experts; e++) ids[l * experts + e] = new ExpertId(l, e);
-        }
+        ids = ExpertId.table(layers, experts);
         stats = new SchedulerStats(expertBytes);
         protectedSet = new ProtectedExperts(layers, experts, ids);
         discount = new float[config.horizon() + 1];

@@ -81,10 +81,9 @@ public final class StagedPrefetch {
     private final double bytesPerMilli;    // of the link
 
     private final float[] probability;    // [layer * experts + expert]: at that layer's next run
-    private final long[] windowBudget;     // [layer]: bytes for the window opened after that layer's demand
-    private final double[] windowMillis;   // [layer]: its smoothed length; NaN before the first measurement
+    private final double[] windowMillis;   // [layer]: smoothed length of the window after its demand; NaN before one
     private final int[] content;           // [buffer]: layer * experts + expert held (fully or partly), or -1
-    private final long[] staged;           // [buffer]: bytes of content copied
+    private final long[] staged;           // [buffer]: bytes of content copied; > 0 exactly when content is set
     private final long[] chunked;          // [buffer]: of those, the staged chunks' bytes not yet used by a miss
     private final long[] target;           // [buffer]: the step the content is staged for, or NONE
     private final float[] targetProbability;
@@ -108,7 +107,6 @@ public final class StagedPrefetch {
         this.bytesPerMilli = linkBytesPerSecond / 1e3;
         this.config = Objects.requireNonNull(config, "config");
         probability = new float[layers * experts];
-        windowBudget = new long[layers];
         windowMillis = new double[layers];
         Arrays.fill(windowMillis, Double.NaN);
         content = new int[buffers];
@@ -145,13 +143,10 @@ public final class StagedPrefetch {
         return stats;
     }
 
-    public Config config() {
-        return config;
-    }
-
-    /** The budget of the window after {@code layer}'s demand, in bytes. */
+    /** The budget of the window after {@code layer}'s demand, in bytes: a share of its smoothed length, capped. */
     public long windowBudget(int layer) {
-        return windowBudget[layer];
+        double w = windowMillis[layer];
+        return Double.isNaN(w) ? 0 : (long) Math.min(config.maxBytes(), Math.max(0, w * config.windowShare() * bytesPerMilli));
     }
 
     /** The smoothed length of the window after {@code layer}'s demand, in ms; NaN before it was measured. */
@@ -161,16 +156,14 @@ public final class StagedPrefetch {
 
     /**
      * The window after {@code layer}'s demand lasted {@code millis}: from the moment the link had finished every copy
-     * but the staged ones to the next layer's demand (negative: the link was still busy then). Sets the budget.
+     * but the staged ones to the next layer's demand (negative: the link was still busy then).
      */
     public void windowMeasured(int layer, double millis) {
         if (Double.isNaN(millis)) throw new IllegalArgumentException("window length is NaN");
         stats.windowsMeasured++;
         if (millis < 0) stats.windowsOverrun++;
         double w = windowMillis[layer];
-        w = Double.isNaN(w) ? millis : w + config.smoothing() * (millis - w);
-        windowMillis[layer] = w;
-        windowBudget[layer] = (long) Math.min(config.maxBytes(), Math.max(0, w * config.windowShare() * bytesPerMilli));
+        windowMillis[layer] = Double.isNaN(w) ? millis : w + config.smoothing() * (millis - w);
     }
 
     /**
@@ -182,7 +175,7 @@ public final class StagedPrefetch {
             throw new IllegalStateException("staging step " + step + " after step " + currentStep + ": steps must increase");
         }
         currentStep = step;
-        for (int b = 0; b < target.length; b++) if (target[b] != NONE && target[b] < step) target[b] = NONE;
+        expireTargetsBefore(step); // those a step without plan left (plan expires its own step's)
         int layer = layerOf(step);
         Arrays.fill(probability, layer * experts, (layer + 1) * experts, 0f);
     }
@@ -198,14 +191,12 @@ public final class StagedPrefetch {
 
     /** The staging buffer holding some bytes of the expert, or -1. */
     public int find(int layer, int expert) {
-        int index = layer * experts + expert;
-        for (int b = 0; b < content.length; b++) if (content[b] == index && staged[b] > 0) return b;
-        return -1;
+        return holding(layer * experts + expert);
     }
 
     /** The expert (layer * experts + expert) that {@code buffer} holds bytes of, or -1. */
     public int held(int buffer) {
-        return staged[buffer] > 0 ? content[buffer] : -1;
+        return content[buffer];
     }
 
     /** Bytes of its expert that {@code buffer} holds. */
@@ -276,13 +267,13 @@ public final class StagedPrefetch {
      */
     public long plan(IntPredicate resident, ChunkSink sink) {
         if (currentStep == NONE) return 0;
-        for (int b = 0; b < target.length; b++) if (target[b] != NONE && target[b] <= currentStep) target[b] = NONE;
+        expireTargetsBefore(currentStep + 1);
         int n = 0;
         for (int i = 0; i < probability.length; i++) {
             if (probability[i] > 0 && probability[i] >= (float) config.minProbability() && !resident.test(i)) order[n++] = i;
         }
         sortByProbability(n);
-        long budget = windowBudget[layerOf(currentStep)];
+        long budget = windowBudget(layerOf(currentStep));
         long handed = 0;
         for (int c = 0; c < n && budget - handed >= config.alignBytes(); c++) {
             int index = order[c];
@@ -291,7 +282,7 @@ public final class StagedPrefetch {
             if (b < 0) {
                 b = bufferFor(p);
                 if (b < 0) break; // every buffer serves a likelier target
-                content[b] = index;
+                content[b] = index; // its first chunk follows: a new target always gets bytes (budget >= align)
                 staged[b] = 0;
                 chunked[b] = 0;
                 stats.started++;
@@ -299,7 +290,7 @@ public final class StagedPrefetch {
             target[b] = nextRun(index / experts);
             targetProbability[b] = p;
             long bytes = chunk(blobBytes - staged[b], budget - handed);
-            if (bytes == 0) continue;
+            if (bytes == 0) continue; // complete already
             sink.copy(b, index / experts, index % experts, staged[b], bytes);
             staged[b] += bytes;
             chunked[b] += bytes;
@@ -319,6 +310,10 @@ public final class StagedPrefetch {
 
     private int layerOf(long step) {
         return (int) (step % layers);
+    }
+
+    private void expireTargetsBefore(long step) {
+        for (int b = 0; b < target.length; b++) if (target[b] != NONE && target[b] < step) target[b] = NONE;
     }
 
     private int holding(int index) {
