@@ -23,7 +23,8 @@ import java.util.concurrent.Callable;
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = {"Runs the demo model (models/demo), quantized to 4 bits, with only half of each layer's experts",
                 "in device memory (Mixtral-offloading's per-layer LRU): generates text for a few prompts, then compares",
-                "the residency policies on the same prompts (bench)."})
+                "the residency policies (bench) on the model's " + DemoCommand.BENCH_PROMPTS + " when it has one (the",
+                "demo model's 12 held-out prompts), else on the same prompts."})
 final class DemoCommand implements Callable<Integer> {
     static final List<String> PROMPTS = List.of(
             "The old man looked at the",
@@ -36,8 +37,12 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = {"-n", "--max-tokens"}, defaultValue = "40", description = "tokens per prompt (default: ${DEFAULT-VALUE})")
     int maxTokens;
 
-    @Option(names = "--bench-tokens", defaultValue = "32", description = "tokens per prompt in the bench (0 = no bench)")
+    @Option(names = "--bench-tokens", defaultValue = "48", description = "tokens per prompt in the bench (0 = no bench; "
+            + "default: ${DEFAULT-VALUE})")
     int benchTokens;
+
+    /** Held-out prompts a model directory may carry for the bench (the demo model's 12); without it, the demo's 3. */
+    static final String BENCH_PROMPTS = "bench-prompts.txt";
 
     @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE})")
     String backend;
@@ -90,7 +95,10 @@ final class DemoCommand implements Callable<Integer> {
             BenchCommand bench = new BenchCommand();
             bench.model = quantized;
             bench.heads = BenchCommand.defaultHeads(dir); // the quantized copy has no heads file of its own
-            bench.policies = List.of("all-resident", "mixtral-offloading", "next-layer", "lookahead");
+            bench.policies = List.of("all-resident", "mixtral-offloading", "next-layer", "lookahead", "lookahead-global");
+            // 3 prompts of a few dozen tokens scatter the speed-ups by +-10 % from run to run; the model's 12 held-out
+            // prompts give the table the bench's own workload (docs/results.md), in about 20 s on 2 cores
+            bench.promptsFile = benchPrompts(dir);
             bench.expertBits = List.of(4);
             bench.expertGroup = 64;
             bench.slotsPerLayer = slots;
@@ -100,6 +108,12 @@ final class DemoCommand implements Callable<Integer> {
             bench.call();
         }
         return 0;
+    }
+
+    /** {@code model}'s held-out bench prompts file, or null when it has none (the bench then uses the demo's prompts). */
+    static Path benchPrompts(Path model) {
+        Path f = model.resolve(BENCH_PROMPTS);
+        return Files.isRegularFile(f) ? f : null;
     }
 
     /** The project's trained demo model; until it exists, a random-weight model made on first use. */
