@@ -16,7 +16,7 @@ import java.util.Arrays;
  * stale: that layer has been computed). The eviction policy breaks ties between far experts by least recent use,
  * so with no prediction at all it is LRU.
  *
- * <p>Next-token predictions ({@link #predictNextToken}) come from the next-token heads: made during token t, they
+ * <p>Next-token predictions ({@link #predictTokensAhead} with ahead 1) come from the next-token heads: made during token t, they
  * concern a layer m of token t + 1. They are what eviction needs, because the experts a layer evicts are next
  * wanted by later tokens. They are kept beside the within-token ones, and an expert's distance is the nearer of
  * the two estimates. A two-token head adds P2, the chance that layer m of token t + 2 wants the expert; then the
@@ -76,16 +76,9 @@ public final class PredictedNextUse implements NextUseEstimator {
     }
 
     /**
-     * Takes P(layer {@code layer} of token {@code token + 1} chooses {@code expert}) = {@code p}, predicted during
-     * {@code token}; it replaces the older next-token prediction of that expert (not a within-token one).
-     */
-    public void predictNextToken(long token, int layer, int expert, float p) {
-        predictTokensAhead(token, 1, layer, expert, p);
-    }
-
-    /**
      * Takes P(layer {@code layer} of token {@code token + ahead} chooses {@code expert}) = {@code p}, predicted during
-     * {@code token}, for {@code ahead} = 1 (as {@link #predictNextToken}) or 2.
+     * {@code token}, for {@code ahead} = 1 or 2; it replaces the older prediction of that expert from as many tokens
+     * ahead (not a within-token one).
      */
     public void predictTokensAhead(long token, int ahead, int layer, int expert, float p) {
         if (layer < 0 || layer >= layers || expert < 0 || expert >= experts) {

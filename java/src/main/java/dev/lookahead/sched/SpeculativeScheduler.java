@@ -171,15 +171,11 @@ public final class SpeculativeScheduler {
     }
 
     /**
-     * A next-token head's prediction, made at layer {@code layer} of {@code token}: P(layer {@code layer} of the next
-     * token chooses {@code expert}) = {@code p}. Given before that layer's {@link #demand}, it steers the demand's
-     * evictions (which resident experts of the layer the next token is least likely to want); speculation ignores it.
+     * A later-token head's prediction, made at layer {@code layer} of {@code token}: P(layer {@code layer} of token
+     * {@code token + ahead} chooses {@code expert}) = {@code p}, for {@code ahead} 1 (the next token) or 2. Given
+     * before that layer's {@link #demand}, it steers the demand's evictions (which resident experts of the layer the
+     * next tokens are least likely to want); speculation ignores it.
      */
-    public void predictNextToken(long token, int layer, int expert, float p) {
-        estimator.predictNextToken(token, layer, expert, p);
-    }
-
-    /** As {@link #predictNextToken}, for layer {@code layer} of token {@code token + ahead} (ahead 1 or 2). */
     public void predictTokensAhead(long token, int ahead, int layer, int expert, float p) {
         estimator.predictTokensAhead(token, ahead, layer, expert, p);
     }

@@ -59,7 +59,7 @@ class SpeculativeSchedulerTest {
 
         /** The next-token head read at (token, layer): experts a and b with pa and pb, every other one with rest. */
         void nextTokenWants(long token, int layer, float rest, int a, float pa, int b, float pb) {
-            for (int e = 0; e < EXPERTS; e++) scheduler.predictNextToken(token, layer, e, e == a ? pa : e == b ? pb : rest);
+            for (int e = 0; e < EXPERTS; e++) scheduler.predictTokensAhead(token, 1, layer, e, e == a ? pa : e == b ? pb : rest);
         }
 
         boolean resident(int layer, int expert) {
@@ -294,13 +294,13 @@ class SpeculativeSchedulerTest {
     @Test
     void aNextTokenPredictionGoesStaleOnceItsTokenHasPassedThatLayer() {
         PredictedNextUse u = new PredictedNextUse(LAYERS, EXPERTS, 0.05);
-        u.predictNextToken(5, 2, 3, 0.5f);                         // layer 2 of token 6 = step 26
+        u.predictTokensAhead(5, 1, 2, 3, 0.5f);                         // layer 2 of token 6 = step 26
         assertEquals(8, u.nextUseDistance(id(2, 3), 22));          // ceil((26 - 22) / 0.5)
         assertEquals(PredictedNextUse.NEVER, u.nextUseDistance(id(2, 3), 26));
-        u.predictNextToken(5, 2, 4, 0.01f);                        // below the far threshold
+        u.predictTokensAhead(5, 1, 2, 4, 0.01f);                        // below the far threshold
         assertEquals(PredictedNextUse.NEVER, u.nextUseDistance(id(2, 4), 22));
-        assertThrows(IllegalArgumentException.class, () -> u.predictNextToken(0, LAYERS, 0, 0.5f));
-        assertThrows(IllegalArgumentException.class, () -> u.predictNextToken(0, 0, 0, 1.5f));
+        assertThrows(IllegalArgumentException.class, () -> u.predictTokensAhead(0, 1, LAYERS, 0, 0.5f));
+        assertThrows(IllegalArgumentException.class, () -> u.predictTokensAhead(0, 1, 0, 0, 1.5f));
     }
 
     @Test
@@ -313,7 +313,7 @@ class SpeculativeSchedulerTest {
         assertEquals(PredictedNextUse.NEVER, u.nextUseDistance(id(2, 3), 30));
         u.predictTokensAhead(5, 2, 2, 4, 0.3f);                    // only two tokens ahead: ceil(8 / 0.3)
         assertEquals(27, u.nextUseDistance(id(2, 4), 22));
-        u.predictNextToken(5, 2, 5, 0.5f);                         // only the next token: as before
+        u.predictTokensAhead(5, 1, 2, 5, 0.5f);                         // only the next token: as before
         assertEquals(8, u.nextUseDistance(id(2, 5), 22));
         assertThrows(IllegalArgumentException.class, () -> u.predictTokensAhead(5, 3, 2, 3, 0.5f));
     }
@@ -322,7 +322,7 @@ class SpeculativeSchedulerTest {
     void withinTokenAndNextTokenPredictionsLiveSideBySideAndTheNearerCounts() {
         PredictedNextUse u = new PredictedNextUse(LAYERS, EXPERTS, 0.05);
         // at layer 0 of token 5 (step 20): layer 2 of token 6 (step 26) will want E3 with p = 0.5 ...
-        u.predictNextToken(5, 2, 3, 0.5f);
+        u.predictTokensAhead(5, 1, 2, 3, 0.5f);
         // ... and layer 2 of this token (step 22) wants it with p = 0.2 (within-token, distance 2)
         LayerPredictions p = new LayerPredictions(LAYERS, EXPERTS, 3);
         p.reset(5, 0, 3);
