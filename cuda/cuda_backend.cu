@@ -417,6 +417,8 @@ static lk_status cuda_stream_create(lk_device* dev, lk_stream** out) {
     return LK_OK;
 }
 
+static lk_status kerr_message(const lk_cuda_kerr* k, char* msg, size_t n);
+
 static lk_status cuda_stream_destroy(lk_stream* s) {
     lk_device* dev = s->h.device;
     lk_status st = lk_cuda_bind(dev);
@@ -427,14 +429,24 @@ static lk_status cuda_stream_destroy(lk_stream* s) {
         for (lk_event* e = dev->events; e; e = e->next)
             if (e->stream == s) e->stream = nullptr;
     }
+    /* A kernel-side error not reported yet must not vanish with the stream (the CPU backend says so too). */
+    char msg[256];
+    lk_status pending = LK_OK;
+    if (st == LK_OK && s->s && s->kerr_host) {
+        cudaError_t err = cudaStreamSynchronize(s->s);
+        if (err != cudaSuccess) st = lk_cuda_fail(err, "cudaStreamSynchronize in lk_stream_destroy");
+        else pending = kerr_message(s->kerr_host, msg, sizeof msg);
+    }
     destroy_stream_resources(s);
     s->h.kind = LK_HANDLE_FREED;
     delete s;
+    if (pending != LK_OK)
+        return LK_SET_ERROR(pending, "cuda: lk_stream_destroy: stream destroyed; it had a pending error: %s", msg);
     return st;
 }
 
-/* The message of a kernel-side error word (the word is left as is). */
-static lk_status report_kerr(const lk_cuda_kerr* k) {
+/* The status and message of a kernel-side error word (the word is left as is); LK_OK when clear. */
+static lk_status kerr_message(const lk_cuda_kerr* k, char* msg, size_t n) {
     const volatile lk_cuda_kerr* v = k;
     unsigned code = v->code;
     if (code == LK_KERR_NONE) return LK_OK;
@@ -444,19 +456,26 @@ static lk_status report_kerr(const lk_cuda_kerr* k) {
     int value = (int)(uint32_t)info;
     switch (code) {
     case LK_KERR_EMBED_ID:
-        return LK_SET_ERROR(LK_ERR_INVALID_ARGUMENT,
-                            "cuda: lk_embedding: token id %d at row %u is outside [0, %u); its row was zeroed",
-                            value, row, op_arg);
+        snprintf(msg, n, "cuda: lk_embedding: token id %d at row %u is outside [0, %u); its row was zeroed", value,
+                 row, op_arg);
+        return LK_ERR_INVALID_ARGUMENT;
     case LK_KERR_GATHER_IDX:
-        return LK_SET_ERROR(LK_ERR_INVALID_ARGUMENT,
-                            "cuda: lk_gather_rows: negative index %d at row %u; its row was zeroed", value, row);
+        snprintf(msg, n, "cuda: lk_gather_rows: negative index %d at row %u; its row was zeroed", value, row);
+        return LK_ERR_INVALID_ARGUMENT;
     case LK_KERR_SCATTER_IDX:
-        return LK_SET_ERROR(LK_ERR_INVALID_ARGUMENT,
-                            "cuda: lk_scatter_add_rows: negative index %d at row %u; that row was skipped", value,
-                            row);
+        snprintf(msg, n, "cuda: lk_scatter_add_rows: negative index %d at row %u; that row was skipped", value, row);
+        return LK_ERR_INVALID_ARGUMENT;
     default:
-        return LK_SET_ERROR(LK_ERR_INTERNAL, "cuda: unknown kernel error code %u", code);
+        snprintf(msg, n, "cuda: unknown kernel error code %u", code);
+        return LK_ERR_INTERNAL;
     }
+}
+
+/* Reports a kernel-side error word as the calling thread's error (the word is left as is). */
+static lk_status report_kerr(const lk_cuda_kerr* k) {
+    char msg[256];
+    lk_status st = kerr_message(k, msg, sizeof msg);
+    return st == LK_OK ? LK_OK : LK_SET_ERROR(st, "%s", msg);
 }
 
 static lk_status cuda_stream_synchronize(lk_stream* s) {
@@ -691,6 +710,8 @@ static const lk_backend_iface* cuda_iface(void) {
     static const lk_backend_iface table = make_iface();
     return &table;
 }
+
+bool lk_cuda_owns(const lk_handle* h) { return h && h->iface == cuda_iface(); }
 
 extern "C" __attribute__((visibility("default")))
 lk_status lk_cuda_backend(const lk_host_services* services, const lk_backend_iface** out) {

@@ -158,6 +158,8 @@ static inline lk_device* lk_stream_device(lk_stream* s) { return s->h.device; }
  * memory limit). Only work of this stream uses it, so the old block is released
  * after the stream drained. */
 lk_status lk_cuda_stream_scratch(lk_stream* s, size_t bytes, void** out);
+/* Whether a handle belongs to this backend (internal entry points that skip the dispatcher). */
+bool lk_cuda_owns(const lk_handle* h);
 
 /* ------------------------------------------------------------------------ */
 /* Element types                                                             */

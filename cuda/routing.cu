@@ -77,7 +77,9 @@ __device__ __forceinline__ void route_row_warp(const float (&v)[kMaxPerLane], in
         for (int i = 0; i < kMaxPerLane; ++i) {
             const int e = lane + 32 * i;
             if (e < E && !((taken >> i) & 1u)) {
-                const float key = isnan(v[i]) ? -INFINITY : v[i];
+                /* by probability, lower index on ties (lk_router_topk, the CPU backend): two logits can
+                 * round to the same probability, and then the logit order would pick the higher index */
+                const float key = isnan(p[i]) ? -INFINITY : p[i];
                 if (key > best_v || (key == best_v && e < best_e)) {
                     best_v = key;
                     best_e = e;
@@ -226,6 +228,8 @@ lk_status lk_cuda_router_fused(lk_stream* s, const lk_cuda_fused_router_args* a)
     /* Not behind the dispatcher: validate here. */
     if (!s || s->h.kind != LK_HANDLE_STREAM || !a)
         return LK_SET_ERROR(LK_ERR_INVALID_ARGUMENT, "cuda: lk_cuda_router_fused: null or invalid stream/args");
+    if (!lk_cuda_owns(&s->h))
+        return LK_SET_ERROR(LK_ERR_INVALID_ARGUMENT, "cuda: lk_cuda_router_fused: the stream is not a CUDA stream");
     if (a->w_dtype != LK_F32 && a->w_dtype != LK_F16 && a->w_dtype != LK_BF16)
         return LK_SET_ERROR(LK_ERR_UNSUPPORTED, "cuda: lk_cuda_router_fused: w_dtype %d", (int)a->w_dtype);
     if (a->n < 0 || a->hidden <= 0 || a->n_sets < 1 || a->n_sets > 65535 || a->n_experts < 1 ||
