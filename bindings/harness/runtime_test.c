@@ -924,6 +924,10 @@ static void test_validation(void) {
     EXPECT_ERROR(lk_matmul(s, LK_F32, p, p, 1, INT64_MAX / 2, 4, p), INV, "too large");
     EXPECT_ERROR(lk_swiglu(s, p, NULL, 4, p), INV, "lk_swiglu: up is NULL");
     EXPECT_ERROR(lk_add(s, p, p, 0), INV, "lk_add: n must be > 0");
+    /* pointers must be aligned to their elements (a misaligned load faults on CUDA) */
+    EXPECT_ERROR(lk_add(s, (float*)((char*)p + 2), p + 64, 4), INV, "is not 4-byte aligned");
+    EXPECT_ERROR(lk_matmul(s, LK_F16, (char*)p + 1, p + 64, 1, 4, 4, p + 128), INV, "lk_matmul: w");
+    EXPECT_ERROR(lk_gather_rows(s, p, (int32_t*)((char*)p + 1), 1, 4, p + 64), INV, "lk_gather_rows: idx");
     EXPECT_ERROR(lk_gather_rows(s, p, NULL, 1, 4, p), INV, "lk_gather_rows: idx is NULL");
     EXPECT_ERROR(lk_scatter_add_rows(s, p, p, NULL, NULL, 1, 0), INV, "lk_scatter_add_rows: dim must be > 0");
     EXPECT_ERROR(lk_convert(s, LK_F32, p, LK_F16, p, 4), INV,
@@ -946,6 +950,9 @@ static void test_validation(void) {
     q.zeros = NULL;
     EXPECT_ERROR(lk_qmatvec(s, &q, p, p), INV, "w->zeros is NULL");
     q.zeros = p;
+    q.scales = (char*)p + 1;
+    EXPECT_ERROR(lk_qmatvec(s, &q, p, p), INV, "lk_qmatvec: w->scales");
+    q.scales = p;
     q.struct_size = 24;
     EXPECT_ERROR(lk_qmatvec(s, &q, p, p), INV, "w->struct_size is 24");
     q.struct_size = sizeof q;

@@ -156,6 +156,11 @@ LK_API lk_status lk_memset(lk_stream* stream, void* dst_device, int32_t byte_val
 /* Section: ops — each enqueued on a stream                                 */
 /* ======================================================================== */
 
+/* Every typed pointer an op takes must be aligned to its element: 4 bytes for f32 and
+ * int32 data, 2 for f16/bf16 (qmatrix scales and zeros included); qmatrix codes are
+ * bytes. An op returns LK_ERR_INVALID_ARGUMENT otherwise (a misaligned load would fault
+ * on CUDA and leave the context unusable). */
+
 /*
  * Quantized weights ("qmatrix"): a logical matrix W[rows, cols] (y = W x, x has
  * `cols` elements), quantized along each row in groups of `group_size` columns.

@@ -501,6 +501,16 @@ LK_API lk_status lk_memset(lk_stream* stream, void* dst_device, int32_t byte_val
 
 /* ---- ops ------------------------------------------------------------------------- */
 
+/* p must be a multiple of `align` bytes. Every op asks its pointers for the alignment of their
+ * elements: the CUDA kernels load elements (and vectors of them when the address allows) at their
+ * natural alignment, and a misaligned load faults and poisons the CUDA context for good. */
+static lk_status check_aligned(const char* fn, const char* arg, const void* p, size_t align) {
+    if ((uintptr_t)p % align != 0)
+        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s (%p) is not %zu-byte aligned", fn, arg, p,
+                         align);
+    return LK_OK;
+}
+
 static int qmatrix_bits_ok(int32_t bits) { return bits == 2 || bits == 3 || bits == 4; }
 static int qmatrix_group_ok(int32_t g) { return g >= 8 && g <= 1024 && g % 8 == 0; }
 
@@ -534,6 +544,8 @@ static lk_status check_qmatrix(const char* fn, const lk_qmatrix* w) {
     CHECK(check_ptr(fn, "w->codes", w->codes));
     CHECK(check_ptr(fn, "w->scales", w->scales));
     CHECK(check_ptr(fn, "w->zeros", w->zeros));
+    CHECK(check_aligned(fn, "w->scales", w->scales, 2));
+    CHECK(check_aligned(fn, "w->zeros", w->zeros, 2));
     return LK_OK;
 }
 
@@ -551,6 +563,9 @@ LK_API lk_status lk_embedding(lk_stream* stream, lk_dtype table_dtype, const voi
     CHECK(check_ptr(fn, "out", out));
     CHECK(check_extent(fn, "table", vocab, dim, 1, dtype_size(table_dtype)));
     CHECK(check_extent(fn, "out", n, dim, 1, 4));
+    CHECK(check_aligned(fn, "table", table, dtype_size(table_dtype)));
+    CHECK(check_aligned(fn, "ids", ids, 4));
+    CHECK(check_aligned(fn, "out", out, 4));
     FORWARD(fn, iface_of(stream)->embedding(stream, table_dtype, table, vocab, dim, ids, n, out));
 }
 
@@ -568,6 +583,9 @@ LK_API lk_status lk_rmsnorm(lk_stream* stream, const float* x, lk_dtype weight_d
                          (double)eps);
     CHECK(check_ptr(fn, "out", out));
     CHECK(check_extent(fn, "x", n, dim, 1, 4));
+    CHECK(check_aligned(fn, "x", x, 4));
+    CHECK(check_aligned(fn, "weight", weight, dtype_size(weight_dtype)));
+    CHECK(check_aligned(fn, "out", out, 4));
     FORWARD(fn, iface_of(stream)->rmsnorm(stream, x, weight_dtype, weight, n, dim, eps, out));
 }
 
@@ -588,6 +606,7 @@ LK_API lk_status lk_rope(lk_stream* stream, float* x, int64_t n, int32_t n_heads
         return set_error(LK_ERR_INVALID_ARGUMENT, "%s: theta must be finite and > 0 (got %g)", fn,
                          (double)theta);
     CHECK(check_extent(fn, "x", n, n_heads, head_dim, 4));
+    CHECK(check_aligned(fn, "x", x, 4));
     FORWARD(fn, iface_of(stream)->rope(stream, x, n, n_heads, head_dim, pos0, theta));
 }
 
@@ -605,6 +624,9 @@ LK_API lk_status lk_matmul(lk_stream* stream, lk_dtype w_dtype, const void* w, c
     CHECK(check_extent(fn, "w", rows, cols, 1, dtype_size(w_dtype)));
     CHECK(check_extent(fn, "x", n, cols, 1, 4));
     CHECK(check_extent(fn, "y", n, rows, 1, 4));
+    CHECK(check_aligned(fn, "w", w, dtype_size(w_dtype)));
+    CHECK(check_aligned(fn, "x", x, 4));
+    CHECK(check_aligned(fn, "y", y, 4));
     FORWARD(fn, iface_of(stream)->matmul(stream, w_dtype, w, x, n, rows, cols, y));
 }
 
@@ -614,6 +636,8 @@ LK_API lk_status lk_qmatvec(lk_stream* stream, const lk_qmatrix* w, const float*
     CHECK(check_qmatrix(fn, w));
     CHECK(check_ptr(fn, "x", x));
     CHECK(check_ptr(fn, "y", y));
+    CHECK(check_aligned(fn, "x", x, 4));
+    CHECK(check_aligned(fn, "y", y, 4));
     FORWARD(fn, iface_of(stream)->qmatvec(stream, w, x, y));
 }
 
@@ -627,6 +651,8 @@ LK_API lk_status lk_qmatmul(lk_stream* stream, const lk_qmatrix* w, const float*
     CHECK(check_ptr(fn, "y", y));
     CHECK(check_extent(fn, "x", n, w->cols, 1, 4));
     CHECK(check_extent(fn, "y", n, w->rows, 1, 4));
+    CHECK(check_aligned(fn, "x", x, 4));
+    CHECK(check_aligned(fn, "y", y, 4));
     FORWARD(fn, iface_of(stream)->qmatmul(stream, w, x, n, y));
 }
 
@@ -639,6 +665,9 @@ LK_API lk_status lk_swiglu(lk_stream* stream, const float* gate, const float* up
     CHECK(check_positive(fn, "n", n));
     CHECK(check_ptr(fn, "out", out));
     CHECK(check_extent(fn, "gate", n, 1, 1, 4));
+    CHECK(check_aligned(fn, "gate", gate, 4));
+    CHECK(check_aligned(fn, "up", up, 4));
+    CHECK(check_aligned(fn, "out", out, 4));
     FORWARD(fn, iface_of(stream)->swiglu(stream, gate, up, n, out));
 }
 
@@ -649,6 +678,8 @@ LK_API lk_status lk_add(lk_stream* stream, float* y, const float* x, int64_t n) 
     CHECK(check_ptr(fn, "x", x));
     CHECK(check_positive(fn, "n", n));
     CHECK(check_extent(fn, "y", n, 1, 1, 4));
+    CHECK(check_aligned(fn, "y", y, 4));
+    CHECK(check_aligned(fn, "x", x, 4));
     FORWARD(fn, iface_of(stream)->add(stream, y, x, n));
 }
 
@@ -662,6 +693,9 @@ LK_API lk_status lk_gather_rows(lk_stream* stream, const float* src, const int32
     CHECK(check_positive(fn, "dim", dim));
     CHECK(check_ptr(fn, "dst", dst));
     CHECK(check_extent(fn, "dst", m, dim, 1, 4));
+    CHECK(check_aligned(fn, "src", src, 4));
+    CHECK(check_aligned(fn, "idx", idx, 4));
+    CHECK(check_aligned(fn, "dst", dst, 4));
     FORWARD(fn, iface_of(stream)->gather_rows(stream, src, idx, m, dim, dst));
 }
 
@@ -675,6 +709,10 @@ LK_API lk_status lk_scatter_add_rows(lk_stream* stream, float* dst, const float*
     CHECK(check_positive(fn, "m", m));
     CHECK(check_positive(fn, "dim", dim));
     CHECK(check_extent(fn, "src", m, dim, 1, 4));
+    CHECK(check_aligned(fn, "dst", dst, 4));
+    CHECK(check_aligned(fn, "src", src, 4));
+    if (idx) CHECK(check_aligned(fn, "idx", idx, 4));
+    if (weight) CHECK(check_aligned(fn, "weight", weight, 4));
     FORWARD(fn, iface_of(stream)->scatter_add_rows(stream, dst, src, idx, weight, m, dim));
 }
 
@@ -688,6 +726,8 @@ LK_API lk_status lk_convert(lk_stream* stream, lk_dtype src_dtype, const void* s
     CHECK(check_ptr(fn, "dst", dst));
     CHECK(check_positive(fn, "n", n));
     CHECK(check_extent(fn, "src", n, 1, 1, 4));
+    CHECK(check_aligned(fn, "src", src, dtype_size(src_dtype)));
+    CHECK(check_aligned(fn, "dst", dst, dtype_size(dst_dtype)));
     const char* s = src;
     const char* d = dst;
     size_t sbytes = (size_t)n * dtype_size(src_dtype), dbytes = (size_t)n * dtype_size(dst_dtype);
@@ -717,16 +757,13 @@ LK_API lk_status lk_router_topk(lk_stream* stream, const lk_router_args* args) {
     CHECK(check_ptr(fn, "args->topk_idx", args->topk_idx));
     CHECK(check_ptr(fn, "args->topk_weight", args->topk_weight));
     CHECK(check_extent(fn, "args->logits", args->n, args->n_experts, 1, 4));
+    CHECK(check_aligned(fn, "args->logits", args->logits, 4));
+    if (args->probs_out) CHECK(check_aligned(fn, "args->probs_out", args->probs_out, 4));
+    CHECK(check_aligned(fn, "args->topk_idx", args->topk_idx, 4));
+    CHECK(check_aligned(fn, "args->topk_weight", args->topk_weight, 4));
     FORWARD(fn, iface_of(stream)->router_topk(stream, args));
 }
 
-/* p must be a multiple of `align` bytes. */
-static lk_status check_aligned(const char* fn, const char* arg, const void* p, size_t align) {
-    if ((uintptr_t)p % align != 0)
-        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s (%p) is not %zu-byte aligned", fn, arg, p,
-                         align);
-    return LK_OK;
-}
 
 /* [a, a + an) and [b, b + bn) (bytes) share no byte. */
 static lk_status check_disjoint(const char* fn, const char* an_, const void* a, size_t an,
@@ -840,6 +877,10 @@ LK_API lk_status lk_attention(lk_stream* stream, const lk_attention_args* args) 
     CHECK(check_extent(fn, "args->k_cache", a->ctx_capacity, a->n_kv_heads, a->head_dim,
                        dtype_size(a->kv_dtype)));
     CHECK(check_extent(fn, "args->q", a->n_tokens, a->n_heads, a->head_dim, 4));
+    CHECK(check_aligned(fn, "args->q", a->q, 4));
+    CHECK(check_aligned(fn, "args->k_cache", a->k_cache, dtype_size(a->kv_dtype)));
+    CHECK(check_aligned(fn, "args->v_cache", a->v_cache, dtype_size(a->kv_dtype)));
+    CHECK(check_aligned(fn, "args->out", a->out, 4));
     FORWARD(fn, iface_of(stream)->attention(stream, args));
 }
 
