@@ -353,15 +353,22 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     @Override
     public void speculate(int layer, long step) {
         if (scheduler == null) return;
-        speculateIntoCache(layer, step);
-        if (staging == null) return;
+        int layers = cache.layout().layers();
+        int rest = layers - 1 - layer;
+        int horizon = Math.min(predictions.maxHorizon(), rest); // the scheduler's: copies into the cache
+        if (horizon > 0) predictions.reset(step / layers, layer, horizon);
         var heads = gate.headsFrom(layer);
-        int rest = cache.layout().layers() - 1 - layer;
         for (int h = 0; h < heads.size(); h++) {
             int d = heads.get(h).distance();
-            if (d > rest) continue; // a next-token head: given in prepare
-            for (int e = 0; e < expertsPerLayer; e++) staging.predict(step + d, layer + d, e, gate.probability(h, e));
+            if (d > rest) continue; // a later-token head: given in prepare, before the demand
+            for (int e = 0; e < expertsPerLayer; e++) {
+                float p = gate.probability(h, e);
+                if (d <= horizon) predictions.set(d, e, p);
+                if (staging != null) staging.predict(step + d, layer + d, e, p);
+            }
         }
+        if (horizon > 0) scheduler.speculate(predictions);
+        if (staging == null) return;
         openLinkFree = spareEvent(compute.device());
         openLinkFree.record(copy);
         openLayer = layer;
@@ -409,20 +416,6 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
             }
             return blobBytes / (Math.max(millis, 1e-3) / 1e3); // a link faster than a blob per microsecond is not limiting
         }
-    }
-
-    private void speculateIntoCache(int layer, long step) {
-        long token = step / cache.layout().layers();
-        int horizon = Math.min(predictions.maxHorizon(), cache.layout().layers() - 1 - layer);
-        if (horizon <= 0) return;
-        predictions.reset(token, layer, horizon);
-        var heads = gate.headsFrom(layer);
-        for (int h = 0; h < heads.size(); h++) {
-            int d = heads.get(h).distance();
-            if (d > horizon) continue; // next-token heads feed eviction before the demand (prepare), not speculation
-            for (int e = 0; e < expertsPerLayer; e++) predictions.set(d, e, gate.probability(h, e));
-        }
-        scheduler.speculate(predictions);
     }
 
     /** The scheduler's statistics (lookahead policies), or null. */
