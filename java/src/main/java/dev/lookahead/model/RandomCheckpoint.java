@@ -183,6 +183,17 @@ public final class RandomCheckpoint {
      * @throws IllegalArgumentException if {@code dir} exists and is not an empty directory
      */
     public static void write(Spec spec, Path dir) throws IOException {
+        writeSideFiles(spec, dir);
+        writeSafetensors(spec, dir.resolve("model.safetensors"));
+    }
+
+    /**
+     * Creates {@code dir} and writes every file of the checkpoint except its weights: config.json, tokenizer.json and
+     * tokenizer_config.json (for writers of other weight formats, such as a quantized checkpoint).
+     *
+     * @throws IllegalArgumentException if {@code dir} exists and is not an empty directory
+     */
+    public static void writeSideFiles(Spec spec, Path dir) throws IOException {
         if (Files.exists(dir)) {
             if (!Files.isDirectory(dir)) {
                 throw new IllegalArgumentException("not a directory: " + dir);
@@ -198,7 +209,32 @@ public final class RandomCheckpoint {
         JSON.writeValue(dir.resolve("config.json").toFile(), configJson(spec));
         JSON.writeValue(dir.resolve("tokenizer.json").toFile(), tokenizerJson(merges));
         JSON.writeValue(dir.resolve("tokenizer_config.json").toFile(), tokenizerConfigJson(spec));
-        writeSafetensors(spec, dir.resolve("model.safetensors"));
+    }
+
+    /** The metadata entries of the written model.safetensors besides "format": random weights, seed. */
+    public static Map<String, String> metadata(Spec spec) {
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put(RANDOM_METADATA_KEY, "true");
+        meta.put("lookahead.seed", Long.toString(spec.seed()));
+        return meta;
+    }
+
+    /** The values of one tensor, in row-major order, before rounding to the checkpoint's dtype. */
+    public interface Values {
+        float next();
+    }
+
+    /**
+     * The values that {@link #write} stores for tensor {@code name} (before rounding to {@code spec.dtype()}).
+     *
+     * @throws IllegalArgumentException if the checkpoint has no such tensor
+     */
+    public static Values values(Spec spec, String name) {
+        TensorPlan t = plan(spec).stream().filter(p -> p.name().equals(name)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("no tensor " + name + " in a random checkpoint"));
+        GaussianStream g = new GaussianStream(spec.seed(), t.name());
+        double offset = t.init() == Init.ONE_PLUS_NORMAL ? 1.0 : 0.0;
+        return () -> (float) (g.next() * t.scale() + offset);
     }
 
     /** Tensors in file order: embeddings, then layer by layer, then final norm and lm_head. */
@@ -240,8 +276,7 @@ public final class RandomCheckpoint {
         Map<String, Object> header = new LinkedHashMap<>();
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("format", "pt");
-        meta.put(RANDOM_METADATA_KEY, "true");
-        meta.put("lookahead.seed", Long.toString(spec.seed()));
+        meta.putAll(metadata(spec));
         header.put("__metadata__", meta);
         long offset = 0;
         for (TensorPlan t : plan) {
@@ -266,10 +301,9 @@ public final class RandomCheckpoint {
             writeFully(ch, head);
             ByteBuffer buf = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
             for (TensorPlan t : plan) {
-                GaussianStream g = new GaussianStream(spec.seed(), t.name());
+                Values values = values(spec, t.name());
                 for (long i = 0, n = t.elements(); i < n; i++) {
-                    double v = g.next() * t.scale() + (t.init() == Init.ONE_PLUS_NORMAL ? 1.0 : 0.0);
-                    put(buf, (float) v, spec.dtype());
+                    put(buf, values.next(), spec.dtype());
                     if (!buf.hasRemaining()) {
                         buf.flip();
                         writeFully(ch, buf);

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# gpu-lease.sh — every GPU check that fits one short lease of a GPU machine that has no JDK (and whose minutes
+# count): the C harness and the Java engine, built here and carried there (.device-carry/, git-ignored).
+#
+#   cuda/gpu-lease.sh prepare                 # here (JDK 25, the native build): .device-carry/ (~25 MiB)
+#   cuda/gpu-lease.sh run LOG_DIR [SECONDS]   # there, from the repository root; SECONDS (default 540) bounds it
+#
+# `run` phases; each step logs to LOG_DIR/<step>.log and a failing step does not stop the others:
+#   1 (alone)     env: GPU, driver, link, disks, commit; parity: lk_harness --a cuda --b cpu
+#   2 (together)  compute-sanitizer memcheck / racecheck / synccheck / initcheck over that harness run and memcheck
+#                 over the fused-router test; engine-smoke: the demo model's `info` and 32 greedy tokens on CPU and
+#                 CUDA (texts compared, report only); mixtral-create: a random-weight checkpoint of Mixtral-8x7B's
+#                 full shape written straight at 4-bit experts (25 GB, `create-model --expert-bits 4`)
+#   3 (alone on the GPU, timed)
+#                 bench: lk_harness --bench --a cuda; transfer: lk_transfer --backend cuda;
+#                 mixtral-bench: the policies at Mixtral-8x7B shape, 4-bit experts, 4 slots per layer, gsm8k's
+#                 routing replayed (docs/replay.md); bench-demo: every policy on the demo model over its 12 held-out
+#                 prompts (each row must say `yes`), in whatever time is left
+# LOG_DIR/summary.log lists PASS/FAIL per step; the exit status is 1 if any failed. Steps are cut short (FAIL,
+# "timed out") so that the whole run ends inside SECONDS. LK_BACKEND=cpu rehearses the engine steps here, and
+# LK_MIXTRAL_LAYERS/HIDDEN/INTERMEDIATE/VOCAB shrink the Mixtral model for that (the trace needs 32 layers).
+set -u
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+carry=$root/.device-carry
+
+prepare() {
+    local jdk=${LOOKAHEAD_JDK:-}
+    if [ -z "$jdk" ]; then
+        for d in "${JAVA_HOME:-}" /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/*25*; do
+            if [ -n "$d" ] && [ -x "$d/bin/jlink" ] &&
+                "$d/bin/java" -XshowSettings:properties -version 2>&1 | grep -q 'java.specification.version = 2[5-9]'; then
+                jdk=$d
+                break
+            fi
+        done
+    fi
+    [ -n "$jdk" ] || { echo "gpu-lease: no JDK 25 with jlink found (set LOOKAHEAD_JDK)" >&2; return 1; }
+    "$root/lookahead" --version >/dev/null || return 1 # builds the jar (and the native libraries) when sources changed
+    local native=$root/bindings/target/native lib=$root/bindings/target/classes/native/linux-x86_64
+    for f in "$native/lk_harness" "$native/lk_transfer" "$native/lk_cuda_router_fused_test" \
+        "$lib/liblookahead.so" "$lib/liblookahead_cuda.so"; do
+        [ -f "$f" ] || { echo "gpu-lease: $f is missing (the CUDA backend is built when nvcc is present)" >&2; return 1; }
+    done
+    rm -rf "$carry"
+    mkdir -p "$carry/traces" "$carry/stage/native"
+    # java.base and the vector API are all the engine needs (java.desktop and java.sql are referenced only by
+    # libraries' optional paths); xz keeps the runtime inside the device tool's 64 MiB with the repository
+    "$jdk/bin/jlink" --add-modules java.base,jdk.incubator.vector --strip-debug --no-header-files \
+        --no-man-pages --output "$carry/stage/jre" || return 1
+    cp "$native/lk_harness" "$native/lk_transfer" "$native/lk_cuda_router_fused_test" \
+        "$lib/liblookahead.so" "$lib/liblookahead_cuda.so" "$carry/stage/native/"
+    tar -C "$carry/stage" -cJf "$carry/runtime.tar.xz" jre native || return 1
+    rm -rf "$carry/stage"
+    cp "$root/java/target/lookahead.jar" "$carry/lookahead.jar"
+    local traces=$root/../shared/traces/mixtral-8x7b
+    if [ -f "$traces/gsm8k.jsonl" ]; then
+        cp "$traces/gsm8k.jsonl" "$carry/traces/"
+    else
+        echo "gpu-lease: $traces/gsm8k.jsonl not found: mixtral-bench will fail" >&2
+    fi
+    local mib=$(( $(du -sk "$carry" | cut -f1) / 1024 ))
+    local tree=$(( $(git -C "$root" ls-files -z | (cd "$root" && xargs -0 du -cb 2>/dev/null) | tail -1 | cut -f1) / 1048576 ))
+    echo "prepared $carry: $mib MiB, with the tracked files $((mib + tree)) MiB (the device tool carries at most 64):"
+    echo "run with carry [\".device-carry\"]"
+    [ $((mib + tree)) -le 64 ]
+}
+
+run() {
+    local out=$1 budget=${2:-540}
+    mkdir -p "$out" || return 2
+    out=$(cd "$out" && pwd)
+    [ -f "$carry/runtime.tar.xz" ] && [ -f "$carry/lookahead.jar" ] ||
+        { echo "gpu-lease: $carry is missing: run '$0 prepare' where a JDK is, and carry it" >&2; return 2; }
+    local rt=${LK_RUNTIME_DIR:-/tmp/lk-runtime}
+    rm -rf "$rt" && mkdir -p "$rt" && tar -C "$rt" -xJf "$carry/runtime.tar.xz" || return 2
+    export LD_LIBRARY_PATH="$rt/native${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export root carry rt out
+    export LK_BACKEND=${LK_BACKEND:-cuda} # LK_BACKEND=cpu rehearses the engine steps where there is no GPU
+    export LK_JAVA="$rt/jre/bin/java --enable-native-access=ALL-UNNAMED -Xss4m -Xmx24g -Dlookahead.home=$root -Dlookahead.native.dir=$rt/native -jar $carry/lookahead.jar"
+    local sanitizer
+    sanitizer=$(command -v compute-sanitizer || true)
+    for d in "${CUDA_HOME:-}" /usr/local/cuda; do
+        [ -z "$sanitizer" ] && [ -n "$d" ] && [ -x "$d/bin/compute-sanitizer" ] && sanitizer=$d/bin/compute-sanitizer
+    done
+    export sanitizer
+    local start=$SECONDS summary=$out/summary.log
+    : > "$summary"
+    # left: seconds until the budget ends, less a margin for packing the logs
+    left() { echo $((budget - 15 - (SECONDS - start))); }
+    # step NAME LIMIT COMMAND...: runs the command (cut at LIMIT or the budget), output in NAME.log
+    step() {
+        local name=$1 limit=$2
+        shift 2
+        local l
+        l=$(left)
+        [ "$limit" -gt "$l" ] && limit=$l
+        local log=$out/$name.log t0=$SECONDS
+        if [ "$limit" -le 5 ]; then
+            echo "== $name: SKIPPED (no time left)" >> "$summary"
+            return 1
+        fi
+        { echo "# $(date -u '+%Y-%m-%dT%H:%M:%SZ')  limit ${limit}s  $*"; timeout "$limit" "$@"; } > "$log" 2>&1
+        local rc=$?
+        local verdict=PASS
+        [ $rc -eq 0 ] || verdict="FAIL (exit $rc$([ $rc -eq 124 ] && echo ", timed out after ${limit} s"))"
+        echo "== $name: $verdict in $((SECONDS - t0)) s" >> "$summary"
+        return $rc
+    }
+    export -f step left
+    export budget start summary
+
+    # -------- phase 1: alone
+    step env 60 bash -c 'echo "commit: $(git -C "$root" rev-parse HEAD 2>/dev/null)"; date -u; uname -a
+        grep -m1 "model name" /proc/cpuinfo; nproc; free -g; df -h /tmp /dev/shm
+        { nvidia-smi || [ "$LK_BACKEND" = cpu ]; } || exit 1
+        nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.memory,pcie.link.gen.max,pcie.link.width.max,pcie.link.gen.current,pcie.link.width.current --format=csv
+        nvcc --version | tail -2; echo "compute-sanitizer: ${sanitizer:-not found}"; $LK_JAVA --version'
+    if [ "$LK_BACKEND" = cuda ]; then
+        step parity 120 "$rt/native/lk_harness" --a cuda --b cpu
+        step router-fused 60 "$rt/native/lk_cuda_router_fused_test"
+    fi
+
+    # -------- phase 2: together (correctness only; nothing here is timed)
+    local work=${LK_WORK:-}
+    if [ -z "$work" ]; then # tmpfs when it has room for the 25 GB model, else the disk
+        local shm_free
+        shm_free=$(df -k --output=avail /dev/shm 2>/dev/null | tail -1)
+        if [ -n "$shm_free" ] && [ "$shm_free" -gt $((40 * 1024 * 1024)) ]; then work=/dev/shm/lk-mixtral; else work=/tmp/lk-mixtral; fi
+    fi
+    export work
+    export layers=${LK_MIXTRAL_LAYERS:-32} hidden=${LK_MIXTRAL_HIDDEN:-4096} \
+        intermediate=${LK_MIXTRAL_INTERMEDIATE:-14336} vocab=${LK_MIXTRAL_VOCAB:-32000}
+    local pids=()
+    if [ "$LK_BACKEND" = cuda ]; then
+        if [ -n "$sanitizer" ]; then
+            for tool in memcheck racecheck synccheck initcheck; do
+                step "$tool" 150 "$sanitizer" --tool "$tool" --error-exitcode 1 --print-limit 100 \
+                    "$rt/native/lk_harness" --a cuda --b cpu &
+                pids+=($!)
+            done
+            step memcheck-router 120 "$sanitizer" --tool memcheck --error-exitcode 1 "$rt/native/lk_cuda_router_fused_test" &
+            pids+=($!)
+        else
+            echo "== sanitizers: FAIL (compute-sanitizer not found; set CUDA_HOME)" >> "$summary"
+        fi
+    fi
+    step engine-smoke 180 bash -c 'p="The old man looked at the"
+        $LK_JAVA info "$root/models/demo" --backend $LK_BACKEND &&
+        $LK_JAVA generate "$root/models/demo" -p "$p" -n 32 --backend cpu > "$out/generate.cpu.txt" &&
+        $LK_JAVA generate "$root/models/demo" -p "$p" -n 32 --backend $LK_BACKEND > "$out/generate.$LK_BACKEND.txt" &&
+        { cat "$out/generate.cpu.txt"; echo; cat "$out/generate.$LK_BACKEND.txt"; echo;
+          if cmp -s "$out/generate.cpu.txt" "$out/generate.$LK_BACKEND.txt"; then echo "CPU and $LK_BACKEND texts are identical"
+          else echo "CPU and $LK_BACKEND texts differ (report)"; fi; }' &
+    pids+=($!)
+    step mixtral-create 150 bash -c 'rm -rf "$work" && $LK_JAVA create-model "$work" --layers $layers --hidden $hidden \
+        --intermediate $intermediate --heads 32 --kv-heads 8 --experts 8 --top-k 2 --vocab $vocab \
+        --rope-theta 1000000 --max-positions 4096 --expert-bits 4' &
+    pids+=($!)
+    wait "${pids[@]}"
+
+    # -------- phase 3: alone on the GPU, timed
+    if [ "$LK_BACKEND" = cuda ]; then
+        step bench 90 "$rt/native/lk_harness" --bench --a cuda
+        step transfer 60 "$rt/native/lk_transfer" --backend cuda
+    fi
+    printf "%s\n" "Write a short story about a robot." "Explain how a bicycle works." \
+        "List three facts about the moon." > "$out/mixtral-prompts.txt"
+    step mixtral-bench $(( $(left) - 60 )) bash -c '$LK_JAVA bench "$work" --backend $LK_BACKEND --expert-bits 4 -k 4 -n 32 \
+        --prompts "$out/mixtral-prompts.txt" --routing-from "$carry/traces/gsm8k.jsonl" \
+        --policies all-resident,mixtral-offloading,next-layer,lru-global,lookahead,lookahead-global'
+    rm -rf "$work"
+    step bench-demo 90 bash -c '$LK_JAVA bench --backend $LK_BACKEND --expert-bits 4 -n 32 -k 4 \
+        --prompts "$root/models/demo/bench-prompts.txt" \
+        --policies all-resident,mixtral-offloading,next-layer,lru-global,lookahead,lookahead-global'
+
+    if grep -q "FAIL\|SKIPPED" "$summary"; then
+        echo "gpu-lease: FAILED (see the logs)" >> "$summary"; cat "$summary"; return 1
+    fi
+    echo "gpu-lease: all steps passed in $((SECONDS - start)) s" >> "$summary"; cat "$summary"
+}
+
+case "${1:-}" in
+    prepare) prepare ;;
+    run) [ $# -ge 2 ] || { echo "usage: $0 run LOG_DIR [SECONDS]" >&2; exit 2; }; run "$2" "${3:-540}" ;;
+    *) echo "usage: $0 prepare | run LOG_DIR [SECONDS]" >&2; exit 2 ;;
+esac
