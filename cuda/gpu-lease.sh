@@ -12,12 +12,13 @@
 #                 CUDA (texts compared, report only); mixtral-create: a random-weight checkpoint of Mixtral-8x7B's
 #                 full shape written straight at 4-bit experts (25 GB, `create-model --expert-bits 4`)
 #   3 (alone on the GPU, timed)
-#                 bench: lk_harness --bench --a cuda; transfer: lk_transfer --backend cuda;
+#                 bench: lk_harness --bench --a cuda (SM clock before and after); transfer: lk_transfer --backend
+#                 cuda; ncu-qmatvec4/2: Nsight Compute sections of one decode matvec; sass: the 4-bit one's SASS;
 #                 mixtral-bench: the policies at Mixtral-8x7B shape, 4-bit experts, 4 slots per layer, gsm8k's
 #                 routing replayed (docs/replay.md); bench-demo: every policy on the demo model over its 12 held-out
 #                 prompts (each row must say `yes`), in whatever time is left
 # LOG_DIR/summary.log lists PASS/FAIL per step; the exit status is 1 if any failed. Steps are cut short (FAIL,
-# "timed out") so that the whole run ends inside SECONDS. LK_BACKEND=cpu rehearses the engine steps here, and
+# "timed out") so that the whole run ends inside SECONDS. LK_STEPS="a b ..." runs only the steps named. LK_BACKEND=cpu rehearses the engine steps here, and
 # LK_MIXTRAL_LAYERS/HIDDEN/INTERMEDIATE/VOCAB shrink the Mixtral model for that (the trace needs 32 layers).
 set -u
 
@@ -92,6 +93,9 @@ run() {
     step() {
         local name=$1 limit=$2
         shift 2
+        if [ -n "${LK_STEPS:-}" ] && [[ " $LK_STEPS " != *" $name "* ]]; then
+            return 0 # not selected
+        fi
         local l
         l=$(left)
         [ "$limit" -gt "$l" ] && limit=$l
@@ -161,8 +165,17 @@ run() {
 
     # -------- phase 3: alone on the GPU, timed
     if [ "$LK_BACKEND" = cuda ]; then
-        step bench 90 "$rt/native/lk_harness" --bench --a cuda
+        step bench 90 bash -c 'nvidia-smi --query-gpu=clocks.sm,clocks.mem,power.draw --format=csv
+            "$rt/native/lk_harness" --bench --a cuda && nvidia-smi --query-gpu=clocks.sm,clocks.mem,power.draw --format=csv'
         step transfer 60 "$rt/native/lk_transfer" --backend cuda
+        # Nsight Compute on the first 4-bit and 2-bit decode matvecs (4096 x 14336), clocks as found
+        local ncu
+        ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+        for bits in 4 2; do
+            step "ncu-qmatvec$bits" 120 "${ncu:-ncu}" --clock-control none --kernel-name-base demangled                 --kernel-name "regex:qmatvec_kernel<$bits>" --launch-skip 2 --launch-count 1                 --section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats                 --section SchedulerStats --section MemoryWorkloadAnalysis --section InstructionStats                 "$rt/native/lk_harness" --bench --a cuda --filter qmatvec
+        done
+        step sass 60 bash -c 'cuobjdump --dump-sass --gpu-architecture sm_90 "$rt/native/liblookahead_cuda.so" |
+            awk "/Function : .*qmatvec_kernelILi4/{on=1} /Function : /{if (!/qmatvec_kernelILi4/) on=0} on"'
     fi
     printf "%s\n" "Write a short story about a robot." "Explain how a bicycle works." \
         "List three facts about the moon." > "$out/mixtral-prompts.txt"

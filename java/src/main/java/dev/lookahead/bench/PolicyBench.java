@@ -87,14 +87,15 @@ public final class PolicyBench {
      *
      * @param ceilings           hit-rate ceilings of the reference routing (null without an offloading row)
      * @param computeMsPerToken  decode time per token all-resident: the compute-only time (median over its rounds)
-     * @param linkBytesPerSecond the emulated link's bandwidth, 0 when not emulated (then no overlap bound is given)
+     * @param linkBytesPerSecond the link's bandwidth: the CPU backend's emulated one, or a GPU's measured one
+     *                           ({@link LinkProbe}); 0 when not known (then no overlap bound is given)
      * @param expertBytes        bytes of one expert (one copy)
      */
     public record Result(List<Row> rows, HitRateCeilings ceilings, double computeMsPerToken, double linkBytesPerSecond,
                          long expertBytes) {
         /**
          * The overlap bound of a run that copied {@code copiedMiBPerToken}: max(compute-only time, copied bytes / link
-         * bandwidth) per token, the time no schedule of the same copies beats; NaN without an emulated link.
+         * bandwidth) per token, the time no schedule of the same copies beats; NaN without a link bandwidth.
          */
         private double boundMsPerToken(double copiedMiBPerToken) {
             if (linkBytesPerSecond <= 0) return Double.NaN;
@@ -105,6 +106,11 @@ public final class PolicyBench {
         public double timeOverBound(Row r) {
             return Rounds.median(r.rounds().stream()
                     .mapToDouble(s -> 1e3 / s.decodeTokensPerSecond() / boundMsPerToken(s.copiedMiBPerToken())).toArray());
+        }
+
+        /** The same result against another link bandwidth (a GPU's, measured apart from the runs). */
+        public Result withLinkBytesPerSecond(double value) {
+            return new Result(rows, ceilings, computeMsPerToken, value, expertBytes);
         }
 
         /** How many rounds the rows were measured over. */
