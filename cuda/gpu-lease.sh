@@ -172,7 +172,7 @@ run() {
         local ncu
         ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
         for bits in 4 2; do
-            step "ncu-qmatvec$bits" 120 "${ncu:-ncu}" --clock-control none --kernel-name-base demangled                 --kernel-name "regex:qmatvec_kernel<$bits>" --launch-skip 2 --launch-count 1                 --section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats                 --section SchedulerStats --section MemoryWorkloadAnalysis --section InstructionStats                 "$rt/native/lk_harness" --bench --a cuda --filter qmatvec
+            step "ncu-qmatvec$bits" 120 "${ncu:-ncu}" --clock-control none --kernel-name-base demangled                 --kernel-name "regex:qmatvec_kernel<.int.$bits>" --launch-skip 2 --launch-count 1                 --section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats                 --section SchedulerStats --section MemoryWorkloadAnalysis --section InstructionStats                 "$rt/native/lk_harness" --bench --a cuda --filter qmatvec
         done
         step sass 60 bash -c 'cuobjdump --dump-sass --gpu-architecture sm_90 "$rt/native/liblookahead_cuda.so" |
             awk "/Function : .*qmatvec_kernelILi4/{on=1} /Function : /{if (!/qmatvec_kernelILi4/) on=0} on"'

@@ -87,12 +87,20 @@ __device__ __forceinline__ int64_t group_of_unit(const QView& q, int64_t u) {
     return g < (uint32_t)q.slice_groups ? (int64_t)g : (int64_t)q.slice_groups - 1; /* zero-padded tail units */
 }
 
+/* Shared-memory layout of the staged x: chunk k at k * kChunkFloats, its 32 x values then its 4 unit sums.
+ * The 4 extra floats per chunk make lane k's reads of its own chunk (8 LDS.128) start 144 bytes after
+ * lane k-1's, i.e. 4 banks further: the 8 lanes of each quarter-warp phase of an LDS.128 hit 8 different
+ * bank quads. With chunks 128 bytes apart (x then all sums) every lane of a phase hit the same 4 banks,
+ * an 8-way conflict that made each x read cost 8 times its bandwidth. */
+constexpr int kChunkFloats = 36;
+__device__ __forceinline__ int64_t x_slot(int64_t i) { return (i >> 5) * kChunkFloats + (i & 31); }
+__device__ __forceinline__ float* chunk_sums(float* smem, int64_t k) { return smem + k * kChunkFloats + 32; }
+
 template <int BITS>
 __global__ void __launch_bounds__(kThreads) qmatvec_kernel(QView q, const float* __restrict__ x, int64_t x_valid,
                                                            float* __restrict__ y, int accumulate) {
+    /* [nchunks][kChunkFloats]: chunk k's 32 x values (zero beyond x_valid), then its 4 unit sums */
     extern __shared__ __align__(16) float smem[];
-    float* xs = smem;                  /* [nchunks * 32] x, zero beyond x_valid */
-    float* us = smem + q.nchunks * 32; /* [nchunks * 4] per-unit sums of xs     */
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 
     /* Staging x reads it from L2 into every block at once, before any code load is
@@ -123,16 +131,17 @@ __global__ void __launch_bounds__(kThreads) qmatvec_kernel(QView q, const float*
                 if (i + 1 < x_valid) v.y = __ldg(x + i + 1);
                 if (i + 2 < x_valid) v.z = __ldg(x + i + 2);
             }
-            *reinterpret_cast<float4*>(xs + i) = v;
+            *reinterpret_cast<float4*>(smem + x_slot(i)) = v;
         }
     } else {
-        for (int64_t i = tid; i < nx; i += kThreads) xs[i] = i < x_valid ? __ldg(x + i) : 0.0f;
+        for (int64_t i = tid; i < nx; i += kThreads) smem[x_slot(i)] = i < x_valid ? __ldg(x + i) : 0.0f;
     }
     __syncthreads();
     for (int64_t u = tid; u < q.nchunks * 4; u += kThreads) {
-        const float4 a = *reinterpret_cast<const float4*>(xs + 8 * u);
-        const float4 b = *reinterpret_cast<const float4*>(xs + 8 * u + 4);
-        us[u] = ((a.x + a.y) + (a.z + a.w)) + ((b.x + b.y) + (b.z + b.w));
+        const float* chunk = smem + (u >> 2) * kChunkFloats;
+        const float4 a = *reinterpret_cast<const float4*>(chunk + 8 * (u & 3));
+        const float4 b = *reinterpret_cast<const float4*>(chunk + 8 * (u & 3) + 4);
+        chunk_sums(smem, u >> 2)[u & 3] = ((a.x + a.y) + (a.z + a.w)) + ((b.x + b.y) + (b.z + b.w));
     }
     __syncthreads();
 
@@ -179,13 +188,13 @@ __global__ void __launch_bounds__(kThreads) qmatvec_kernel(QView q, const float*
                 const int64_t k = kb + 32 * u;
                 if (k >= q.nchunks) break;
                 float xv[32];
-                const float4* x4 = reinterpret_cast<const float4*>(xs + 32 * k);
+                const float4* x4 = reinterpret_cast<const float4*>(smem + k * kChunkFloats);
 #pragma unroll
                 for (int i = 0; i < 8; ++i) {
                     const float4 v = x4[i];
                     xv[4 * i] = v.x; xv[4 * i + 1] = v.y; xv[4 * i + 2] = v.z; xv[4 * i + 3] = v.w;
                 }
-                const float4 usum = *reinterpret_cast<const float4*>(us + 4 * k);
+                const float4 usum = *reinterpret_cast<const float4*>(chunk_sums(smem, k));
 #pragma unroll
                 for (int r = 0; r < kRowsPerWarp; ++r) {
                     if (!rv[r]) continue;
@@ -265,7 +274,7 @@ static lk_status launch_qmatvec(lk_stream* s, const lk_qmatrix* w, const float* 
     int64_t budget = dev->smem_per_sm / 2 - dev->smem_reserved - 1024;
     if (budget > dev->smem_optin) budget = dev->smem_optin;
     if (budget < 16 * 1024) budget = 16 * 1024;
-    const int64_t chunk_bytes_smem = 36 * 4;
+    const int64_t chunk_bytes_smem = kChunkFloats * 4;
     /* Slices start on group and chunk boundaries: a multiple of lcm(group, 32). */
     const int64_t L = sh.gs / gcd64(sh.gs, 32) * 32;
     int64_t slice_cols = (budget / chunk_bytes_smem) * 32 / L * L;
