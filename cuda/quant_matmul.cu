@@ -26,7 +26,7 @@
  * persistent (blocks = min(tiles, resident blocks per SM x SMs)) and walks the row
  * tiles. Each block first stages the whole x (zero-padded to whole chunks) and its
  * per-unit sums in shared memory: x is read from L2 once per block rather than once
- * per row tile. A lane loads each x chunk (8 LDS.128) once and uses it for both of
+ * per row tile (chunk-interleaved, see x_slot). A lane loads each x chunk (8 LDS.128) once and uses it for both of
  * its rows; without that reuse x traffic from shared memory would be 8x the code
  * traffic at 4 bits (4-byte floats vs half-byte codes) and shared-memory bandwidth
  * (128 B/clk/SM), not HBM, would bound the kernel. Each lane keeps 2 chunks x 2 rows
@@ -35,13 +35,15 @@
  * Columns beyond what fits in shared memory (about 20k columns) are processed as
  * slices on group boundaries, each launch adding into y.
  *
- * Expected (not yet measured, no GPU here): at 4 bits, a 14336 x 4096 matrix is
- * 29.4 MB of codes + 1.8 MB of scales/zeros (group 128): 9.3 us at the H100 SXM's
- * 3.35 TB/s, the target is >= 70 % of that (<= 13.3 us). Per code the kernel issues
- * ~1.4 integer ops and 2 fp32 ops; at 70 % of HBM3 that is ~28 of 64 integer and
- * ~40 of 128 fp32 lanes per SM per clock, so it stays memory-bound at 4 bits. At
- * 2 bits twice the codes arrive per byte and the ALUs, not HBM, are expected to be
- * the limit. lk_harness --bench measures the real figures (docs/gpu.md).
+ * Planned: at 4 bits, a 14336 x 4096 matrix is 29.4 MB of codes + 1.8 MB of
+ * scales/zeros (group 128): 9.3 us at the H100 SXM's 3.35 TB/s, the target is >= 70 %
+ * of that (<= 13.3 us). Per code ~1.4 integer ops and 2 fp32 ops were counted, which
+ * would keep it memory-bound at 4 bits.
+ * Measured on an H200 (docs/gpu-results.md, 2026-11-26): 33 us at 4 bits (g64), 21 %
+ * of its 4.8 TB/s, nearly the same at 2 and 3 bits. Nsight Compute: 6.9 instructions
+ * per code, 0.4 issued per scheduler per cycle, 16 warps per SM (2 blocks: registers
+ * and shared memory) too few to hide the loads' latency. The x layout in shared
+ * memory (x_slot below) took it from 48 us; what is left is in that document.
  *
  * ---- lk_qmatmul (prefill) ----
  * n <= 8: one qmatvec per token (W is streamed n times but each pass is at HBM
