@@ -6,7 +6,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -342,27 +341,16 @@ public final class RandomCheckpoint {
      * makes the values bit-identical on every JVM and platform.
      */
     static final class GaussianStream {
-        private long state;
+        private final SplitMix64 bits;
         private double spare;
         private boolean hasSpare;
 
         GaussianStream(long seed, String name) {
-            long h = 0xcbf29ce484222325L; // FNV-1a 64 of the name
-            for (byte b : name.getBytes(StandardCharsets.UTF_8)) {
-                h = (h ^ (b & 0xFF)) * 0x100000001b3L;
-            }
-            state = mix(seed ^ mix(h));
-        }
-
-        private static long mix(long z) {
-            z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
-            z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
-            return z ^ (z >>> 31);
+            bits = new SplitMix64(seed, name);
         }
 
         private long nextLong() {
-            state += 0x9e3779b97f4a7c15L;
-            return mix(state);
+            return bits.nextLong();
         }
 
         double next() {

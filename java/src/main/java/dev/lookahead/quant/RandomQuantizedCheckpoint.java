@@ -8,6 +8,7 @@ import dev.lookahead.model.DType;
 import dev.lookahead.model.ModelConfig;
 import dev.lookahead.model.RandomCheckpoint;
 import dev.lookahead.model.SafetensorsWriter;
+import dev.lookahead.model.SplitMix64;
 import dev.lookahead.util.Progress;
 
 import java.io.IOException;
@@ -16,7 +17,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
@@ -251,7 +251,7 @@ public final class RandomQuantizedCheckpoint {
         int levels = 1 << f.bits();
         short zero = Float.floatToFloat16((levels - 1) / 2f);
         byte[] out = new byte[checkedArrayLength(name, layout.blobBytes())];
-        SplitMix random = new SplitMix(seed, name);
+        RandomCodes random = new RandomCodes(seed, name);
         for (ExpertMatrix m : ExpertMatrix.values()) {
             ExpertBlobLayout.MatrixRanges r = layout.ranges(m);
             int rows = Math.toIntExact(r.rows());
@@ -289,28 +289,13 @@ public final class RandomQuantizedCheckpoint {
         return (int) count;
     }
 
-    /** SplitMix64 seeded by (seed, name), like RandomCheckpoint's Gaussian stream. */
-    private static final class SplitMix {
+    /** Uniform random bytes and codes from a (seed, name) stream. */
+    private static final class RandomCodes {
         private static final VarHandle LONGS = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
-        private long state;
+        private final SplitMix64 bits;
 
-        SplitMix(long seed, String name) {
-            long h = 0xcbf29ce484222325L; // FNV-1a 64 of the name
-            for (byte b : name.getBytes(StandardCharsets.UTF_8)) {
-                h = (h ^ (b & 0xFF)) * 0x100000001b3L;
-            }
-            state = mix(seed ^ mix(h));
-        }
-
-        private static long mix(long z) {
-            z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
-            z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
-            return z ^ (z >>> 31);
-        }
-
-        private long next() {
-            state += 0x9e3779b97f4a7c15L;
-            return mix(state);
+        RandomCodes(long seed, String name) {
+            bits = new SplitMix64(seed, name);
         }
 
         /** Fills {@code out[from, from + count)} with uniform random bytes. */
@@ -318,26 +303,26 @@ public final class RandomQuantizedCheckpoint {
             int i = from;
             int end = from + count;
             for (; i + 8 <= end; i += 8) {
-                LONGS.set(out, i, next());
+                LONGS.set(out, i, bits.nextLong());
             }
-            for (long word = next(); i < end; i++, word >>>= 8) {
+            for (long word = bits.nextLong(); i < end; i++, word >>>= 8) {
                 out[i] = (byte) word;
             }
         }
 
         /** Fills {@code codes} with uniform values in [0, 2^bits). */
-        void codes(byte[] codes, int bits) {
-            int mask = (1 << bits) - 1;
+        void codes(byte[] codes, int codeBits) {
+            int mask = (1 << codeBits) - 1;
             long word = 0;
             int left = 0;
             for (int i = 0; i < codes.length; i++) {
-                if (left < bits) {
-                    word = next();
+                if (left < codeBits) {
+                    word = bits.nextLong();
                     left = 64;
                 }
                 codes[i] = (byte) (word & mask);
-                word >>>= bits;
-                left -= bits;
+                word >>>= codeBits;
+                left -= codeBits;
             }
         }
     }
