@@ -85,42 +85,9 @@ public final class RandomQuantizedCheckpoint {
 
             try (Ahead ahead = new Ahead(progress)) {
                 // the order of CheckpointQuantizer: F16 tensors in architecture order, attention layer by layer, blobs
-                for (ArchitectureSpec.Expected e : arch.expectedTensors(config)) {
-                    Role role = e.spec().role();
-                    if (!ATTENTION.contains(role) && !EXPERT.contains(role)) {
-                        long count = elements(e.shape());
-                        int job = ahead.add(2 * count, 2 * count, () -> List.of(f16(spec, e.name(), count)));
-                        writer.add(e.name(), DType.F16, e.shape(), ahead.part(job, 0));
-                    }
-                }
-                GroupQuantizer attentionQuantizer = GroupQuantizer.minMax(attention);
-                QuantFormat af = attention.format();
-                for (int l = 0; l < config.numHiddenLayers(); l++) {
-                    for (Role role : List.of(Role.ATTN_Q, Role.ATTN_K, Role.ATTN_V, Role.ATTN_O)) {
-                        String name = arch.name(role, l, 0);
-                        long[] shape = arch.weight(role).shape(config);
-                        int rows = Math.toIntExact(shape[0]);
-                        int cols = Math.toIntExact(shape[1]);
-                        long qbytes = af.codeBytes(rows, cols) + af.scaleBytes(rows, cols) + af.zeroBytes(rows, cols);
-                        int job = ahead.add(qbytes, 4L * rows * cols + qbytes, () -> { // float input + result
-                            QuantizedMatrix q = attentionQuantizer.quantize(floats(spec, name, (long) rows * cols),
-                                    rows, cols);
-                            return List.of(q.scaleBytes(), q.zeroBytes(), q.codes());
-                        });
-                        long[] paramShape = {rows, af.groups(cols)};
-                        writer.add(QuantizedCheckpoint.scalesName(name), DType.F16, paramShape, ahead.part(job, 0));
-                        writer.add(QuantizedCheckpoint.zerosName(name), DType.F16, paramShape, ahead.part(job, 1));
-                        writer.add(QuantizedCheckpoint.codesName(name), DType.U8, new long[] {rows, af.rowBytes(cols)},
-                                ahead.part(job, 2));
-                    }
-                }
-                for (int l = 0; l < config.numHiddenLayers(); l++) {
-                    for (int e = 0; e < config.numLocalExperts(); e++) {
-                        String name = QuantizedCheckpoint.blobName(l, e);
-                        int job = ahead.add(layout.blobBytes(), layout.blobBytes(), () -> List.of(blob(spec.seed(), name, layout)));
-                        writer.add(name, DType.U8, new long[] {layout.blobBytes()}, ahead.part(job, 0));
-                    }
-                }
+                declareF16(writer, ahead, spec, config, arch);
+                declareAttention(writer, ahead, spec, config, arch, attention);
+                declareExperts(writer, ahead, spec, config, layout);
                 progress.start("create", ahead.totalBytes(), "B");
                 writer.write();
                 progress.finish();
@@ -129,6 +96,54 @@ public final class RandomQuantizedCheckpoint {
         } catch (IOException | RuntimeException e) {
             deleteQuietly(dir, created);
             throw e;
+        }
+    }
+
+    private static void declareF16(SafetensorsWriter writer, Ahead ahead, RandomCheckpoint.Spec spec,
+            ModelConfig config, ArchitectureSpec arch) {
+        for (ArchitectureSpec.Expected e : arch.expectedTensors(config)) {
+            Role role = e.spec().role();
+            if (!ATTENTION.contains(role) && !EXPERT.contains(role)) {
+                long count = elements(e.shape());
+                int job = ahead.add(2 * count, 2 * count, () -> List.of(f16(spec, e.name(), count)));
+                writer.add(e.name(), DType.F16, e.shape(), ahead.part(job, 0));
+            }
+        }
+    }
+
+    /** Each attention matrix: the plain checkpoint's values, quantized min/max as {@code quantize} does. */
+    private static void declareAttention(SafetensorsWriter writer, Ahead ahead, RandomCheckpoint.Spec spec,
+            ModelConfig config, ArchitectureSpec arch, QuantSpec attention) {
+        GroupQuantizer quantizer = GroupQuantizer.minMax(attention);
+        QuantFormat f = attention.format();
+        for (int l = 0; l < config.numHiddenLayers(); l++) {
+            for (Role role : List.of(Role.ATTN_Q, Role.ATTN_K, Role.ATTN_V, Role.ATTN_O)) {
+                String name = arch.name(role, l, 0);
+                long[] shape = arch.weight(role).shape(config);
+                int rows = Math.toIntExact(shape[0]);
+                int cols = Math.toIntExact(shape[1]);
+                long qbytes = f.codeBytes(rows, cols) + f.scaleBytes(rows, cols) + f.zeroBytes(rows, cols);
+                int job = ahead.add(qbytes, 4L * rows * cols + qbytes, () -> { // float input + result
+                    QuantizedMatrix q = quantizer.quantize(floats(spec, name, (long) rows * cols), rows, cols);
+                    return List.of(q.scaleBytes(), q.zeroBytes(), q.codes());
+                });
+                long[] paramShape = {rows, f.groups(cols)};
+                writer.add(QuantizedCheckpoint.scalesName(name), DType.F16, paramShape, ahead.part(job, 0));
+                writer.add(QuantizedCheckpoint.zerosName(name), DType.F16, paramShape, ahead.part(job, 1));
+                writer.add(QuantizedCheckpoint.codesName(name), DType.U8, new long[] {rows, f.rowBytes(cols)},
+                        ahead.part(job, 2));
+            }
+        }
+    }
+
+    private static void declareExperts(SafetensorsWriter writer, Ahead ahead, RandomCheckpoint.Spec spec,
+            ModelConfig config, ExpertBlobLayout layout) {
+        for (int l = 0; l < config.numHiddenLayers(); l++) {
+            for (int e = 0; e < config.numLocalExperts(); e++) {
+                String name = QuantizedCheckpoint.blobName(l, e);
+                int job = ahead.add(layout.blobBytes(), layout.blobBytes(), () -> List.of(blob(spec.seed(), name, layout)));
+                writer.add(name, DType.U8, new long[] {layout.blobBytes()}, ahead.part(job, 0));
+            }
         }
     }
 
