@@ -29,6 +29,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.stream.IntStream;
 import java.util.Set;
 
 /**
@@ -159,10 +160,11 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
             for (int l = 0; l < layers; l++) {
                 PinnedBuffer p = device.allocatePinned((long) expertsPerLayer * blobBytes);
                 host.add(p);
-                for (int e = 0; e < expertsPerLayer; e++) {
-                    p.segment().asSlice(e * blobBytes, blobBytes).copyFrom(qc.expertBlob(l, e));
-                    progress.update(((long) l * expertsPerLayer + e + 1) * blobBytes);
-                }
+                int layer = l;
+                // a layer's experts in parallel: page faults on the mapped file and the copies overlap
+                IntStream.range(0, expertsPerLayer).parallel().forEach(e ->
+                        p.segment().asSlice(e * blobBytes, blobBytes).copyFrom(qc.expertBlob(layer, e)));
+                progress.update((long) (l + 1) * expertsPerLayer * blobBytes);
             }
             progress.finish();
         } catch (RuntimeException | Error e) {
