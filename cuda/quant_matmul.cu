@@ -26,7 +26,8 @@
  * persistent (blocks = min(tiles, resident blocks per SM x SMs)) and walks the row
  * tiles. Each block first stages the whole x (zero-padded to whole chunks) and its
  * per-unit sums in shared memory: x is read from L2 once per block rather than once
- * per row tile (chunk-interleaved, see x_slot). A lane loads each x chunk (8 LDS.128) once and uses it for both of
+ * per row tile (chunk by chunk, laid out against bank conflicts: qmatvec_layout.cuh).
+ * A lane loads each x chunk (8 LDS.128) once and uses it for both of
  * its rows; without that reuse x traffic from shared memory would be 8x the code
  * traffic at 4 bits (4-byte floats vs half-byte codes) and shared-memory bandwidth
  * (128 B/clk/SM), not HBM, would bound the kernel. Each lane keeps 2 chunks x 2 rows
@@ -43,7 +44,7 @@
  * of its 4.8 TB/s, nearly the same at 2 and 3 bits. Nsight Compute: 6.9 instructions
  * per code, 0.4 issued per scheduler per cycle, 16 warps per SM (2 blocks: registers
  * and shared memory) too few to hide the loads' latency. The x layout in shared
- * memory (x_slot below) took it from 48 us; what is left is in that document.
+ * memory (qmatvec_layout.cuh) took it from 48 us; what is left is in that document.
  *
  * ---- lk_qmatmul (prefill) ----
  * n <= 8: one qmatvec per token (W is streamed n times but each pass is at HBM
@@ -54,6 +55,7 @@
  */
 #include "cuda_common.cuh"
 #include "gemm_fma.cuh"
+#include "qmatvec_layout.cuh"
 #include "quant_decode.cuh"
 
 namespace {
@@ -61,6 +63,9 @@ namespace {
 using lk_quant::Chunk;
 using lk_quant::decode_chunk;
 using lk_quant::load_chunk;
+using lk_qmv::kChunkFloats;
+using lk_qmv::sums_slot;
+using lk_qmv::x_slot;
 
 constexpr int kThreads = 256;
 constexpr int kRowsPerWarp = 2;
@@ -88,15 +93,6 @@ __device__ __forceinline__ int64_t group_of_unit(const QView& q, int64_t u) {
     const uint32_t g = (uint32_t)u / (uint32_t)q.gu;
     return g < (uint32_t)q.slice_groups ? (int64_t)g : (int64_t)q.slice_groups - 1; /* zero-padded tail units */
 }
-
-/* Shared-memory layout of the staged x: chunk k at k * kChunkFloats, its 32 x values then its 4 unit sums.
- * The 4 extra floats per chunk make lane k's reads of its own chunk (8 LDS.128) start 144 bytes after
- * lane k-1's, i.e. 4 banks further: the 8 lanes of each quarter-warp phase of an LDS.128 hit 8 different
- * bank quads. With chunks 128 bytes apart (x then all sums) every lane of a phase hit the same 4 banks,
- * an 8-way conflict that made each x read cost 8 times its bandwidth. */
-constexpr int kChunkFloats = 36;
-__device__ __forceinline__ int64_t x_slot(int64_t i) { return (i >> 5) * kChunkFloats + (i & 31); }
-__device__ __forceinline__ float* chunk_sums(float* smem, int64_t k) { return smem + k * kChunkFloats + 32; }
 
 template <int BITS>
 __global__ void __launch_bounds__(kThreads) qmatvec_kernel(QView q, const float* __restrict__ x, int64_t x_valid,
@@ -143,7 +139,7 @@ __global__ void __launch_bounds__(kThreads) qmatvec_kernel(QView q, const float*
         const float* chunk = smem + (u >> 2) * kChunkFloats;
         const float4 a = *reinterpret_cast<const float4*>(chunk + 8 * (u & 3));
         const float4 b = *reinterpret_cast<const float4*>(chunk + 8 * (u & 3) + 4);
-        chunk_sums(smem, u >> 2)[u & 3] = ((a.x + a.y) + (a.z + a.w)) + ((b.x + b.y) + (b.z + b.w));
+        smem[sums_slot(u >> 2) + (u & 3)] = ((a.x + a.y) + (a.z + a.w)) + ((b.x + b.y) + (b.z + b.w));
     }
     __syncthreads();
 
@@ -190,13 +186,13 @@ __global__ void __launch_bounds__(kThreads) qmatvec_kernel(QView q, const float*
                 const int64_t k = kb + 32 * u;
                 if (k >= q.nchunks) break;
                 float xv[32];
-                const float4* x4 = reinterpret_cast<const float4*>(smem + k * kChunkFloats);
+                const float4* x4 = reinterpret_cast<const float4*>(smem + x_slot(32 * k));
 #pragma unroll
                 for (int i = 0; i < 8; ++i) {
                     const float4 v = x4[i];
                     xv[4 * i] = v.x; xv[4 * i + 1] = v.y; xv[4 * i + 2] = v.z; xv[4 * i + 3] = v.w;
                 }
-                const float4 usum = *reinterpret_cast<const float4*>(chunk_sums(smem, k));
+                const float4 usum = *reinterpret_cast<const float4*>(smem + sums_slot(k));
 #pragma unroll
                 for (int r = 0; r < kRowsPerWarp; ++r) {
                     if (!rv[r]) continue;
