@@ -61,7 +61,7 @@ prepare() {
         echo "gpu-lease: $traces/gsm8k.jsonl not found: mixtral-bench will fail" >&2
     fi
     local mib=$(( $(du -sk "$carry" | cut -f1) / 1024 ))
-    local tree=$(( $(git -C "$root" ls-files -z | (cd "$root" && xargs -0 du -cb 2>/dev/null) | tail -1 | cut -f1) / 1048576 ))
+    local tree=$(( $(cd "$root" && git ls-files -z | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1) / 1048576 ))
     echo "prepared $carry: $mib MiB, with the tracked files $((mib + tree)) MiB (the device tool carries at most 64):"
     echo "run with carry [\".device-carry\"]"
     [ $((mib + tree)) -le 64 ]
