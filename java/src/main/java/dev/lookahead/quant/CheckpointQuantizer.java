@@ -60,8 +60,6 @@ public final class CheckpointQuantizer {
 
     private static final int CHUNK = 1 << 16;
     private static final byte[] PADDING = new byte[ExpertBlobLayout.ALIGNMENT];
-    private static final Set<Role> ATTENTION = Set.of(Role.ATTN_Q, Role.ATTN_K, Role.ATTN_V, Role.ATTN_O);
-    private static final Set<Role> EXPERT = Set.of(Role.EXPERT_GATE, Role.EXPERT_UP, Role.EXPERT_DOWN);
 
     private final Checkpoint source;
     private final ArchitectureSpec arch;
@@ -215,7 +213,8 @@ public final class CheckpointQuantizer {
         List<ArchitectureSpec.Expected> expected = arch.expectedTensors(config);
         for (ArchitectureSpec.Expected e : expected) { // fp16 tensors first: all of even length
             Role role = e.spec().role();
-            if (!ATTENTION.contains(role) && !EXPERT.contains(role) && source.contains(e.name())) {
+            if (!QuantizedCheckpoint.ATTENTION.contains(role) && !QuantizedCheckpoint.EXPERT.contains(role)
+                    && source.contains(e.name())) {
                 w.add(e.name(), DType.F16, e.shape(), sink -> writeF16(sink, e.name(), role));
                 total += sourceBytes(e.name());
             }

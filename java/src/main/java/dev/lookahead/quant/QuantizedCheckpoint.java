@@ -28,8 +28,9 @@ import java.util.Set;
  */
 public final class QuantizedCheckpoint implements AutoCloseable {
 
-    private static final Set<Role> ATTENTION = EnumSet.of(Role.ATTN_Q, Role.ATTN_K, Role.ATTN_V, Role.ATTN_O);
-    private static final Set<Role> EXPERT = EnumSet.of(Role.EXPERT_GATE, Role.EXPERT_UP, Role.EXPERT_DOWN);
+    /** The weights this format stores quantized: attention as qmatrices, experts as blobs; every other one is F16. */
+    static final Set<Role> ATTENTION = EnumSet.of(Role.ATTN_Q, Role.ATTN_K, Role.ATTN_V, Role.ATTN_O);
+    static final Set<Role> EXPERT = EnumSet.of(Role.EXPERT_GATE, Role.EXPERT_UP, Role.EXPERT_DOWN);
     private static final Set<DType> ANY = EnumSet.allOf(DType.class);
 
     private final Checkpoint checkpoint;

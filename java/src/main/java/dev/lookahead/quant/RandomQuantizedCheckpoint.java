@@ -24,7 +24,6 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.Deque;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -50,9 +49,6 @@ import java.util.stream.Stream;
  * by (seed, tensor name): the file is a pure function of its arguments, whatever the thread count.
  */
 public final class RandomQuantizedCheckpoint {
-    private static final Set<Role> ATTENTION = Set.of(Role.ATTN_Q, Role.ATTN_K, Role.ATTN_V, Role.ATTN_O);
-    private static final Set<Role> EXPERT = Set.of(Role.EXPERT_GATE, Role.EXPERT_UP, Role.EXPERT_DOWN);
-    private static final byte[] PADDING = new byte[ExpertBlobLayout.ALIGNMENT];
 
     private RandomQuantizedCheckpoint() {
     }
@@ -103,7 +99,7 @@ public final class RandomQuantizedCheckpoint {
             ModelConfig config, ArchitectureSpec arch) {
         for (ArchitectureSpec.Expected e : arch.expectedTensors(config)) {
             Role role = e.spec().role();
-            if (!ATTENTION.contains(role) && !EXPERT.contains(role)) {
+            if (!QuantizedCheckpoint.ATTENTION.contains(role) && !QuantizedCheckpoint.EXPERT.contains(role)) {
                 long count = elements(e.shape());
                 int job = ahead.add(2 * count, 2 * count, () -> List.of(f16(spec, e.name(), count)));
                 writer.add(e.name(), DType.F16, e.shape(), ahead.part(job, 0));
