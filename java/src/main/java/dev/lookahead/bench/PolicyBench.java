@@ -88,7 +88,7 @@ public final class PolicyBench {
      * @param ceilings           hit-rate ceilings of the reference routing (null without an offloading row)
      * @param computeMsPerToken  decode time per token all-resident: the compute-only time (median over its rounds)
      * @param linkBytesPerSecond the link's bandwidth: the CPU backend's emulated one, or a GPU's measured one
-     *                           ({@link LinkProbe}); 0 when not known (then no overlap bound is given)
+     *                           ({@link dev.lookahead.engine.LinkProbe}); 0 when not known (then no overlap bound is given)
      * @param expertBytes        bytes of one expert (one copy)
      */
     public record Result(List<Row> rows, HitRateCeilings ceilings, double computeMsPerToken, double linkBytesPerSecond,

@@ -2,7 +2,6 @@ package dev.lookahead.cli;
 
 import dev.lookahead.api.BackendChoice;
 import dev.lookahead.api.LoadOptions;
-import dev.lookahead.bench.LinkProbe;
 import dev.lookahead.bench.PolicyBench;
 import dev.lookahead.bindings.Backend;
 import dev.lookahead.bindings.BackendName;
@@ -10,6 +9,7 @@ import dev.lookahead.bindings.DType;
 import dev.lookahead.bindings.Device;
 import dev.lookahead.bindings.DeviceOptions;
 import dev.lookahead.engine.ForcedRouting;
+import dev.lookahead.engine.LinkProbe;
 import dev.lookahead.model.Checkpoint;
 import dev.lookahead.model.ModelConfig;
 import dev.lookahead.quant.ExpertBlobLayout;

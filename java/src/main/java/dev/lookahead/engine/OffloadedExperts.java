@@ -179,7 +179,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         this.slots = slotMemory;
         StagedPrefetch.Config stagingConfig = tuning.stagingConfig(blobBytes);
         this.staging = scheduled && stagingConfig != null
-                ? new StagedPrefetch(layers, expertsPerLayer, STAGING_SLOTS, blobBytes, measureLink(device), stagingConfig)
+                ? new StagedPrefetch(layers, expertsPerLayer, STAGING_SLOTS, blobBytes, measureLink(), stagingConfig)
                 : null;
         this.bypass = staging != null && tuning.bypass();
     }
@@ -401,23 +401,14 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     }
 
     /**
-     * The link's bandwidth for staging budgets: the second of two timed copies of one expert into a staging slot
-     * (the first may pay for first-touch costs).
+     * The link's bandwidth for staging budgets: one timed copy of an expert into a staging slot, after one that may
+     * pay for first-touch costs.
      */
-    private double measureLink(Device device) {
+    private double measureLink() {
         MemorySegment src = host.getFirst().segment().asSlice(0, blobBytes);
         DeviceSlice dst = slots.slice(cacheSlots * blobBytes, blobBytes);
-        try (Event start = device.createEvent(); Event end = device.createEvent()) {
-            double millis = 0;
-            for (int i = 0; i < 2; i++) {
-                start.record(copy);
-                copy.copyToDevice(src, dst);
-                end.record(copy);
-                copy.synchronize();
-                millis = start.elapsedMillis(end);
-            }
-            return blobBytes / (Math.max(millis, 1e-3) / 1e3); // a link faster than a blob per microsecond is not limiting
-        }
+        double seconds = LinkProbe.medianSeconds(copy, src, dst, 1);
+        return blobBytes / Math.max(seconds, 1e-6); // a link faster than a blob per microsecond is not limiting
     }
 
     /** The scheduler's statistics (lookahead policies), or null. */

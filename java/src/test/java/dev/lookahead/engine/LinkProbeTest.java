@@ -1,4 +1,4 @@
-package dev.lookahead.bench;
+package dev.lookahead.engine;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
