@@ -231,7 +231,11 @@ public final class RandomCheckpoint {
     public static Values values(Spec spec, String name) {
         TensorPlan t = plan(spec).stream().filter(p -> p.name().equals(name)).findFirst()
                 .orElseThrow(() -> new IllegalArgumentException("no tensor " + name + " in a random checkpoint"));
-        GaussianStream g = new GaussianStream(spec.seed(), t.name());
+        return values(spec.seed(), t);
+    }
+
+    private static Values values(long seed, TensorPlan t) {
+        GaussianStream g = new GaussianStream(seed, t.name());
         double offset = t.init() == Init.ONE_PLUS_NORMAL ? 1.0 : 0.0;
         return () -> (float) (g.next() * t.scale() + offset);
     }
@@ -300,7 +304,7 @@ public final class RandomCheckpoint {
             writeFully(ch, head);
             ByteBuffer buf = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
             for (TensorPlan t : plan) {
-                Values values = values(spec, t.name());
+                Values values = values(spec.seed(), t); // the plan in hand: no search by name per tensor
                 for (long i = 0, n = t.elements(); i < n; i++) {
                     put(buf, values.next(), spec.dtype());
                     if (!buf.hasRemaining()) {
