@@ -15,8 +15,10 @@
 #                 bench: lk_harness --bench --a cuda (SM clock before and after); transfer: lk_transfer --backend
 #                 cuda; ncu-qmatvec4/2: Nsight Compute sections of one decode matvec; sass: the 4-bit one's SASS;
 #                 mixtral-bench: the policies at Mixtral-8x7B shape, 4-bit experts, 4 slots per layer, gsm8k's
-#                 routing replayed (docs/replay.md); bench-demo: every policy on the demo model over its 12 held-out
-#                 prompts (each row must say `yes`), in whatever time is left
+#                 routing replayed (docs/replay.md); LK_MIXTRAL_BITS="4 2" benches each width in turn (a width after
+#                 the first is created here: mixtral-create-2bit, mixtral-bench-2bit), LK_MIXTRAL_POLICIES picks the
+#                 policies; bench-demo: every policy on the demo model over its 12 held-out prompts (each row must say
+#                 `yes`), in whatever time is left
 # LOG_DIR/summary.log lists PASS/FAIL per step; the exit status is 1 if any failed. Steps are cut short (FAIL,
 # "timed out") so that the whole run ends inside SECONDS. LK_STEPS="a b ..." runs only the steps named. LK_BACKEND=cpu rehearses the engine steps here, and
 # LK_MIXTRAL_LAYERS/HIDDEN/INTERMEDIATE/VOCAB shrink the Mixtral model for that (the trace needs 32 layers).
@@ -93,7 +95,8 @@ run() {
     step() {
         local name=$1 limit=$2
         shift 2
-        if [ -n "${LK_STEPS:-}" ] && [[ " $LK_STEPS " != *" $name "* ]]; then
+        # a width suffix (mixtral-bench-2bit) is selected by its base name
+        if [ -n "${LK_STEPS:-}" ] && [[ " $LK_STEPS " != *" ${name%-[0-9]bit} "* ]]; then
             return 0 # not selected
         fi
         local l
@@ -135,6 +138,9 @@ run() {
     export work
     export layers=${LK_MIXTRAL_LAYERS:-32} hidden=${LK_MIXTRAL_HIDDEN:-4096} \
         intermediate=${LK_MIXTRAL_INTERMEDIATE:-14336} vocab=${LK_MIXTRAL_VOCAB:-32000}
+    local widths=(${LK_MIXTRAL_BITS:-4})
+    export bits=${widths[0]}
+    export policies=${LK_MIXTRAL_POLICIES:-all-resident,mixtral-offloading,next-layer,lru-global,lookahead,lookahead-global}
     local pids=()
     if [ "$LK_BACKEND" = cuda ]; then
         if [ -n "$sanitizer" ]; then
@@ -159,7 +165,7 @@ run() {
     pids+=($!)
     step mixtral-create 150 bash -c 'rm -rf "$work" && $LK_JAVA create-model "$work" --layers $layers --hidden $hidden \
         --intermediate $intermediate --heads 32 --kv-heads 8 --experts 8 --top-k 2 --vocab $vocab \
-        --rope-theta 1000000 --max-positions 4096 --expert-bits 4' &
+        --rope-theta 1000000 --max-positions 4096 --expert-bits $bits' &
     pids+=($!)
     wait "${pids[@]}"
 
@@ -179,9 +185,20 @@ run() {
     fi
     printf "%s\n" "Write a short story about a robot." "Explain how a bicycle works." \
         "List three facts about the moon." > "$out/mixtral-prompts.txt"
-    step mixtral-bench $(( $(left) - 60 )) bash -c '$LK_JAVA bench "$work" --backend $LK_BACKEND --expert-bits 4 -k 4 -n 32 \
-        --prompts "$out/mixtral-prompts.txt" --routing-from "$carry/traces/gsm8k.jsonl" \
-        --policies all-resident,mixtral-offloading,next-layer,lru-global,lookahead,lookahead-global'
+    local i suffix
+    for i in "${!widths[@]}"; do
+        bits=${widths[$i]}
+        suffix=$([ "$i" -gt 0 ] && echo "-${bits}bit")
+        if [ "$i" -gt 0 ]; then
+            step "mixtral-create$suffix" 150 bash -c 'rm -rf "$work" && $LK_JAVA create-model "$work" --layers $layers \
+                --hidden $hidden --intermediate $intermediate --heads 32 --kv-heads 8 --experts 8 --top-k 2 \
+                --vocab $vocab --rope-theta 1000000 --max-positions 4096 --expert-bits $bits'
+        fi
+        # the widths left share the time left, less a minute for bench-demo
+        step "mixtral-bench$suffix" $(( ($(left) - 60) / (${#widths[@]} - i) )) bash -c '$LK_JAVA bench "$work" \
+            --backend $LK_BACKEND --expert-bits $bits -k 4 -n 32 --prompts "$out/mixtral-prompts.txt" \
+            --routing-from "$carry/traces/gsm8k.jsonl" --policies $policies'
+    done
     rm -rf "$work"
     step bench-demo 90 bash -c '$LK_JAVA bench --backend $LK_BACKEND --expert-bits 4 -n 32 -k 4 \
         --prompts "$root/models/demo/bench-prompts.txt" \

@@ -72,10 +72,12 @@ public final class PolicyBench {
      * @param used                   misses served from a staging slot
      * @param stagedMiBPerToken      bytes staged per token
      * @param usedMiBPerToken        of those, the bytes that misses used
+     * @param untrustedShare         share of the scheduler's lookups made while eviction did not trust the predictions
+     * @param throttledShare         share of the staging windows not planned because staging was throttled
      */
     public record Staging(double demandMiBPerToken, long started, long used, double stagedMiBPerToken,
-                          double usedMiBPerToken) {
-        public static final Staging NONE = new Staging(Double.NaN, 0, 0, 0, 0);
+                          double usedMiBPerToken, double untrustedShare, double throttledShare) {
+        public static final Staging NONE = new Staging(Double.NaN, 0, 0, 0, 0, 0, 0);
     }
 
     /** What one round measured of a policy that the table compares round by round. */
@@ -233,7 +235,9 @@ public final class PolicyBench {
         double stall = Rounds.median(rounds.stream().mapToDouble(m -> m.stallMillis() / m.decodeTokens()).toArray());
         double perToken = 1048576.0 * decodeTokens;
         Staging staging = new Staging(sum[DEMAND_COPIED] / perToken, sum[STAGED_STARTED], sum[STAGED_USED],
-                sum[STAGED_BYTES] / perToken, sum[STAGED_USED_BYTES] / perToken);
+                sum[STAGED_BYTES] / perToken, sum[STAGED_USED_BYTES] / perToken,
+                share(sum[UNTRUSTED_LOOKUPS], sum[SCHEDULED_LOOKUPS]),
+                share(sum[WINDOWS_THROTTLED], sum[WINDOWS_THROTTLED] + sum[WINDOWS_PLANNED]));
         return new Row(policy, tps, sum[LOOKUPS] == 0 ? 1 : sum[HITS] / (double) sum[LOOKUPS], stall,
                 sum[COPIED] / perToken, sum[PREFETCHES], sum[PREFETCHES_USED], same, samples, staging);
     }
@@ -347,8 +351,13 @@ public final class PolicyBench {
         }
     }
 
+    private static double share(long part, long whole) {
+        return whole == 0 ? 0 : part / (double) whole;
+    }
+
     private static final int LOOKUPS = 0, HITS = 1, COPIED = 2, PREFETCHES = 3, PREFETCHES_USED = 4, DEMAND_COPIED = 5,
-            STAGED_STARTED = 6, STAGED_USED = 7, STAGED_BYTES = 8, STAGED_USED_BYTES = 9, COUNTS = 10;
+            STAGED_STARTED = 6, STAGED_USED = 7, STAGED_BYTES = 8, STAGED_USED_BYTES = 9, UNTRUSTED_LOOKUPS = 10,
+            SCHEDULED_LOOKUPS = 11, WINDOWS_PLANNED = 12, WINDOWS_THROTTLED = 13, COUNTS = 14;
 
     /** The counters at the indices above, so far (zeros when nothing is offloaded). */
     private static long[] countsOf(MoeModel model) {
@@ -361,12 +370,16 @@ public final class PolicyBench {
         c[PREFETCHES] = s.prefetchesIssued();
         c[PREFETCHES_USED] = s.prefetchesUsed();
         c[DEMAND_COPIED] = off.demandBytes();
+        c[UNTRUSTED_LOOKUPS] = off.untrustedLookups();
+        c[SCHEDULED_LOOKUPS] = off.scheduledLookups();
         StagedPrefetch.Stats st = off.stagingStats();
         if (st != null) {
             c[STAGED_STARTED] = st.started;
             c[STAGED_USED] = st.used;
             c[STAGED_BYTES] = st.bytesIssued;
             c[STAGED_USED_BYTES] = st.bytesUsed;
+            c[WINDOWS_PLANNED] = st.windowsPlanned;
+            c[WINDOWS_THROTTLED] = st.windowsThrottled;
         }
         return c;
     }
@@ -415,6 +428,12 @@ public final class PolicyBench {
             Staging s = r.staging();
             sb.append(String.format(Locale.ROOT, " %s %d/%d, %.3f (%.3f)", r.policy(), s.used(), s.started(),
                     s.stagedMiBPerToken(), s.usedMiBPerToken()));
+        }
+        sb.append("\nself-checks: share of lookups evicted by LRU because the predictions evicted worse (shadow caches),"
+                + " share of staging windows skipped because too few staged bytes were used:");
+        for (Row r : staged) {
+            sb.append(String.format(Locale.ROOT, " %s %.0f %%, %.0f %%", r.policy(), 100 * r.staging().untrustedShare(),
+                    100 * r.staging().throttledShare()));
         }
         return sb.append('\n').toString();
     }

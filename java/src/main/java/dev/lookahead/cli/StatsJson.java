@@ -60,6 +60,12 @@ final class StatsJson {
                 g.put("windows_measured", st.windowsMeasured);
                 g.put("windows_overrun", st.windowsOverrun);
                 g.put("windows_short", st.windowsShort);
+                g.put("windows_planned", st.windowsPlanned);
+                g.put("windows_throttled", st.windowsThrottled);
+            }
+            if (off.scheduledLookups() > 0) {
+                c.put("scheduled_lookups", off.scheduledLookups());
+                c.put("lookups_evicted_by_lru_untrusted", off.untrustedLookups());
             }
             c.put("prefill_streamed_copies", off.streamedCopies());
             ArrayNode layers = c.putArray("per_layer");

@@ -448,6 +448,11 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
 
     /** A miss the scheduler chose not to admit runs from a staging slot: the expert's staged bytes, or a free slot. */
     @Override
+    public boolean bypasses() {
+        return bypass;
+    }
+
+    @Override
     public int bypass(ExpertId id) {
         if (!bypass) return -1;
         int buffer = staging.find(id.layer(), id.expert());
@@ -457,6 +462,18 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         long present = staging.holdForDemand(buffer, id.layer(), id.expert());
         if (present < blobBytes) copyRange(id, slot, present, blobBytes - present, Timeline.Span.COPY_ON_DEMAND);
         return slot;
+    }
+
+    /**
+     * Demand lookups the scheduler made while eviction did not trust the predictions, and all it made (lookahead
+     * policies; zeros for the baselines).
+     */
+    public long untrustedLookups() {
+        return scheduler == null ? 0 : scheduler.untrustedLookups();
+    }
+
+    public long scheduledLookups() {
+        return scheduler == null ? 0 : scheduler.lookups();
     }
 
     /** Staged prefetch statistics (lookahead policies with staging), or null. */

@@ -39,4 +39,9 @@ public interface CopyEngine {
     default int bypass(ExpertId id) {
         return -1;
     }
+
+    /** Whether {@link #bypass} can serve misses at all (it may still decline one when no spare slot is free). */
+    default boolean bypasses() {
+        return false;
+    }
 }

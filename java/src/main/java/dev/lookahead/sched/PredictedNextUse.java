@@ -23,6 +23,9 @@ import java.util.Arrays;
  * next-token estimate is ceil(steps / q) with q = 1 - (1 - p)(1 - P2), the chance that either of the next two
  * tokens wants it (one minus the chance that neither does, as if they were independent).
  *
+ * <p>While {@link EvictionTrust} measures these predictions evicting worse than LRU, every distance is {@link #NEVER}:
+ * the policy then evicts by least recent use and the scheduler bypasses nothing ({@link #trust}).
+ *
  * <p>Not thread-safe; fed by the {@link SpeculativeScheduler} on the decode thread.
  */
 public final class PredictedNextUse implements NextUseEstimator {
@@ -35,6 +38,7 @@ public final class PredictedNextUse implements NextUseEstimator {
     private final float[] nextTokenProbability; // overwrites the other
     private final long[] twoTokenStep;  // and for two-token ones
     private final float[] twoTokenProbability;
+    private boolean trusted = true;
 
     /**
      * @param farProbability predictions below this probability count as far (no expected use)
@@ -103,9 +107,23 @@ public final class PredictedNextUse implements NextUseEstimator {
         return i < 0 || targetStep[i] <= step ? 0f : probability[i];
     }
 
-    /** The nearer of the live within-token and next-token estimates; NEVER when neither is live and likely enough. */
+    /** Whether {@link #nextUseDistance} reports the predictions (true) or no knowledge (false). */
+    void trust(boolean trusted) {
+        this.trusted = trusted;
+    }
+
+    public boolean trusted() {
+        return trusted;
+    }
+
+    /** The predictions' estimate while they are trusted; NEVER for every expert while they are not. */
     @Override
     public long nextUseDistance(ExpertId id, long step) {
+        return trusted ? predictedDistance(id, step) : NEVER;
+    }
+
+    /** The nearer of the live within-token and next-token estimates; NEVER when neither is live and likely enough. */
+    long predictedDistance(ExpertId id, long step) {
         int i = index(id);
         if (i < 0) return NEVER;
         long within = targetStep[i] > step ? distance(targetStep[i] - step, probability[i]) : NEVER;

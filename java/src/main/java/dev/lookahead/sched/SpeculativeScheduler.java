@@ -43,6 +43,10 @@ import java.util.Objects;
  * Belady's MIN with bypass would, and the cache keeps the expert it would have evicted. An engine without spare slots
  * declines and the miss is admitted as usual.
  *
+ * <h2>Trust</h2>
+ * Eviction and bypass follow the predictions only while they are measured to beat LRU on this run's lookups
+ * ({@link EvictionTrust}, two shadow caches); otherwise the cache evicts by least recent use and nothing is bypassed.
+ *
  * <h2>Throttling</h2>
  * Each speculative copy is resolved when its target layer runs: useful if that layer chose the expert, wasted if not
  * (or if it was evicted before). While the share of useful ones among the last {@code recallWindow} resolved copies
@@ -68,6 +72,8 @@ public final class SpeculativeScheduler {
     private final ExpertId[] ids;              // [layer * experts + expert], interned
     private final SchedulerStats stats;
     private final ProtectedExperts protectedSet;
+    private final EvictionTrust trust;
+    private final ExpertId[] chosenIds;
     private final float[] discount;            // [d]: gamma^(d-1)
 
     // copies submitted and not yet seen complete, in submission order
@@ -118,6 +124,8 @@ public final class SpeculativeScheduler {
         ids = ExpertId.table(layers, experts);
         stats = new SchedulerStats(expertBytes);
         protectedSet = new ProtectedExperts(layers, experts, ids);
+        trust = new EvictionTrust(cache.layout(), experts, ids, estimator::predictedDistance);
+        chosenIds = new ExpertId[experts];
         discount = new float[config.horizon() + 1];
         for (int d = 1; d <= config.horizon(); d++) discount[d] = (float) Math.pow(config.distanceDiscount(), d - 1);
         int slots = cache.layout().totalSlots();
@@ -156,6 +164,15 @@ public final class SpeculativeScheduler {
     /** Whether speculation is restricted to confident candidates now (measured recall below target). */
     public boolean throttled() {
         return windowFilled >= config.minSamples() && windowUseful < config.targetRecall() * windowFilled;
+    }
+
+    /** Demand lookups so far, and those made while eviction did not trust the predictions ({@link EvictionTrust}). */
+    public long lookups() {
+        return trust.lookups();
+    }
+
+    public long untrustedLookups() {
+        return trust.untrustedLookups();
     }
 
     /** Bytes of the copies submitted and not yet seen complete. */
@@ -206,7 +223,12 @@ public final class SpeculativeScheduler {
         resolve(step, layer, chosen, count);
         dropStale(step);
         protectedSet.clear();
-        for (int i = 0; i < count; i++) protectedSet.add(layer, chosen[i]);
+        for (int i = 0; i < count; i++) {
+            protectedSet.add(layer, chosen[i]);
+            chosenIds[i] = ids[layer * experts + chosen[i]];
+        }
+        trust.observe(step, chosenIds, count, copies.bypasses());
+        estimator.trust(trust.trusted());
         int misses = 0;
         for (int i = 0; i < count; i++) {
             ExpertId id = ids[layer * experts + chosen[i]];

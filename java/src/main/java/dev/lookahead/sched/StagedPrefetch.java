@@ -25,6 +25,13 @@ import java.util.function.IntPredicate;
  * first; a buffer holding something worth less (a less probable target, or an expert its layer is unlikely to want
  * next) is taken over.
  *
+ * <p>Throttling: staged bytes that no miss uses cost link time that demand copies may need (a chunk overruns its
+ * window whenever the window comes out shorter than its average). So the share of recently staged bytes that misses
+ * used is measured (a moving average over about {@link #USEFULNESS_STEPS} steps); while it is below
+ * {@code minUsefulness}, only one window in {@code probeSteps} is planned, enough to see the predictions improve.
+ * Heads that know nothing of the routing (plug-and-play heads on a model whose routing is replayed, for one) then
+ * waste little.
+ *
  * <p>Bypass: a demand miss the cache should not admit runs from a buffer ({@link #bufferForDemand},
  * {@link #holdForDemand}); the expert stays there afterwards, so a later miss of it may find it.
  *
@@ -35,6 +42,9 @@ import java.util.function.IntPredicate;
  */
 public final class StagedPrefetch {
     private static final long NONE = -1;
+    /** Steps over which the usefulness of staged bytes is averaged. */
+    public static final int USEFULNESS_STEPS = 256;
+    private static final double USEFULNESS_DECAY = 1 - 1.0 / USEFULNESS_STEPS;
 
     /** Receives the chunks to copy: bytes [offset, offset + bytes) of expert {@code layer, expert}'s blob into {@code buffer}. */
     @FunctionalInterface
@@ -48,11 +58,18 @@ public final class StagedPrefetch {
      * @param smoothing      weight of the newest measurement in a window's moving average
      * @param maxBytes       cap of a window's budget
      * @param alignBytes     chunk boundaries fall on multiples of this (the last chunk of a blob excepted)
+     * @param minUsefulness  below this share of staged bytes used by misses, staging is throttled (0: never)
+     * @param probeSteps     while throttled, one window in this many steps is planned
      */
-    public record Config(double minProbability, double windowShare, double smoothing, long maxBytes, long alignBytes) {
+    public record Config(double minProbability, double windowShare, double smoothing, long maxBytes, long alignBytes,
+                         double minUsefulness, int probeSteps) {
         public Config {
             if (!(minProbability >= 0 && minProbability <= 1)) {
                 throw new IllegalArgumentException("staging min probability must be in [0, 1], got " + minProbability);
+            }
+            if (!(minUsefulness >= 0 && minUsefulness <= 1) || probeSteps < 1) {
+                throw new IllegalArgumentException("staging min usefulness must be in [0, 1] and probe steps >= 1, got "
+                        + minUsefulness + ", " + probeSteps);
             }
             if (!(windowShare > 0 && windowShare <= 1) || !(smoothing > 0 && smoothing <= 1)) {
                 throw new IllegalArgumentException("staging window share and smoothing must be in (0, 1], got "
@@ -64,13 +81,20 @@ public final class StagedPrefetch {
             }
         }
 
-        /** Defaults for blobs of {@code blobBytes}: p >= 0.2, 80 % of each window, budget at most 2 blobs (docs/scheduler.md). */
+        /**
+         * Defaults for blobs of {@code blobBytes}: p >= 0.2, 80 % of each window, budget at most 2 blobs
+         * (docs/scheduler.md); throttled below 30 % useful bytes to one window in 64 steps.
+         */
         public static Config defaults(long blobBytes) {
-            return new Config(0.2, 0.8, 0.25, 2 * blobBytes, 256);
+            return new Config(0.2, 0.8, 0.25, 2 * blobBytes, 256, 0.3, 64);
         }
 
         public Config withMinProbability(double p) {
-            return new Config(p, windowShare, smoothing, maxBytes, alignBytes);
+            return new Config(p, windowShare, smoothing, maxBytes, alignBytes, minUsefulness, probeSteps);
+        }
+
+        public Config withThrottle(double minUsefulness, int probeSteps) {
+            return new Config(minProbability, windowShare, smoothing, maxBytes, alignBytes, minUsefulness, probeSteps);
         }
     }
 
@@ -91,6 +115,10 @@ public final class StagedPrefetch {
 
     private long currentStep = NONE;
     private final Stats stats = new Stats();
+    // moving sums of the bytes staged and of those misses used, for the throttle
+    private double recentIssued;
+    private double recentUsed;
+    private long lastPlanned = NONE;
 
     /** @param linkBytesPerSecond the copy link's bandwidth (the engine measures it) */
     public StagedPrefetch(int layers, int experts, int buffers, long blobBytes, double linkBytesPerSecond, Config config) {
@@ -132,6 +160,9 @@ public final class StagedPrefetch {
         public long windowsOverrun;
         /** Windows left partly empty: no likely enough expert was left to stage (or every buffer served a likelier one). */
         public long windowsShort;
+        /** Windows planned, and those not planned because staging was throttled (too few of its bytes were used). */
+        public long windowsPlanned;
+        public long windowsThrottled;
 
         /** Bytes staged that no miss used (yet): link time spent on wrong or unused guesses. */
         public long bytesWasted() {
@@ -175,6 +206,8 @@ public final class StagedPrefetch {
             throw new IllegalStateException("staging step " + step + " after step " + currentStep + ": steps must increase");
         }
         currentStep = step;
+        recentIssued *= USEFULNESS_DECAY;
+        recentUsed *= USEFULNESS_DECAY;
         expireTargetsBefore(step); // those a step without plan left (plan expires its own step's)
         int layer = layerOf(step);
         Arrays.fill(probability, layer * experts, (layer + 1) * experts, 0f);
@@ -247,6 +280,7 @@ public final class StagedPrefetch {
         if (chunked[buffer] == 0) return;
         stats.used++;
         stats.bytesUsed += chunked[buffer];
+        recentUsed += chunked[buffer];
         chunked[buffer] = 0;
     }
 
@@ -268,6 +302,12 @@ public final class StagedPrefetch {
     public long plan(IntPredicate resident, ChunkSink sink) {
         if (currentStep == NONE) return 0;
         expireTargetsBefore(currentStep + 1);
+        if (throttled() && lastPlanned != NONE && currentStep - lastPlanned < config.probeSteps()) {
+            stats.windowsThrottled++;
+            return 0;
+        }
+        lastPlanned = currentStep;
+        stats.windowsPlanned++;
         int n = 0;
         for (int i = 0; i < probability.length; i++) {
             if (probability[i] > 0 && probability[i] >= (float) config.minProbability() && !resident.test(i)) order[n++] = i;
@@ -298,8 +338,22 @@ public final class StagedPrefetch {
             stats.chunks++;
         }
         stats.bytesIssued += handed;
+        recentIssued += handed;
         if (budget - handed >= config.alignBytes()) stats.windowsShort++;
         return handed;
+    }
+
+    /**
+     * The share of recently staged bytes that misses used (NaN before anything was staged); both sums decay alike, so
+     * the share holds while staging is throttled until probes bring news.
+     */
+    public double recentUsefulness() {
+        return recentIssued > 0 ? recentUsed / recentIssued : Double.NaN;
+    }
+
+    /** Whether staging is throttled now: at least two blobs staged so far, and too few of the recent bytes used. */
+    public boolean throttled() {
+        return stats.bytesIssued >= 2 * blobBytes && recentUsed < config.minUsefulness() * recentIssued;
     }
 
     /** The step at which {@code layer} runs next, seen from the current step (whose own layer runs now). */

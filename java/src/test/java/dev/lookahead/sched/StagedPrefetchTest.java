@@ -16,7 +16,7 @@ class StagedPrefetchTest {
     static final long BLOB = 4096;
     /** 1 byte per microsecond: a window of w ms carries 1000 * w bytes at full share. */
     static final double LINK = 1e6;
-    static final StagedPrefetch.Config FULL = new StagedPrefetch.Config(0.2, 1.0, 1.0, 2 * BLOB, 256);
+    static final StagedPrefetch.Config FULL = new StagedPrefetch.Config(0.2, 1.0, 1.0, 2 * BLOB, 256, 0, 1);
 
     record Chunk(int buffer, int layer, int expert, long offset, long bytes) { }
 
@@ -40,7 +40,7 @@ class StagedPrefetchTest {
 
     @Test
     void budgetIsTheShareOfTheSmoothedWindowAtTheLinkRateCapped() {
-        StagedPrefetch s = new StagedPrefetch(LAYERS, EXPERTS, 2, BLOB, LINK, new StagedPrefetch.Config(0.2, 0.5, 0.25, 2 * BLOB, 256));
+        StagedPrefetch s = new StagedPrefetch(LAYERS, EXPERTS, 2, BLOB, LINK, new StagedPrefetch.Config(0.2, 0.5, 0.25, 2 * BLOB, 256, 0, 1));
         assertEquals(0, s.windowBudget(1), "nothing is staged before a window was measured");
         s.windowMeasured(1, 2.0);                       // first measurement taken as is
         assertEquals(2.0, s.windowMillis(1), 1e-12);
@@ -238,14 +238,60 @@ class StagedPrefetchTest {
         assertTrue(s.stats().bytesIssued > 0);
     }
 
+    /** The expert {@link #run} predicts for step t: a different one from step to step, never expert 0. */
+    static int guess(long step) {
+        return 1 + (int) (step % (EXPERTS - 1));
+    }
+
+    /**
+     * Runs steps [from, to): each layer chooses the expert guessed for its step ({@code right}) or expert 0, a miss
+     * takes whatever was staged of it, and the next step's guess is predicted at 0.9 and planned. Returns the windows
+     * that staged bytes.
+     */
+    static int run(StagedPrefetch s, long from, long to, boolean right) {
+        int planned = 0;
+        for (long step = from; step < to; step++) {
+            s.beginStep(step);
+            int layer = (int) (step % LAYERS);
+            int b = s.find(layer, right ? guess(step) : 0);
+            if (b >= 0) s.consume(b);
+            s.predict(step + 1, (layer + 1) % LAYERS, guess(step + 1), 0.9f);
+            if (s.plan(i -> false, new Sink()) > 0) planned++;
+        }
+        return planned;
+    }
+
+    @Test
+    void wastedStagingIsThrottledToProbesAndLiftsOnceMissesUseItAgain() {
+        StagedPrefetch s = new StagedPrefetch(LAYERS, EXPERTS, 2, BLOB, LINK, FULL.withThrottle(0.3, 16));
+        windows(s, 2.0);                                // 1792 bytes per window
+        assertEquals(LAYERS * 10, run(s, 0, LAYERS * 10, true), "right guesses: every window is planned");
+        assertEquals(1.0, s.recentUsefulness(), 0.05, "all but the last window's bytes were used");
+        assertTrue(!s.throttled());
+
+        int wrong = run(s, 40, 300, false);                 // the layers now choose expert 0: every staged byte is wasted
+        assertTrue(s.throttled(), "usefulness " + s.recentUsefulness());
+        assertTrue(s.recentUsefulness() < 0.3);
+        assertTrue(wrong < 260, "throttled at some point: " + wrong + " of 260 windows");
+        long throttledBefore = s.stats().windowsThrottled;
+        int probes = run(s, 300, 460, false);
+        long throttled = s.stats().windowsThrottled - throttledBefore;
+        assertEquals(150, throttled, 1, "one window in 16 steps is planned, the others count as throttled");
+        assertTrue(probes > 0 && probes <= 160 - throttled, "the probes stage bytes: " + probes);
+
+        run(s, 460, 800, true);                            // right again: the probes' bytes are used, the throttle lifts
+        assertTrue(!s.throttled(), "usefulness " + s.recentUsefulness());
+        assertEquals(40, run(s, 800, 840, true), "every window planned again");
+    }
+
     @Test
     void rejectsBadArgumentsAndStepsThatDoNotIncrease() {
         assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch(0, EXPERTS, 2, BLOB, LINK, FULL));
         assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch(LAYERS, EXPERTS, 2, BLOB, 0, FULL));
         assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch(LAYERS, EXPERTS, 2, BLOB, Double.POSITIVE_INFINITY, FULL));
-        assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch.Config(1.5, 1, 1, 1, 1));
-        assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch.Config(0.2, 0, 1, 1, 1));
-        assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch.Config(0.2, 1, 1, 0, 1));
+        assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch.Config(1.5, 1, 1, 1, 1, 0, 1));
+        assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch.Config(0.2, 0, 1, 1, 1, 0, 1));
+        assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch.Config(0.2, 1, 1, 0, 1, 0, 1));
         StagedPrefetch s = planner(2);
         s.beginStep(5);
         assertThrows(IllegalStateException.class, () -> s.beginStep(5));
