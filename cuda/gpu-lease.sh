@@ -13,14 +13,16 @@
 #                 full shape written straight at 4-bit experts (25 GB, `create-model --expert-bits 4`)
 #   3 (alone on the GPU, timed)
 #                 bench: lk_harness --bench --a cuda (SM clock before and after); transfer: lk_transfer --backend
-#                 cuda; ncu-qmatvec4/2: Nsight Compute sections of one decode matvec; sass: the 4-bit one's SASS;
+#                 cuda; qmatvec-dev: the development bench of the uniform decode matvec (and memcheck/racecheck over
+#                 its validation in phase 2); ncu-qmatvec4/2: Nsight Compute sections of one decode matvec; sass: the 4-bit one's SASS;
 #                 mixtral-bench: the policies at Mixtral-8x7B shape, 4-bit experts, 4 slots per layer, gsm8k's
 #                 routing replayed (docs/replay.md); LK_MIXTRAL_BITS="4 2" benches each width in turn (a width after
 #                 the first is created here: mixtral-create-2bit, mixtral-bench-2bit), LK_MIXTRAL_POLICIES picks the
 #                 policies; bench-demo: every policy on the demo model over its 12 held-out prompts (each row must say
 #                 `yes`), in whatever time is left
 # LOG_DIR/summary.log lists PASS/FAIL per step; the exit status is 1 if any failed. Steps are cut short (FAIL,
-# "timed out") so that the whole run ends inside SECONDS. LK_STEPS="a b ..." runs only the steps named. LK_BACKEND=cpu rehearses the engine steps here, and
+# "timed out") so that the whole run ends inside SECONDS. LK_STEPS="a b ..." runs only the steps named; LK_BENCH_FILTER
+# limits the bench step to the harness ops whose names contain it (e.g. qmatvec). LK_BACKEND=cpu rehearses the engine steps here, and
 # LK_MIXTRAL_LAYERS/HIDDEN/INTERMEDIATE/VOCAB shrink the Mixtral model for that (the trace needs 32 layers).
 set -u
 
@@ -41,7 +43,7 @@ prepare() {
     [ -n "$jdk" ] || { echo "gpu-lease: no JDK 25 with jlink found (set LOOKAHEAD_JDK)" >&2; return 1; }
     "$root/lookahead" --version >/dev/null || return 1 # builds the jar (and the native libraries) when sources changed
     local native=$root/bindings/target/native lib=$root/bindings/target/classes/native/linux-x86_64
-    for f in "$native/lk_harness" "$native/lk_transfer" "$native/lk_cuda_router_fused_test" \
+    for f in "$native/lk_harness" "$native/lk_transfer" "$native/lk_cuda_router_fused_test" "$native/lk_qmatvec_dev" \
         "$lib/liblookahead.so" "$lib/liblookahead_cuda.so"; do
         [ -f "$f" ] || { echo "gpu-lease: $f is missing (the CUDA backend is built when nvcc is present)" >&2; return 1; }
     done
@@ -51,7 +53,7 @@ prepare() {
     # libraries' optional paths); xz keeps the runtime inside the device tool's 64 MiB with the repository
     "$jdk/bin/jlink" --add-modules java.base,jdk.incubator.vector --strip-debug --no-header-files \
         --no-man-pages --output "$carry/stage/jre" || return 1
-    cp "$native/lk_harness" "$native/lk_transfer" "$native/lk_cuda_router_fused_test" \
+    cp "$native/lk_harness" "$native/lk_transfer" "$native/lk_cuda_router_fused_test" "$native/lk_qmatvec_dev" \
         "$lib/liblookahead.so" "$lib/liblookahead_cuda.so" "$carry/stage/native/"
     tar -C "$carry/stage" -cJf "$carry/runtime.tar.xz" jre native || return 1
     rm -rf "$carry/stage"
@@ -151,6 +153,11 @@ run() {
             done
             step memcheck-router 120 "$sanitizer" --tool memcheck --error-exitcode 1 "$rt/native/lk_cuda_router_fused_test" &
             pids+=($!)
+            for tool in memcheck racecheck; do
+                step "$tool-qmatvec-dev" 150 "$sanitizer" --tool "$tool" --error-exitcode 1 --print-limit 100 \
+                    "$rt/native/lk_qmatvec_dev" --validate &
+                pids+=($!)
+            done
         else
             echo "== sanitizers: FAIL (compute-sanitizer not found; set CUDA_HOME)" >> "$summary"
         fi
@@ -172,8 +179,11 @@ run() {
     # -------- phase 3: alone on the GPU, timed
     if [ "$LK_BACKEND" = cuda ]; then
         step bench 90 bash -c 'nvidia-smi --query-gpu=clocks.sm,clocks.mem,power.draw --format=csv
-            "$rt/native/lk_harness" --bench --a cuda && nvidia-smi --query-gpu=clocks.sm,clocks.mem,power.draw --format=csv'
+            "$rt/native/lk_harness" --bench --a cuda ${LK_BENCH_FILTER:+--filter "$LK_BENCH_FILTER"} && nvidia-smi --query-gpu=clocks.sm,clocks.mem,power.draw --format=csv'
         step transfer 60 "$rt/native/lk_transfer" --backend cuda
+        # the uniform decode matvec's variants, validated and timed (cuda/dev/qmatvec_dev.cu); the bench step's
+        # qmatvec rows are the production kernel on the same shapes
+        step qmatvec-dev 120 "$rt/native/lk_qmatvec_dev"
         # Nsight Compute on the first 4-bit and 2-bit decode matvecs (4096 x 14336), clocks as found
         local ncu
         ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)

@@ -138,6 +138,47 @@ LK_UNROLL
     }
 }
 
+/* The decode matvec's variant: 128 + code, exactly, with no subtraction. The code goes into
+ * byte 2 of the float 0x43000000 (= 128, whose mantissa bit 16 weighs 1), so at 4 and 2 bits
+ * a code costs one PRMT and no FADD; the kernel folds the 128 into the zero point
+ * (s (q - z) = s ((128 + q) - (128 + z))). Codes are below 16, so bits 20-22 stay clear. */
+constexpr float kBias = 128.0f;
+
+LK_HD float biased_byte(uint32_t m, int sel) {
+    return as_float(byte_perm(m, 0x43000000u, 0x7054u | ((uint32_t)sel << 8)));
+}
+
+template <int BITS> LK_HD void decode_chunk_biased(const Chunk<BITS>& c, float (&q)[32]) {
+    if constexpr (BITS == 4) {
+LK_UNROLL
+        for (int i = 0; i < 4; ++i) {
+            const uint32_t lo = c.w[i] & 0x0F0F0F0Fu, hi = (c.w[i] >> 4) & 0x0F0F0F0Fu;
+LK_UNROLL
+            for (int b = 0; b < 4; ++b) {
+                q[8 * i + 2 * b] = biased_byte(lo, b);
+                q[8 * i + 2 * b + 1] = biased_byte(hi, b);
+            }
+        }
+    } else if constexpr (BITS == 2) {
+LK_UNROLL
+        for (int i = 0; i < 2; ++i) {
+LK_UNROLL
+            for (int sft = 0; sft < 4; ++sft) {
+                const uint32_t m = (c.w[i] >> (2 * sft)) & 0x03030303u;
+LK_UNROLL
+                for (int b = 0; b < 4; ++b) q[16 * i + 4 * b + sft] = biased_byte(m, b);
+            }
+        }
+    } else {
+LK_UNROLL
+        for (int j = 0; j < 32; ++j) {
+            const int bit = 3 * j, word = bit >> 5, off = bit & 31;
+            const uint32_t lo = c.w[word], hi = c.w[word < 2 ? word + 1 : 2];
+            q[j] = as_float(((funnel_r(lo, hi, off) << 16) & 0x70000u) | 0x43000000u);
+        }
+    }
+}
+
 } /* namespace lk_quant */
 
 #endif /* LK_QUANT_DECODE_CUH */

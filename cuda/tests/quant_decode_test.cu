@@ -54,15 +54,16 @@ template <int BITS> static int check(int n, unsigned seed) {
         const uint8_t* row = vec ? aligned : raw + 1;
         for (int64_t k = 0; k < nchunks; ++k) {
             const lk_quant::Chunk<BITS> ch = lk_quant::load_chunk<BITS>(row, k, bytes, vec);
-            float q[32];
+            float q[32], qb[32];
             lk_quant::decode_chunk<BITS>(ch, q);
+            lk_quant::decode_chunk_biased<BITS>(ch, qb);
             for (int j = 0; j < 32; ++j) {
                 const int64_t c = 32 * k + j;
                 const float want = c < n ? (float)codes[c] : 0.0f;
-                if (q[j] != want) {
+                if (q[j] != want || qb[j] != lk_quant::kBias + want) {
                     if (bad < 10)
-                        fprintf(stderr, "bits %d n %d vec %d: code %lld decoded %g, expected %g\n", BITS, n, vec,
-                                (long long)c, q[j], want);
+                        fprintf(stderr, "bits %d n %d vec %d: code %lld decoded %g (biased %g), expected %g\n", BITS,
+                                n, vec, (long long)c, q[j], qb[j], want);
                     bad++;
                 }
             }
@@ -89,6 +90,12 @@ int main(void) {
         for (int sel = 0; sel < 4; ++sel)
             if (lk_quant::magic_byte(v << (8 * sel), sel) != (float)v) {
                 if (bad < 10) fprintf(stderr, "magic_byte(%u, %d) wrong\n", v, sel);
+                bad++;
+            }
+    for (uint32_t v = 0; v < 16; ++v)
+        for (int sel = 0; sel < 4; ++sel)
+            if (lk_quant::biased_byte(v << (8 * sel), sel) != lk_quant::kBias + (float)v) {
+                if (bad < 10) fprintf(stderr, "biased_byte(%u, %d) wrong\n", v, sel);
                 bad++;
             }
     printf("quant_decode_test: %d layouts x lengths checked, %d mismatches\n", cases, bad);
