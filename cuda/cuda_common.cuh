@@ -95,6 +95,7 @@ struct lk_event {
 /* Occupancy of the persistent kernels, measured once per device at open. */
 struct lk_cuda_kernel_occ {
     int qmatvec[5];                /* blocks per SM at 0 dynamic smem, by bits (2..4) */
+    int qmatvec_uniform[5];        /* the same for qmatvec_uniform.cuh's kernel      */
 };
 
 struct lk_device {

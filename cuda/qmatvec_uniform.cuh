@@ -6,8 +6,9 @@
  *
  * What it changes against the general kernel (which runs at 6.9 instructions per code on an
  * H200, instruction-bound at 21 % of HBM bandwidth):
- * - codes decode to 128 + q with one PRMT each (lk_quant::decode_chunk_biased) and the 128
- *   folds into the zero point, s (q - z) = s ((128 + q) - (128 + z)): no FADD per code;
+ * - codes decode to bias + q with one PRMT each (lk_quant::decode_chunk_biased: 128 at 4 bits,
+ *   8 at 2 and 3) and the bias folds into the zero point, s (q - z) = s ((bias + q) - (bias + z)):
+ *   no FADD per code;
  * - a chunk lies in one group, so it needs one x sum, one scale and one zero, and a row's
  *   chunk dot finishes with 2 FFMAs;
  * - 32-bit indices, the group of a chunk by a shift, no byte-wise fallback and no per-chunk
@@ -122,71 +123,99 @@ __device__ __forceinline__ void stage_x_with_sums(float* smem, const float* __re
     __syncthreads();
 }
 
-template <int BITS, int ROWS, int MIN_BLOCKS>
+/* ROWS rows per warp; SPLIT warps share a row group, each taking every SPLIT-th 32-chunk step of
+ * its columns (more warps per row when a matrix has few rows and long ones), their sums added
+ * in shared memory. */
+template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT>
 __global__ void __launch_bounds__(kUniformThreads, MIN_BLOCKS)
 qmatvec_uniform_kernel(UniformView q, const float* __restrict__ x, int x_valid, float* __restrict__ y, int accumulate) {
+    static_assert(kUniformWarps % SPLIT == 0, "SPLIT must divide the warps of a block");
     extern __shared__ __align__(16) float smem[];
+    constexpr int kGroups = kUniformWarps / SPLIT;
+    constexpr int kRowsPerBlock = kGroups * ROWS;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    constexpr int kRowsPerBlock = kUniformWarps * ROWS;
+    const int group = warp % kGroups, part = warp / kGroups;
     const int tiles = (q.rows + kRowsPerBlock - 1) / kRowsPerBlock;
+    float* partial = smem + (int64_t)q.nchunks * kChunkFloats; /* [warps][ROWS], SPLIT > 1 */
 
     /* Ask L2 for this block's first codes while x is staged (the loads below would otherwise
      * start only after the staging). */
     if (blockIdx.x < tiles) {
-        const int r0 = blockIdx.x * kRowsPerBlock + warp * ROWS;
+        const int r0 = blockIdx.x * kRowsPerBlock + group * ROWS;
+        const int k = part * 32 + lane;
 #pragma unroll
         for (int r = 0; r < ROWS; ++r)
-            if (r0 + r < q.rows && lane < q.nchunks)
-                asm volatile("prefetch.global.L2 [%0];" ::"l"(q.codes + (size_t)(r0 + r) * q.row_stride + lane * 4 * BITS));
+            if (r0 + r < q.rows && k < q.nchunks)
+                asm volatile("prefetch.global.L2 [%0];" ::"l"(q.codes + (size_t)(r0 + r) * q.row_stride + k * 4 * BITS));
     }
     stage_x_with_sums(smem, x, x_valid, q.nchunks);
 
-    for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-        const int r0 = tile * kRowsPerBlock + warp * ROWS;
-        if (r0 >= q.rows) continue; /* no barrier below */
-        const uint8_t* rowp[ROWS];
-        const __half* sp[ROWS];
-        const __half* zp[ROWS];
+    for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) { /* the same trips for every warp of the block */
+        const int r0 = tile * kRowsPerBlock + group * ROWS;
+        const bool active = r0 < q.rows;
         float acc[ROWS];
 #pragma unroll
-        for (int r = 0; r < ROWS; ++r) {
-            const int row = r0 + r < q.rows ? r0 + r : q.rows - 1; /* past the end: recompute the last row */
-            rowp[r] = q.codes + (size_t)row * q.row_stride;
-            sp[r] = q.scales + (size_t)row * q.group_stride;
-            zp[r] = q.zeros + (size_t)row * q.group_stride;
-            acc[r] = 0.0f;
-        }
-        ChunkRows<BITS, ROWS> cur, next;
-        if (lane < q.nchunks) load_rows<BITS, ROWS>(cur, rowp, sp, zp, lane, q.group_shift);
-        for (int k = lane; k < q.nchunks; k += 32) {
-            if (k + 32 < q.nchunks) load_rows<BITS, ROWS>(next, rowp, sp, zp, k + 32, q.group_shift);
-            const float4* x4 = reinterpret_cast<const float4*>(smem + (int64_t)k * kChunkFloats);
-            float xv[32];
-#pragma unroll
-            for (int i = 0; i < 8; ++i) {
-                const float4 v = x4[i];
-                xv[4 * i] = v.x; xv[4 * i + 1] = v.y; xv[4 * i + 2] = v.z; xv[4 * i + 3] = v.w;
-            }
-            const float xsum = smem[sums_slot(k)];
+        for (int r = 0; r < ROWS; ++r) acc[r] = 0.0f;
+        if (active) {
+            const uint8_t* rowp[ROWS];
+            const __half* sp[ROWS];
+            const __half* zp[ROWS];
 #pragma unroll
             for (int r = 0; r < ROWS; ++r) {
-                float qf[32];
-                lk_quant::decode_chunk_biased<BITS>(cur.c[r], qf);
-                float d[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll
-                for (int j = 0; j < 32; ++j) d[j & 3] = fmaf(qf[j], xv[j], d[j & 3]);
-                const float dot = (d[0] + d[1]) + (d[2] + d[3]);
-                const float zb = __half2float(cur.z[r]) + lk_quant::kBias;
-                acc[r] = fmaf(__half2float(cur.s[r]), fmaf(-zb, xsum, dot), acc[r]);
+                const int row = r0 + r < q.rows ? r0 + r : q.rows - 1; /* past the end: recompute the last row */
+                rowp[r] = q.codes + (size_t)row * q.row_stride;
+                sp[r] = q.scales + (size_t)row * q.group_stride;
+                zp[r] = q.zeros + (size_t)row * q.group_stride;
             }
-            cur = next;
+            constexpr int kStep = 32 * SPLIT;
+            const int k0 = part * 32 + lane;
+            ChunkRows<BITS, ROWS> cur, next;
+            if (k0 < q.nchunks) load_rows<BITS, ROWS>(cur, rowp, sp, zp, k0, q.group_shift);
+            for (int k = k0; k < q.nchunks; k += kStep) {
+                if (k + kStep < q.nchunks) load_rows<BITS, ROWS>(next, rowp, sp, zp, k + kStep, q.group_shift);
+                const float4* x4 = reinterpret_cast<const float4*>(smem + (int64_t)k * kChunkFloats);
+                float xv[32];
+#pragma unroll
+                for (int i = 0; i < 8; ++i) {
+                    const float4 v = x4[i];
+                    xv[4 * i] = v.x; xv[4 * i + 1] = v.y; xv[4 * i + 2] = v.z; xv[4 * i + 3] = v.w;
+                }
+                const float xsum = smem[sums_slot(k)];
+#pragma unroll
+                for (int r = 0; r < ROWS; ++r) {
+                    float qf[32];
+                    lk_quant::decode_chunk_biased<BITS>(cur.c[r], qf);
+                    float d[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+                    for (int j = 0; j < 32; ++j) d[j & 3] = fmaf(qf[j], xv[j], d[j & 3]);
+                    const float dot = (d[0] + d[1]) + (d[2] + d[3]);
+                    const float zb = __half2float(cur.z[r]) + lk_quant::kBias<BITS>;
+                    acc[r] = fmaf(__half2float(cur.s[r]), fmaf(-zb, xsum, dot), acc[r]);
+                }
+                cur = next;
+            }
+#pragma unroll
+            for (int r = 0; r < ROWS; ++r)
+#pragma unroll
+                for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
         }
+        if constexpr (SPLIT > 1) {
+            if (lane == 0)
 #pragma unroll
-        for (int r = 0; r < ROWS; ++r) {
-            float v = acc[r];
+                for (int r = 0; r < ROWS; ++r) partial[warp * ROWS + r] = acc[r];
+            __syncthreads();
+            if (part == 0 && lane == 0 && active)
 #pragma unroll
-            for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-            if (lane == 0 && r0 + r < q.rows) y[r0 + r] = accumulate ? y[r0 + r] + v : v;
+                for (int r = 0; r < ROWS; ++r) {
+                    float v = acc[r];
+                    for (int p = 1; p < SPLIT; ++p) v += partial[(p * kGroups + group) * ROWS + r];
+                    if (r0 + r < q.rows) y[r0 + r] = accumulate ? y[r0 + r] + v : v;
+                }
+            __syncthreads(); /* before the next tile overwrites the partial sums */
+        } else if (lane == 0 && active) {
+#pragma unroll
+            for (int r = 0; r < ROWS; ++r)
+                if (r0 + r < q.rows) y[r0 + r] = accumulate ? y[r0 + r] + acc[r] : acc[r];
         }
     }
 }
@@ -199,17 +228,17 @@ struct UniformLimits {
     int smem_reserved; /* shared memory the driver reserves per block     */
 };
 
-template <int BITS, int ROWS, int MIN_BLOCKS> inline const void* uniform_kernel() {
-    return reinterpret_cast<const void*>(qmatvec_uniform_kernel<BITS, ROWS, MIN_BLOCKS>);
+template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT> inline const void* uniform_kernel() {
+    return reinterpret_cast<const void*>(qmatvec_uniform_kernel<BITS, ROWS, MIN_BLOCKS, SPLIT>);
 }
 
 /* Once per device: lets the kernel use opt-in shared memory; returns its resident blocks per SM
  * at no dynamic shared memory (the launcher lowers it for the shared memory a slice takes). */
-template <int BITS, int ROWS, int MIN_BLOCKS> inline cudaError_t uniform_init(const UniformLimits& lim, int* blocks_per_sm) {
-    cudaError_t e = cudaFuncSetAttribute(uniform_kernel<BITS, ROWS, MIN_BLOCKS>(),
+template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT> inline cudaError_t uniform_init(const UniformLimits& lim, int* blocks_per_sm) {
+    cudaError_t e = cudaFuncSetAttribute(uniform_kernel<BITS, ROWS, MIN_BLOCKS, SPLIT>(),
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, lim.smem_optin);
     if (e != cudaSuccess) return e;
-    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, uniform_kernel<BITS, ROWS, MIN_BLOCKS>(),
+    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, uniform_kernel<BITS, ROWS, MIN_BLOCKS, SPLIT>(),
                                                       kUniformThreads, 0);
     if (*blocks_per_sm < 1) *blocks_per_sm = 1;
     return e;
@@ -217,7 +246,7 @@ template <int BITS, int ROWS, int MIN_BLOCKS> inline cudaError_t uniform_init(co
 
 /* y[rows] = W x (or y += W x with accumulate) for W [rows, cols] in the lookahead.h layout; the
  * caller checked uniform_supported(). Columns beyond one block's shared memory run as slices. */
-template <int BITS, int ROWS, int MIN_BLOCKS>
+template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT>
 inline cudaError_t launch_uniform(const UniformLimits& lim, int blocks_per_sm, const uint8_t* codes,
                                   const __half* scales, const __half* zeros, int group_size, int64_t rows,
                                   int64_t cols, const float* x, float* y, cudaStream_t stream) {
@@ -225,14 +254,15 @@ inline cudaError_t launch_uniform(const UniformLimits& lim, int blocks_per_sm, c
     const int64_t padded = ngroups * group_size, row_bytes = padded * BITS / 8;
     /* leave room for max(2, MIN_BLOCKS) blocks per SM so that one block's loads overlap another's staging */
     const int64_t fit = MIN_BLOCKS > 2 ? MIN_BLOCKS : 2;
-    int64_t budget = lim.smem_per_sm / fit - lim.smem_reserved - 1024;
+    int64_t budget = lim.smem_per_sm / fit - lim.smem_reserved - 1024 - 4 * kUniformWarps * ROWS;
     if (budget > lim.smem_optin) budget = lim.smem_optin;
     if (budget < 16 * 1024) budget = 16 * 1024;
     int64_t slice_cols = budget / (kChunkFloats * 4) * 32 / group_size * group_size;
     if (slice_cols < group_size) slice_cols = group_size;
     int shift = 0;
     while ((32 << shift) < group_size) ++shift;
-    const int64_t tiles = (rows + kUniformWarps * ROWS - 1) / (kUniformWarps * ROWS);
+    constexpr int64_t kRowsPerBlock = kUniformWarps / SPLIT * ROWS;
+    const int64_t tiles = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
     for (int64_t c0 = 0; c0 < padded; c0 += slice_cols) {
         const int64_t sc = padded - c0 < slice_cols ? padded - c0 : slice_cols;
         UniformView v;
@@ -245,14 +275,14 @@ inline cudaError_t launch_uniform(const UniformLimits& lim, int blocks_per_sm, c
         v.nchunks = (int32_t)(sc / 32);
         v.group_shift = shift;
         const int64_t x_valid = cols - c0 < sc ? cols - c0 : sc;
-        const size_t smem = (size_t)v.nchunks * kChunkFloats * 4;
+        const size_t smem = ((size_t)v.nchunks * kChunkFloats + (SPLIT > 1 ? kUniformWarps * ROWS : 0)) * 4;
         int per_sm = blocks_per_sm;
         const int by_smem = (int)(lim.smem_per_sm / (smem + (size_t)lim.smem_reserved));
         if (by_smem < per_sm) per_sm = by_smem;
         if (per_sm < 1) per_sm = 1;
         int64_t grid = (int64_t)per_sm * lim.sms;
         if (grid > tiles) grid = tiles;
-        qmatvec_uniform_kernel<BITS, ROWS, MIN_BLOCKS>
+        qmatvec_uniform_kernel<BITS, ROWS, MIN_BLOCKS, SPLIT>
             <<<(unsigned)grid, kUniformThreads, smem, stream>>>(v, x + c0, (int)x_valid, y, c0 > 0);
         const cudaError_t e = cudaGetLastError();
         if (e != cudaSuccess) return e;

@@ -138,35 +138,42 @@ LK_UNROLL
     }
 }
 
-/* The decode matvec's variant: 128 + code, exactly, with no subtraction. The code goes into
- * byte 2 of the float 0x43000000 (= 128, whose mantissa bit 16 weighs 1), so at 4 and 2 bits
- * a code costs one PRMT and no FADD; the kernel folds the 128 into the zero point
- * (s (q - z) = s ((128 + q) - (128 + z))). Codes are below 16, so bits 20-22 stay clear. */
-constexpr float kBias = 128.0f;
+/* The decode matvec's variant: bias + code, exactly, with no subtraction; the kernel folds the
+ * bias into the zero point (s (q - z) = s ((bias + q) - (bias + z))). The code goes into the
+ * mantissa of a float whose exponent makes its lowest bit weigh 1, with one PRMT (4 and 2 bits):
+ * - 4 bits: in byte 2 of 0x43000000 (= 128; mantissa bit 16 weighs 1): 128 + q. A byte's upper
+ *   nibble would reach bit 23, the exponent's, so the bias cannot be smaller;
+ * - 2 and 3 bits: at bits 20-22 of 0x41000000 (= 8; bit 20 weighs 1): 8 + q.
+ * The smaller the bias against the codes, the less the float sum of (bias + q) x loses. */
+template <int BITS> constexpr float kBias = BITS == 4 ? 128.0f : 8.0f;
 
-LK_HD float biased_byte(uint32_t m, int sel) {
-    return as_float(byte_perm(m, 0x43000000u, 0x7054u | ((uint32_t)sel << 8)));
+/* The float holding byte `sel` of m in its byte 2, over the bias's exponent byte. */
+template <int BITS> LK_HD float biased_byte(uint32_t m, int sel) {
+    return as_float(byte_perm(m, BITS == 4 ? 0x43000000u : 0x41000000u, 0x7054u | ((uint32_t)sel << 8)));
 }
 
 template <int BITS> LK_HD void decode_chunk_biased(const Chunk<BITS>& c, float (&q)[32]) {
     if constexpr (BITS == 4) {
+        /* byte b of lo / hi = code 2b / 2b+1 of the word, in the byte's low nibble */
 LK_UNROLL
         for (int i = 0; i < 4; ++i) {
             const uint32_t lo = c.w[i] & 0x0F0F0F0Fu, hi = (c.w[i] >> 4) & 0x0F0F0F0Fu;
 LK_UNROLL
             for (int b = 0; b < 4; ++b) {
-                q[8 * i + 2 * b] = biased_byte(lo, b);
-                q[8 * i + 2 * b + 1] = biased_byte(hi, b);
+                q[8 * i + 2 * b] = biased_byte<4>(lo, b);
+                q[8 * i + 2 * b + 1] = biased_byte<4>(hi, b);
             }
         }
     } else if constexpr (BITS == 2) {
+        /* byte b of m(sft) = code 4b + sft of the word, moved from bits 2 sft of its byte to bits 4-5 */
 LK_UNROLL
         for (int i = 0; i < 2; ++i) {
 LK_UNROLL
             for (int sft = 0; sft < 4; ++sft) {
-                const uint32_t m = (c.w[i] >> (2 * sft)) & 0x03030303u;
+                const uint32_t w = c.w[i];
+                const uint32_t m = (sft < 2 ? w << (4 - 2 * sft) : w >> (2 * sft - 4)) & 0x30303030u;
 LK_UNROLL
-                for (int b = 0; b < 4; ++b) q[16 * i + 4 * b + sft] = biased_byte(m, b);
+                for (int b = 0; b < 4; ++b) q[16 * i + 4 * b + sft] = biased_byte<2>(m, b);
             }
         }
     } else {
@@ -174,7 +181,7 @@ LK_UNROLL
         for (int j = 0; j < 32; ++j) {
             const int bit = 3 * j, word = bit >> 5, off = bit & 31;
             const uint32_t lo = c.w[word], hi = c.w[word < 2 ? word + 1 : 2];
-            q[j] = as_float(((funnel_r(lo, hi, off) << 16) & 0x70000u) | 0x43000000u);
+            q[j] = as_float(((funnel_r(lo, hi, off) << 20) & 0x700000u) | 0x41000000u);
         }
     }
 }

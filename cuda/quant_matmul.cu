@@ -22,7 +22,11 @@
  * code costs one FADD (the magic subtraction) and one FFMA.
  *
  * ---- lk_qmatvec (decode) ----
- * Launch: 256 threads = 8 warps, each warp owns 2 rows of a 16-row tile; the grid is
+ * Groups of 32 * 2^j columns with rows aligned for vector loads (every checkpoint the
+ * quantizer writes) go to the kernel of qmatvec_uniform.cuh: 1.5-1.8x faster on an H100
+ * (docs/gpu-results.md, session 7). Every other layout runs the general kernel below.
+ *
+ * The general kernel. Launch: 256 threads = 8 warps, each warp owns 2 rows of a 16-row tile; the grid is
  * persistent (blocks = min(tiles, resident blocks per SM x SMs)) and walks the row
  * tiles. Each block first stages the whole x (zero-padded to whole chunks) and its
  * per-unit sums in shared memory: x is read from L2 once per block rather than once
@@ -56,6 +60,7 @@
 #include "cuda_common.cuh"
 #include "gemm_fma.cuh"
 #include "qmatvec_layout.cuh"
+#include "qmatvec_uniform.cuh"
 #include "quant_decode.cuh"
 
 namespace {
@@ -71,6 +76,10 @@ constexpr int kThreads = 256;
 constexpr int kRowsPerWarp = 2;
 constexpr int kRowsPerBlock = (kThreads / 32) * kRowsPerWarp;
 constexpr int kUnroll = 2; /* chunks per lane in flight per row */
+/* The uniform kernel's variant: 2 rows per warp, registers for 3 resident blocks per SM (the best
+ * of cuda/dev/qmatvec_dev.cu's five on an H100 at 2, 3 and 4 bits, docs/gpu-results.md). */
+constexpr int kUniformRows = 2;
+constexpr int kUniformMinBlocks = 3;
 /* One quantized matrix, or a column slice of it (starting on a group boundary). */
 struct QView {
     const uint8_t* codes;  /* row 0 of the slice                                */
@@ -264,9 +273,27 @@ static size_t qmv_vec_align(int bits) { return bits == 4 ? 16 : bits == 2 ? 8 : 
 
 template <int BITS> static void* qmv_kernel_ptr() { return (void*)qmatvec_kernel<BITS>; }
 
+static lk_qmv::UniformLimits uniform_limits(const lk_device* dev) {
+    return lk_qmv::UniformLimits{dev->sms, dev->smem_per_sm, dev->smem_optin, dev->smem_reserved};
+}
+
 static lk_status launch_qmatvec(lk_stream* s, const lk_qmatrix* w, const float* x, float* y) {
     lk_device* dev = lk_stream_device(s);
     const QShape sh = qshape(w);
+    if (lk_qmv::uniform_supported(sh.bits, sh.gs, w->codes, sh.row_bytes, sh.rows)) {
+        const uint8_t* codes = static_cast<const uint8_t*>(w->codes);
+        const __half* sc = static_cast<const __half*>(w->scales);
+        const __half* zr = static_cast<const __half*>(w->zeros);
+        const lk_qmv::UniformLimits lim = uniform_limits(dev);
+        const int per_sm = dev->occ.qmatvec_uniform[sh.bits];
+        cudaError_t e;
+        switch (sh.bits) {
+        case 2: e = lk_qmv::launch_uniform<2, kUniformRows, kUniformMinBlocks, 1>(lim, per_sm, codes, sc, zr, sh.gs, sh.rows, sh.cols, x, y, s->s); break;
+        case 3: e = lk_qmv::launch_uniform<3, kUniformRows, kUniformMinBlocks, 1>(lim, per_sm, codes, sc, zr, sh.gs, sh.rows, sh.cols, x, y, s->s); break;
+        default: e = lk_qmv::launch_uniform<4, kUniformRows, kUniformMinBlocks, 1>(lim, per_sm, codes, sc, zr, sh.gs, sh.rows, sh.cols, x, y, s->s); break;
+        }
+        return e == cudaSuccess ? LK_OK : lk_cuda_fail(e, "qmatvec"); /* launch_uniform checked each launch */
+    }
     /* Shared memory per block: 36 floats per chunk (32 x + 4 unit sums). Leave room
      * for two resident blocks per SM so loads of one overlap the staging of another. */
     int64_t budget = dev->smem_per_sm / 2 - dev->smem_reserved - 1024;
@@ -385,6 +412,10 @@ lk_status lk_cuda_quant_init(lk_device* dev) {
         LK_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k, kThreads, 0), "qmatvec occupancy");
         dev->occ.qmatvec[b] = per_sm > 0 ? per_sm : 1;
     }
+    const lk_qmv::UniformLimits lim = uniform_limits(dev);
+    LK_CUDA_TRY((lk_qmv::uniform_init<2, kUniformRows, kUniformMinBlocks, 1>(lim, &dev->occ.qmatvec_uniform[2])), "qmatvec occupancy");
+    LK_CUDA_TRY((lk_qmv::uniform_init<3, kUniformRows, kUniformMinBlocks, 1>(lim, &dev->occ.qmatvec_uniform[3])), "qmatvec occupancy");
+    LK_CUDA_TRY((lk_qmv::uniform_init<4, kUniformRows, kUniformMinBlocks, 1>(lim, &dev->occ.qmatvec_uniform[4])), "qmatvec occupancy");
     return LK_OK;
 }
 

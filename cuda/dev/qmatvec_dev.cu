@@ -4,11 +4,11 @@
  * variant against it, and a benchmark that prints GB/s next to the device's limits.
  *
  *   lk_qmatvec_dev              # every variant: validate on edge shapes, then time Mixtral's shapes
- *   lk_qmatvec_dev V            # variant V only (1..5)
+ *   lk_qmatvec_dev V            # variant V only (1..7)
  *   lk_qmatvec_dev --validate   # no timing (for compute-sanitizer)
  *
- * Variants (template parameters of the kernel): rows per warp and the minimum resident blocks
- * per SM asked of the register allocator. Exit status 1 if any validation fails; no GPU: 2.
+ * Variants (template parameters of the kernel): rows per warp, the minimum resident blocks per
+ * SM asked of the register allocator, and the warps that split a row's columns. Exit status 1 if any validation fails; no GPU: 2.
  * The production kernels are timed by `lk_harness --bench --a cuda --filter qmatvec` on the same
  * shapes (cuda/gpu-lease.sh runs both in one lease), which gives the baseline of the ratios in
  * docs/gpu-results.md.
@@ -126,33 +126,36 @@ double nmse(const std::vector<float>& got, const std::vector<double>& want) {
 }
 
 struct Variant {
-    int id, rows, min_blocks;
+    int id, rows, min_blocks, split;
 };
-const Variant kVariants[] = {{1, 2, 1}, {2, 2, 2}, {3, 2, 3}, {4, 4, 1}, {5, 4, 2}};
+const Variant kVariants[] = {{1, 2, 1, 1}, {2, 2, 2, 1}, {3, 2, 3, 1}, {4, 4, 1, 1},
+                             {5, 4, 2, 1}, {6, 2, 3, 2}, {7, 2, 2, 2}};
 
 lk_qmv::UniformLimits g_lim;
 
-template <int BITS, int ROWS, int MINB> int blocks_per_sm() {
+template <int BITS, int ROWS, int MINB, int SPLIT> int blocks_per_sm() {
     static int n = 0;
-    if (n == 0) CHECK((lk_qmv::uniform_init<BITS, ROWS, MINB>(g_lim, &n)));
+    if (n == 0) CHECK((lk_qmv::uniform_init<BITS, ROWS, MINB, SPLIT>(g_lim, &n)));
     return n;
 }
 
-template <int BITS, int ROWS, int MINB>
+template <int BITS, int ROWS, int MINB, int SPLIT>
 cudaError_t launch_t(const uint8_t* codes, const __half* s, const __half* z, const Shape& sh, const float* x, float* y) {
-    return lk_qmv::launch_uniform<BITS, ROWS, MINB>(g_lim, blocks_per_sm<BITS, ROWS, MINB>(), codes, s, z, sh.gs,
-                                                     sh.rows, sh.cols, x, y, 0);
+    return lk_qmv::launch_uniform<BITS, ROWS, MINB, SPLIT>(g_lim, blocks_per_sm<BITS, ROWS, MINB, SPLIT>(), codes, s,
+                                                            z, sh.gs, sh.rows, sh.cols, x, y, 0);
 }
 
 template <int BITS>
 cudaError_t launch_bits(int variant, const uint8_t* codes, const __half* s, const __half* z, const Shape& sh,
                         const float* x, float* y) {
     switch (variant) {
-    case 1: return launch_t<BITS, 2, 1>(codes, s, z, sh, x, y);
-    case 2: return launch_t<BITS, 2, 2>(codes, s, z, sh, x, y);
-    case 3: return launch_t<BITS, 2, 3>(codes, s, z, sh, x, y);
-    case 4: return launch_t<BITS, 4, 1>(codes, s, z, sh, x, y);
-    default: return launch_t<BITS, 4, 2>(codes, s, z, sh, x, y);
+    case 1: return launch_t<BITS, 2, 1, 1>(codes, s, z, sh, x, y);
+    case 2: return launch_t<BITS, 2, 2, 1>(codes, s, z, sh, x, y);
+    case 3: return launch_t<BITS, 2, 3, 1>(codes, s, z, sh, x, y);
+    case 4: return launch_t<BITS, 4, 1, 1>(codes, s, z, sh, x, y);
+    case 5: return launch_t<BITS, 4, 2, 1>(codes, s, z, sh, x, y);
+    case 6: return launch_t<BITS, 2, 3, 2>(codes, s, z, sh, x, y);
+    default: return launch_t<BITS, 2, 2, 2>(codes, s, z, sh, x, y);
     }
 }
 
@@ -310,7 +313,8 @@ int main(int argc, char** argv) {
     int failures = 0;
     for (const Variant& v : kVariants) {
         if (only && v.id != only) continue;
-        printf("variant %d: %d rows per warp, >= %d blocks per SM (registers)\n", v.id, v.rows, v.min_blocks);
+        printf("variant %d: %d rows per warp, >= %d blocks per SM (registers), %d warps per row\n", v.id, v.rows,
+               v.min_blocks, v.split);
         for (const Shape& sh : edges) failures += !validate(v.id, sh);
         for (const Shape& sh : timed) {
             failures += !validate(v.id, sh);

@@ -60,7 +60,7 @@ template <int BITS> static int check(int n, unsigned seed) {
             for (int j = 0; j < 32; ++j) {
                 const int64_t c = 32 * k + j;
                 const float want = c < n ? (float)codes[c] : 0.0f;
-                if (q[j] != want || qb[j] != lk_quant::kBias + want) {
+                if (q[j] != want || qb[j] != lk_quant::kBias<BITS> + want) {
                     if (bad < 10)
                         fprintf(stderr, "bits %d n %d vec %d: code %lld decoded %g (biased %g), expected %g\n", BITS,
                                 n, vec, (long long)c, q[j], qb[j], want);
@@ -92,12 +92,18 @@ int main(void) {
                 if (bad < 10) fprintf(stderr, "magic_byte(%u, %d) wrong\n", v, sel);
                 bad++;
             }
+    /* biased_byte over every code value in every byte position */
     for (uint32_t v = 0; v < 16; ++v)
-        for (int sel = 0; sel < 4; ++sel)
-            if (lk_quant::biased_byte(v << (8 * sel), sel) != lk_quant::kBias + (float)v) {
-                if (bad < 10) fprintf(stderr, "biased_byte(%u, %d) wrong\n", v, sel);
+        for (int sel = 0; sel < 4; ++sel) {
+            if (lk_quant::biased_byte<4>(v << (8 * sel), sel) != 128.0f + (float)v) {
+                if (bad < 10) fprintf(stderr, "biased_byte<4>(%u, %d) wrong\n", v, sel);
                 bad++;
             }
+            if (v < 8 && lk_quant::biased_byte<2>(v << (8 * sel + 4), sel) != 8.0f + (float)v) {
+                if (bad < 10) fprintf(stderr, "biased_byte<2>(%u, %d) wrong\n", v, sel);
+                bad++;
+            }
+        }
     printf("quant_decode_test: %d layouts x lengths checked, %d mismatches\n", cases, bad);
     return bad ? 1 : 0;
 }
