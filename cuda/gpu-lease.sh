@@ -14,7 +14,8 @@
 #   3 (alone on the GPU, timed)
 #                 bench: lk_harness --bench --a cuda (SM clock before and after); transfer: lk_transfer --backend
 #                 cuda; qmatvec-dev: the development bench of the uniform decode matvec (and memcheck/racecheck over
-#                 its validation in phase 2); ncu-qmatvec4/2: Nsight Compute sections of one decode matvec; sass: the 4-bit one's SASS;
+#                 its validation in phase 2); ncu-qmatvec4/2: Nsight Compute sections of one decode matvec (the
+#                 uniform kernel, which Mixtral's shapes run); sass: the 4-bit one's SASS;
 #                 mixtral-bench: the policies at Mixtral-8x7B shape, 4-bit experts, 4 slots per layer, gsm8k's
 #                 routing replayed (docs/replay.md); LK_MIXTRAL_BITS="4 2" benches each width in turn (a width after
 #                 the first is created here: mixtral-create-2bit, mixtral-bench-2bit), LK_MIXTRAL_POLICIES picks the
@@ -188,10 +189,14 @@ run() {
         local ncu
         ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
         for bits in 4 2; do
-            step "ncu-qmatvec$bits" 120 "${ncu:-ncu}" --clock-control none --kernel-name-base demangled                 --kernel-name "regex:qmatvec_kernel<.int.$bits>" --launch-skip 2 --launch-count 1                 --section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats                 --section SchedulerStats --section MemoryWorkloadAnalysis --section InstructionStats                 "$rt/native/lk_harness" --bench --a cuda --filter qmatvec
+            step "ncu-qmatvec$bits" 120 "${ncu:-ncu}" --clock-control none --kernel-name-base demangled \
+                --kernel-name "regex:qmatvec_uniform_kernel<.int.$bits," --launch-skip 2 --launch-count 1 \
+                --section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats \
+                --section SchedulerStats --section MemoryWorkloadAnalysis --section InstructionStats \
+                "$rt/native/lk_harness" --bench --a cuda --filter qmatvec
         done
         step sass 60 bash -c 'cuobjdump --dump-sass --gpu-architecture sm_90 "$rt/native/liblookahead_cuda.so" |
-            awk "/Function : .*qmatvec_kernelILi4/{on=1} /Function : /{if (!/qmatvec_kernelILi4/) on=0} on"'
+            awk "/Function : .*qmatvec_uniform_kernelILi4/{on=1} /Function : /{if (!/qmatvec_uniform_kernelILi4/) on=0} on"'
     fi
     printf "%s\n" "Write a short story about a robot." "Explain how a bicycle works." \
         "List three facts about the moon." > "$out/mixtral-prompts.txt"

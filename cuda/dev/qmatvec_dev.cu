@@ -4,7 +4,7 @@
  * variant against it, and a benchmark that prints GB/s next to the device's limits.
  *
  *   lk_qmatvec_dev              # every variant: validate on edge shapes, then time Mixtral's shapes
- *   lk_qmatvec_dev V            # variant V only (1..7)
+ *   lk_qmatvec_dev V            # variant V only (1..9)
  *   lk_qmatvec_dev --validate   # no timing (for compute-sanitizer)
  *
  * Variants (template parameters of the kernel): rows per warp, the minimum resident blocks per
@@ -129,7 +129,7 @@ struct Variant {
     int id, rows, min_blocks, split;
 };
 const Variant kVariants[] = {{1, 2, 1, 1}, {2, 2, 2, 1}, {3, 2, 3, 1}, {4, 4, 1, 1},
-                             {5, 4, 2, 1}, {6, 2, 3, 2}, {7, 2, 2, 2}};
+                             {5, 4, 2, 1}, {6, 2, 3, 2}, {7, 2, 2, 2}, {8, 1, 3, 1}, {9, 1, 4, 1}};
 
 lk_qmv::UniformLimits g_lim;
 
@@ -155,7 +155,9 @@ cudaError_t launch_bits(int variant, const uint8_t* codes, const __half* s, cons
     case 4: return launch_t<BITS, 4, 1, 1>(codes, s, z, sh, x, y);
     case 5: return launch_t<BITS, 4, 2, 1>(codes, s, z, sh, x, y);
     case 6: return launch_t<BITS, 2, 3, 2>(codes, s, z, sh, x, y);
-    default: return launch_t<BITS, 2, 2, 2>(codes, s, z, sh, x, y);
+    case 7: return launch_t<BITS, 2, 2, 2>(codes, s, z, sh, x, y);
+    case 8: return launch_t<BITS, 1, 3, 1>(codes, s, z, sh, x, y);
+    default: return launch_t<BITS, 1, 4, 1>(codes, s, z, sh, x, y);
     }
 }
 
