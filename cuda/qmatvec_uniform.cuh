@@ -125,8 +125,9 @@ __device__ __forceinline__ void stage_x_with_sums(float* smem, const float* __re
 
 /* ROWS rows per warp; SPLIT warps share a row group, each taking every SPLIT-th 32-chunk step of
  * its columns (more warps per row when a matrix has few rows and long ones), their sums added
- * in shared memory. */
-template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT>
+ * in shared memory; each lane works on CHUNKS chunks per step, whose loads are issued one step
+ * ahead (more bytes in flight per warp). */
+template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT, int CHUNKS>
 __global__ void __launch_bounds__(kUniformThreads, MIN_BLOCKS)
 qmatvec_uniform_kernel(UniformView q, const float* __restrict__ x, int x_valid, float* __restrict__ y, int accumulate) {
     static_assert(kUniformWarps % SPLIT == 0, "SPLIT must divide the warps of a block");
@@ -167,32 +168,44 @@ qmatvec_uniform_kernel(UniformView q, const float* __restrict__ x, int x_valid, 
                 sp[r] = q.scales + (size_t)row * q.group_stride;
                 zp[r] = q.zeros + (size_t)row * q.group_stride;
             }
-            constexpr int kStep = 32 * SPLIT;
+            constexpr int kLaneStep = 32 * SPLIT, kStep = kLaneStep * CHUNKS;
             const int k0 = part * 32 + lane;
-            ChunkRows<BITS, ROWS> cur, next;
-            if (k0 < q.nchunks) load_rows<BITS, ROWS>(cur, rowp, sp, zp, k0, q.group_shift);
+            ChunkRows<BITS, ROWS> cur[CHUNKS], next[CHUNKS];
+#pragma unroll
+            for (int c = 0; c < CHUNKS; ++c)
+                if (k0 + c * kLaneStep < q.nchunks)
+                    load_rows<BITS, ROWS>(cur[c], rowp, sp, zp, k0 + c * kLaneStep, q.group_shift);
             for (int k = k0; k < q.nchunks; k += kStep) {
-                if (k + kStep < q.nchunks) load_rows<BITS, ROWS>(next, rowp, sp, zp, k + kStep, q.group_shift);
-                const float4* x4 = reinterpret_cast<const float4*>(smem + (int64_t)k * kChunkFloats);
-                float xv[32];
 #pragma unroll
-                for (int i = 0; i < 8; ++i) {
-                    const float4 v = x4[i];
-                    xv[4 * i] = v.x; xv[4 * i + 1] = v.y; xv[4 * i + 2] = v.z; xv[4 * i + 3] = v.w;
+                for (int c = 0; c < CHUNKS; ++c)
+                    if (k + kStep + c * kLaneStep < q.nchunks)
+                        load_rows<BITS, ROWS>(next[c], rowp, sp, zp, k + kStep + c * kLaneStep, q.group_shift);
+#pragma unroll
+                for (int c = 0; c < CHUNKS; ++c) {
+                    const int kc = k + c * kLaneStep;
+                    if (kc >= q.nchunks) break;
+                    const float4* x4 = reinterpret_cast<const float4*>(smem + (int64_t)kc * kChunkFloats);
+                    float xv[32];
+#pragma unroll
+                    for (int i = 0; i < 8; ++i) {
+                        const float4 v = x4[i];
+                        xv[4 * i] = v.x; xv[4 * i + 1] = v.y; xv[4 * i + 2] = v.z; xv[4 * i + 3] = v.w;
+                    }
+                    const float xsum = smem[sums_slot(kc)];
+#pragma unroll
+                    for (int r = 0; r < ROWS; ++r) {
+                        float qf[32];
+                        lk_quant::decode_chunk_biased<BITS>(cur[c].c[r], qf);
+                        float d[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+                        for (int j = 0; j < 32; ++j) d[j & 3] = fmaf(qf[j], xv[j], d[j & 3]);
+                        const float dot = (d[0] + d[1]) + (d[2] + d[3]);
+                        const float zb = __half2float(cur[c].z[r]) + lk_quant::kBias<BITS>;
+                        acc[r] = fmaf(__half2float(cur[c].s[r]), fmaf(-zb, xsum, dot), acc[r]);
+                    }
                 }
-                const float xsum = smem[sums_slot(k)];
 #pragma unroll
-                for (int r = 0; r < ROWS; ++r) {
-                    float qf[32];
-                    lk_quant::decode_chunk_biased<BITS>(cur.c[r], qf);
-                    float d[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll
-                    for (int j = 0; j < 32; ++j) d[j & 3] = fmaf(qf[j], xv[j], d[j & 3]);
-                    const float dot = (d[0] + d[1]) + (d[2] + d[3]);
-                    const float zb = __half2float(cur.z[r]) + lk_quant::kBias<BITS>;
-                    acc[r] = fmaf(__half2float(cur.s[r]), fmaf(-zb, xsum, dot), acc[r]);
-                }
-                cur = next;
+                for (int c = 0; c < CHUNKS; ++c) cur[c] = next[c];
             }
 #pragma unroll
             for (int r = 0; r < ROWS; ++r)
@@ -228,17 +241,17 @@ struct UniformLimits {
     int smem_reserved; /* shared memory the driver reserves per block     */
 };
 
-template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT> inline const void* uniform_kernel() {
-    return reinterpret_cast<const void*>(qmatvec_uniform_kernel<BITS, ROWS, MIN_BLOCKS, SPLIT>);
+template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT, int CHUNKS> inline const void* uniform_kernel() {
+    return reinterpret_cast<const void*>(qmatvec_uniform_kernel<BITS, ROWS, MIN_BLOCKS, SPLIT, CHUNKS>);
 }
 
 /* Once per device: lets the kernel use opt-in shared memory; returns its resident blocks per SM
  * at no dynamic shared memory (the launcher lowers it for the shared memory a slice takes). */
-template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT> inline cudaError_t uniform_init(const UniformLimits& lim, int* blocks_per_sm) {
-    cudaError_t e = cudaFuncSetAttribute(uniform_kernel<BITS, ROWS, MIN_BLOCKS, SPLIT>(),
+template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT, int CHUNKS> inline cudaError_t uniform_init(const UniformLimits& lim, int* blocks_per_sm) {
+    cudaError_t e = cudaFuncSetAttribute(uniform_kernel<BITS, ROWS, MIN_BLOCKS, SPLIT, CHUNKS>(),
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, lim.smem_optin);
     if (e != cudaSuccess) return e;
-    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, uniform_kernel<BITS, ROWS, MIN_BLOCKS, SPLIT>(),
+    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, uniform_kernel<BITS, ROWS, MIN_BLOCKS, SPLIT, CHUNKS>(),
                                                       kUniformThreads, 0);
     if (*blocks_per_sm < 1) *blocks_per_sm = 1;
     return e;
@@ -246,7 +259,7 @@ template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT> inline cudaError_t unif
 
 /* y[rows] = W x (or y += W x with accumulate) for W [rows, cols] in the lookahead.h layout; the
  * caller checked uniform_supported(). Columns beyond one block's shared memory run as slices. */
-template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT>
+template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT, int CHUNKS>
 inline cudaError_t launch_uniform(const UniformLimits& lim, int blocks_per_sm, const uint8_t* codes,
                                   const __half* scales, const __half* zeros, int group_size, int64_t rows,
                                   int64_t cols, const float* x, float* y, cudaStream_t stream) {
@@ -282,7 +295,7 @@ inline cudaError_t launch_uniform(const UniformLimits& lim, int blocks_per_sm, c
         if (per_sm < 1) per_sm = 1;
         int64_t grid = (int64_t)per_sm * lim.sms;
         if (grid > tiles) grid = tiles;
-        qmatvec_uniform_kernel<BITS, ROWS, MIN_BLOCKS, SPLIT>
+        qmatvec_uniform_kernel<BITS, ROWS, MIN_BLOCKS, SPLIT, CHUNKS>
             <<<(unsigned)grid, kUniformThreads, smem, stream>>>(v, x + c0, (int)x_valid, y, c0 > 0);
         const cudaError_t e = cudaGetLastError();
         if (e != cudaSuccess) return e;

@@ -288,9 +288,9 @@ static lk_status launch_qmatvec(lk_stream* s, const lk_qmatrix* w, const float* 
         const int per_sm = dev->occ.qmatvec_uniform[sh.bits];
         cudaError_t e;
         switch (sh.bits) {
-        case 2: e = lk_qmv::launch_uniform<2, kUniformRows, kUniformMinBlocks, 1>(lim, per_sm, codes, sc, zr, sh.gs, sh.rows, sh.cols, x, y, s->s); break;
-        case 3: e = lk_qmv::launch_uniform<3, kUniformRows, kUniformMinBlocks, 1>(lim, per_sm, codes, sc, zr, sh.gs, sh.rows, sh.cols, x, y, s->s); break;
-        default: e = lk_qmv::launch_uniform<4, kUniformRows, kUniformMinBlocks, 1>(lim, per_sm, codes, sc, zr, sh.gs, sh.rows, sh.cols, x, y, s->s); break;
+        case 2: e = lk_qmv::launch_uniform<2, kUniformRows, kUniformMinBlocks, 1, 1>(lim, per_sm, codes, sc, zr, sh.gs, sh.rows, sh.cols, x, y, s->s); break;
+        case 3: e = lk_qmv::launch_uniform<3, kUniformRows, kUniformMinBlocks, 1, 1>(lim, per_sm, codes, sc, zr, sh.gs, sh.rows, sh.cols, x, y, s->s); break;
+        default: e = lk_qmv::launch_uniform<4, kUniformRows, kUniformMinBlocks, 1, 1>(lim, per_sm, codes, sc, zr, sh.gs, sh.rows, sh.cols, x, y, s->s); break;
         }
         return e == cudaSuccess ? LK_OK : lk_cuda_fail(e, "qmatvec"); /* launch_uniform checked each launch */
     }
@@ -413,9 +413,9 @@ lk_status lk_cuda_quant_init(lk_device* dev) {
         dev->occ.qmatvec[b] = per_sm > 0 ? per_sm : 1;
     }
     const lk_qmv::UniformLimits lim = uniform_limits(dev);
-    LK_CUDA_TRY((lk_qmv::uniform_init<2, kUniformRows, kUniformMinBlocks, 1>(lim, &dev->occ.qmatvec_uniform[2])), "qmatvec occupancy");
-    LK_CUDA_TRY((lk_qmv::uniform_init<3, kUniformRows, kUniformMinBlocks, 1>(lim, &dev->occ.qmatvec_uniform[3])), "qmatvec occupancy");
-    LK_CUDA_TRY((lk_qmv::uniform_init<4, kUniformRows, kUniformMinBlocks, 1>(lim, &dev->occ.qmatvec_uniform[4])), "qmatvec occupancy");
+    LK_CUDA_TRY((lk_qmv::uniform_init<2, kUniformRows, kUniformMinBlocks, 1, 1>(lim, &dev->occ.qmatvec_uniform[2])), "qmatvec occupancy");
+    LK_CUDA_TRY((lk_qmv::uniform_init<3, kUniformRows, kUniformMinBlocks, 1, 1>(lim, &dev->occ.qmatvec_uniform[3])), "qmatvec occupancy");
+    LK_CUDA_TRY((lk_qmv::uniform_init<4, kUniformRows, kUniformMinBlocks, 1, 1>(lim, &dev->occ.qmatvec_uniform[4])), "qmatvec occupancy");
     return LK_OK;
 }
 

@@ -4,11 +4,12 @@
  * variant against it, and a benchmark that prints GB/s next to the device's limits.
  *
  *   lk_qmatvec_dev              # every variant: validate on edge shapes, then time Mixtral's shapes
- *   lk_qmatvec_dev V            # variant V only (1..9)
+ *   lk_qmatvec_dev V            # variant V only (1..12)
  *   lk_qmatvec_dev --validate   # no timing (for compute-sanitizer)
  *
  * Variants (template parameters of the kernel): rows per warp, the minimum resident blocks per
- * SM asked of the register allocator, and the warps that split a row's columns. Exit status 1 if any validation fails; no GPU: 2.
+ * SM asked of the register allocator, the warps that split a row's columns, and the chunks a lane
+ * loads one step ahead. Exit status 1 if any validation fails; no GPU: 2.
  * The production kernels are timed by `lk_harness --bench --a cuda --filter qmatvec` on the same
  * shapes (cuda/gpu-lease.sh runs both in one lease), which gives the baseline of the ratios in
  * docs/gpu-results.md.
@@ -126,23 +127,24 @@ double nmse(const std::vector<float>& got, const std::vector<double>& want) {
 }
 
 struct Variant {
-    int id, rows, min_blocks, split;
+    int id, rows, min_blocks, split, chunks;
 };
-const Variant kVariants[] = {{1, 2, 1, 1}, {2, 2, 2, 1}, {3, 2, 3, 1}, {4, 4, 1, 1},
-                             {5, 4, 2, 1}, {6, 2, 3, 2}, {7, 2, 2, 2}, {8, 1, 3, 1}, {9, 1, 4, 1}};
+const Variant kVariants[] = {{1, 2, 1, 1, 1}, {2, 2, 2, 1, 1}, {3, 2, 3, 1, 1},  {4, 4, 1, 1, 1},
+                             {5, 4, 2, 1, 1}, {6, 2, 3, 2, 1}, {7, 2, 2, 2, 1},  {8, 1, 3, 1, 1},
+                             {9, 1, 4, 1, 1}, {10, 2, 2, 1, 2}, {11, 1, 3, 1, 2}, {12, 2, 3, 1, 2}};
 
 lk_qmv::UniformLimits g_lim;
 
-template <int BITS, int ROWS, int MINB, int SPLIT> int blocks_per_sm() {
+template <int BITS, int ROWS, int MINB, int SPLIT, int CHUNKS> int blocks_per_sm() {
     static int n = 0;
-    if (n == 0) CHECK((lk_qmv::uniform_init<BITS, ROWS, MINB, SPLIT>(g_lim, &n)));
+    if (n == 0) CHECK((lk_qmv::uniform_init<BITS, ROWS, MINB, SPLIT, CHUNKS>(g_lim, &n)));
     return n;
 }
 
-template <int BITS, int ROWS, int MINB, int SPLIT>
+template <int BITS, int ROWS, int MINB, int SPLIT, int CHUNKS = 1>
 cudaError_t launch_t(const uint8_t* codes, const __half* s, const __half* z, const Shape& sh, const float* x, float* y) {
-    return lk_qmv::launch_uniform<BITS, ROWS, MINB, SPLIT>(g_lim, blocks_per_sm<BITS, ROWS, MINB, SPLIT>(), codes, s,
-                                                            z, sh.gs, sh.rows, sh.cols, x, y, 0);
+    return lk_qmv::launch_uniform<BITS, ROWS, MINB, SPLIT, CHUNKS>(g_lim, blocks_per_sm<BITS, ROWS, MINB, SPLIT, CHUNKS>(),
+                                                                    codes, s, z, sh.gs, sh.rows, sh.cols, x, y, 0);
 }
 
 template <int BITS>
@@ -157,7 +159,10 @@ cudaError_t launch_bits(int variant, const uint8_t* codes, const __half* s, cons
     case 6: return launch_t<BITS, 2, 3, 2>(codes, s, z, sh, x, y);
     case 7: return launch_t<BITS, 2, 2, 2>(codes, s, z, sh, x, y);
     case 8: return launch_t<BITS, 1, 3, 1>(codes, s, z, sh, x, y);
-    default: return launch_t<BITS, 1, 4, 1>(codes, s, z, sh, x, y);
+    case 9: return launch_t<BITS, 1, 4, 1>(codes, s, z, sh, x, y);
+    case 10: return launch_t<BITS, 2, 2, 1, 2>(codes, s, z, sh, x, y);
+    case 11: return launch_t<BITS, 1, 3, 1, 2>(codes, s, z, sh, x, y);
+    default: return launch_t<BITS, 2, 3, 1, 2>(codes, s, z, sh, x, y);
     }
 }
 
@@ -315,8 +320,8 @@ int main(int argc, char** argv) {
     int failures = 0;
     for (const Variant& v : kVariants) {
         if (only && v.id != only) continue;
-        printf("variant %d: %d rows per warp, >= %d blocks per SM (registers), %d warps per row\n", v.id, v.rows,
-               v.min_blocks, v.split);
+        printf("variant %d: %d rows per warp, >= %d blocks per SM (registers), %d warps per row, %d chunks per step\n",
+               v.id, v.rows, v.min_blocks, v.split, v.chunks);
         for (const Shape& sh : edges) failures += !validate(v.id, sh);
         for (const Shape& sh : timed) {
             failures += !validate(v.id, sh);
