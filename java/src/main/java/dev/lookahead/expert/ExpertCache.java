@@ -193,6 +193,16 @@ public final class ExpertCache {
         throw new IllegalStateException("cannot preload " + id + ": no empty slot left (" + layout.describe() + ")");
     }
 
+    /** Whether {@link #admit} would find a slot for {@code id} now: an empty one of its range, or a READY one not protected. */
+    public boolean canAdmit(ExpertId id, Set<ExpertId> protectedSet) {
+        checkLayer(id);
+        int first = layout.firstSlot(id.layer());
+        for (int s = first; s < first + layout.slotCount(id.layer()); s++) {
+            if (state[s] == SlotState.EMPTY || (state[s] == SlotState.READY && !protectedSet.contains(occupant[s]))) return true;
+        }
+        return false;
+    }
+
     /**
      * The slot {@link #admit} would evict for {@code id} now, without evicting it; -1 when an empty slot would be
      * taken instead, or when no slot can be taken.

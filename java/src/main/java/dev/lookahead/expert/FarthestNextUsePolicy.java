@@ -1,16 +1,24 @@
 package dev.lookahead.expert;
 
+import java.util.Arrays;
 import java.util.Objects;
+import java.util.function.IntPredicate;
 
 /**
  * Evicts the candidate whose next use lies farthest ahead, as told by a {@link NextUseEstimator}. With the exact
  * future of a trace ({@link FutureAccesses}) this is Belady's MIN, the optimal demand-paging policy (fewest misses
  * for a given number of slots); with a predictor it is the lookahead gate's eviction. Ties (for example several
  * experts never needed again) go to the least recently used candidate, then to the lowest slot.
+ *
+ * <p>While the estimator is not {@link NextUseEstimator#informative() informative}, the victim is the one per-layer
+ * LRU would evict, in any slot layout: the least recently used expert of the incoming expert's layer once that layer
+ * holds its share of the slots (slots / layers), else of a layer holding more than its share. In one pool shared by
+ * all layers that is Mixtral-offloading's eviction, not global LRU.
  */
 public final class FarthestNextUsePolicy extends RecencyTrackingPolicy {
     private final String name;
     private final NextUseEstimator estimator;
+    private int[] residents = new int[0]; // per layer, while choosing as per-layer LRU
 
     public FarthestNextUsePolicy(String name, NextUseEstimator estimator, int totalSlots) {
         super(totalSlots);
@@ -25,6 +33,7 @@ public final class FarthestNextUsePolicy extends RecencyTrackingPolicy {
 
     @Override
     public int chooseVictim(ExpertId incoming, long step, int[] candidates, int count, ExpertCache cache) {
+        if (!estimator.informative()) return leastRecentWithinShare(incoming, candidates, count, cache);
         int victim = -1;
         long victimDistance = -1;
         for (int i = 0; i < count; i++) {
@@ -38,6 +47,33 @@ public final class FarthestNextUsePolicy extends RecencyTrackingPolicy {
                 victim = slot;
                 victimDistance = d;
             }
+        }
+        return victim;
+    }
+
+    /** Per-layer LRU's victim among the candidates (see the class comment). */
+    private int leastRecentWithinShare(ExpertId incoming, int[] candidates, int count, ExpertCache cache) {
+        SlotLayout layout = cache.layout();
+        if (residents.length != layout.layers()) residents = new int[layout.layers()];
+        Arrays.fill(residents, 0);
+        for (int s = 0; s < layout.totalSlots(); s++) {
+            ExpertId o = cache.occupant(s);
+            if (o != null) residents[o.layer()]++;
+        }
+        int share = Math.max(1, layout.totalSlots() / layout.layers());
+        int victim = -1;
+        if (residents[incoming.layer()] >= share) {
+            victim = leastRecent(candidates, count, slot -> cache.occupant(slot).layer() == incoming.layer());
+        }
+        if (victim < 0) victim = leastRecent(candidates, count, slot -> residents[cache.occupant(slot).layer()] > share);
+        return victim >= 0 ? victim : leastRecent(candidates, count, slot -> true);
+    }
+
+    private int leastRecent(int[] candidates, int count, IntPredicate eligible) {
+        int victim = -1;
+        for (int i = 0; i < count; i++) {
+            int slot = candidates[i];
+            if (eligible.test(slot) && (victim < 0 || recency.olderThan(slot, victim))) victim = slot;
         }
         return victim;
     }

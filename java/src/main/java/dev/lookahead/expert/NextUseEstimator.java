@@ -17,4 +17,12 @@ public interface NextUseEstimator {
      * @return steps from {@code step} to the expert's next use (>= 1), or {@link #NEVER}
      */
     long nextUseDistance(ExpertId id, long step);
+
+    /**
+     * Whether the estimates are worth following now. An estimator that measured itself evicting worse than LRU says
+     * no, and {@link FarthestNextUsePolicy} then evicts as per-layer LRU would.
+     */
+    default boolean informative() {
+        return true;
+    }
 }

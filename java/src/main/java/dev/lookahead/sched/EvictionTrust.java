@@ -8,15 +8,17 @@ import dev.lookahead.expert.NextUseEstimator;
 import dev.lookahead.expert.SlotLayout;
 
 /**
- * Whether eviction by the predictions beats LRU on the routing actually seen, measured online: two shadow caches of
- * the real cache's slot layout take every demand lookup, one evicting by farthest predicted next use (with bypass
- * when the engine can bypass, as {@link SpeculativeScheduler} does), the other by least recent use. The predictions
- * are trusted while the first shadow's hits over the last ~{@link #WINDOW} lookups are at least the second's.
+ * Whether eviction by the predictions beats Mixtral-offloading's on the routing actually seen, measured online: two
+ * shadow caches take every demand lookup, one of the real cache's slot layout evicting by farthest predicted next use
+ * (with bypass when the engine can bypass, as {@link SpeculativeScheduler} does), the other per-layer LRU over as many
+ * slots (a pool shared by all layers is compared with its share per layer). The predictions are trusted while the
+ * first shadow's hits over the last ~{@link #WINDOW} lookups are at least the second's.
  *
  * <p>Why: a head can be confidently wrong. Plug-and-play heads on a model whose routing is replayed (docs/gpu.md) know
  * nothing of that routing and evict worse than LRU; so may heads aligned on other text. While they are not trusted,
- * {@link PredictedNextUse} reports no knowledge, the real cache evicts by LRU and nothing is bypassed. Both shadows
- * keep running, so trust returns when the predictions improve.
+ * {@link PredictedNextUse} reports no knowledge, the real cache evicts as per-layer LRU would
+ * ({@code FarthestNextUsePolicy}) and nothing is bypassed. Both shadows keep running, so trust returns when the
+ * predictions improve.
  *
  * <p>The shadows model eviction only: no copies in flight, no prefetches, no staging. Lookups are decided by the
  * router (or the replayed trace), not by residency, so both shadows see the same sequence as the real cache. Not
@@ -39,7 +41,8 @@ final class EvictionTrust {
     EvictionTrust(SlotLayout layout, int experts, ExpertId[] ids, NextUseEstimator predicted) {
         this.predicted = predicted;
         byPrediction = new ExpertCache(layout, 1, new FarthestNextUsePolicy("shadow-predicted", predicted, layout.totalSlots()));
-        byRecency = new ExpertCache(layout, 1, new LruPolicy(layout.totalSlots()));
+        SlotLayout perLayer = new SlotLayout.PerLayer(layout.layers(), Math.max(1, layout.totalSlots() / layout.layers()));
+        byRecency = new ExpertCache(perLayer, 1, new LruPolicy(perLayer.totalSlots()));
         chosen = new ProtectedExperts(layout.layers(), experts, ids);
     }
 
@@ -87,7 +90,8 @@ final class EvictionTrust {
                 return false;
             }
         }
-        shadow.markReady(shadow.admit(id, step, chosen));
+        // a per-layer share smaller than the layer's choices (a tiny pool) cannot hold them all: the rest run uncached
+        if (shadow.canAdmit(id, chosen)) shadow.markReady(shadow.admit(id, step, chosen));
         return false;
     }
 }

@@ -23,8 +23,9 @@ import java.util.Arrays;
  * next-token estimate is ceil(steps / q) with q = 1 - (1 - p)(1 - P2), the chance that either of the next two
  * tokens wants it (one minus the chance that neither does, as if they were independent).
  *
- * <p>While {@link EvictionTrust} measures these predictions evicting worse than LRU, every distance is {@link #NEVER}:
- * the policy then evicts by least recent use and the scheduler bypasses nothing ({@link #trust}).
+ * <p>While {@link EvictionTrust} measures these predictions evicting worse than per-layer LRU, every distance is
+ * {@link #NEVER} and the estimator is not {@link #informative()}: the policy then evicts as per-layer LRU would and the
+ * scheduler bypasses nothing ({@link #trust}).
  *
  * <p>Not thread-safe; fed by the {@link SpeculativeScheduler} on the decode thread.
  */
@@ -113,6 +114,11 @@ public final class PredictedNextUse implements NextUseEstimator {
     }
 
     public boolean trusted() {
+        return trusted;
+    }
+
+    @Override
+    public boolean informative() {
         return trusted;
     }
 

@@ -95,6 +95,7 @@ class ExpertCacheTest {
     void protectedExpertsAreNeverEvicted() {
         ExpertCache cache = lruCache(new SlotLayout.PerLayer(1, 2));
         ExpertId a = new ExpertId(0, 0), b = new ExpertId(0, 1), c = new ExpertId(0, 2);
+        assertTrue(cache.canAdmit(a, Set.of(a, b, c)), "an empty slot takes anything");
         cache.markReady(cache.admit(a, 0, Set.of()));
         cache.markReady(cache.admit(b, 1, Set.of()));
         // a is least recently used, but protected: b must go.
@@ -103,7 +104,9 @@ class ExpertCacheTest {
         assertTrue(cache.contains(a));
         assertFalse(cache.contains(b));
         cache.markReady(slot);
-        // Every candidate protected: a clear error, nothing changed.
+        // Every candidate protected: canAdmit says so, admit gives a clear error, nothing changed.
+        assertFalse(cache.canAdmit(b, Set.of(a, c)));
+        assertTrue(cache.canAdmit(b, Set.of(a)));
         IllegalStateException e = assertThrows(IllegalStateException.class,
                 () -> cache.admit(b, 3, Set.of(a, c)));
         assertTrue(e.getMessage().contains("protected"), e.getMessage());

@@ -129,4 +129,58 @@ class PoliciesTest {
         }
         assertThrows(IllegalArgumentException.class, () -> new OracleRecallPredictor(trace, 1.5, 0));
     }
+
+    @Test
+    void anUninformativeEstimatorEvictsAsPerLayerLruEvenInOnePool() {
+        int layers = 4, experts = 8, k = 3;
+        NextUseEstimator uninformative = new NextUseEstimator() {
+            @Override
+            public long nextUseDistance(ExpertId id, long step) {
+                return 1; // would make the farthest-next-use choice arbitrary, if it were consulted
+            }
+
+            @Override
+            public boolean informative() {
+                return false;
+            }
+        };
+        ExpertCache pool = new ExpertCache(new SlotLayout.GlobalPool(layers, layers * k), 1,
+                new FarthestNextUsePolicy("uninformed", uninformative, layers * k));
+        ExpertCache perLayer = new ExpertCache(new SlotLayout.PerLayer(layers, k), 1, new LruPolicy(layers * k));
+        java.util.SplittableRandom r = new java.util.SplittableRandom(3);
+        int[][] previous = new int[layers][2];
+        int compared = 0;
+        for (int t = 0; t < 2000; t++) {
+            for (int l = 0; l < layers; l++) {
+                // top-2 with the recency real routing has: half the picks repeat the previous token's
+                int a = r.nextBoolean() ? previous[l][r.nextInt(2)] : r.nextInt(experts);
+                int b;
+                do {
+                    b = r.nextBoolean() ? previous[l][r.nextInt(2)] : r.nextInt(experts);
+                } while (b == a);
+                previous[l] = new int[] {a, b};
+                java.util.Set<ExpertId> chosen = java.util.Set.of(new ExpertId(l, a), new ExpertId(l, b));
+                long step = Steps.of(t, l, layers);
+                for (ExpertId id : List.of(new ExpertId(l, a), new ExpertId(l, b))) {
+                    boolean poolHit = lookUp(pool, id, step, chosen), layerHit = lookUp(perLayer, id, step, chosen);
+                    if (t >= 50) { // once every layer's share holds its most recent experts
+                        assertEquals(layerHit, poolHit, "token " + t + " " + id);
+                        compared++;
+                    }
+                }
+            }
+        }
+        assertEquals(1950 * layers * 2, compared);
+        for (int l = 0; l < layers; l++) {
+            int held = 0;
+            for (int e = 0; e < experts; e++) if (pool.contains(new ExpertId(l, e))) held++;
+            assertEquals(k, held, "layer " + l + " holds its share of the pool");
+        }
+    }
+
+    private static boolean lookUp(ExpertCache cache, ExpertId id, long step, java.util.Set<ExpertId> chosen) {
+        if (cache.lookup(id, step) != ExpertCache.MISS) return true;
+        cache.markReady(cache.admit(id, step, chosen));
+        return false;
+    }
 }

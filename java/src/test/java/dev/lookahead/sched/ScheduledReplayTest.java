@@ -67,13 +67,19 @@ class ScheduledReplayTest {
     }
 
     @Test
-    void withoutPredictionsThePoolIsGlobalLru() {
+    void withoutPredictionsThePoolEvictsByTheBetterLru() {
         RoutingTrace trace = Traces.skewed(5, 8, 8, 200);
         for (int k = 2; k <= 4; k++) {
-            ReplayResult lru = ReplaySimulator.run(trace, ResidencyPolicies.byName("lru-global"), k, TIMING, null);
+            ReplayResult global = ReplaySimulator.run(trace, ResidencyPolicies.byName("lru-global"), k, TIMING, null);
+            ReplayResult perLayer = ReplaySimulator.run(trace, ResidencyPolicies.byName("mixtral-offloading"), k, TIMING, null);
             ScheduledReplay.Result s = ScheduledReplay.run(trace, ResidencyPolicies.byName("lookahead-global"), k, TIMING,
                     silent(7), config(2));
-            assertSameRun(lru, s.result());
+            long hits = s.result().stats().hits();
+            long best = Math.max(global.stats().hits(), perLayer.stats().hits());
+            long lookups = global.stats().hits() + global.stats().misses();
+            // the shadows pick per-layer LRU, which hits more on this trace at k >= 3 (1985 against 1852 at k = 3);
+            // the lookups before they agree cost a few hits
+            assertTrue(hits >= best - lookups / 200, "k " + k + ": " + hits + " hits, the better LRU " + best);
         }
     }
 
