@@ -34,6 +34,31 @@ LK_LAYOUT_HD int64_t x_slot(int64_t i) { return (i >> 5) * kChunkFloats + (i & 3
 /* The first of chunk k's 4 unit sums. */
 LK_LAYOUT_HD int64_t sums_slot(int64_t k) { return k * kChunkFloats + 32; }
 
+#if defined(__CUDACC__)
+/* Stages x[0, nx) of a slice in shared memory in this layout, zero beyond x_valid, by all THREADS
+ * threads of the block (16-byte loads when x is aligned; x_valid may end inside a vector, so the
+ * bounds are per element). The caller synchronizes the block afterwards. */
+template <int THREADS>
+__device__ __forceinline__ void stage_x(float* smem, const float* __restrict__ x, int64_t x_valid, int64_t nx) {
+    const int tid = threadIdx.x;
+    if ((uintptr_t)x % 16 == 0) {
+        for (int64_t i = 4 * (int64_t)tid; i < nx; i += 4 * THREADS) {
+            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (i + 3 < x_valid) {
+                v = __ldg(reinterpret_cast<const float4*>(x + i));
+            } else {
+                if (i < x_valid) v.x = __ldg(x + i);
+                if (i + 1 < x_valid) v.y = __ldg(x + i + 1);
+                if (i + 2 < x_valid) v.z = __ldg(x + i + 2);
+            }
+            *reinterpret_cast<float4*>(smem + x_slot(i)) = v;
+        }
+    } else {
+        for (int64_t i = tid; i < nx; i += THREADS) smem[x_slot(i)] = i < x_valid ? __ldg(x + i) : 0.0f;
+    }
+}
+#endif
+
 } /* namespace lk_qmv */
 
 #endif

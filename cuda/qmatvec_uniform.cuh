@@ -93,22 +93,8 @@ __device__ __forceinline__ void load_rows(ChunkRows<BITS, ROWS>& t, const uint8_
 
 /* Stages the slice's x (zero beyond x_valid) and each chunk's sum (slot 32) in shared memory. */
 __device__ __forceinline__ void stage_x_with_sums(float* smem, const float* __restrict__ x, int x_valid, int nchunks) {
-    const int tid = threadIdx.x, nx = nchunks * 32;
-    if ((uintptr_t)x % 16 == 0) {
-        for (int i = 4 * tid; i < nx; i += 4 * kUniformThreads) {
-            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-            if (i + 3 < x_valid) {
-                v = __ldg(reinterpret_cast<const float4*>(x + i));
-            } else {
-                if (i < x_valid) v.x = __ldg(x + i);
-                if (i + 1 < x_valid) v.y = __ldg(x + i + 1);
-                if (i + 2 < x_valid) v.z = __ldg(x + i + 2);
-            }
-            *reinterpret_cast<float4*>(smem + x_slot(i)) = v;
-        }
-    } else {
-        for (int i = tid; i < nx; i += kUniformThreads) smem[x_slot(i)] = i < x_valid ? __ldg(x + i) : 0.0f;
-    }
+    const int tid = threadIdx.x;
+    stage_x<kUniformThreads>(smem, x, x_valid, (int64_t)nchunks * 32);
     __syncthreads();
     for (int k = tid; k < nchunks; k += kUniformThreads) {
         const float4* c = reinterpret_cast<const float4*>(smem + (int64_t)k * kChunkFloats);

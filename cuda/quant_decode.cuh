@@ -101,46 +101,10 @@ LK_UNROLL
     return c;
 }
 
-/* The 32 codes of a chunk as floats, q[j] = code j. */
-template <int BITS> LK_HD void decode_chunk(const Chunk<BITS>& c, float (&q)[32]) {
-    if constexpr (BITS == 4) {
-        /* byte b of lo / hi = code 2b / 2b+1 of the word: one PRMT per code */
-LK_UNROLL
-        for (int i = 0; i < 4; ++i) {
-            const uint32_t lo = c.w[i] & 0x0F0F0F0Fu, hi = (c.w[i] >> 4) & 0x0F0F0F0Fu;
-LK_UNROLL
-            for (int b = 0; b < 4; ++b) {
-                q[8 * i + 2 * b] = magic_byte(lo, b);
-                q[8 * i + 2 * b + 1] = magic_byte(hi, b);
-            }
-        }
-    } else if constexpr (BITS == 2) {
-        /* byte b of m(sft) = code 4b + sft of the word */
-LK_UNROLL
-        for (int i = 0; i < 2; ++i) {
-LK_UNROLL
-            for (int sft = 0; sft < 4; ++sft) {
-                const uint32_t m = (c.w[i] >> (2 * sft)) & 0x03030303u;
-LK_UNROLL
-                for (int b = 0; b < 4; ++b) q[16 * i + 4 * b + sft] = magic_byte(m, b);
-            }
-        }
-    } else {
-LK_UNROLL
-        for (int j = 0; j < 32; ++j) {
-            /* Codes 10 and 21 straddle words; in word 2 (bits 64..95) no code does,
-             * so its "hi" operand is never shifted in. */
-            const int bit = 3 * j, word = bit >> 5, off = bit & 31;
-            const uint32_t lo = c.w[word], hi = c.w[word < 2 ? word + 1 : 2];
-            const uint32_t v = funnel_r(lo, hi, off) & 7u;
-            q[j] = as_float(v | 0x4B000000u) - kMagic;
-        }
-    }
-}
-
-/* The decode matvec's variant: bias + code, exactly, with no subtraction; the kernel folds the
- * bias into the zero point (s (q - z) = s ((bias + q) - (bias + z))). The code goes into the
- * mantissa of a float whose exponent makes its lowest bit weigh 1, with one PRMT (4 and 2 bits):
+/* The decode matvec's variant of a code as a float: bias + code, exactly, with no subtraction; the
+ * kernel folds the bias into the zero point (s (q - z) = s ((bias + q) - (bias + z))). The code goes
+ * into the mantissa of a float whose exponent makes its lowest bit weigh 1, with one PRMT (4 and 2
+ * bits):
  * - 4 bits: in byte 2 of 0x43000000 (= 128; mantissa bit 16 weighs 1): 128 + q. A byte's upper
  *   nibble would reach bit 23, the exponent's, so the bias cannot be smaller;
  * - 2 and 3 bits: at bits 20-22 of 0x41000000 (= 8; bit 20 weighs 1): 8 + q.
@@ -152,38 +116,49 @@ template <int BITS> LK_HD float biased_byte(uint32_t m, int sel) {
     return as_float(byte_perm(m, BITS == 4 ? 0x43000000u : 0x41000000u, 0x7054u | ((uint32_t)sel << 8)));
 }
 
-template <int BITS> LK_HD void decode_chunk_biased(const Chunk<BITS>& c, float (&q)[32]) {
+/* The 32 codes of a chunk as floats: q[j] = code j, or with BIASED kBias<BITS> + code j. */
+template <int BITS, bool BIASED> LK_HD void decode_codes(const Chunk<BITS>& c, float (&q)[32]) {
     if constexpr (BITS == 4) {
-        /* byte b of lo / hi = code 2b / 2b+1 of the word, in the byte's low nibble */
+        /* byte b of lo / hi = code 2b / 2b+1 of the word, in the byte's low nibble: one PRMT per code */
 LK_UNROLL
         for (int i = 0; i < 4; ++i) {
             const uint32_t lo = c.w[i] & 0x0F0F0F0Fu, hi = (c.w[i] >> 4) & 0x0F0F0F0Fu;
 LK_UNROLL
             for (int b = 0; b < 4; ++b) {
-                q[8 * i + 2 * b] = biased_byte<4>(lo, b);
-                q[8 * i + 2 * b + 1] = biased_byte<4>(hi, b);
+                q[8 * i + 2 * b] = BIASED ? biased_byte<4>(lo, b) : magic_byte(lo, b);
+                q[8 * i + 2 * b + 1] = BIASED ? biased_byte<4>(hi, b) : magic_byte(hi, b);
             }
         }
     } else if constexpr (BITS == 2) {
-        /* byte b of m(sft) = code 4b + sft of the word, moved from bits 2 sft of its byte to bits 4-5 */
+        /* byte b of m(sft) = code 4b + sft of the word, at bits 0-1 of the byte (BIASED: moved from bits
+         * 2 sft to bits 4-5) */
 LK_UNROLL
         for (int i = 0; i < 2; ++i) {
 LK_UNROLL
             for (int sft = 0; sft < 4; ++sft) {
                 const uint32_t w = c.w[i];
-                const uint32_t m = (sft < 2 ? w << (4 - 2 * sft) : w >> (2 * sft - 4)) & 0x30303030u;
+                const uint32_t m = BIASED ? (sft < 2 ? w << (4 - 2 * sft) : w >> (2 * sft - 4)) & 0x30303030u
+                                          : (w >> (2 * sft)) & 0x03030303u;
 LK_UNROLL
-                for (int b = 0; b < 4; ++b) q[16 * i + 4 * b + sft] = biased_byte<2>(m, b);
+                for (int b = 0; b < 4; ++b) q[16 * i + 4 * b + sft] = BIASED ? biased_byte<2>(m, b) : magic_byte(m, b);
             }
         }
     } else {
 LK_UNROLL
         for (int j = 0; j < 32; ++j) {
+            /* Codes 10 and 21 straddle words; in word 2 (bits 64..95) no code does,
+             * so its "hi" operand is never shifted in. */
             const int bit = 3 * j, word = bit >> 5, off = bit & 31;
-            const uint32_t lo = c.w[word], hi = c.w[word < 2 ? word + 1 : 2];
-            q[j] = as_float(((funnel_r(lo, hi, off) << 20) & 0x700000u) | 0x41000000u);
+            const uint32_t v = funnel_r(c.w[word], c.w[word < 2 ? word + 1 : 2], off);
+            q[j] = BIASED ? as_float(((v << 20) & 0x700000u) | 0x41000000u) : as_float((v & 7u) | 0x4B000000u) - kMagic;
         }
     }
+}
+
+template <int BITS> LK_HD void decode_chunk(const Chunk<BITS>& c, float (&q)[32]) { decode_codes<BITS, false>(c, q); }
+
+template <int BITS> LK_HD void decode_chunk_biased(const Chunk<BITS>& c, float (&q)[32]) {
+    decode_codes<BITS, true>(c, q);
 }
 
 } /* namespace lk_quant */

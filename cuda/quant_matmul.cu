@@ -126,23 +126,7 @@ __global__ void __launch_bounds__(kThreads) qmatvec_kernel(QView q, const float*
                         asm volatile("prefetch.global.L2 [%0];" ::"l"(q.codes + (r0 + r) * q.row_stride + k * 4 * BITS));
                 }
     }
-    const int64_t nx = q.nchunks * 32;
-    if (lk_is_aligned(x, 16)) {
-        /* 16-byte loads; x_valid may end inside a vector: the bounds are per element */
-        for (int64_t i = 4 * (int64_t)tid; i < nx; i += 4 * kThreads) {
-            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-            if (i + 3 < x_valid) {
-                v = __ldg(reinterpret_cast<const float4*>(x + i));
-            } else {
-                if (i < x_valid) v.x = __ldg(x + i);
-                if (i + 1 < x_valid) v.y = __ldg(x + i + 1);
-                if (i + 2 < x_valid) v.z = __ldg(x + i + 2);
-            }
-            *reinterpret_cast<float4*>(smem + x_slot(i)) = v;
-        }
-    } else {
-        for (int64_t i = tid; i < nx; i += kThreads) smem[x_slot(i)] = i < x_valid ? __ldg(x + i) : 0.0f;
-    }
+    lk_qmv::stage_x<kThreads>(smem, x, x_valid, q.nchunks * 32);
     __syncthreads();
     for (int64_t u = tid; u < q.nchunks * 4; u += kThreads) {
         const float* chunk = smem + (u >> 2) * kChunkFloats;

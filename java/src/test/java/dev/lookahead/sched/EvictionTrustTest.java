@@ -8,9 +8,6 @@ import dev.lookahead.expert.SlotLayout;
 import dev.lookahead.expert.Steps;
 import org.junit.jupiter.api.Test;
 
-import java.util.ArrayList;
-import java.util.List;
-import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -20,25 +17,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class EvictionTrustTest {
     static final int LAYERS = 3, EXPERTS = 8, TOKENS = 3000;
 
-    /** Top-2 routing where each pick reuses one of the previous token's experts 60 % of the time. */
+    /** Top-2 routing with the recency real routing has: a layer repeats the previous token's pair 60 % of the time. */
     static RoutingTrace recencyRouting(long seed) {
-        SplittableRandom r = new SplittableRandom(seed);
-        List<int[][]> tokens = new ArrayList<>();
-        int[][] previous = null;
-        for (int t = 0; t < TOKENS; t++) {
-            int[][] token = new int[LAYERS][];
-            for (int l = 0; l < LAYERS; l++) {
-                int a = previous != null && r.nextDouble() < 0.6 ? previous[l][r.nextInt(2)] : r.nextInt(EXPERTS);
-                int b;
-                do {
-                    b = previous != null && r.nextDouble() < 0.6 ? previous[l][r.nextInt(2)] : r.nextInt(EXPERTS);
-                } while (b == a);
-                token[l] = new int[] {a, b};
-            }
-            tokens.add(token);
-            previous = token;
-        }
-        return RoutingTrace.of("recency", LAYERS, EXPERTS, tokens);
+        return Traces.sticky(seed, LAYERS, EXPERTS, TOKENS, 0.6);
     }
 
     /** Feeds every lookup of {@code trace} to {@code trust}; {@code afterStep} sees each step after its lookups. */
