@@ -5,6 +5,7 @@ import dev.lookahead.api.GenerationResult;
 import dev.lookahead.api.LoadOptions;
 import dev.lookahead.api.MoeModel;
 import dev.lookahead.engine.OffloadedExperts;
+import dev.lookahead.expert.ResidencyPolicies;
 import dev.lookahead.expert.CacheStats;
 import dev.lookahead.expert.RoutingTrace;
 import dev.lookahead.quant.ExpertBlobLayout;
@@ -414,6 +415,16 @@ public final class PolicyBench {
             sb.append(String.format(Locale.ROOT, " %s %.3f (%+.0f %%)", r.policy(), h, 100 * c.gapClosed(h)));
         }
         sb.append('\n');
+        List<Row> scheduled = result.rows().stream().filter(r -> ResidencyPolicies.byName(r.policy()).scheduled()).toList();
+        if (!scheduled.isEmpty()) {
+            sb.append("self-checks: share of lookups evicted by LRU because the predictions evicted worse (shadow caches),"
+                    + " share of staging windows skipped because too few staged bytes were used:");
+            for (Row r : scheduled) {
+                sb.append(String.format(Locale.ROOT, " %s %.0f %%, %.0f %%", r.policy(), 100 * r.staging().untrustedShare(),
+                        100 * r.staging().throttledShare()));
+            }
+            sb.append('\n');
+        }
         List<Row> staged = result.rows().stream().filter(r -> r.staging().started() > 0).toList();
         if (staged.isEmpty()) return sb.toString();
         sb.append("eviction alone (1 - the copies misses needed / lookups: a miss served from staged bytes counts as a"
@@ -428,12 +439,6 @@ public final class PolicyBench {
             Staging s = r.staging();
             sb.append(String.format(Locale.ROOT, " %s %d/%d, %.3f (%.3f)", r.policy(), s.used(), s.started(),
                     s.stagedMiBPerToken(), s.usedMiBPerToken()));
-        }
-        sb.append("\nself-checks: share of lookups evicted by LRU because the predictions evicted worse (shadow caches),"
-                + " share of staging windows skipped because too few staged bytes were used:");
-        for (Row r : staged) {
-            sb.append(String.format(Locale.ROOT, " %s %.0f %%, %.0f %%", r.policy(), 100 * r.staging().untrustedShare(),
-                    100 * r.staging().throttledShare()));
         }
         return sb.append('\n').toString();
     }

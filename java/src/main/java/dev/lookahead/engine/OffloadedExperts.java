@@ -446,12 +446,12 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         copyDone[memoryOf[slot]].synchronize();
     }
 
-    /** A miss the scheduler chose not to admit runs from a staging slot: the expert's staged bytes, or a free slot. */
     @Override
     public boolean bypasses() {
         return bypass;
     }
 
+    /** A miss the scheduler chose not to admit runs from a staging slot: the expert's staged bytes, or a free slot. */
     @Override
     public int bypass(ExpertId id) {
         if (!bypass) return -1;

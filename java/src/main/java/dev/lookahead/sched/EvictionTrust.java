@@ -61,8 +61,7 @@ final class EvictionTrust {
     }
 
     /**
-     * Layer {@code layer} chose {@code ids[0 .. count)} at {@code step}: both shadows look them up and admit the
-     * misses.
+     * A layer chose {@code ids[0 .. count)} at {@code step}: both shadows look them up and admit the misses.
      *
      * @param bypass whether the engine serves a miss outside the cache when its expert is predicted to be needed
      *               later than the victim's

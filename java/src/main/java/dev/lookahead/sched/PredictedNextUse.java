@@ -113,10 +113,6 @@ public final class PredictedNextUse implements NextUseEstimator {
         this.trusted = trusted;
     }
 
-    public boolean trusted() {
-        return trusted;
-    }
-
     @Override
     public boolean informative() {
         return trusted;

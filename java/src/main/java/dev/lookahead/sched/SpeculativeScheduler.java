@@ -44,8 +44,9 @@ import java.util.Objects;
  * declines and the miss is admitted as usual.
  *
  * <h2>Trust</h2>
- * Eviction and bypass follow the predictions only while they are measured to beat LRU on this run's lookups
- * ({@link EvictionTrust}, two shadow caches); otherwise the cache evicts by least recent use and nothing is bypassed.
+ * Eviction and bypass follow the predictions only while they are measured to beat per-layer LRU on this run's lookups
+ * ({@link EvictionTrust}, two shadow caches); otherwise the cache evicts as per-layer LRU would and nothing is
+ * bypassed.
  *
  * <h2>Throttling</h2>
  * Each speculative copy is resolved when its target layer runs: useful if that layer chose the expert, wasted if not

@@ -77,7 +77,7 @@ class EvictionTrustTest {
         long predicted = estimator.nextUseDistance(id, step);
         assertTrue(predicted < NextUseEstimator.NEVER);
         estimator.trust(false);
-        assertFalse(estimator.trusted());
+        assertFalse(estimator.informative());
         assertEquals(NextUseEstimator.NEVER, estimator.nextUseDistance(id, step));
         assertEquals(predicted, estimator.predictedDistance(id, step), "the predictions themselves are kept");
         estimator.trust(true);
