@@ -352,6 +352,12 @@ public final class PolicyBench {
         }
     }
 
+    /** The share of the gap a hit rate closes, or "no gap" when LRU already reaches Belady (k = top-k per layer). */
+    private static String gapText(HitRateCeilings c, double hitRate) {
+        double g = c.gapClosed(hitRate);
+        return Double.isNaN(g) ? "no gap" : String.format(Locale.ROOT, "%+.0f %%", 100 * g);
+    }
+
     private static double share(long part, long whole) {
         return whole == 0 ? 0 : part / (double) whole;
     }
@@ -412,7 +418,7 @@ public final class PolicyBench {
         for (Row r : result.rows()) {
             if (r.policy().equals("all-resident")) continue;
             double h = c.effectiveHitRate(r.copiedMiBPerToken() * 1048576.0, result.expertBytes());
-            sb.append(String.format(Locale.ROOT, " %s %.3f (%+.0f %%)", r.policy(), h, 100 * c.gapClosed(h)));
+            sb.append(String.format(Locale.ROOT, " %s %.3f (%s)", r.policy(), h, gapText(c, h)));
         }
         sb.append('\n');
         List<Row> scheduled = result.rows().stream().filter(r -> ResidencyPolicies.byName(r.policy()).scheduled()).toList();
@@ -431,7 +437,7 @@ public final class PolicyBench {
                 + " copy, staged bytes no miss used do not) and the gap it closes:");
         for (Row r : staged) {
             double h = c.effectiveHitRate(r.staging().demandMiBPerToken() * 1048576.0, result.expertBytes());
-            sb.append(String.format(Locale.ROOT, " %s %.3f (%+.0f %%)", r.policy(), h, 100 * c.gapClosed(h)));
+            sb.append(String.format(Locale.ROOT, " %s %.3f (%s)", r.policy(), h, gapText(c, h)));
         }
         sb.append("\nstaged copies (background, into the staging slots): misses served / experts started, MiB staged per"
                 + " token (used by misses):");
