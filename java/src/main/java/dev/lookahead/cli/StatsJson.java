@@ -65,7 +65,7 @@ final class StatsJson {
             }
             if (off.scheduledLookups() > 0) {
                 c.put("scheduled_lookups", off.scheduledLookups());
-                c.put("lookups_evicted_by_lru_untrusted", off.untrustedLookups());
+                c.put("untrusted_lookups", off.untrustedLookups()); // evicted as per-layer LRU: the predictions evicted worse
             }
             c.put("prefill_streamed_copies", off.streamedCopies());
             ArrayNode layers = c.putArray("per_layer");

@@ -1,0 +1,80 @@
+package dev.lookahead.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import dev.lookahead.cli.CliRunner.Run;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+
+import static dev.lookahead.cli.CliRunner.run;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** `generate --stats-json`: the same statistics for the baseline and the lookahead policy, and consistent with each other. */
+class StatsJsonTest {
+    static final int LAYERS = 3, TOP_K = 2, TOKENS = 12;
+
+    @TempDir
+    static Path tmp;
+    static Path model;
+
+    @BeforeAll
+    static void createQuantizedModel() {
+        model = tmp.resolve("q");
+        Run r = run("create-model", model.toString(), "--layers", String.valueOf(LAYERS), "--experts", "8", "--top-k",
+                String.valueOf(TOP_K), "--hidden", "64", "--intermediate", "128", "--heads", "4", "--kv-heads", "2",
+                "--expert-bits", "4", "--seed", "3");
+        assertEquals(0, r.code(), r.err());
+    }
+
+    static JsonNode generate(String policy) throws Exception {
+        Path json = tmp.resolve(policy + ".json");
+        Run r = run("generate", model.toString(), "-p", "one two three", "-n", String.valueOf(TOKENS), "--backend", "cpu",
+                "--policy", policy, "-k", "4", "--stats-json", json.toString());
+        assertEquals(0, r.code(), r.err());
+        return JsonMapper.builder().build().readTree(json.toFile());
+    }
+
+    /** What every offloading policy reports: lookups of every decoded token, per layer, adding up. */
+    static JsonNode checkExperts(JsonNode stats) {
+        JsonNode e = stats.get("experts");
+        long decoded = stats.get("timings").get("decode_tokens").asLong();
+        assertEquals(decoded * LAYERS * TOP_K, e.get("lookups").asLong(), "a lookup per decoded token, layer and choice");
+        long hits = 0, misses = 0;
+        for (JsonNode l : e.get("per_layer")) {
+            hits += l.get("hits").asLong();
+            misses += l.get("misses").asLong();
+        }
+        assertEquals(LAYERS, e.get("per_layer").size());
+        assertEquals(e.get("hits").asLong(), hits);
+        assertEquals(e.get("lookups").asLong(), hits + misses);
+        assertEquals((double) hits / (hits + misses), e.get("hit_rate").asDouble(), 1e-12);
+        assertTrue(e.get("link_bytes").asLong() >= e.get("bytes_copied").asLong(), "the link carries at least the admissions");
+        return e;
+    }
+
+    @Test
+    void baselineAndLookaheadReportTheSameStatisticsAndTheLookaheadOnesAddUp() throws Exception {
+        JsonNode mo = checkExperts(generate("mixtral-offloading"));
+        assertFalse(mo.has("staging"), "the baseline stages nothing");
+        assertFalse(mo.has("scheduled_lookups"), "nor schedules");
+        assertEquals(mo.get("bytes_copied").asLong(), mo.get("link_bytes").asLong(), "its copies are its admissions");
+
+        JsonNode la = checkExperts(generate("lookahead"));
+        assertEquals(la.get("lookups").asLong(), la.get("scheduled_lookups").asLong(), "the scheduler sees every lookup");
+        long untrusted = la.get("untrusted_lookups").asLong();
+        assertTrue(untrusted >= 0 && untrusted <= la.get("scheduled_lookups").asLong());
+        JsonNode s = la.get("staging");
+        assertTrue(s.get("bytes_used").asLong() <= s.get("bytes_staged").asLong());
+        assertEquals(s.get("bytes_staged").asLong() - s.get("bytes_used").asLong(), s.get("bytes_wasted").asLong());
+        assertTrue(s.get("windows_planned").asLong() + s.get("windows_throttled").asLong() > 0, "a window per decoded layer");
+        for (String key : new String[] {"lookups", "hits", "hit_rate", "bytes_copied", "link_bytes", "decode_stall_ms",
+                "prefetches_issued", "per_layer"}) {
+            assertTrue(mo.has(key) && la.has(key), key + " in both");
+        }
+    }
+}
