@@ -171,9 +171,11 @@ run() {
           if cmp -s "$out/generate.cpu.txt" "$out/generate.$LK_BACKEND.txt"; then echo "CPU and $LK_BACKEND texts are identical"
           else echo "CPU and $LK_BACKEND texts differ (report)"; fi; }' &
     pids+=($!)
-    step mixtral-create 150 bash -c 'rm -rf "$work" && $LK_JAVA create-model "$work" --layers $layers --hidden $hidden \
+    # expanded by the step's shell: each width's model in turn replaces the last one in $work
+    export create_mixtral='rm -rf "$work" && $LK_JAVA create-model "$work" --layers $layers --hidden $hidden \
         --intermediate $intermediate --heads 32 --kv-heads 8 --experts 8 --top-k 2 --vocab $vocab \
-        --rope-theta 1000000 --max-positions 4096 --expert-bits $bits' &
+        --rope-theta 1000000 --max-positions 4096 --expert-bits $bits'
+    step mixtral-create 150 bash -c "$create_mixtral" &
     pids+=($!)
     wait "${pids[@]}"
 
@@ -205,9 +207,7 @@ run() {
         bits=${widths[$i]}
         suffix=$([ "$i" -gt 0 ] && echo "-${bits}bit")
         if [ "$i" -gt 0 ]; then
-            step "mixtral-create$suffix" 150 bash -c 'rm -rf "$work" && $LK_JAVA create-model "$work" --layers $layers \
-                --hidden $hidden --intermediate $intermediate --heads 32 --kv-heads 8 --experts 8 --top-k 2 \
-                --vocab $vocab --rope-theta 1000000 --max-positions 4096 --expert-bits $bits'
+            step "mixtral-create$suffix" 150 bash -c "$create_mixtral"
         fi
         # the widths left share the time left, less a minute for bench-demo
         step "mixtral-bench$suffix" $(( ($(left) - 60) / (${#widths[@]} - i) )) bash -c '$LK_JAVA bench "$work" \

@@ -77,7 +77,7 @@ constexpr int kRowsPerWarp = 2;
 constexpr int kRowsPerBlock = (kThreads / 32) * kRowsPerWarp;
 constexpr int kUnroll = 2; /* chunks per lane in flight per row */
 /* The uniform kernel's variant: 2 rows per warp, registers for 3 resident blocks per SM (the best
- * of cuda/dev/qmatvec_dev.cu's five on an H100 at 2, 3 and 4 bits, docs/gpu-results.md). */
+ * of cuda/dev/qmatvec_dev.cu's variants on an H100 at 2, 3 and 4 bits, docs/gpu-results.md). */
 constexpr int kUniformRows = 2;
 constexpr int kUniformMinBlocks = 3;
 /* One quantized matrix, or a column slice of it (starting on a group boundary). */
@@ -261,21 +261,28 @@ static lk_qmv::UniformLimits uniform_limits(const lk_device* dev) {
     return lk_qmv::UniformLimits{dev->sms, dev->smem_per_sm, dev->smem_optin, dev->smem_reserved};
 }
 
+/* The production variant of the uniform kernel at BITS: its occupancy once per device, its launch. */
+template <int BITS> static cudaError_t uniform_init_bits(lk_device* dev) {
+    return lk_qmv::uniform_init<BITS, kUniformRows, kUniformMinBlocks, 1, 1>(uniform_limits(dev),
+                                                                             &dev->occ.qmatvec_uniform[BITS]);
+}
+
+template <int BITS>
+static cudaError_t launch_uniform_bits(lk_stream* s, const lk_qmatrix* w, const QShape& sh, const float* x, float* y) {
+    lk_device* dev = lk_stream_device(s);
+    return lk_qmv::launch_uniform<BITS, kUniformRows, kUniformMinBlocks, 1, 1>(
+        uniform_limits(dev), dev->occ.qmatvec_uniform[BITS], static_cast<const uint8_t*>(w->codes),
+        static_cast<const __half*>(w->scales), static_cast<const __half*>(w->zeros), sh.gs, sh.rows, sh.cols, x, y,
+        s->s);
+}
+
 static lk_status launch_qmatvec(lk_stream* s, const lk_qmatrix* w, const float* x, float* y) {
     lk_device* dev = lk_stream_device(s);
     const QShape sh = qshape(w);
     if (lk_qmv::uniform_supported(sh.bits, sh.gs, w->codes, sh.row_bytes, sh.rows)) {
-        const uint8_t* codes = static_cast<const uint8_t*>(w->codes);
-        const __half* sc = static_cast<const __half*>(w->scales);
-        const __half* zr = static_cast<const __half*>(w->zeros);
-        const lk_qmv::UniformLimits lim = uniform_limits(dev);
-        const int per_sm = dev->occ.qmatvec_uniform[sh.bits];
-        cudaError_t e;
-        switch (sh.bits) {
-        case 2: e = lk_qmv::launch_uniform<2, kUniformRows, kUniformMinBlocks, 1, 1>(lim, per_sm, codes, sc, zr, sh.gs, sh.rows, sh.cols, x, y, s->s); break;
-        case 3: e = lk_qmv::launch_uniform<3, kUniformRows, kUniformMinBlocks, 1, 1>(lim, per_sm, codes, sc, zr, sh.gs, sh.rows, sh.cols, x, y, s->s); break;
-        default: e = lk_qmv::launch_uniform<4, kUniformRows, kUniformMinBlocks, 1, 1>(lim, per_sm, codes, sc, zr, sh.gs, sh.rows, sh.cols, x, y, s->s); break;
-        }
+        const cudaError_t e = sh.bits == 2   ? launch_uniform_bits<2>(s, w, sh, x, y)
+                              : sh.bits == 3 ? launch_uniform_bits<3>(s, w, sh, x, y)
+                                             : launch_uniform_bits<4>(s, w, sh, x, y);
         return e == cudaSuccess ? LK_OK : lk_cuda_fail(e, "qmatvec"); /* launch_uniform checked each launch */
     }
     /* Shared memory per block: 36 floats per chunk (32 x + 4 unit sums). Leave room
@@ -396,10 +403,9 @@ lk_status lk_cuda_quant_init(lk_device* dev) {
         LK_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k, kThreads, 0), "qmatvec occupancy");
         dev->occ.qmatvec[b] = per_sm > 0 ? per_sm : 1;
     }
-    const lk_qmv::UniformLimits lim = uniform_limits(dev);
-    LK_CUDA_TRY((lk_qmv::uniform_init<2, kUniformRows, kUniformMinBlocks, 1, 1>(lim, &dev->occ.qmatvec_uniform[2])), "qmatvec occupancy");
-    LK_CUDA_TRY((lk_qmv::uniform_init<3, kUniformRows, kUniformMinBlocks, 1, 1>(lim, &dev->occ.qmatvec_uniform[3])), "qmatvec occupancy");
-    LK_CUDA_TRY((lk_qmv::uniform_init<4, kUniformRows, kUniformMinBlocks, 1, 1>(lim, &dev->occ.qmatvec_uniform[4])), "qmatvec occupancy");
+    LK_CUDA_TRY(uniform_init_bits<2>(dev), "qmatvec occupancy");
+    LK_CUDA_TRY(uniform_init_bits<3>(dev), "qmatvec occupancy");
+    LK_CUDA_TRY(uniform_init_bits<4>(dev), "qmatvec occupancy");
     return LK_OK;
 }
 

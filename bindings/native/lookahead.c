@@ -764,7 +764,6 @@ LK_API lk_status lk_router_topk(lk_stream* stream, const lk_router_args* args) {
     FORWARD(fn, iface_of(stream)->router_topk(stream, args));
 }
 
-
 /* [a, a + an) and [b, b + bn) (bytes) share no byte. */
 static lk_status check_disjoint(const char* fn, const char* an_, const void* a, size_t an,
                                 const char* bn_, const void* b, size_t bn) {

@@ -262,7 +262,8 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
                 for (int e = 0; e < expertsPerLayer; e++) {
                     float p = gate.probability(h.index(), e);
                     scheduler.predictTokensAhead(token, h.tokensAhead(), h.targetLayer(), e, p);
-                    if (staging != null) staging.predict((token + h.tokensAhead()) * layers + h.targetLayer(), h.targetLayer(), e, p);
+                    // staging targets a layer's next run only: what the token after next wants is for eviction
+                    if (staging != null && h.tokensAhead() == 1) staging.predict((token + 1) * layers + h.targetLayer(), h.targetLayer(), e, p);
                 }
             }
             scheduler.demand(token, layer, experts, count, demandSlots);

@@ -108,12 +108,11 @@ public record HeadLayout(int layers, int distance, int longRange, NextToken next
     /** True for a next-token head of this layout (its target is a layer of the next token). */
     public boolean isNextToken(HeadId id) {
         if (id.layer() >= layers || id.target() < layers) return false;
-        if (nextToken == NextToken.TWO_TOKENS) return id.distance() == layers || id.distance() == 2 * layers;
-        if (id.target() >= 2 * layers) return false;
         return switch (nextToken) {
-            case NONE, TWO_TOKENS -> false;
+            case NONE -> false;
             case SAME_LAYER -> id.distance() == layers;
-            case ALL_LAYERS -> true;
+            case ALL_LAYERS -> id.target() < 2 * layers;
+            case TWO_TOKENS -> id.distance() == layers || id.distance() == 2 * layers;
         };
     }
 

@@ -232,7 +232,7 @@ public final class SpeculativeScheduler {
         estimator.trust(trust.trusted());
         int misses = 0;
         for (int i = 0; i < count; i++) {
-            ExpertId id = ids[layer * experts + chosen[i]];
+            ExpertId id = chosenIds[i];
             int slot = cache.lookup(id, step);
             if (slot == ExpertCache.MISS) {
                 misses++;
