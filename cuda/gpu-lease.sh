@@ -19,7 +19,8 @@
 #                 mixtral-bench: the policies at Mixtral-8x7B shape, 4-bit experts, 4 slots per layer, gsm8k's
 #                 routing replayed (docs/replay.md); LK_MIXTRAL_BITS="4 2" benches each width in turn (a width after
 #                 the first is created here: mixtral-create-2bit, mixtral-bench-2bit), LK_MIXTRAL_POLICIES picks the
-#                 policies; bench-demo: every policy on the demo model over its 12 held-out prompts (each row must say
+#                 policies; mixtral-profile: `lookahead profile` of the same model, all-resident and
+#                 mixtral-offloading (where a token's time goes; Chrome traces beside the logs); bench-demo: every policy on the demo model over its 12 held-out prompts (each row must say
 #                 `yes`), in whatever time is left
 # LOG_DIR/summary.log lists PASS/FAIL per step; the exit status is 1 if any failed. Steps are cut short (FAIL,
 # "timed out") so that the whole run ends inside SECONDS. LK_STEPS="a b ..." runs only the steps named; LK_BENCH_FILTER
@@ -213,6 +214,11 @@ run() {
         step "mixtral-bench$suffix" $(( ($(left) - 60) / (${#widths[@]} - i) )) bash -c '$LK_JAVA bench "$work" \
             --backend $LK_BACKEND --expert-bits $bits -k 4 -n 32 --prompts "$out/mixtral-prompts.txt" \
             --routing-from "$carry/traces/gsm8k.jsonl" --policies $policies'
+        # where a token's time goes at this shape (attention, the routing read-back, experts, copy waits), all
+        # resident and offloaded; the Chrome traces come back with the logs
+        step "mixtral-profile$suffix" 120 bash -c 'for policy in all-resident mixtral-offloading; do
+            $LK_JAVA profile "$work" --backend $LK_BACKEND --policy $policy -k 4 -n 16 \
+                --out "$out/mixtral-profile-$policy-${bits}bit.json" || exit 1; done'
     done
     rm -rf "$work"
     step bench-demo 90 bash -c '$LK_JAVA bench --backend $LK_BACKEND --expert-bits 4 -n 32 -k 4 \

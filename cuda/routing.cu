@@ -259,52 +259,83 @@ lk_status lk_cuda_router_fused(lk_stream* s, const lk_cuda_fused_router_args* a)
 /* lk_router_heads: a layer's decode routing in one launch                   */
 /* ------------------------------------------------------------------------ */
 
+/* Rows of a set per pass of router_heads_dots: one accumulator per row in each thread. */
+static constexpr int kHeadRows = 8;
+
+/* logits_s[e] = w[e] . xval + (bias ? bias[e] : 0) for e < E (and xval into xn_out, if given, on the
+ * first pass), by the whole block: every thread walks
+ * the columns (coalesced loads across the block) and accumulates kHeadRows rows at once, so each
+ * thread has kHeadRows x 4 independent loads in flight per unrolled step. A warp per row instead
+ * walked hidden / 32 dependent steps, each a memory round trip: ~40 us per layer on an H200 at
+ * Mixtral's 4096. Row sums: warp shuffles, then one thread per row over the warps' partials. */
+template <typename W, typename XVal>
+__device__ __forceinline__ void router_heads_dots(const W* __restrict__ w, const float* __restrict__ bias, int E,
+                                                  int64_t D, XVal xval, float* __restrict__ xn_out,
+                                                  float* __restrict__ logits_s,
+                                                  float* __restrict__ part /* [warps][kHeadRows] */) {
+    const int warp = threadIdx.x >> 5, warps = blockDim.x >> 5, lane = threadIdx.x & 31;
+    for (int e0 = 0; e0 < E; e0 += kHeadRows) {
+        const int rows = E - e0 < kHeadRows ? E - e0 : kHeadRows;
+        float acc[kHeadRows];
+#pragma unroll
+        for (int r = 0; r < kHeadRows; ++r) acc[r] = 0.0f;
+#pragma unroll 4
+        for (int64_t c = threadIdx.x; c < D; c += blockDim.x) {
+            const float xv = xval(c);
+            if (xn_out && e0 == 0) xn_out[c] = xv;
+#pragma unroll
+            for (int r = 0; r < kHeadRows; ++r)
+                if (r < rows) acc[r] = fmaf(lk_to_f32(w[(int64_t)(e0 + r) * D + c]), xv, acc[r]);
+        }
+#pragma unroll
+        for (int r = 0; r < kHeadRows; ++r) {
+            const float sum = lk_warp_sum(acc[r]);
+            if (lane == 0) part[warp * kHeadRows + r] = sum;
+        }
+        __syncthreads();
+        if (threadIdx.x < rows) {
+            float sum = 0.0f;
+            for (int i = 0; i < warps; ++i) sum += part[i * kHeadRows + threadIdx.x];
+            logits_s[e0 + threadIdx.x] = sum + (bias ? bias[e0 + threadIdx.x] : 0.0f);
+        }
+        __syncthreads(); /* part is reused by the next pass */
+    }
+}
+
 /* One block per set: block 0 is the router (xn = rmsnorm(x) * gain, written to xn_out;
  * logits = router . xn; softmax + top-k into the packed output), block 1 + h is
  * lookahead head h (logits = heads[h] . (x * inv) + bias; softmax into the packed
  * output). Every block reduces sum(x^2) itself (hidden floats, L2-resident after the
  * first block) so no block waits for another; the normalised element is recomputed
- * from x in each dot product with the same expression that wrote xn_out. 8 warps
- * share the rows of a set (warp per expert row, lanes along hidden: coalesced loads);
- * warp 0 then runs the softmax / top-k of route_row_warp. */
+ * from x in each dot product, and block 0 writes xn_out from that same value. The block's
+ * threads share the dot products (router_heads_dots); warp 0 then runs the softmax /
+ * top-k of route_row_warp. */
 template <typename G, typename W>
 __global__ void __launch_bounds__(256) router_heads_kernel(lk_router_heads_args a) {
     __shared__ float red[32];
     __shared__ float logits_s[256];
+    __shared__ float part[(256 / 32) * kHeadRows];
     const int set = blockIdx.x;
-    const int warp = threadIdx.x >> 5, warps = blockDim.x >> 5, lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int E = a.n_experts;
     const int64_t D = a.hidden;
     const float* __restrict__ x = a.x;
 
     float ss = 0.0f;
+#pragma unroll 4
     for (int64_t c = threadIdx.x; c < D; c += blockDim.x) ss = fmaf(x[c], x[c], ss);
     ss = lk_block_sum(ss, red);
     const float inv = 1.0f / sqrtf(ss / (float)D + a.eps);
 
-    if (set == 0) {
+    if (set == 0) { /* xn is written as the router's dot products read it */
         const G* __restrict__ g = static_cast<const G*>(a.gain);
-        const W* __restrict__ w = static_cast<const W*>(a.router);
-        for (int64_t c = threadIdx.x; c < D; c += blockDim.x) a.xn_out[c] = (x[c] * inv) * lk_to_f32(g[c]);
-        for (int e = warp; e < E; e += warps) {
-            const W* row = w + (int64_t)e * D;
-            float acc = 0.0f;
-            for (int64_t c = lane; c < D; c += 32) acc = fmaf(lk_to_f32(row[c]), (x[c] * inv) * lk_to_f32(g[c]), acc);
-            acc = lk_warp_sum(acc);
-            if (lane == 0) logits_s[e] = acc;
-        }
+        router_heads_dots(static_cast<const W*>(a.router), nullptr, E, D,
+                          [&](int64_t c) { return (x[c] * inv) * lk_to_f32(g[c]); }, a.xn_out, logits_s, part);
     } else {
         const int h = set - 1;
-        const float* __restrict__ w = a.heads + (int64_t)h * E * D;
-        for (int e = warp; e < E; e += warps) {
-            const float* row = w + (int64_t)e * D;
-            float acc = 0.0f;
-            for (int64_t c = lane; c < D; c += 32) acc = fmaf(row[c], x[c] * inv, acc);
-            acc = lk_warp_sum(acc);
-            if (lane == 0) logits_s[e] = acc + (a.heads_bias ? a.heads_bias[(int64_t)h * E + e] : 0.0f);
-        }
+        router_heads_dots(a.heads + (int64_t)h * E * D, a.heads_bias ? a.heads_bias + (int64_t)h * E : nullptr, E, D,
+                          [&](int64_t c) { return x[c] * inv; }, nullptr, logits_s, part);
     }
-    __syncthreads();
     if (warp != 0) return;
 
     float v[kMaxPerLane];
