@@ -703,6 +703,7 @@ static lk_backend_iface make_iface(void) {
     t.range_push = cuda_range_push;
     t.range_pop = cuda_range_pop;
     t.router_heads = lk_cuda_router_heads;
+    t.expert_swiglu = lk_cuda_expert_swiglu;
     return t;
 }
 

@@ -95,7 +95,7 @@ struct lk_event {
 /* Occupancy of the persistent kernels, measured once per device at open. */
 struct lk_cuda_kernel_occ {
     int qmatvec[5];                /* blocks per SM at 0 dynamic smem, by bits (2..4) */
-    int qmatvec_uniform[5];        /* the same for qmatvec_uniform.cuh's kernel      */
+    int qmatvec_uniform[3][5];     /* the same for qmatvec_uniform.cuh's kernel, by UniformMode */
 };
 
 struct lk_device {
@@ -253,6 +253,8 @@ lk_status lk_cuda_matmul(lk_stream* s, lk_dtype w_dtype, const void* w, const fl
 lk_status lk_cuda_qmatvec(lk_stream* s, const lk_qmatrix* w, const float* x, float* y);
 lk_status lk_cuda_qmatmul(lk_stream* s, const lk_qmatrix* w, const float* x, int64_t n, float* y);
 lk_status lk_cuda_swiglu(lk_stream* s, const float* gate, const float* up, int64_t n, float* out);
+lk_status lk_cuda_expert_swiglu(lk_stream* s, const lk_qmatrix* gate, const lk_qmatrix* up, const lk_qmatrix* down,
+                                const float* x, float* h_gate, float* h_up, float* y);
 lk_status lk_cuda_add(lk_stream* s, float* y, const float* x, int64_t n);
 lk_status lk_cuda_gather_rows(lk_stream* s, const float* src, const int32_t* idx, int64_t m,
                               int64_t dim, float* dst);

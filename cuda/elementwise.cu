@@ -10,18 +10,13 @@
  * bound (~3-5 us per launch on an H100), not bandwidth bound.
  */
 #include "cuda_common.cuh"
+#include "swiglu.cuh"
 
 static constexpr int kThreads = 256;
 
 /* ------------------------------------------------------------------------ */
 /* swiglu and add                                                            */
 /* ------------------------------------------------------------------------ */
-
-__device__ __forceinline__ float lk_silu_mul(float g, float u) {
-    /* silu(g) = g * sigmoid(g) = g / (1 + exp(-g)); expf is the accurate one here
-     * (the library is built without --use_fast_math). */
-    return g / (1.0f + expf(-g)) * u;
-}
 
 /* Vector path: all three pointers 16-byte aligned. out may alias gate or up: each
  * element is read before it is written by the same thread. */

@@ -30,6 +30,7 @@
 
 #include "qmatvec_layout.cuh"
 #include "quant_decode.cuh"
+#include "swiglu.cuh"
 
 namespace lk_qmv {
 
@@ -46,6 +47,18 @@ struct UniformView {
     int32_t group_stride;  /* groups per row of the full matrix                              */
     int32_t nchunks;       /* 32-code chunks per row inside the slice                        */
     int32_t group_shift;   /* log2(chunks per group)                                         */
+};
+
+/* What a launch computes: one matrix; two of one shape on the same x (an expert's gate and up,
+ * their row tiles in one grid); or one whose x is silu(x) * x_up, formed as x is staged (an
+ * expert's down product, the SwiGLU fused into it). */
+enum class UniformMode { Plain, Pair, SwigluX };
+
+/* The inputs beyond the first matrix: Pair's second matrix and output, SwigluX's up vector. */
+struct UniformExtra {
+    UniformView q2;      /* Pair: the same rows, columns and layout as the first */
+    float* y2;
+    const float* x_up;   /* SwigluX */
 };
 
 /* The layouts this kernel takes: group 32 * 2^j, codes and rows aligned for the vector loads. */
@@ -91,10 +104,33 @@ __device__ __forceinline__ void load_rows(ChunkRows<BITS, ROWS>& t, const uint8_
     }
 }
 
-/* Stages the slice's x (zero beyond x_valid) and each chunk's sum (slot 32) in shared memory. */
-__device__ __forceinline__ void stage_x_with_sums(float* smem, const float* __restrict__ x, int x_valid, int nchunks) {
+/* silu(gate) * up staged like stage_x (the launcher checked 16-byte alignment of both). */
+__device__ __forceinline__ void stage_swiglu_x(float* smem, const float* __restrict__ gate, const float* __restrict__ up,
+                                               int x_valid, int n) {
+    for (int i = 4 * threadIdx.x; i < n; i += 4 * kUniformThreads) {
+        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (i + 3 < x_valid) {
+            const float4 g = __ldg(reinterpret_cast<const float4*>(gate + i));
+            const float4 u = __ldg(reinterpret_cast<const float4*>(up + i));
+            v = make_float4(lk_silu_mul(g.x, u.x), lk_silu_mul(g.y, u.y), lk_silu_mul(g.z, u.z), lk_silu_mul(g.w, u.w));
+        } else {
+            if (i < x_valid) v.x = lk_silu_mul(__ldg(gate + i), __ldg(up + i));
+            if (i + 1 < x_valid) v.y = lk_silu_mul(__ldg(gate + i + 1), __ldg(up + i + 1));
+            if (i + 2 < x_valid) v.z = lk_silu_mul(__ldg(gate + i + 2), __ldg(up + i + 2));
+        }
+        *reinterpret_cast<float4*>(smem + x_slot(i)) = v;
+    }
+}
+
+/* Stages the slice's x (zero beyond x_valid; silu(x) * x_up with an up vector) and each chunk's
+ * sum (slot 32) in shared memory. */
+__device__ __forceinline__ void stage_x_with_sums(float* smem, const float* __restrict__ x, const float* __restrict__ x_up,
+                                                  int x_valid, int nchunks) {
     const int tid = threadIdx.x;
-    stage_x<kUniformThreads>(smem, x, x_valid, (int64_t)nchunks * 32);
+    if (x_up)
+        stage_swiglu_x(smem, x, x_up, x_valid, nchunks * 32);
+    else
+        stage_x<kUniformThreads>(smem, x, x_valid, (int64_t)nchunks * 32);
     __syncthreads();
     for (int k = tid; k < nchunks; k += kUniformThreads) {
         const float4* c = reinterpret_cast<const float4*>(smem + (int64_t)k * kChunkFloats);
@@ -113,32 +149,42 @@ __device__ __forceinline__ void stage_x_with_sums(float* smem, const float* __re
  * its columns (more warps per row when a matrix has few rows and long ones), their sums added
  * in shared memory; each lane works on CHUNKS chunks per step, whose loads are issued one step
  * ahead (more bytes in flight per warp). */
-template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT, int CHUNKS>
+template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT, int CHUNKS, UniformMode MODE = UniformMode::Plain>
 __global__ void __launch_bounds__(kUniformThreads, MIN_BLOCKS)
-qmatvec_uniform_kernel(UniformView q, const float* __restrict__ x, int x_valid, float* __restrict__ y, int accumulate) {
+qmatvec_uniform_kernel(UniformView q, const float* __restrict__ x, int x_valid, float* __restrict__ y, int accumulate,
+                       UniformExtra extra) {
     static_assert(kUniformWarps % SPLIT == 0, "SPLIT must divide the warps of a block");
     extern __shared__ __align__(16) float smem[];
     constexpr int kGroups = kUniformWarps / SPLIT;
     constexpr int kRowsPerBlock = kGroups * ROWS;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int group = warp % kGroups, part = warp / kGroups;
-    const int tiles = (q.rows + kRowsPerBlock - 1) / kRowsPerBlock;
+    const int tiles_one = (q.rows + kRowsPerBlock - 1) / kRowsPerBlock;
+    const int tiles = MODE == UniformMode::Pair ? 2 * tiles_one : tiles_one; /* Pair: the second matrix's tiles follow */
     float* partial = smem + (int64_t)q.nchunks * kChunkFloats; /* [warps][ROWS], SPLIT > 1 */
 
     /* Ask L2 for this block's first codes while x is staged (the loads below would otherwise
      * start only after the staging). */
     if (blockIdx.x < tiles) {
-        const int r0 = blockIdx.x * kRowsPerBlock + group * ROWS;
+        const bool second = MODE == UniformMode::Pair && (int)blockIdx.x >= tiles_one;
+        const uint8_t* codes = second ? extra.q2.codes : q.codes;
+        const int r0 = (blockIdx.x - (second ? tiles_one : 0)) * kRowsPerBlock + group * ROWS;
         const int k = part * 32 + lane;
 #pragma unroll
         for (int r = 0; r < ROWS; ++r)
             if (r0 + r < q.rows && k < q.nchunks)
-                asm volatile("prefetch.global.L2 [%0];" ::"l"(q.codes + (size_t)(r0 + r) * q.row_stride + k * 4 * BITS));
+                asm volatile("prefetch.global.L2 [%0];" ::"l"(codes + (size_t)(r0 + r) * q.row_stride + k * 4 * BITS));
     }
-    stage_x_with_sums(smem, x, x_valid, q.nchunks);
+    stage_x_with_sums(smem, x, MODE == UniformMode::SwigluX ? extra.x_up : nullptr, x_valid, q.nchunks);
 
     for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) { /* the same trips for every warp of the block */
-        const int r0 = tile * kRowsPerBlock + group * ROWS;
+        /* Pair: tiles past the first matrix's are the second's (same shape and strides) */
+        const bool second = MODE == UniformMode::Pair && tile >= tiles_one;
+        const uint8_t* const codes = second ? extra.q2.codes : q.codes;
+        const __half* const scales = second ? extra.q2.scales : q.scales;
+        const __half* const zeros = second ? extra.q2.zeros : q.zeros;
+        float* const yt = second ? extra.y2 : y;
+        const int r0 = (tile - (second ? tiles_one : 0)) * kRowsPerBlock + group * ROWS;
         const bool active = r0 < q.rows;
         float acc[ROWS];
 #pragma unroll
@@ -150,9 +196,9 @@ qmatvec_uniform_kernel(UniformView q, const float* __restrict__ x, int x_valid, 
 #pragma unroll
             for (int r = 0; r < ROWS; ++r) {
                 const int row = r0 + r < q.rows ? r0 + r : q.rows - 1; /* past the end: recompute the last row */
-                rowp[r] = q.codes + (size_t)row * q.row_stride;
-                sp[r] = q.scales + (size_t)row * q.group_stride;
-                zp[r] = q.zeros + (size_t)row * q.group_stride;
+                rowp[r] = codes + (size_t)row * q.row_stride;
+                sp[r] = scales + (size_t)row * q.group_stride;
+                zp[r] = zeros + (size_t)row * q.group_stride;
             }
             constexpr int kLaneStep = 32 * SPLIT, kStep = kLaneStep * CHUNKS;
             const int k0 = part * 32 + lane;
@@ -208,13 +254,13 @@ qmatvec_uniform_kernel(UniformView q, const float* __restrict__ x, int x_valid, 
                 for (int r = 0; r < ROWS; ++r) {
                     float v = acc[r];
                     for (int p = 1; p < SPLIT; ++p) v += partial[(p * kGroups + group) * ROWS + r];
-                    if (r0 + r < q.rows) y[r0 + r] = accumulate ? y[r0 + r] + v : v;
+                    if (r0 + r < q.rows) yt[r0 + r] = accumulate ? yt[r0 + r] + v : v;
                 }
             __syncthreads(); /* before the next tile overwrites the partial sums */
         } else if (lane == 0 && active) {
 #pragma unroll
             for (int r = 0; r < ROWS; ++r)
-                if (r0 + r < q.rows) y[r0 + r] = accumulate ? y[r0 + r] + acc[r] : acc[r];
+                if (r0 + r < q.rows) yt[r0 + r] = accumulate ? yt[r0 + r] + acc[r] : acc[r];
         }
     }
 }
@@ -227,28 +273,40 @@ struct UniformLimits {
     int smem_reserved; /* shared memory the driver reserves per block     */
 };
 
-template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT, int CHUNKS> inline const void* uniform_kernel() {
-    return reinterpret_cast<const void*>(qmatvec_uniform_kernel<BITS, ROWS, MIN_BLOCKS, SPLIT, CHUNKS>);
+template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT, int CHUNKS, UniformMode MODE = UniformMode::Plain>
+inline const void* uniform_kernel() {
+    return reinterpret_cast<const void*>(qmatvec_uniform_kernel<BITS, ROWS, MIN_BLOCKS, SPLIT, CHUNKS, MODE>);
 }
 
 /* Once per device: lets the kernel use opt-in shared memory; returns its resident blocks per SM
  * at no dynamic shared memory (the launcher lowers it for the shared memory a slice takes). */
-template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT, int CHUNKS> inline cudaError_t uniform_init(const UniformLimits& lim, int* blocks_per_sm) {
-    cudaError_t e = cudaFuncSetAttribute(uniform_kernel<BITS, ROWS, MIN_BLOCKS, SPLIT, CHUNKS>(),
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, lim.smem_optin);
+template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT, int CHUNKS, UniformMode MODE = UniformMode::Plain>
+inline cudaError_t uniform_init(const UniformLimits& lim, int* blocks_per_sm) {
+    const void* kernel = uniform_kernel<BITS, ROWS, MIN_BLOCKS, SPLIT, CHUNKS, MODE>();
+    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, lim.smem_optin);
     if (e != cudaSuccess) return e;
-    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, uniform_kernel<BITS, ROWS, MIN_BLOCKS, SPLIT, CHUNKS>(),
-                                                      kUniformThreads, 0);
+    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, kernel, kUniformThreads, 0);
     if (*blocks_per_sm < 1) *blocks_per_sm = 1;
     return e;
 }
 
-/* y[rows] = W x (or y += W x with accumulate) for W [rows, cols] in the lookahead.h layout; the
- * caller checked uniform_supported(). Columns beyond one block's shared memory run as slices. */
-template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT, int CHUNKS>
+/* The second matrix of a Pair launch (its codes, scales and zeros in the first's layout) and its output. */
+struct UniformSecond {
+    const uint8_t* codes;
+    const __half* scales;
+    const __half* zeros;
+    float* y;
+};
+
+/* y[rows] = W x for W [rows, cols] in the lookahead.h layout; the caller checked
+ * uniform_supported() (for both matrices of a Pair, and 16-byte aligned x and x_up for SwigluX).
+ * Pair: also second.y = W2 x; SwigluX: x is silu(x) * x_up. Columns beyond one block's shared
+ * memory run as slices, each launch after the first adding into y. */
+template <int BITS, int ROWS, int MIN_BLOCKS, int SPLIT, int CHUNKS, UniformMode MODE = UniformMode::Plain>
 inline cudaError_t launch_uniform(const UniformLimits& lim, int blocks_per_sm, const uint8_t* codes,
                                   const __half* scales, const __half* zeros, int group_size, int64_t rows,
-                                  int64_t cols, const float* x, float* y, cudaStream_t stream) {
+                                  int64_t cols, const float* x, float* y, cudaStream_t stream,
+                                  UniformSecond second = {}, const float* x_up = nullptr) {
     const int64_t ngroups = (cols + group_size - 1) / group_size;
     const int64_t padded = ngroups * group_size, row_bytes = padded * BITS / 8;
     /* leave room for max(2, MIN_BLOCKS) blocks per SM so that one block's loads overlap another's staging */
@@ -261,7 +319,7 @@ inline cudaError_t launch_uniform(const UniformLimits& lim, int blocks_per_sm, c
     int shift = 0;
     while ((32 << shift) < group_size) ++shift;
     constexpr int64_t kRowsPerBlock = kUniformWarps / SPLIT * ROWS;
-    const int64_t tiles = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
+    const int64_t tiles = (rows + kRowsPerBlock - 1) / kRowsPerBlock * (MODE == UniformMode::Pair ? 2 : 1);
     for (int64_t c0 = 0; c0 < padded; c0 += slice_cols) {
         const int64_t sc = padded - c0 < slice_cols ? padded - c0 : slice_cols;
         UniformView v;
@@ -273,6 +331,15 @@ inline cudaError_t launch_uniform(const UniformLimits& lim, int blocks_per_sm, c
         v.group_stride = (int32_t)ngroups;
         v.nchunks = (int32_t)(sc / 32);
         v.group_shift = shift;
+        UniformExtra extra{};
+        if constexpr (MODE == UniformMode::Pair) {
+            extra.q2 = v;
+            extra.q2.codes = second.codes + c0 * BITS / 8;
+            extra.q2.scales = second.scales + c0 / group_size;
+            extra.q2.zeros = second.zeros + c0 / group_size;
+            extra.y2 = second.y;
+        }
+        if constexpr (MODE == UniformMode::SwigluX) extra.x_up = x_up + c0;
         const int64_t x_valid = cols - c0 < sc ? cols - c0 : sc;
         const size_t smem = ((size_t)v.nchunks * kChunkFloats + (SPLIT > 1 ? kUniformWarps * ROWS : 0)) * 4;
         int per_sm = blocks_per_sm;
@@ -281,8 +348,8 @@ inline cudaError_t launch_uniform(const UniformLimits& lim, int blocks_per_sm, c
         if (per_sm < 1) per_sm = 1;
         int64_t grid = (int64_t)per_sm * lim.sms;
         if (grid > tiles) grid = tiles;
-        qmatvec_uniform_kernel<BITS, ROWS, MIN_BLOCKS, SPLIT, CHUNKS>
-            <<<(unsigned)grid, kUniformThreads, smem, stream>>>(v, x + c0, (int)x_valid, y, c0 > 0);
+        qmatvec_uniform_kernel<BITS, ROWS, MIN_BLOCKS, SPLIT, CHUNKS, MODE>
+            <<<(unsigned)grid, kUniformThreads, smem, stream>>>(v, x + c0, (int)x_valid, y, c0 > 0, extra);
         const cudaError_t e = cudaGetLastError();
         if (e != cudaSuccess) return e;
     }

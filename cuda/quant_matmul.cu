@@ -261,19 +261,23 @@ static lk_qmv::UniformLimits uniform_limits(const lk_device* dev) {
     return lk_qmv::UniformLimits{dev->sms, dev->smem_per_sm, dev->smem_optin, dev->smem_reserved};
 }
 
-/* The production variant of the uniform kernel at BITS: its occupancy once per device, its launch. */
-template <int BITS> static cudaError_t uniform_init_bits(lk_device* dev) {
-    return lk_qmv::uniform_init<BITS, kUniformRows, kUniformMinBlocks, 1, 1>(uniform_limits(dev),
-                                                                             &dev->occ.qmatvec_uniform[BITS]);
+using lk_qmv::UniformMode;
+
+/* The production variant of the uniform kernel at BITS, in each mode: its occupancy once per device, its launch. */
+template <int BITS, UniformMode MODE = UniformMode::Plain> static cudaError_t uniform_init_bits(lk_device* dev) {
+    return lk_qmv::uniform_init<BITS, kUniformRows, kUniformMinBlocks, 1, 1, MODE>(
+        uniform_limits(dev), &dev->occ.qmatvec_uniform[static_cast<int>(MODE)][BITS]);
 }
 
-template <int BITS>
-static cudaError_t launch_uniform_bits(lk_stream* s, const lk_qmatrix* w, const QShape& sh, const float* x, float* y) {
+/* y = W x; Pair: also second.y = W2 x (W2 of W's shape and layout); SwigluX: x is silu(x) * x_up. */
+template <int BITS, UniformMode MODE = UniformMode::Plain>
+static cudaError_t launch_uniform_bits(lk_stream* s, const lk_qmatrix* w, const QShape& sh, const float* x, float* y,
+                                       lk_qmv::UniformSecond second = {}, const float* x_up = nullptr) {
     lk_device* dev = lk_stream_device(s);
-    return lk_qmv::launch_uniform<BITS, kUniformRows, kUniformMinBlocks, 1, 1>(
-        uniform_limits(dev), dev->occ.qmatvec_uniform[BITS], static_cast<const uint8_t*>(w->codes),
-        static_cast<const __half*>(w->scales), static_cast<const __half*>(w->zeros), sh.gs, sh.rows, sh.cols, x, y,
-        s->s);
+    return lk_qmv::launch_uniform<BITS, kUniformRows, kUniformMinBlocks, 1, 1, MODE>(
+        uniform_limits(dev), dev->occ.qmatvec_uniform[static_cast<int>(MODE)][BITS],
+        static_cast<const uint8_t*>(w->codes), static_cast<const __half*>(w->scales),
+        static_cast<const __half*>(w->zeros), sh.gs, sh.rows, sh.cols, x, y, s->s, second, x_up);
 }
 
 static lk_status launch_qmatvec(lk_stream* s, const lk_qmatrix* w, const float* x, float* y) {
@@ -406,6 +410,12 @@ lk_status lk_cuda_quant_init(lk_device* dev) {
     LK_CUDA_TRY(uniform_init_bits<2>(dev), "qmatvec occupancy");
     LK_CUDA_TRY(uniform_init_bits<3>(dev), "qmatvec occupancy");
     LK_CUDA_TRY(uniform_init_bits<4>(dev), "qmatvec occupancy");
+    LK_CUDA_TRY((uniform_init_bits<2, UniformMode::Pair>(dev)), "qmatvec occupancy");
+    LK_CUDA_TRY((uniform_init_bits<3, UniformMode::Pair>(dev)), "qmatvec occupancy");
+    LK_CUDA_TRY((uniform_init_bits<4, UniformMode::Pair>(dev)), "qmatvec occupancy");
+    LK_CUDA_TRY((uniform_init_bits<2, UniformMode::SwigluX>(dev)), "qmatvec occupancy");
+    LK_CUDA_TRY((uniform_init_bits<3, UniformMode::SwigluX>(dev)), "qmatvec occupancy");
+    LK_CUDA_TRY((uniform_init_bits<4, UniformMode::SwigluX>(dev)), "qmatvec occupancy");
     return LK_OK;
 }
 
@@ -432,4 +442,45 @@ lk_status lk_cuda_qmatmul(lk_stream* s, const lk_qmatrix* w, const float* x, int
     default: launch_qgemm<4>(w, sh, x, n, y, s->s); break;
     }
     return lk_cuda_check_launch("qmatmul");
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* lk_expert_swiglu: an expert on one token in two launches where the layouts allow               */
+/* ---------------------------------------------------------------------------------------------- */
+
+template <int BITS>
+static cudaError_t launch_expert_uniform(lk_stream* s, const lk_qmatrix* gate, const lk_qmatrix* up,
+                                         const lk_qmatrix* down, const float* x, float* h_gate, float* h_up, float* y) {
+    const lk_qmv::UniformSecond second{static_cast<const uint8_t*>(up->codes), static_cast<const __half*>(up->scales),
+                                       static_cast<const __half*>(up->zeros), h_up};
+    cudaError_t e = launch_uniform_bits<BITS, UniformMode::Pair>(s, gate, qshape(gate), x, h_gate, second);
+    if (e != cudaSuccess) return e;
+    const QShape dsh = qshape(down);
+    switch (dsh.bits) { /* down may be stored at another width than gate and up */
+    case 2: return launch_uniform_bits<2, UniformMode::SwigluX>(s, down, dsh, h_gate, y, {}, h_up);
+    case 3: return launch_uniform_bits<3, UniformMode::SwigluX>(s, down, dsh, h_gate, y, {}, h_up);
+    default: return launch_uniform_bits<4, UniformMode::SwigluX>(s, down, dsh, h_gate, y, {}, h_up);
+    }
+}
+
+lk_status lk_cuda_expert_swiglu(lk_stream* s, const lk_qmatrix* gate, const lk_qmatrix* up, const lk_qmatrix* down,
+                                const float* x, float* h_gate, float* h_up, float* y) {
+    LK_BIND_STREAM(s);
+    const QShape gsh = qshape(gate), dsh = qshape(down);
+    const bool fused = lk_qmv::uniform_supported(gsh.bits, gsh.gs, gate->codes, gsh.row_bytes, gsh.rows) &&
+                       lk_qmv::uniform_supported(gsh.bits, gsh.gs, up->codes, gsh.row_bytes, gsh.rows) &&
+                       lk_qmv::uniform_supported(dsh.bits, dsh.gs, down->codes, dsh.row_bytes, dsh.rows) &&
+                       lk_is_aligned(h_gate, 16) && lk_is_aligned(h_up, 16);
+    if (fused) {
+        const cudaError_t e = gsh.bits == 2   ? launch_expert_uniform<2>(s, gate, up, down, x, h_gate, h_up, y)
+                              : gsh.bits == 3 ? launch_expert_uniform<3>(s, gate, up, down, x, h_gate, h_up, y)
+                                              : launch_expert_uniform<4>(s, gate, up, down, x, h_gate, h_up, y);
+        return e == cudaSuccess ? LK_OK : lk_cuda_fail(e, "expert_swiglu");
+    }
+    /* other layouts: the four ops (the general kernel serves what the uniform one cannot) */
+    lk_status st = launch_qmatvec(s, gate, x, h_gate);
+    if (st == LK_OK) st = launch_qmatvec(s, up, x, h_up);
+    if (st == LK_OK) st = lk_cuda_swiglu(s, h_gate, h_up, gate->rows, h_gate);
+    if (st == LK_OK) st = launch_qmatvec(s, down, h_gate, y);
+    return st;
 }

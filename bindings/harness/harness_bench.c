@@ -283,6 +283,89 @@ static void bench_qmatvec_rotation(bench_ctx* b, size_t workset) {
         }
 }
 
+/* ---- an expert on one token: lk_expert_swiglu against its four ops ------------------------ */
+
+typedef struct expert_launch {
+    hdev* d;
+    lk_qmatrix gate, up, down;
+    const float* x;
+    float *h_gate, *h_up, *y;
+} expert_launch;
+
+static lk_status l_expert_fused(void* v, int rep) {
+    (void)rep;
+    expert_launch* c = v;
+    return lk_expert_swiglu(c->d->stream, &c->gate, &c->up, &c->down, c->x, c->h_gate, c->h_up, c->y);
+}
+
+static lk_status l_expert_ops(void* v, int rep) {
+    (void)rep;
+    expert_launch* c = v;
+    lk_stream* s = c->d->stream;
+    lk_status st = lk_qmatvec(s, &c->gate, c->x, c->h_gate);
+    if (st == LK_OK) st = lk_qmatvec(s, &c->up, c->x, c->h_up);
+    if (st == LK_OK) st = lk_swiglu(s, c->h_gate, c->h_up, c->gate.rows, c->h_gate);
+    if (st == LK_OK) st = lk_qmatvec(s, &c->down, c->h_gate, c->y);
+    return st;
+}
+
+/* A qmatrix of random codes with valid scales (about 0.01) and mid-range zeros, in device memory. */
+static lk_qmatrix dev_qmatrix(hdev* d, int bits, int gs, int64_t rows, int64_t cols, uint64_t stream, uint64_t seed) {
+    int64_t ngroups = (cols + gs - 1) / gs;
+    size_t code_bytes = lk_qmatrix_code_bytes(bits, gs, rows, cols), n = (size_t)(rows * ngroups);
+    uint8_t* codes = malloc(code_bytes);
+    uint16_t* sc = malloc(n * sizeof(uint16_t));
+    uint16_t* zr = malloc(n * sizeof(uint16_t));
+    if (!codes || !sc || !zr) harness_fatal(__FILE__, __LINE__, "malloc", LK_ERR_HOST_OUT_OF_MEMORY);
+    hrng r = rng_make(seed, stream);
+    for (size_t i = 0; i < code_bytes; i++) codes[i] = (uint8_t)rng_u64(&r);
+    for (size_t k = 0; k < n; k++) {
+        sc[k] = h_f32_to_f16(0.01f + 0.0001f * (float)(k % 7));
+        zr[k] = h_f32_to_f16((float)((1 << bits) - 1) * 0.5f);
+    }
+    lk_qmatrix q;
+    memset(&q, 0, sizeof q);
+    q.struct_size = sizeof q;
+    q.bits = bits;
+    q.group_size = gs;
+    q.rows = rows;
+    q.cols = cols;
+    q.codes = dev_upload(d, codes, code_bytes);
+    q.scales = dev_upload(d, sc, n * sizeof(uint16_t));
+    q.zeros = dev_upload(d, zr, n * sizeof(uint16_t));
+    free(codes); free(sc); free(zr);
+    return q;
+}
+
+/* Mixtral-8x7B's expert (hidden 4096, intermediate 14336; --quick: a quarter of each) at 4 and 2
+ * bits: the fused op's time next to the four ops it replaces, and its GB/s of weights. */
+static void bench_expert(bench_ctx* b) {
+    const int64_t hidden = b->h->opt.quick ? 1024 : 4096, inter = b->h->opt.quick ? 3584 : 14336;
+    static const int BITS[] = {4, 2};
+    for (size_t bi = 0; bi < 2; bi++) {
+        const int bits = BITS[bi], gs = 64;
+        expert_launch c = {.d = b->d};
+        c.gate = dev_qmatrix(b->d, bits, gs, inter, hidden, 5100 + bi, b->h->opt.seed);
+        c.up = dev_qmatrix(b->d, bits, gs, inter, hidden, 5110 + bi, b->h->opt.seed);
+        c.down = dev_qmatrix(b->d, bits, gs, hidden, inter, 5120 + bi, b->h->opt.seed);
+        c.x = dev_random(b->d, (size_t)hidden, 1.0f, 5130, b->h->opt.seed);
+        c.h_gate = dev_alloc(b->d, sizeof(float) * (size_t)inter);
+        c.h_up = dev_alloc(b->d, sizeof(float) * (size_t)inter);
+        c.y = dev_alloc(b->d, sizeof(float) * (size_t)hidden);
+        const double bytes = 3.0 * ((double)lk_qmatrix_code_bytes(bits, gs, inter, hidden) +
+                                    4.0 * (double)(inter * ((hidden + gs - 1) / gs)));
+        char name[96];
+        snprintf(name, sizeof name, "expert q%d g%d %lld->%lld, 4 ops", bits, gs, (long long)hidden, (long long)inter);
+        const double ops = time_op(b, name, l_expert_ops, &c);
+        report(b, name, ops, bytes, 0);
+        snprintf(name, sizeof name, "expert q%d g%d %lld->%lld, fused", bits, gs, (long long)hidden, (long long)inter);
+        const double fused = time_op(b, name, l_expert_fused, &c);
+        report(b, name, fused, bytes, 0);
+        if (ops > 0 && fused > 0) printf("bench  expert q%d: fused / 4 ops = %.3f\n", bits, fused / ops);
+        dev_free_all();
+    }
+}
+
 /* ---- the other ops ------------------------------------------------------------------------ */
 
 typedef struct op_launch {
@@ -321,6 +404,25 @@ static lk_status l_router(void* v, int rep) {
     op_launch* o = v;
     return lk_router_topk(o->d->stream, &o->router);
 }
+/* The decode routing of one layer as the engine runs it: lk_router_heads, then (read_back) its packed
+ * output copied into pinned memory on the same stream. */
+typedef struct heads_launch {
+    hdev* d;
+    lk_router_heads_args args;
+    void* host_out;
+    int read_back;
+} heads_launch;
+
+static lk_status l_router_heads(void* v, int rep) {
+    (void)rep;
+    heads_launch* o = v;
+    lk_status st = lk_router_heads(o->d->stream, &o->args);
+    if (st == LK_OK && o->read_back)
+        st = lk_copy_d2h(o->d->stream, o->host_out, o->args.out,
+                         lk_router_heads_out_bytes(o->args.k, o->args.n_heads, o->args.n_experts));
+    return st;
+}
+
 static lk_status l_swiglu(void* v, int rep) {
     op_launch* o = v;
     return lk_swiglu(o->d->stream, o->a, o->b, o->n, o->out);
@@ -471,6 +573,56 @@ static void bench_ops(bench_ctx* b) {
             dev_free_all();
         }
     }
+    if (harness_selected(h, "router_heads")) {
+        /* Mixtral's router (hidden 4096, 8 experts, top 2) alone and with 3 lookahead heads; the last row
+         * times one launch and its read-back between two events, as the engine waits for it each layer */
+        static const struct { int heads, read_back; } R[] = {{0, 0}, {3, 0}, {3, 1}};
+        const int64_t D = 4096;
+        const int E = 8, K = 2;
+        lk_host_buffer* hb;
+        HCHECK(lk_host_buffer_alloc(d->dev, 4096, &hb));
+        void* host_out;
+        HCHECK(lk_host_buffer_ptr(hb, &host_out));
+        for (size_t i = 0; i < sizeof R / sizeof R[0]; i++) {
+            heads_launch o = {.d = d, .host_out = host_out, .read_back = R[i].read_back};
+            lk_router_heads_args* a = &o.args;
+            memset(a, 0, sizeof *a);
+            a->struct_size = sizeof *a;
+            a->x = dev_random(d, (size_t)D, 1.0f, 6550, seed);
+            a->hidden = D;
+            a->eps = 1e-5f;
+            a->gain_dtype = LK_F16;
+            a->gain = dev_random_half(d, (size_t)D, LK_F16, 1.0f, 6551, seed);
+            a->router_dtype = LK_F16;
+            a->n_experts = E;
+            a->router = dev_random_half(d, (size_t)(E * D), LK_F16, 0.05f, 6552, seed);
+            a->k = K;
+            a->renormalize = 1;
+            a->n_heads = R[i].heads;
+            if (R[i].heads > 0) a->heads = dev_random(d, (size_t)(R[i].heads * E * D), 0.05f, 6553, seed);
+            a->xn_out = dev_alloc(d, sizeof(float) * (size_t)D);
+            a->out = dev_alloc(d, lk_router_heads_out_bytes(K, R[i].heads, E));
+            const double bytes = (double)D * (4 + 2 + 4) + (double)E * D * 2 + (double)R[i].heads * E * D * 4;
+            if (R[i].read_back) {
+                snprintf(name, sizeof name, "router_heads h=%d + read-back, one at a time", R[i].heads);
+                double ms[64];
+                int reps = b->reps > 64 ? 64 : b->reps, next = 0, failed = 0;
+                for (int w = 0; w < b->warmup && !failed; w++)
+                    failed = time_launches(b, name, l_router_heads, &o, &next, 1) < 0;
+                for (int r = 0; r < reps && !failed; r++) {
+                    ms[r] = time_launches(b, name, l_router_heads, &o, &next, 1);
+                    failed = ms[r] < 0;
+                }
+                if (!failed) report(b, name, median(ms, reps), bytes, 0);
+            } else {
+                snprintf(name, sizeof name, "router_heads hidden=%lld experts=%d heads=%d", (long long)D, E,
+                         R[i].heads);
+                report(b, name, time_op(b, name, l_router_heads, &o), bytes, 0);
+            }
+            dev_free_all();
+        }
+        HCHECK(lk_host_buffer_free(hb));
+    }
     if (harness_selected(h, "swiglu")) {
         op_launch o = {.d = d, .n = 14336};
         o.a = dev_random(d, 14336, 4.0f, 6600, seed);
@@ -567,6 +719,7 @@ void run_bench(harness* h) {
     }
     if (harness_selected(h, "qmatvec")) bench_qmatvec_rotation(&b, workset);
     dev_free_all();
+    if (harness_selected(h, "expert_swiglu")) bench_expert(&b);
     bench_ops(&b);
     free(rb.words);
     HCHECK(lk_event_destroy(b.ev0));

@@ -336,6 +336,65 @@ static void t_qmatvec(harness* h) {
     }
 }
 
+/* lk_expert_swiglu against the reference of its definition (two products, SwiGLU, a product), with
+ * the gate/up format and the down format chosen apart: the CUDA backend fuses the uniform layouts
+ * into two launches and runs the others as four ops. */
+static void expert_case(harness* h, int bits, int gs, int down_bits, int down_gs, int64_t hidden, int64_t inter,
+                        uint64_t stream) {
+    hrng r = rng_make(h->opt.seed, stream);
+    hqmat mg = hqmat_random(&r, bits, gs, inter, hidden);
+    hqmat mu = hqmat_random(&r, bits, gs, inter, hidden);
+    hqmat md = hqmat_random(&r, down_bits, down_gs, hidden, inter);
+    float* wg = xmalloc(sizeof(float) * inter * hidden);
+    float* wu = xmalloc(sizeof(float) * inter * hidden);
+    float* wd = xmalloc(sizeof(float) * hidden * inter);
+    hqmat_dequant(&mg, wg);
+    hqmat_dequant(&mu, wu);
+    hqmat_dequant(&md, wd);
+    float* x = xmalloc(sizeof(float) * hidden);
+    fill_sym(&r, x, hidden, 1.0f / sqrtf((float)hidden)); /* gate and up of order 1: both tails of silu */
+    float* hg = xmalloc(sizeof(float) * inter);
+    float* hu = xmalloc(sizeof(float) * inter);
+    float* ref = xmalloc(sizeof(float) * hidden);
+    ref_matmul(wg, x, 1, inter, hidden, hg);
+    ref_matmul(wu, x, 1, inter, hidden, hu);
+    ref_swiglu(hg, hu, inter, hg);
+    ref_matmul(wd, hg, 1, hidden, inter, ref);
+    dev_run run[2];
+    float* out[2];
+    for (int i = 0; i < 2; i++) {
+        hdev* d = device(h, i);
+        lk_qmatrix g = upload_qmatrix(d, &mg), u = upload_qmatrix(d, &mu), dn = upload_qmatrix(d, &md);
+        float* dx = dev_upload(d, x, sizeof(float) * hidden);
+        float* dhg = dev_alloc(d, sizeof(float) * inter);
+        float* dhu = dev_alloc(d, sizeof(float) * inter);
+        float* dy = dev_alloc(d, sizeof(float) * hidden);
+        run_status(d, lk_expert_swiglu(d->stream, &g, &u, &dn, dx, dhg, dhu, dy), &run[i]);
+        out[i] = download_f32(d, &run[i], dy, hidden);
+    }
+    char desc[96];
+    snprintf(desc, sizeof desc, "q%d g%d, down q%d g%d, %lld -> %lld", bits, gs, down_bits, down_gs,
+             (long long)hidden, (long long)inter);
+    /* two products in a row: the qmatvec tolerances, a little looser */
+    const tol t = {1e-10, 1e-7, 1e-8};
+    finish_f32(h, "expert_swiglu", desc, run, out, ref, hidden, t);
+    dev_free_all();
+    hqmat_free(&mg); hqmat_free(&mu); hqmat_free(&md);
+    free(wg); free(wu); free(wd); free(x); free(hg); free(hu); free(ref); free(out[0]); free(out[1]);
+}
+
+static void t_expert_swiglu(harness* h) {
+    uint64_t k = 0;
+    for (int b = 0; b < 3; b++) {
+        expert_case(h, BITS[b], 64, BITS[b], 64, 256, 512, 1500 + k++);   /* uniform: two launches */
+        expert_case(h, BITS[b], 32, BITS[b], 128, 96, 160, 1500 + k++);
+        expert_case(h, BITS[b], 64, 4, 64, 130, 200, 1500 + k++);         /* ragged columns, down 4-bit */
+        expert_case(h, BITS[b], 24, BITS[b], 40, 100, 50, 1500 + k++);    /* groups the uniform kernel cannot take */
+    }
+    expert_case(h, 4, 64, 2, 64, 64, 40000, 1520);   /* down wider than shared memory: column slices */
+    expert_case(h, 4, 64, 4, 64, 1024, 2816, 1521);  /* a small model's expert */
+}
+
 static void t_qmatmul(harness* h) {
     static const struct { int64_t n, rows, cols; } S[] = {
         {1, 7, 33}, {3, 65, 127}, {7, 33, 300}, {33, 96, 256}, {65, 17, 65}, {4, 300, 1030}};
@@ -869,7 +928,7 @@ static const struct { const char* name; void (*run)(harness*); } OPS[] = {
     {"matmul", t_matmul},       {"qmatvec", t_qmatvec},   {"qmatmul", t_qmatmul},
     {"swiglu", t_swiglu},       {"add", t_add},           {"gather_rows", t_gather},
     {"scatter_add_rows", t_scatter}, {"convert", t_convert}, {"router_topk", t_router},
-    {"attention", t_attention}, {"router_heads", t_router_heads},
+    {"attention", t_attention}, {"router_heads", t_router_heads}, {"expert_swiglu", t_expert_swiglu},
 };
 
 void run_compare_ops(harness* h) {

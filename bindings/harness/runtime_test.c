@@ -937,9 +937,9 @@ static void test_validation(void) {
 
     lk_qmatrix q = {.struct_size = sizeof q, .bits = 4, .group_size = 12, .rows = 4, .cols = 32,
                     .codes = p, .scales = p, .zeros = p};
-    EXPECT_ERROR(lk_qmatvec(s, &q, p, p), INV, "lk_qmatvec: group_size 12 is not a multiple of 8");
+    EXPECT_ERROR(lk_qmatvec(s, &q, p, p), INV, "lk_qmatvec: w->group_size 12 is not a multiple of 8");
     q.group_size = 2048;
-    EXPECT_ERROR(lk_qmatvec(s, &q, p, p), INV, "group_size 2048 is not in [8, 1024]");
+    EXPECT_ERROR(lk_qmatvec(s, &q, p, p), INV, "w->group_size 2048 is not in [8, 1024]");
     q.group_size = 32;
     q.bits = 5;
     EXPECT_ERROR(lk_qmatmul(s, &q, p, 1, p), UNS, "lk_qmatmul: w->bits 5 is not supported");
@@ -958,6 +958,24 @@ static void test_validation(void) {
     q.struct_size = sizeof q;
     EXPECT_ERROR(lk_qmatmul(s, &q, p, 0, p), INV, "lk_qmatmul: n must be > 0");
     EXPECT_ERROR(lk_qmatvec(s, NULL, p, p), INV, "lk_qmatvec: w is NULL");
+
+    /* lk_expert_swiglu: gate and up of one format [inter 4, hidden 32], down [32, 4], outputs apart */
+    lk_qmatrix eg = q, eu = q, ed = q;
+    ed.rows = 32;
+    ed.cols = 4;
+    eu.bits = 4;
+    EXPECT_ERROR(lk_expert_swiglu(s, &eg, &eu, &ed, p, p + 64, p + 96, p + 128), INV,
+                 "lk_expert_swiglu: up (4-bit g32, 4 x 32) differs from gate (3-bit g32, 4 x 32)");
+    eu.bits = 3;
+    EXPECT_ERROR(lk_expert_swiglu(s, &eg, &eu, &eg, p, p + 64, p + 96, p + 128), INV,
+                 "lk_expert_swiglu: down is 4 x 32, expected 32 x 4 (gate transposed)");
+    ed.bits = 5;
+    EXPECT_ERROR(lk_expert_swiglu(s, &eg, &eu, &ed, p, p + 64, p + 96, p + 128), UNS,
+                 "lk_expert_swiglu: down->bits 5 is not supported");
+    ed.bits = 3;
+    EXPECT_ERROR(lk_expert_swiglu(s, &eg, &eu, &ed, p, p + 64, p + 96, p + 64), INV,
+                 "lk_expert_swiglu: y and h_gate overlap");
+    EXPECT_ERROR(lk_expert_swiglu(s, &eg, NULL, &ed, p, p + 64, p + 96, p + 128), INV, "lk_expert_swiglu: up is NULL");
 
     lk_router_args r = {.struct_size = sizeof r, .logits = p, .n = 1, .n_experts = 8, .k = 9,
                         .topk_idx = (int32_t*)p, .topk_weight = p};

@@ -37,8 +37,8 @@ extern "C" {
 #endif
 
 #define LK_ABI_VERSION 1
-/* Additions that keep every existing struct and function: 1 = lk_router_heads. */
-#define LK_ABI_MINOR 1
+/* Additions that keep every existing struct and function: 1 = lk_router_heads, 2 = lk_expert_swiglu. */
+#define LK_ABI_MINOR 2
 
 /* ======================================================================== */
 /* Section: core — status, errors, version                                  */
@@ -236,6 +236,16 @@ LK_API lk_status lk_qmatvec(lk_stream* stream, const lk_qmatrix* w, const float*
 /* y[n, rows] = x[n, cols] @ W^T for a qmatrix W (prefill path). */
 LK_API lk_status lk_qmatmul(lk_stream* stream, const lk_qmatrix* w, const float* x, int64_t n,
                             float* y);
+
+/* One SwiGLU expert on one token (the decode path): y = down (silu(gate x) * (up x)), the same as
+ * lk_qmatvec(gate, x, h_gate); lk_qmatvec(up, x, h_up); lk_swiglu(h_gate, h_up, h_gate);
+ * lk_qmatvec(down, h_gate, y). gate and up [inter, hidden] of one format (bits, group size),
+ * down [hidden, inter]; x f32 [hidden]; h_gate, h_up f32 [inter] scratch (left unspecified);
+ * y f32 [hidden], not overlapping x, h_gate or h_up. CUDA computes gate and up in one launch
+ * and the SwiGLU as the down product stages its input: two launches instead of four. */
+LK_API lk_status lk_expert_swiglu(lk_stream* stream, const lk_qmatrix* gate, const lk_qmatrix* up,
+                                  const lk_qmatrix* down, const float* x, float* h_gate, float* h_up,
+                                  float* y);
 
 /* out[i] = silu(gate[i]) * up[i] for i < n; f32; out may alias gate or up. */
 LK_API lk_status lk_swiglu(lk_stream* stream, const float* gate, const float* up, int64_t n,

@@ -108,6 +108,10 @@ struct lk_backend_iface {
 
     /* Added with LK_ABI_MINOR 1 (at the end, so the table only grows). */
     lk_status (*router_heads)(lk_stream* s, const lk_router_heads_args* args);
+    /* Added with LK_ABI_MINOR 2. */
+    lk_status (*expert_swiglu)(lk_stream* s, const lk_qmatrix* gate, const lk_qmatrix* up,
+                               const lk_qmatrix* down, const float* x, float* h_gate, float* h_up,
+                               float* y);
 };
 
 /* Entry point a backend library exports (the CPU backend is linked in). */

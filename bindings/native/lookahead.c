@@ -524,29 +524,40 @@ LK_API size_t lk_qmatrix_code_bytes(int32_t bits, int32_t group_size, int64_t ro
     return (size_t)total;
 }
 
-static lk_status check_qmatrix(const char* fn, const lk_qmatrix* w) {
-    CHECK(check_ptr(fn, "w", w));
-    CHECK_STRUCT_SIZE(fn, "w", w, lk_qmatrix, zeros);
+static lk_status check_disjoint(const char* fn, const char* an_, const void* a, size_t an,
+                                const char* bn_, const void* b, size_t bn);
+
+/* A qmatrix argument, called `name` ("w", "gate", ...) in the messages. */
+static lk_status check_qmatrix_named(const char* fn, const char* name, const lk_qmatrix* w) {
+    char arg[64];
+#define QARG(field) (snprintf(arg, sizeof arg, "%s->" field, name), arg)
+    CHECK(check_ptr(fn, name, w));
+    CHECK_STRUCT_SIZE(fn, name, w, lk_qmatrix, zeros);
     if (!qmatrix_bits_ok(w->bits))
-        return set_error(LK_ERR_UNSUPPORTED, "%s: w->bits %d is not supported (2, 3 or 4)", fn,
-                         w->bits);
+        return set_error(LK_ERR_UNSUPPORTED, "%s: %s->bits %d is not supported (2, 3 or 4)", fn,
+                         name, w->bits);
     if (w->group_size % 8 != 0)
-        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: group_size %d is not a multiple of 8", fn,
-                         w->group_size);
+        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s->group_size %d is not a multiple of 8",
+                         fn, name, w->group_size);
     if (w->group_size < 8 || w->group_size > 1024)
-        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: group_size %d is not in [8, 1024]", fn,
-                         w->group_size);
-    CHECK(check_positive(fn, "w->rows", w->rows));
-    CHECK(check_positive(fn, "w->cols", w->cols));
+        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s->group_size %d is not in [8, 1024]", fn,
+                         name, w->group_size);
+    CHECK(check_positive(fn, QARG("rows"), w->rows));
+    CHECK(check_positive(fn, QARG("cols"), w->cols));
     if (lk_qmatrix_code_bytes(w->bits, w->group_size, w->rows, w->cols) == 0)
-        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: w of %lld x %lld is too large", fn,
+        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s of %lld x %lld is too large", fn, name,
                          (long long)w->rows, (long long)w->cols);
-    CHECK(check_ptr(fn, "w->codes", w->codes));
-    CHECK(check_ptr(fn, "w->scales", w->scales));
-    CHECK(check_ptr(fn, "w->zeros", w->zeros));
-    CHECK(check_aligned(fn, "w->scales", w->scales, 2));
-    CHECK(check_aligned(fn, "w->zeros", w->zeros, 2));
+    CHECK(check_ptr(fn, QARG("codes"), w->codes));
+    CHECK(check_ptr(fn, QARG("scales"), w->scales));
+    CHECK(check_ptr(fn, QARG("zeros"), w->zeros));
+    CHECK(check_aligned(fn, QARG("scales"), w->scales, 2));
+    CHECK(check_aligned(fn, QARG("zeros"), w->zeros, 2));
+#undef QARG
     return LK_OK;
+}
+
+static lk_status check_qmatrix(const char* fn, const lk_qmatrix* w) {
+    return check_qmatrix_named(fn, "w", w);
 }
 
 LK_API lk_status lk_embedding(lk_stream* stream, lk_dtype table_dtype, const void* table,
@@ -654,6 +665,44 @@ LK_API lk_status lk_qmatmul(lk_stream* stream, const lk_qmatrix* w, const float*
     CHECK(check_aligned(fn, "x", x, 4));
     CHECK(check_aligned(fn, "y", y, 4));
     FORWARD(fn, iface_of(stream)->qmatmul(stream, w, x, n, y));
+}
+
+LK_API lk_status lk_expert_swiglu(lk_stream* stream, const lk_qmatrix* gate, const lk_qmatrix* up,
+                                  const lk_qmatrix* down, const float* x, float* h_gate, float* h_up,
+                                  float* y) {
+    static const char fn[] = "lk_expert_swiglu";
+    CHECK(check_handle(fn, "stream", stream, LK_HANDLE_STREAM));
+    CHECK(check_qmatrix_named(fn, "gate", gate));
+    CHECK(check_qmatrix_named(fn, "up", up));
+    CHECK(check_qmatrix_named(fn, "down", down));
+    if (up->bits != gate->bits || up->group_size != gate->group_size || up->rows != gate->rows ||
+        up->cols != gate->cols)
+        return set_error(LK_ERR_INVALID_ARGUMENT,
+                         "%s: up (%d-bit g%d, %lld x %lld) differs from gate (%d-bit g%d, %lld x %lld)",
+                         fn, up->bits, up->group_size, (long long)up->rows, (long long)up->cols,
+                         gate->bits, gate->group_size, (long long)gate->rows, (long long)gate->cols);
+    if (down->cols != gate->rows || down->rows != gate->cols)
+        return set_error(LK_ERR_INVALID_ARGUMENT,
+                         "%s: down is %lld x %lld, expected %lld x %lld (gate transposed)", fn,
+                         (long long)down->rows, (long long)down->cols, (long long)gate->cols,
+                         (long long)gate->rows);
+    CHECK(check_ptr(fn, "x", x));
+    CHECK(check_ptr(fn, "h_gate", h_gate));
+    CHECK(check_ptr(fn, "h_up", h_up));
+    CHECK(check_ptr(fn, "y", y));
+    CHECK(check_aligned(fn, "x", x, 4));
+    CHECK(check_aligned(fn, "h_gate", h_gate, 4));
+    CHECK(check_aligned(fn, "h_up", h_up, 4));
+    CHECK(check_aligned(fn, "y", y, 4));
+    /* x is read while h_gate and h_up are written, and y while h_gate is read */
+    size_t hidden = (size_t)gate->cols * 4, inter = (size_t)gate->rows * 4;
+    CHECK(check_disjoint(fn, "h_gate", h_gate, inter, "h_up", h_up, inter));
+    CHECK(check_disjoint(fn, "h_gate", h_gate, inter, "x", x, hidden));
+    CHECK(check_disjoint(fn, "h_up", h_up, inter, "x", x, hidden));
+    CHECK(check_disjoint(fn, "y", y, hidden, "x", x, hidden));
+    CHECK(check_disjoint(fn, "y", y, hidden, "h_gate", h_gate, inter));
+    CHECK(check_disjoint(fn, "y", y, hidden, "h_up", h_up, inter));
+    FORWARD(fn, iface_of(stream)->expert_swiglu(stream, gate, up, down, x, h_gate, h_up, y));
 }
 
 LK_API lk_status lk_swiglu(lk_stream* stream, const float* gate, const float* up, int64_t n,

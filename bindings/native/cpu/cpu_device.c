@@ -329,6 +329,7 @@ static const lk_backend_iface cpu_iface = {
     .range_push = cpu_range_push,
     .range_pop = cpu_range_pop,
     .router_heads = lk_cpu_router_heads,
+    .expert_swiglu = lk_cpu_expert_swiglu,
 };
 
 lk_status lk_cpu_backend(const lk_host_services* host, const lk_backend_iface** out) {

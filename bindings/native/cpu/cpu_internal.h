@@ -50,6 +50,9 @@ lk_status lk_cpu_matmul(lk_stream* s, lk_dtype w_dtype, const void* w, const flo
 lk_status lk_cpu_qmatvec(lk_stream* s, const lk_qmatrix* w, const float* x, float* y);
 lk_status lk_cpu_qmatmul(lk_stream* s, const lk_qmatrix* w, const float* x, int64_t n, float* y);
 lk_status lk_cpu_swiglu(lk_stream* s, const float* gate, const float* up, int64_t n, float* out);
+lk_status lk_cpu_expert_swiglu(lk_stream* s, const lk_qmatrix* gate, const lk_qmatrix* up,
+                               const lk_qmatrix* down, const float* x, float* h_gate, float* h_up,
+                               float* y);
 lk_status lk_cpu_add(lk_stream* s, float* y, const float* x, int64_t n);
 lk_status lk_cpu_gather_rows(lk_stream* s, const float* src, const int32_t* idx, int64_t m,
                              int64_t dim, float* dst);

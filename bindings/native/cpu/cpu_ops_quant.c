@@ -333,6 +333,20 @@ lk_status lk_cpu_qmatvec(lk_stream* s, const lk_qmatrix* w, const float* x, floa
     return lk_cpu_enqueue(s, qmatvec_task, &a, sizeof a);
 }
 
+/* ---- expert_swiglu ---------------------------------------------------------- */
+
+/* The four ops it stands for, enqueued in order: the same results by construction (the fused
+ * launches are a CUDA matter; on the CPU each op already runs in parallel over rows). */
+lk_status lk_cpu_expert_swiglu(lk_stream* s, const lk_qmatrix* gate, const lk_qmatrix* up,
+                               const lk_qmatrix* down, const float* x, float* h_gate, float* h_up,
+                               float* y) {
+    lk_status st = lk_cpu_qmatvec(s, gate, x, h_gate);
+    if (st == LK_OK) st = lk_cpu_qmatvec(s, up, x, h_up);
+    if (st == LK_OK) st = lk_cpu_swiglu(s, h_gate, h_up, gate->rows, h_gate);
+    if (st == LK_OK) st = lk_cpu_qmatvec(s, down, h_gate, y);
+    return st;
+}
+
 /* ---- qmatmul ---------------------------------------------------------------- */
 
 typedef struct qmatmul_ctx {

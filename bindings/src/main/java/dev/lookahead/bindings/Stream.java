@@ -44,7 +44,9 @@ public final class Stream implements AutoCloseable {
     private final LkOps ops;
     private final MemorySegment handle;
     private final Arena arena;
-    private final MemorySegment qmatrixArgs;   // lk_qmatrix, reused by qmatvec / qmatmul
+    private final MemorySegment qmatrixArgs;   // lk_qmatrix, reused by qmatvec / qmatmul; expertSwiglu's gate
+    private final MemorySegment upArgs;        // lk_qmatrix, expertSwiglu's up
+    private final MemorySegment downArgs;      // lk_qmatrix, expertSwiglu's down
     private final MemorySegment routerArgs;    // lk_router_args
     private final MemorySegment attentionArgs; // lk_attention_args
     private final MemorySegment routerHeadsArgs; // lk_router_heads_args
@@ -57,10 +59,14 @@ public final class Stream implements AutoCloseable {
         this.handle = handle;
         this.arena = Arena.ofShared();
         this.qmatrixArgs = arena.allocate(QMATRIX);
+        this.upArgs = arena.allocate(QMATRIX);
+        this.downArgs = arena.allocate(QMATRIX);
         this.routerArgs = arena.allocate(ROUTER_ARGS);
         this.attentionArgs = arena.allocate(ATTENTION_ARGS);
         this.routerHeadsArgs = arena.allocate(ROUTER_HEADS_ARGS);
         LkStructs.QMATRIX_STRUCT_SIZE.set(qmatrixArgs, 0L, QMATRIX.byteSize());
+        LkStructs.QMATRIX_STRUCT_SIZE.set(upArgs, 0L, QMATRIX.byteSize());
+        LkStructs.QMATRIX_STRUCT_SIZE.set(downArgs, 0L, QMATRIX.byteSize());
         LkStructs.ROUTER_ARGS_STRUCT_SIZE.set(routerArgs, 0L, ROUTER_ARGS.byteSize());
         LkStructs.ATTENTION_ARGS_STRUCT_SIZE.set(attentionArgs, 0L, ATTENTION_ARGS.byteSize());
         LkStructs.ROUTER_HEADS_ARGS_STRUCT_SIZE.set(routerHeadsArgs, 0L, ROUTER_HEADS_ARGS.byteSize());
@@ -250,12 +256,12 @@ public final class Stream implements AutoCloseable {
     public synchronized void qmatvec(QMatrix w, DeviceSlice x, DeviceSlice y) {
         String op = "qmatvec";
         requireOpen(op);
-        fillQMatrix(op, w);
+        fillQMatrix(op, QArg.W, w, qmatrixArgs);
         long xBytes = bytes(op, w.cols(), F32);
         long yBytes = bytes(op, w.rows(), F32);
         long xp = ptr(op, "x", x, xBytes, F32);
         long yp = ptr(op, "y", y, yBytes, F32);
-        requireOutputClearOfQMatrix(op, y, yBytes, w);
+        requireClearOfQMatrix(op, "y", y, yBytes, QArg.W, w);
         requireDisjoint(op, "y", y, yBytes, "x", x, xBytes);
         device.check(ops.lk_qmatvec(handle, qmatrixArgs, xp, yp), "lk_qmatvec");
     }
@@ -265,14 +271,67 @@ public final class Stream implements AutoCloseable {
         String op = "qmatmul";
         requireOpen(op);
         positive(op, "n", n);
-        fillQMatrix(op, w);
+        fillQMatrix(op, QArg.W, w, qmatrixArgs);
         long xBytes = bytes(op, n, w.cols(), F32);
         long yBytes = bytes(op, n, w.rows(), F32);
         long xp = ptr(op, "x", x, xBytes, F32);
         long yp = ptr(op, "y", y, yBytes, F32);
-        requireOutputClearOfQMatrix(op, y, yBytes, w);
+        requireClearOfQMatrix(op, "y", y, yBytes, QArg.W, w);
         requireDisjoint(op, "y", y, yBytes, "x", x, xBytes);
         device.check(ops.lk_qmatmul(handle, qmatrixArgs, xp, n, yp), "lk_qmatmul");
+    }
+
+    /**
+     * One SwiGLU expert on one token (decode): {@code y = down (silu(gate x) * (up x))}. The result is
+     * that of {@code qmatvec(gate, x, hGate); qmatvec(up, x, hUp); swiglu(hGate, hUp, hGate);
+     * qmatvec(down, hGate, y)}, in one call: CUDA computes gate and up in one launch and the SwiGLU
+     * while the down product stages its input, two launches instead of four.
+     *
+     * @param gate  [inter, hidden]
+     * @param up    [inter, hidden], of gate's format (bits, group size)
+     * @param down  [hidden, inter], of any format
+     * @param x     f32 [hidden]
+     * @param hGate f32 [inter] scratch, left unspecified
+     * @param hUp   f32 [inter] scratch, left unspecified
+     * @param y     f32 [hidden]
+     */
+    public synchronized void expertSwiglu(QMatrix gate, QMatrix up, QMatrix down, DeviceSlice x, DeviceSlice hGate,
+                                          DeviceSlice hUp, DeviceSlice y) {
+        String op = "expertSwiglu";
+        requireOpen(op);
+        fillQMatrix(op, QArg.GATE, gate, qmatrixArgs);
+        fillQMatrix(op, QArg.UP, up, upArgs);
+        fillQMatrix(op, QArg.DOWN, down, downArgs);
+        long inter = gate.rows();
+        long hidden = gate.cols();
+        if (!up.format().equals(gate.format())) {
+            throw new IllegalArgumentException("expertSwiglu: gate and up must have one format, got " + gate.format()
+                    + " and " + up.format());
+        }
+        if (up.rows() != inter || up.cols() != hidden) {
+            throw new IllegalArgumentException("expertSwiglu: up is [" + up.rows() + ", " + up.cols()
+                    + "] but gate is [" + inter + ", " + hidden + "]; both must be [inter, hidden]");
+        }
+        if (down.rows() != hidden || down.cols() != inter) {
+            throw new IllegalArgumentException("expertSwiglu: down is [" + down.rows() + ", " + down.cols()
+                    + "] but must be [hidden, inter] = [" + hidden + ", " + inter + "]");
+        }
+        long xBytes = bytes(op, hidden, F32);
+        long hBytes = bytes(op, inter, F32);
+        long xp = ptr(op, "x", x, xBytes, F32);
+        long hg = ptr(op, "hGate", hGate, hBytes, F32);
+        long hu = ptr(op, "hUp", hUp, hBytes, F32);
+        long yp = ptr(op, "y", y, xBytes, F32);
+        requireClearOfExpert(op, "hGate", hGate, hBytes, gate, up, down);
+        requireClearOfExpert(op, "hUp", hUp, hBytes, gate, up, down);
+        requireClearOfExpert(op, "y", y, xBytes, gate, up, down);
+        requireDisjoint(op, "hGate", hGate, hBytes, "x", x, xBytes);
+        requireDisjoint(op, "hUp", hUp, hBytes, "x", x, xBytes);
+        requireDisjoint(op, "hUp", hUp, hBytes, "hGate", hGate, hBytes);
+        requireDisjoint(op, "y", y, xBytes, "x", x, xBytes);
+        requireDisjoint(op, "y", y, xBytes, "hGate", hGate, hBytes);
+        requireDisjoint(op, "y", y, xBytes, "hUp", hUp, hBytes);
+        device.check(ops.lk_expert_swiglu(handle, qmatrixArgs, upArgs, downArgs, xp, hg, hu, yp), "lk_expert_swiglu");
     }
 
     /** {@code out[i] = silu(gate[i]) * up[i]}, f32 [n]; out may be gate or up itself. */
@@ -633,15 +692,35 @@ public final class Stream implements AutoCloseable {
         }
     }
 
-    private void fillQMatrix(String op, QMatrix w) {
+    /**
+     * The names of a QMatrix argument and its parts in error messages, built once: an op call must
+     * not allocate (see HotPathAllocationTest).
+     */
+    private enum QArg {
+        W("w"), GATE("gate"), UP("up"), DOWN("down");
+
+        final String name;
+        final String codes;
+        final String scales;
+        final String zeros;
+
+        QArg(String name) {
+            this.name = name;
+            this.codes = name + ".codes";
+            this.scales = name + ".scales";
+            this.zeros = name + ".zeros";
+        }
+    }
+
+    /** Checks {@code w} and writes it into the lk_qmatrix {@code a}. */
+    private void fillQMatrix(String op, QArg arg, QMatrix w, MemorySegment a) {
         if (w == null) {
-            throw new NullPointerException(op + ": w must not be null");
+            throw new NullPointerException(op + ": " + arg.name + " must not be null");
         }
         QuantFormat f = w.format();
-        long codes = ptr(op, "w.codes", w.codes(), f.codeBytes(w.rows(), w.cols()), 1);
-        long scales = ptr(op, "w.scales", w.scales(), f.scaleBytes(w.rows(), w.cols()), 2);
-        long zeros = ptr(op, "w.zeros", w.zeros(), f.zeroBytes(w.rows(), w.cols()), 2);
-        MemorySegment a = qmatrixArgs;
+        long codes = ptr(op, arg.codes, w.codes(), f.codeBytes(w.rows(), w.cols()), 1);
+        long scales = ptr(op, arg.scales, w.scales(), f.scaleBytes(w.rows(), w.cols()), 2);
+        long zeros = ptr(op, arg.zeros, w.zeros(), f.zeroBytes(w.rows(), w.cols()), 2);
         LkStructs.QMATRIX_BITS.set(a, 0L, f.bits());
         LkStructs.QMATRIX_GROUP_SIZE.set(a, 0L, f.groupSize());
         LkStructs.QMATRIX_ROWS.set(a, 0L, w.rows());
@@ -651,11 +730,21 @@ public final class Stream implements AutoCloseable {
         LkStructs.QMATRIX_ZEROS.set(a, 0L, zeros);
     }
 
-    private static void requireOutputClearOfQMatrix(String op, DeviceSlice y, long yBytes, QMatrix w) {
+    /** Output {@code out} must not overlap the codes, scales or zeros of {@code w}. */
+    private static void requireClearOfQMatrix(String op, String outName, DeviceSlice out, long outBytes, QArg arg,
+                                              QMatrix w) {
         QuantFormat f = w.format();
-        requireDisjoint(op, "y", y, yBytes, "w.codes", w.codes(), f.codeBytes(w.rows(), w.cols()));
-        requireDisjoint(op, "y", y, yBytes, "w.scales", w.scales(), f.scaleBytes(w.rows(), w.cols()));
-        requireDisjoint(op, "y", y, yBytes, "w.zeros", w.zeros(), f.zeroBytes(w.rows(), w.cols()));
+        requireDisjoint(op, outName, out, outBytes, arg.codes, w.codes(), f.codeBytes(w.rows(), w.cols()));
+        requireDisjoint(op, outName, out, outBytes, arg.scales, w.scales(), f.scaleBytes(w.rows(), w.cols()));
+        requireDisjoint(op, outName, out, outBytes, arg.zeros, w.zeros(), f.zeroBytes(w.rows(), w.cols()));
+    }
+
+    /** Output {@code out} of expertSwiglu must not overlap any of its three weights. */
+    private static void requireClearOfExpert(String op, String outName, DeviceSlice out, long outBytes, QMatrix gate,
+                                             QMatrix up, QMatrix down) {
+        requireClearOfQMatrix(op, outName, out, outBytes, QArg.GATE, gate);
+        requireClearOfQMatrix(op, outName, out, outBytes, QArg.UP, up);
+        requireClearOfQMatrix(op, outName, out, outBytes, QArg.DOWN, down);
     }
 
     private static void requireFloatDtype(String op, String arg, DType dtype) {

@@ -194,6 +194,26 @@ class CudaParityTest {
         });
     }
 
+    /**
+     * The CUDA expert fuses gate with up and the SwiGLU with down; each of its three quantized products
+     * may round like qmatvec's, hence three times qmatvec's bound.
+     */
+    @ParameterizedTest(name = "{0}-bit g{1}")
+    @CsvSource({"4, 64", "3, 128", "2, 32"})
+    void expertSwiglu(int bits, int group) {
+        int hidden = 1000; // not multiples of the group sizes: partial last groups in gate/up and in down
+        int inter = 2900;
+        QuantFormat f = new QuantFormat(bits, group);
+        ExpertSwigluOpTest.HostExpert e = ExpertSwigluOpTest.HostExpert.random(f, f, hidden, inter, 11);
+        float[] x = Numerics.gaussian(new Random(12), hidden, 1.0);
+        compare("expertSwiglu " + f, 3 * F16_TOL, r -> {
+            DeviceSlice y = r.output(hidden * 4L);
+            r.stream.expertSwiglu(e.gate().upload(r), e.up().upload(r), e.down().upload(r), r.upload(x),
+                    r.output(inter * 4L), r.output(inter * 4L), y);
+            return r.download(y, hidden);
+        });
+    }
+
     @Test
     void swigluAndAdd() {
         int n = 14336 + 3;

@@ -45,7 +45,9 @@ class HotPathAllocationTest extends CpuDeviceTest {
         DeviceSlice a = run.output(4096);
         DeviceSlice b = run.output(4096);
         DeviceSlice c = run.output(4096);
+        DeviceSlice d = run.output(4096);
         QMatrix q = QuantMatmulOpTest.randomQMatrix(new QuantFormat(4, 64), 8, 64, new Random(1)).upload(run);
+        QMatrix qDown = QuantMatmulOpTest.randomQMatrix(new QuantFormat(4, 64), 64, 8, new Random(2)).upload(run);
         AttentionShape shape = AttentionShape.of(2, 1, 8, 16, DType.F32, 0);
         DeviceSlice cache = run.output(shape.cacheBytes());
         s.memset(cache, 0);
@@ -54,6 +56,7 @@ class HotPathAllocationTest extends CpuDeviceTest {
         check("add", bytesPerCall(() -> s.add(a, b, 16)));
         check("matmul", bytesPerCall(() -> s.matmul(DType.F16, b, a, 1, 8, 16, c)));
         check("qmatvec", bytesPerCall(() -> s.qmatvec(q, a, c)));
+        check("expertSwiglu", bytesPerCall(() -> s.expertSwiglu(q, q, qDown, a, b, c, d)));
         check("routerTopk", bytesPerCall(() -> s.routerTopk(a, 1, 8, 2, true, null, b, c)));
         check("attention", bytesPerCall(() -> s.attention(shape, a, cache, cache, c, 1, 3)));
     }

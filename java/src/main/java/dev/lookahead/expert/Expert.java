@@ -2,6 +2,7 @@ package dev.lookahead.expert;
 
 import dev.lookahead.bindings.DType;
 import dev.lookahead.bindings.DeviceSlice;
+import dev.lookahead.bindings.QMatrix;
 import dev.lookahead.bindings.Stream;
 import dev.lookahead.engine.Linear;
 
@@ -14,7 +15,9 @@ import dev.lookahead.engine.Linear;
  */
 public record Expert(Linear gate, Linear up, Linear down) {
     /**
-     * Enqueues the expert on m rows.
+     * Enqueues the expert on m rows. One row (decode) of a quantized expert whose gate and up share a
+     * format runs as the single op {@link Stream#expertSwiglu}, which CUDA fuses into two launches
+     * instead of four; anything else runs as gate, up, SwiGLU and down.
      *
      * @param x   f32 [m, hidden]
      * @param h1  f32 scratch, at least [m, intermediate]
@@ -25,6 +28,11 @@ public record Expert(Linear gate, Linear up, Linear down) {
         long inter = gate.rows();
         DeviceSlice g = h1.slice(0, m * inter * DType.F32.byteSize());
         DeviceSlice u = h3.slice(0, m * inter * DType.F32.byteSize());
+        if (m == 1 && gate instanceof Linear.Quantized(QMatrix qg) && up instanceof Linear.Quantized(QMatrix qu)
+                && down instanceof Linear.Quantized(QMatrix qd) && qg.format().equals(qu.format())) {
+            stream.expertSwiglu(qg, qu, qd, x, g, u, out); // [hidden]; g, u scratch [inter]
+            return;
+        }
         gate.apply(stream, x, m, g);      // [m, inter]
         up.apply(stream, x, m, u);        // [m, inter]
         stream.swiglu(g, u, m * inter, g); // silu(g) * u

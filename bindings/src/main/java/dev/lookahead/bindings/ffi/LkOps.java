@@ -29,6 +29,7 @@ public final class LkOps {
     private final MethodHandle matmul;
     private final MethodHandle qmatvec;
     private final MethodHandle qmatmul;
+    private final MethodHandle expertSwiglu;
     private final MethodHandle swiglu;
     private final MethodHandle add;
     private final MethodHandle gatherRows;
@@ -50,6 +51,8 @@ public final class LkOps {
                 ADDRESS, JAVA_INT, DEVICE_PTR, DEVICE_PTR, JAVA_LONG, JAVA_LONG, JAVA_LONG, DEVICE_PTR);
         qmatvec = lib.downcall("lk_qmatvec", JAVA_INT, ADDRESS, ADDRESS, DEVICE_PTR, DEVICE_PTR);
         qmatmul = lib.downcall("lk_qmatmul", JAVA_INT, ADDRESS, ADDRESS, DEVICE_PTR, JAVA_LONG, DEVICE_PTR);
+        expertSwiglu = lib.downcall("lk_expert_swiglu", JAVA_INT,
+                ADDRESS, ADDRESS, ADDRESS, ADDRESS, DEVICE_PTR, DEVICE_PTR, DEVICE_PTR, DEVICE_PTR);
         swiglu = lib.downcall("lk_swiglu", JAVA_INT, ADDRESS, DEVICE_PTR, DEVICE_PTR, JAVA_LONG, DEVICE_PTR);
         add = lib.downcall("lk_add", JAVA_INT, ADDRESS, DEVICE_PTR, DEVICE_PTR, JAVA_LONG);
         gatherRows = lib.downcall("lk_gather_rows", JAVA_INT,
@@ -123,6 +126,16 @@ public final class LkOps {
     public int lk_qmatmul(MemorySegment stream, MemorySegment w, long x, long n, long y) {
         try {
             return (int) qmatmul.invokeExact(stream, w, x, n, y);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** {@code lk_expert_swiglu(stream, const lk_qmatrix* gate, *up, *down, x, h_gate, h_up, y)}. */
+    public int lk_expert_swiglu(MemorySegment stream, MemorySegment gate, MemorySegment up, MemorySegment down,
+                                long x, long hGate, long hUp, long y) {
+        try {
+            return (int) expertSwiglu.invokeExact(stream, gate, up, down, x, hGate, hUp, y);
         } catch (Throwable t) {
             throw rethrow(t);
         }
