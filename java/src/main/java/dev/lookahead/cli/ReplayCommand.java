@@ -93,6 +93,15 @@ final class ReplayCommand implements Callable<Integer> {
     @Option(names = "--recall", description = "recall of the oracle predictor, 0..1 (what-if only)")
     Double recall;
 
+    @Option(names = "--next-token-recall", paramLabel = "R",
+            description = {"lookahead with --predictor oracle (WHAT-IF): also predict, at each layer, the same layer of",
+                    "the next token with recall R, for eviction (the engine's next-token heads' role)"})
+    Double nextTokenRecall;
+
+    @Option(names = "--two-token-recall", paramLabel = "R",
+            description = "the same for the token after the next (the two-token heads' role); needs --next-token-recall")
+    Double twoTokenRecall;
+
     @Option(names = "--seed", defaultValue = "1", description = "seed of the oracle predictor (default: ${DEFAULT-VALUE})")
     long seed;
 
@@ -178,7 +187,10 @@ final class ReplayCommand implements Callable<Integer> {
         String source;
         switch (p) {
             case HistoryPredictor.NAME -> {
-                if (recall != null) throw new IllegalArgumentException("--recall applies to --predictor oracle only");
+                if (recall != null || nextTokenRecall != null || twoTokenRecall != null) {
+                    throw new IllegalArgumentException("--recall, --next-token-recall and --two-token-recall apply to"
+                            + " --predictor oracle only");
+                }
                 if (trainTrace == null) {
                     throw new IllegalArgumentException("--policy " + policy + " needs --train-trace FILE: a routing trace the"
                             + " history predictor learns from (e.g. gsm8k.jsonl), other than the evaluated ones; or"
@@ -199,7 +211,11 @@ final class ReplayCommand implements Callable<Integer> {
                 if (recall == null) throw new IllegalArgumentException("--predictor oracle needs --recall R (0..1)");
                 double r = recall;
                 if (!(r >= 0 && r <= 1)) throw new IllegalArgumentException("--recall must be in [0, 1], got " + r);
-                factory = eval -> new OracleLookahead(eval, r, config.horizon(), seed);
+                if (twoTokenRecall != null && nextTokenRecall == null) {
+                    throw new IllegalArgumentException("--two-token-recall needs --next-token-recall");
+                }
+                OracleLookahead.TokensAhead ahead = new OracleLookahead.TokensAhead(nextTokenRecall, twoTokenRecall);
+                factory = eval -> new OracleLookahead(eval, r, config.horizon(), ahead, seed);
                 source = "WHAT-IF: reads the evaluated trace's future";
             }
             default -> throw new IllegalArgumentException("unknown --predictor '" + p + "' for " + policy + "; known: history, "
@@ -209,9 +225,11 @@ final class ReplayCommand implements Callable<Integer> {
     }
 
     private void rejectLookaheadOptions() {
-        if (trainTrace != null || horizon != null || budgetCopies != null || minProbability != null || targetRecall != null) {
-            throw new IllegalArgumentException("--train-trace, --horizon, --budget-copies, --min-probability and"
-                    + " --target-recall apply to --policy lookahead / lookahead-global only");
+        if (trainTrace != null || horizon != null || budgetCopies != null || minProbability != null || targetRecall != null
+                || nextTokenRecall != null || twoTokenRecall != null) {
+            throw new IllegalArgumentException("--train-trace, --horizon, --budget-copies, --min-probability,"
+                    + " --target-recall, --next-token-recall and --two-token-recall apply to --policy lookahead /"
+                    + " lookahead-global only");
         }
     }
 

@@ -20,4 +20,12 @@ public interface LookaheadPredictor {
 
     /** Fills {@code out} (after {@link LayerPredictions#reset}) for layers {@code layer + 1 .. layer + horizon}. */
     void predict(long token, int layer, LayerPredictions out);
+
+    /**
+     * Before layer {@code layer} of token {@code token} looks up its experts: predictions for layer {@code layer} of
+     * the next tokens, handed to {@code out} ({@link PredictedNextUse#predictTokensAhead}), as the engine's next-token
+     * and two-token heads do (they run with the layer's router). The default predicts nothing.
+     */
+    default void predictTokensAhead(long token, int layer, PredictedNextUse out) {
+    }
 }

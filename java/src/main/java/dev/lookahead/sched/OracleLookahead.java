@@ -2,6 +2,8 @@ package dev.lookahead.sched;
 
 import dev.lookahead.expert.RoutingTrace;
 
+import java.util.Arrays;
+import java.util.Objects;
 import java.util.SplittableRandom;
 
 /**
@@ -11,6 +13,10 @@ import java.util.SplittableRandom;
  * sees the same draw, so asking again from a closer layer does not improve it. The probabilities it reports are
  * calibrated to that process: r for a predicted expert, (1 - r) K / (E - K) for the others. It answers "what would
  * a hidden-state predictor of recall r buy through the scheduler?", not what any real predictor achieves.
+ *
+ * <p>With {@link TokensAhead} recalls it also plays the engine's next-token and two-token heads: at layer l of token
+ * t it draws, the same way, layer l of tokens t + 1 and t + 2 and hands them to eviction
+ * ({@link #predictTokensAhead}); each such draw is made afresh, independent of the within-token ones.
  */
 public final class OracleLookahead implements LookaheadPredictor {
     public static final String NAME = "oracle";
@@ -24,24 +30,55 @@ public final class OracleLookahead implements LookaheadPredictor {
     private long drawnToken = -1;
     private final float inside;
     private final float outside;
+    private final TokensAhead tokensAhead;
+    private final boolean[] aheadMember; // [E], scratch of predictTokensAhead
+    private final int[] aheadDrawn;      // [K]
+
+    /**
+     * Recalls of the predictions for layer l of the next token and of the token after it, made at layer l; null
+     * where the oracle predicts nothing for that token.
+     */
+    public record TokensAhead(Double next, Double two) {
+        public static final TokensAhead NONE = new TokensAhead(null, null);
+
+        public TokensAhead {
+            for (Double r : new Double[] {next, two}) {
+                if (r != null && !(r >= 0 && r <= 1)) throw new IllegalArgumentException("recall must be in [0, 1], got " + r);
+            }
+        }
+    }
 
     public OracleLookahead(RoutingTrace trace, double recall, int horizon, long seed) {
+        this(trace, recall, horizon, TokensAhead.NONE, seed);
+    }
+
+    public OracleLookahead(RoutingTrace trace, double recall, int horizon, TokensAhead tokensAhead, long seed) {
         if (!(recall >= 0 && recall <= 1)) throw new IllegalArgumentException("recall must be in [0, 1], got " + recall);
         if (horizon < 1) throw new IllegalArgumentException("horizon must be >= 1, got " + horizon);
         this.trace = trace;
         this.recall = recall;
         this.horizon = horizon;
+        this.tokensAhead = Objects.requireNonNull(tokensAhead, "tokensAhead");
         this.random = new SplittableRandom(seed);
         int k = trace.topK(), e = trace.experts();
         drawn = new int[trace.layers()][k];
         member = new boolean[trace.layers()][e];
         inside = (float) recall;
-        outside = e > k ? (float) ((1 - recall) * k / (e - k)) : 0f;
+        outside = outsideProbability(recall, k, e);
+        aheadMember = new boolean[e];
+        aheadDrawn = new int[k];
+    }
+
+    /** The calibrated probability of an expert the draw did not predict: (1 - r) K / (E - K). */
+    private static float outsideProbability(double recall, int k, int e) {
+        return e > k ? (float) ((1 - recall) * k / (e - k)) : 0f;
     }
 
     @Override
     public String name() {
-        return NAME + "(recall " + recall + ")";
+        String ahead = (tokensAhead.next() == null ? "" : ", next token " + tokensAhead.next())
+                + (tokensAhead.two() == null ? "" : ", two tokens ahead " + tokensAhead.two());
+        return NAME + "(recall " + recall + ahead + ")";
     }
 
     @Override
@@ -56,26 +93,41 @@ public final class OracleLookahead implements LookaheadPredictor {
 
     private void draw(long token) {
         int t = Math.toIntExact(token);
-        int n = trace.experts();
-        for (int l = 0; l < trace.layers(); l++) {
-            int[] truth = trace.experts(t, l);
-            boolean[] chosen = new boolean[n];
-            for (int e : truth) chosen[e] = true;
-            java.util.Arrays.fill(member[l], false);
-            int wrongLeft = n - truth.length;
-            for (int i = 0; i < truth.length; i++) {
-                int pick = truth[i];
-                if (!(random.nextDouble() < recall) && wrongLeft > 0) {
-                    do {
-                        pick = random.nextInt(n);
-                    } while (chosen[pick] || member[l][pick]);
-                    wrongLeft--;
-                }
-                drawn[l][i] = pick;
-                member[l][pick] = true;
-            }
-        }
+        for (int l = 0; l < trace.layers(); l++) drawSet(trace.experts(t, l), recall, drawn[l], member[l]);
         drawnToken = token;
+    }
+
+    /** One predicted set for {@code truth}: each true expert kept with probability r, else a random wrong one. */
+    private void drawSet(int[] truth, double r, int[] out, boolean[] inSet) {
+        int n = trace.experts();
+        boolean[] chosen = new boolean[n];
+        for (int e : truth) chosen[e] = true;
+        Arrays.fill(inSet, false);
+        int wrongLeft = n - truth.length;
+        for (int i = 0; i < truth.length; i++) {
+            int pick = truth[i];
+            if (!(random.nextDouble() < r) && wrongLeft > 0) {
+                do {
+                    pick = random.nextInt(n);
+                } while (chosen[pick] || inSet[pick]);
+                wrongLeft--;
+            }
+            out[i] = pick;
+            inSet[pick] = true;
+        }
+    }
+
+    @Override
+    public void predictTokensAhead(long token, int layer, PredictedNextUse out) {
+        predictAhead(token, 1, layer, tokensAhead.next(), out);
+        predictAhead(token, 2, layer, tokensAhead.two(), out);
+    }
+
+    private void predictAhead(long token, int ahead, int layer, Double r, PredictedNextUse out) {
+        if (r == null || token + ahead >= trace.tokenCount()) return;
+        drawSet(trace.experts(Math.toIntExact(token + ahead), layer), r, aheadDrawn, aheadMember);
+        float in = (float) (double) r, off = outsideProbability(r, trace.topK(), trace.experts());
+        for (int e = 0; e < aheadMember.length; e++) out.predictTokensAhead(token, ahead, layer, e, aheadMember[e] ? in : off);
     }
 
     @Override

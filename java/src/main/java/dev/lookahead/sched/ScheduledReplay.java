@@ -15,7 +15,8 @@ import java.util.Objects;
  *
  * <p>Per token t and layer l: the layer starts at S (end of the previous layer); {@link SpeculativeScheduler#demand}
  * looks up the chosen experts and submits the misses at S (if every slot is in flight, S moves to the end of the
- * awaited copy); the predictor observes the choice and predicts layers l+1 .. l+D, and
+ * awaited copy), after the predictor has predicted layer l of the next tokens for eviction (if it can: the engine's
+ * next-token heads run with the layer's router); the predictor observes the choice and predicts layers l+1 .. l+D, and
  * {@link SpeculativeScheduler#speculate} submits speculative copies at S, behind the misses. The layer ends at
  * max(S + compute, end of the copy of every chosen expert). Unlike {@code ReplaySimulator}, a slot stays FILLING
  * until its copy has ended in model time, so in-flight copies cannot be evicted and count against the budget.
@@ -56,6 +57,8 @@ public final class ScheduledReplay {
         for (int t = 0; t < trace.tokenCount(); t++) {
             for (int l = 0; l < layers; l++) {
                 int[] chosen = trace.experts(t, l);
+                // the engine evaluates the next-token heads of layer l with its router, before the layer's demand
+                predictor.predictTokensAhead(t, l, estimator);
                 scheduler.demand(t, l, chosen, chosen.length, slots);
                 double start = link.now();
                 double end = start + timing.layerMs();

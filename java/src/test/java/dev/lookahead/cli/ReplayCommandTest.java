@@ -175,6 +175,30 @@ class ReplayCommandTest {
     }
 
     @Test
+    void tokensAheadRecallsAreOracleOptions() throws IOException {
+        Path trace = writeTrace();
+        Run r = run("replay", trace.toString(), "--policy", "lookahead", "--predictor", "oracle", "--recall", "0.9",
+                "--next-token-recall", "1", "--two-token-recall", "0.5", "--what-if", "none");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("predictor: oracle(recall 0.9, next token 1.0, two tokens ahead 0.5), WHAT-IF"), r.out());
+        r = run("replay", trace.toString(), "--policy", "lookahead", "--predictor", "oracle", "--recall", "0.9",
+                "--two-token-recall", "0.5");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("--two-token-recall needs --next-token-recall"), r.err());
+        r = run("replay", trace.toString(), "--policy", "lookahead", "--predictor", "oracle", "--recall", "0.9",
+                "--next-token-recall", "1.5");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("recall must be in [0, 1], got 1.5"), r.err());
+        r = run("replay", trace.toString(), "--policy", "lookahead", "--train-trace", trace.toString(),
+                "--next-token-recall", "0.5");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("apply to --predictor oracle only"), r.err());
+        r = run("replay", trace.toString(), "--next-token-recall", "0.5");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("apply to --policy lookahead / lookahead-global only"), r.err());
+    }
+
+    @Test
     void userErrorsGiveOneClearLine() throws IOException {
         Path trace = writeTrace();
         Run r = run("replay", trace.toString(), "--policy", "nope");

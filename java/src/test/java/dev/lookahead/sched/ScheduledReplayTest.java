@@ -7,6 +7,8 @@ import dev.lookahead.expert.RoutingTrace;
 import dev.lookahead.expert.TimingModel;
 import org.junit.jupiter.api.Test;
 
+import java.util.List;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -97,6 +99,31 @@ class ScheduledReplayTest {
         // never faster than max(compute, copies): the link carries every copy, the GPU computes every layer
         assertTrue(s.result().msPerToken() >= s.result().boundMsPerToken() - 1e-9);
         assertEquals(1.0, s.recall().overall());
+    }
+
+    @Test
+    void knowingTheNextTokensRoutingEvictsBetterThanLru() {
+        // no speculative copies (budget 0): only eviction differs from LRU. The next-token predictions of a layer
+        // arrive before its lookup, as the engine's heads run with the router; without that ordering a next-token
+        // prediction would only ever concern the layer being looked up and change nothing.
+        RoutingTrace trace = Traces.skewed(9, 8, 8, 300);
+        ReplayResult lru = ReplaySimulator.run(trace, ResidencyPolicies.byName("mixtral-offloading"), 4, TIMING, null);
+        long lastHits = lru.stats().hits();
+        for (OracleLookahead.TokensAhead ahead : List.of(new OracleLookahead.TokensAhead(1.0, null),
+                new OracleLookahead.TokensAhead(1.0, 1.0))) {
+            ScheduledReplay.Result s = ScheduledReplay.run(trace, ResidencyPolicies.byName("lookahead"), 4, TIMING,
+                    new OracleLookahead(trace, 1.0, 8, ahead, 1), config(0));
+            assertEquals(0, s.scheduler().speculativeIssued());
+            long hits = s.result().stats().hits();
+            assertTrue(hits > lastHits, ahead + ": " + hits + " hits, before " + lastHits + " (LRU " + lru.stats().hits() + ")");
+            lastHits = hits;
+        }
+        // a recall-0 oracle points at wrong experts: the shadow caches catch it and eviction stays near LRU
+        ScheduledReplay.Result wrong = ScheduledReplay.run(trace, ResidencyPolicies.byName("lookahead"), 4, TIMING,
+                new OracleLookahead(trace, 1.0, 8, new OracleLookahead.TokensAhead(0.0, 0.0), 1), config(0));
+        long lookups = lru.stats().hits() + lru.stats().misses();
+        assertTrue(wrong.result().stats().hits() >= lru.stats().hits() - lookups / 50,
+                wrong.result().stats().hits() + " vs LRU " + lru.stats().hits());
     }
 
     @Test
