@@ -19,6 +19,21 @@ public final class Nmse {
         return ratio(sse, ssq);
     }
 
+    /** NMSE of {@code got} against a double-precision {@code reference}. */
+    public static double of(double[] reference, float[] got) {
+        if (reference.length != got.length) {
+            throw new IllegalArgumentException("lengths differ: " + reference.length + " vs " + got.length);
+        }
+        double sse = 0;
+        double ssq = 0;
+        for (int i = 0; i < reference.length; i++) {
+            double d = reference[i] - got[i];
+            sse += d * d;
+            ssq += reference[i] * reference[i];
+        }
+        return ratio(sse, ssq);
+    }
+
     /** sse / ssq, defined as 0 when both are 0 and infinite when only ssq is. */
     public static double ratio(double sse, double ssq) {
         if (ssq == 0) {

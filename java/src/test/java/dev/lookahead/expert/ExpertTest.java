@@ -11,6 +11,7 @@ import dev.lookahead.bindings.Stream;
 import dev.lookahead.engine.Linear;
 import dev.lookahead.engine.WeightTensor;
 import dev.lookahead.quant.GroupQuantizer;
+import dev.lookahead.quant.Nmse;
 import dev.lookahead.quant.QuantSpec;
 import dev.lookahead.quant.QuantizedMatrix;
 import org.junit.jupiter.api.AfterEach;
@@ -113,14 +114,8 @@ class ExpertTest {
     }
 
     static void assertNmse(double[] expected, float[] got, String what) {
-        double num = 0;
-        double den = 0;
-        for (int i = 0; i < expected.length; i++) {
-            double d = got[i] - expected[i];
-            num += d * d;
-            den += expected[i] * expected[i];
-        }
-        assertTrue(num / den < TOL, what + ": NMSE " + num / den);
+        double nmse = Nmse.of(expected, got);
+        assertTrue(nmse < TOL, what + ": NMSE " + nmse);
     }
 
     static float[] row(float[] x, int i, int hidden) {
