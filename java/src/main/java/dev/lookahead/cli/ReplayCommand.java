@@ -109,6 +109,11 @@ final class ReplayCommand implements Callable<Integer> {
             description = "also print hit rates and tok/s for k = A..B: LRU and both Belady ceilings side by side")
     String sweep;
 
+    @Option(names = "--belady-horizons", paramLabel = "N,N,...",
+            description = {"also replay Belady seeing only the next N tokens' routing (LRU beyond), per layer and in one",
+                    "pool: the most a predictor of the next N tokens could buy by eviction"})
+    String beladyHorizons;
+
     @Option(names = "--per-layer", description = "also print hit rates per layer")
     boolean perLayer;
 
@@ -130,6 +135,7 @@ final class ReplayCommand implements Callable<Integer> {
         LookaheadReplay lookahead = chosen.scheduled() ? lookahead(timing) : null;
         if (!chosen.scheduled()) rejectLookaheadOptions();
         List<Double> whatIfRecalls = chosen.scheduled() ? parseRecalls(whatIf) : List.of();
+        List<Integer> horizons = beladyHorizons == null ? List.of() : parseHorizons(beladyHorizons);
         ReplayComparison.PolicyRunner runner = ReplayComparison.simulator(predictors);
         if (lookahead != null) runner = lookahead.runner(runner);
 
@@ -145,7 +151,9 @@ final class ReplayCommand implements Callable<Integer> {
             }
             List<LookaheadReplay.WhatIf> rows = lookahead == null ? List.of()
                     : lookahead.whatIf(trace, chosen, slotsPerLayer, timing, whatIfRecalls);
-            reports.add(new TraceReport(file, trace, main, swept, rows));
+            List<HorizonCeiling> ceilings = new ArrayList<>();
+            for (int n : horizons) ceilings.add(HorizonCeiling.replay(trace, n, slotsPerLayer, timing));
+            reports.add(new TraceReport(file, trace, main, swept, rows, ceilings));
         }
 
         PrintWriter out = spec.commandLine().getOut();
@@ -156,6 +164,7 @@ final class ReplayCommand implements Callable<Integer> {
             for (TraceReport r : reports) {
                 tables.summary(r.file(), r.trace(), r.main(), chosen.name());
                 if (lookahead != null) lookahead.print(out, r.main(), chosen.name(), r.whatIf());
+                if (!r.horizons().isEmpty()) tables.horizons(r.horizons(), r.main());
                 if (perLayer) tables.perLayer(r.main());
                 if (!r.sweep().isEmpty()) tables.sweep(r.sweep(), chosen.name());
                 out.println();
@@ -166,7 +175,26 @@ final class ReplayCommand implements Callable<Integer> {
     }
 
     record TraceReport(Path file, RoutingTrace trace, ReplayComparison main, List<ReplayComparison> sweep,
-                       List<LookaheadReplay.WhatIf> whatIf) {
+                       List<LookaheadReplay.WhatIf> whatIf, List<HorizonCeiling> horizons) {
+    }
+
+    /** "1,2,8" -> [1, 2, 8]: token horizons, each >= 1. */
+    static List<Integer> parseHorizons(String text) {
+        List<Integer> out = new ArrayList<>();
+        for (String part : text.split(",")) {
+            int n;
+            try {
+                n = Integer.parseInt(part.trim());
+            } catch (NumberFormatException e) {
+                n = 0;
+            }
+            if (n < 1) {
+                throw new IllegalArgumentException("--belady-horizons must be token counts >= 1 separated by commas; got '"
+                        + text + "'");
+            }
+            out.add(n);
+        }
+        return out;
     }
 
     /** The scheduler's configuration and predictor for a lookahead policy, from the options. */
@@ -302,6 +330,7 @@ final class ReplayCommand implements Callable<Integer> {
             ReplayJson.trace(o, r.file(), r.trace());
             ReplayJson.comparison(o.putArray("results"), r.main(), perLayer);
             if (lookahead != null) lookahead.json(o, r.main(), policy, r.whatIf());
+            if (!r.horizons().isEmpty()) ReplayJson.horizons(o.putArray("belady_horizons"), r.horizons(), r.main());
             if (!r.sweep().isEmpty()) {
                 ArrayNode sw = o.putArray("sweep");
                 for (ReplayComparison c : r.sweep()) {

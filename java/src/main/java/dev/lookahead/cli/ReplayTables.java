@@ -78,6 +78,24 @@ final class ReplayTables {
         }
     }
 
+    /** Belady seeing only the next N tokens, next to LRU and the full-future ceilings of the same comparison. */
+    void horizons(List<HorizonCeiling> rows, ReplayComparison c) {
+        ReplayResult lru = c.result(ResidencyPolicies.MIXTRAL_OFFLOADING);
+        out.println();
+        out.println("Belady seeing only the next N tokens (LRU among experts not used that soon): what eviction by a"
+                + " predictor of the next N tokens' routing could at best buy");
+        printf("%-8s %10s %8s %8s %10s %8s %8s%n", "tokens", "layer hit", "ms/tok", "vs lru", "pool hit", "ms/tok",
+                "vs lru");
+        for (HorizonCeiling h : rows) {
+            printf("%-8d %10.4f %8.2f %7.2fx %10.4f %8.2f %7.2fx%n", h.tokens(), h.perLayer().hitRate(),
+                    h.perLayer().msPerToken(), lru.msPerToken() / h.perLayer().msPerToken(), h.pool().hitRate(),
+                    h.pool().msPerToken(), lru.msPerToken() / h.pool().msPerToken());
+        }
+        ReplayResult b = c.result(ResidencyPolicies.BELADY), g = c.result(ResidencyPolicies.BELADY_GLOBAL);
+        printf("%-8s %10.4f %8.2f %7.2fx %10.4f %8.2f %7.2fx%n", "all", b.hitRate(), b.msPerToken(),
+                lru.msPerToken() / b.msPerToken(), g.hitRate(), g.msPerToken(), lru.msPerToken() / g.msPerToken());
+    }
+
     private static String shortName(String policy) {
         return policy.equals(ResidencyPolicies.MIXTRAL_OFFLOADING) ? "lru" : policy;
     }

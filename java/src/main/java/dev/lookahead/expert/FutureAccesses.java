@@ -6,13 +6,28 @@ import java.util.Arrays;
  * The exact future of a trace: for every expert, the steps at which the router chooses it. As a
  * {@link NextUseEstimator} it gives the true distance to an expert's next use, which turns
  * {@link FarthestNextUsePolicy} into Belady's optimal policy. Replay only: the engine does not know the future.
+ *
+ * <p>With a horizon of N tokens it sees only the next N tokens' steps (a use farther away is {@link #NEVER}, and the
+ * policy then evicts by least recent use among those): Belady as a predictor of the next N tokens could at best be.
  */
 public final class FutureAccesses implements NextUseEstimator {
     private final int layers;
     private final int experts;
     private final long[][] steps; // [layer * experts + expert] -> ascending steps of its uses
+    private final long horizonSteps;
 
     public FutureAccesses(RoutingTrace trace) {
+        this(trace, Long.MAX_VALUE);
+    }
+
+    /** Sees uses at most {@code horizonTokens} tokens ahead (layers * horizonTokens steps). */
+    public static FutureAccesses withHorizon(RoutingTrace trace, int horizonTokens) {
+        if (horizonTokens < 1) throw new IllegalArgumentException("horizon must be >= 1 token, got " + horizonTokens);
+        return new FutureAccesses(trace, (long) horizonTokens * trace.layers());
+    }
+
+    private FutureAccesses(RoutingTrace trace, long horizonSteps) {
+        this.horizonSteps = horizonSteps;
         layers = trace.layers();
         experts = trace.experts();
         int[] counts = new int[layers * experts];
@@ -44,6 +59,6 @@ public final class FutureAccesses implements NextUseEstimator {
     @Override
     public long nextUseDistance(ExpertId id, long step) {
         long next = nextUse(id, step);
-        return next == NEVER ? NEVER : next - step;
+        return next == NEVER || next - step > horizonSteps ? NEVER : next - step;
     }
 }

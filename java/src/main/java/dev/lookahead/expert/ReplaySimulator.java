@@ -48,6 +48,24 @@ public final class ReplaySimulator {
      */
     public static ReplayResult run(RoutingTrace trace, ResidencyPolicy policy, int slotsPerLayer, TimingModel timing,
                                    PrefetchPredictor predictor) {
+        return replay(trace, policy, slotsPerLayer, timing, predictor,
+                policy.replayOnly() ? new FutureAccesses(trace) : null);
+    }
+
+    /**
+     * A replay-only (Belady) policy that knows the future only as far as {@code future} tells it, e.g.
+     * {@link FutureAccesses#withHorizon}.
+     */
+    public static ReplayResult runWithFuture(RoutingTrace trace, ResidencyPolicy policy, int slotsPerLayer,
+                                             TimingModel timing, FutureAccesses future) {
+        if (!policy.replayOnly()) {
+            throw new IllegalArgumentException("policy '" + policy.name() + "' does not read the future");
+        }
+        return replay(trace, policy, slotsPerLayer, timing, null, Objects.requireNonNull(future, "future"));
+    }
+
+    private static ReplayResult replay(RoutingTrace trace, ResidencyPolicy policy, int slotsPerLayer, TimingModel timing,
+                                       PrefetchPredictor predictor, NextUseEstimator oracle) {
         Objects.requireNonNull(trace, "trace");
         Objects.requireNonNull(policy, "policy");
         Objects.requireNonNull(timing, "timing");
@@ -64,7 +82,6 @@ public final class ReplaySimulator {
         }
         PrefetchPredictor pred = policy.prefetchNextLayer() ? predictor : null;
         int layers = trace.layers();
-        NextUseEstimator oracle = policy.replayOnly() ? new FutureAccesses(trace) : null;
         ExpertCache cache = policy.newCache(layers, trace.experts(), slotsPerLayer, timing.expertBytes(), oracle);
 
         double copyMs = timing.copyMs();

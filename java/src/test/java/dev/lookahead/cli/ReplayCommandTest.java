@@ -175,6 +175,26 @@ class ReplayCommandTest {
     }
 
     @Test
+    void beladyHorizonsPrintATableAndJson() throws IOException {
+        Path trace = writeTrace();
+        Run r = run("replay", trace.toString(), "-k", "3", "--belady-horizons", "1,2,100");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("Belady seeing only the next N tokens"), r.out());
+        List<String> rows = r.out().lines().filter(l -> l.matches("^(1|2|100|all) +0\\.\\d{4} .*")).toList();
+        assertEquals(4, rows.size(), r.out());
+        // 100 tokens is the whole 40-token trace: the full-future Belady row
+        assertEquals(rows.get(3).replaceFirst("^all", ""), rows.get(2).replaceFirst("^100", ""), r.out());
+        r = run("replay", trace.toString(), "--json", "--belady-horizons", "2");
+        assertEquals(0, r.code(), r.err());
+        JsonNode h = JsonMapper.builder().build().readTree(r.out()).get("traces").get(0).get("belady_horizons");
+        assertEquals(2, h.get(0).get("tokens").asInt());
+        assertTrue(h.get(0).get("pool_speedup_vs_lru").asDouble() > 0, h.toString());
+        r = run("replay", trace.toString(), "--belady-horizons", "0");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("--belady-horizons must be token counts >= 1"), r.err());
+    }
+
+    @Test
     void tokensAheadRecallsAreOracleOptions() throws IOException {
         Path trace = writeTrace();
         Run r = run("replay", trace.toString(), "--policy", "lookahead", "--predictor", "oracle", "--recall", "0.9",

@@ -113,4 +113,25 @@ class ReplaySimulatorTest {
                 () -> ReplaySimulator.run(trace, ResidencyPolicies.byName("mixtral-offloading"), 5, UNIT, null));
         assertTrue(e.getMessage().contains("1..4"), e.getMessage());
     }
+
+    @Test
+    void beladyWithAHorizonSeesOnlyThatFar() {
+        RoutingTrace trace = SyntheticTraces.random(11, 6, 8, 2, 300);
+        ResidencyPolicy perLayer = ResidencyPolicies.byName(ResidencyPolicies.BELADY);
+        ResidencyPolicy pool = ResidencyPolicies.byName(ResidencyPolicies.BELADY_GLOBAL);
+        ResidencyPolicy lru = ResidencyPolicies.byName(ResidencyPolicies.MIXTRAL_OFFLOADING);
+        for (ResidencyPolicy p : List.of(perLayer, pool)) {
+            ReplayResult full = ReplaySimulator.run(trace, p, 3, UNIT, null);
+            ReplayResult whole = ReplaySimulator.runWithFuture(trace, p, 3, UNIT, FutureAccesses.withHorizon(trace, 300));
+            assertEquals(full.stats().hits(), whole.stats().hits(), p.name() + ": a horizon of the whole trace is Belady");
+            ReplayResult one = ReplaySimulator.runWithFuture(trace, p, 3, UNIT, FutureAccesses.withHorizon(trace, 1));
+            assertTrue(one.stats().hits() < full.stats().hits(), p.name() + ": " + one.stats().hits() + " vs " + full.stats().hits());
+        }
+        long lruHits = ReplaySimulator.run(trace, lru, 3, UNIT, null).stats().hits();
+        long oneToken = ReplaySimulator.runWithFuture(trace, perLayer, 3, UNIT, FutureAccesses.withHorizon(trace, 1)).stats().hits();
+        assertTrue(oneToken > lruHits, "knowing the next token evicts better than LRU: " + oneToken + " vs " + lruHits);
+        assertThrows(IllegalArgumentException.class, () -> FutureAccesses.withHorizon(trace, 0));
+        assertThrows(IllegalArgumentException.class,
+                () -> ReplaySimulator.runWithFuture(trace, lru, 3, UNIT, FutureAccesses.withHorizon(trace, 1)));
+    }
 }

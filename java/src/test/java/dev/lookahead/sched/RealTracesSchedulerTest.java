@@ -1,5 +1,6 @@
 package dev.lookahead.sched;
 
+import dev.lookahead.expert.FutureAccesses;
 import dev.lookahead.expert.ReplayResult;
 import dev.lookahead.expert.ReplaySimulator;
 import dev.lookahead.expert.ResidencyPolicies;
@@ -85,6 +86,18 @@ class RealTracesSchedulerTest {
         double speedUp = lru.msPerToken() / x.result().msPerToken();
         assertTrue(speedUp > 1.2 && speedUp < 1.4, "speed-up " + speedUp);
         assertTrue(speedUp < lru.msPerToken() / pool.msPerToken() - 0.3, "one-pool Belady " + lru.msPerToken() / pool.msPerToken());
+    }
+
+    @Test
+    void aPerfectNextTokenOracleEvictsAsBeladyThatSeesOneToken() {
+        // two routes to the same number: the scheduler fed a recall-1 next-token oracle (probability 1 for the experts
+        // the next token uses, 0 for the rest, LRU among those) and Belady whose future ends one token ahead
+        ScheduledReplay.Result x = run("lookahead",
+                new OracleLookahead(humaneval, 0.8, 8, new OracleLookahead.TokensAhead(1.0, null), 1), defaults());
+        ReplayResult belady1 = ReplaySimulator.runWithFuture(humaneval, ResidencyPolicies.byName("belady"), 4, TIMING,
+                FutureAccesses.withHorizon(humaneval, 1));
+        assertEquals(belady1.hitRate(), x.result().hitRate(), 1e-3);
+        assertTrue(belady1.hitRate() > lru.hitRate() + 0.05, belady1.hitRate() + " vs LRU " + lru.hitRate());
     }
 
     @Test
