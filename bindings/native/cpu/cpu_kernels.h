@@ -87,6 +87,12 @@ float* lk_cpu_pad_rows(lk_cpu_pool* pool, const float* x, int64_t n, int64_t col
 lk_status lk_cpu_dense_matmul(lk_cpu_pool* pool, lk_dtype w_dtype, const void* w, const float* x,
                               int64_t n, int64_t rows, int64_t cols, float* y, const char* op);
 
+/* silu(g) * u as lk_swiglu computes it; expert_swiglu stages its down product's input with it. */
+static inline float lk_cpu_silu_mul(float g, float u) {
+    float silu = g / (1.0f + expf(-g));   /* expf(-g) = inf for g << 0: silu = -0 */
+    return silu * u;
+}
+
 /* One row of lk_rmsnorm: o = (x * inv) * w with inv = 1 / sqrt(mean(x^2) + eps), the sum
  * of squares in double over 8 fixed lanes; w == NULL is a unit gain (x * inv, which equals
  * (x * inv) * 1.0f). o may equal x. */

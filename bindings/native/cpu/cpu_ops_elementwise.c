@@ -183,11 +183,7 @@ typedef struct binary_args {
 
 static void swiglu_body(void* vctx, int64_t begin, int64_t end) {
     const binary_args* p = vctx;
-    for (int64_t i = begin; i < end; i++) {
-        float g = p->a[i];
-        float silu = g / (1.0f + expf(-g));   /* expf(-g) = inf for g << 0: silu = -0 */
-        p->out[i] = silu * p->b[i];
-    }
+    for (int64_t i = begin; i < end; i++) p->out[i] = lk_cpu_silu_mul(p->a[i], p->b[i]);
 }
 
 static lk_status swiglu_task(lk_cpu_pool* pool, void* p) {

@@ -282,46 +282,69 @@ typedef struct qmatvec_args {
     float* y;
 } qmatvec_args;
 
-static lk_status qmatvec_task(lk_cpu_pool* pool, void* p) {
-    const qmatvec_args* a = p;
-    qmatvec_ctx c;
-    c.m = qmat_from(&a->w);
-    c.y = a->y;
-    int64_t kp = c.m.ngroups * c.m.gs;
-    size_t bytes = sizeof(float) * (size_t)(2 * kp + c.m.ngroups);
+/*
+ * Fills c for y = W x, or for y = W (silu(x) * up) when up is given (an expert's down product staging its
+ * SwiGLU, computed as lk_swiglu computes it, so the result is the same as the two ops'). *scratch receives
+ * what qmv_release frees after the product.
+ */
+static lk_status qmv_setup(qmatvec_ctx* c, const lk_qmatrix* w, const float* x, const float* up, float* y,
+                           const char* op, float** scratch) {
+    c->m = qmat_from(w);
+    c->y = y;
+    int64_t kp = c->m.ngroups * c->m.gs;
+    size_t bytes = sizeof(float) * (size_t)(2 * kp + c->m.ngroups);
     float* xp = lk_cpu_scratch(bytes);
-    if (!xp) return lk_cpu_scratch_failed("lk_qmatvec", bytes);
-    memcpy(xp, a->x, (size_t)c.m.cols * sizeof(float));
-    memset(xp + c.m.cols, 0, (size_t)(kp - c.m.cols) * sizeof(float));
+    if (!xp) return lk_cpu_scratch_failed(op, bytes);
+    if (up) {
+        for (int64_t k = 0; k < c->m.cols; k++) xp[k] = lk_cpu_silu_mul(x[k], up[k]);
+    } else {
+        memcpy(xp, x, (size_t)c->m.cols * sizeof(float));
+    }
+    memset(xp + c->m.cols, 0, (size_t)(kp - c->m.cols) * sizeof(float));
     float* xsum = xp + kp;
-    for (int64_t g = 0; g < c.m.ngroups; g++) {
+    for (int64_t g = 0; g < c->m.ngroups; g++) {
         float s = 0.0f;
-        for (int k = 0; k < c.m.gs; k++) s += xp[g * c.m.gs + k];
+        for (int k = 0; k < c->m.gs; k++) s += xp[g * c->m.gs + k];
         xsum[g] = s;
     }
-    float* xq = xsum + c.m.ngroups;
-    c.fast = 1;
-    for (int64_t k = 0; k < c.m.cols; k++) {
+    float* xq = xsum + c->m.ngroups;
+    c->fast = 1;
+    for (int64_t k = 0; k < c->m.cols; k++) {
         float v = fabsf(xp[k]);
-        if (v != 0.0f && v < 0x1p-104f) c.fast = 0;
+        if (v != 0.0f && v < 0x1p-104f) c->fast = 0;
     }
 #ifdef LK_CPU_AVX2
-    prepare_x(&c.m, xp, c.fast, xq);
+    prepare_x(&c->m, xp, c->fast, xq);
 #else
     memcpy(xq, xp, sizeof(float) * (size_t)kp);
 #endif
-    c.xq = xq;
-    c.xsum = xsum;
-    uint8_t* last = padded_last_row(&c.m);
-    if (c.m.bits == 3 && !last) {
+    c->xq = xq;
+    c->xsum = xsum;
+    uint8_t* last = padded_last_row(&c->m);
+    if (c->m.bits == 3 && !last) {
         free(xp);
-        return lk_cpu_scratch_failed("lk_qmatvec", (size_t)c.m.row_bytes + 8);
+        return lk_cpu_scratch_failed(op, (size_t)c->m.row_bytes + 8);
     }
-    c.last_row = last;
-    int64_t blocks = (c.m.rows + QMV_ROWS - 1) / QMV_ROWS;
-    lk_cpu_parallel_for(pool, blocks, 16, qmatvec_body, &c);
-    free(last);
-    free(xp);
+    c->last_row = last;
+    *scratch = xp;
+    return LK_OK;
+}
+
+static void qmv_release(qmatvec_ctx* c, float* scratch) {
+    free((void*)c->last_row);
+    free(scratch);
+}
+
+static int64_t qmv_blocks(const qmatvec_ctx* c) { return (c->m.rows + QMV_ROWS - 1) / QMV_ROWS; }
+
+static lk_status qmatvec_task(lk_cpu_pool* pool, void* p) {
+    const qmatvec_args* a = p;
+    qmatvec_ctx c;
+    float* scratch;
+    lk_status st = qmv_setup(&c, &a->w, a->x, NULL, a->y, "lk_qmatvec", &scratch);
+    if (st != LK_OK) return st;
+    lk_cpu_parallel_for(pool, qmv_blocks(&c), 16, qmatvec_body, &c);
+    qmv_release(&c, scratch);
     return LK_OK;
 }
 
@@ -335,16 +358,69 @@ lk_status lk_cpu_qmatvec(lk_stream* s, const lk_qmatrix* w, const float* x, floa
 
 /* ---- expert_swiglu ---------------------------------------------------------- */
 
-/* The four ops it stands for, enqueued in order: the same results by construction (the fused
- * launches are a CUDA matter; on the CPU each op already runs in parallel over rows). */
+/* One task instead of four (each task is a hand-off to the stream's worker and a dispatch to the
+ * pool): gate and up rows in one parallel loop, then down with silu(h_gate) * h_up staged as its x.
+ * Every output row is computed by the same code as lk_qmatvec's, so the results are the four ops'
+ * bit for bit; h_gate keeps gate x (lk_swiglu would overwrite it: the header leaves it unspecified). */
+typedef struct expert_args {
+    lk_qmatrix gate, up, down;
+    const float* x;
+    float *h_gate, *h_up, *y;
+} expert_args;
+
+/* Blocks [0, a_blocks) are a's, the rest b's. */
+typedef struct qmv_pair {
+    const qmatvec_ctx* a;
+    const qmatvec_ctx* b;
+    int64_t a_blocks;
+} qmv_pair;
+
+static void qmv_pair_body(void* vctx, int64_t begin, int64_t end) {
+    const qmv_pair* p = vctx;
+    for (int64_t blk = begin; blk < end; blk++) {
+        const int second = blk >= p->a_blocks;
+        const qmatvec_ctx* c = second ? p->b : p->a;
+        int64_t r0 = (second ? blk - p->a_blocks : blk) * QMV_ROWS;
+        int R = c->m.rows - r0 < QMV_ROWS ? (int)(c->m.rows - r0) : QMV_ROWS;
+        qmatvec_block(c, r0, R);
+    }
+}
+
+static lk_status expert_task(lk_cpu_pool* pool, void* p) {
+    static const char op[] = "lk_expert_swiglu";
+    const expert_args* a = p;
+    qmatvec_ctx g, u, d;
+    float *sg = NULL, *su = NULL, *sd = NULL;
+    lk_status st = qmv_setup(&g, &a->gate, a->x, NULL, a->h_gate, op, &sg);
+    if (st != LK_OK) return st;
+    st = qmv_setup(&u, &a->up, a->x, NULL, a->h_up, op, &su);
+    if (st != LK_OK) {
+        qmv_release(&g, sg);
+        return st;
+    }
+    qmv_pair pair = {&g, &u, qmv_blocks(&g)};
+    lk_cpu_parallel_for(pool, pair.a_blocks + qmv_blocks(&u), 16, qmv_pair_body, &pair);
+    qmv_release(&g, sg);
+    qmv_release(&u, su);
+    st = qmv_setup(&d, &a->down, a->h_gate, a->h_up, a->y, op, &sd);
+    if (st != LK_OK) return st;
+    lk_cpu_parallel_for(pool, qmv_blocks(&d), 16, qmatvec_body, &d);
+    qmv_release(&d, sd);
+    return LK_OK;
+}
+
 lk_status lk_cpu_expert_swiglu(lk_stream* s, const lk_qmatrix* gate, const lk_qmatrix* up,
                                const lk_qmatrix* down, const float* x, float* h_gate, float* h_up,
                                float* y) {
-    lk_status st = lk_cpu_qmatvec(s, gate, x, h_gate);
-    if (st == LK_OK) st = lk_cpu_qmatvec(s, up, x, h_up);
-    if (st == LK_OK) st = lk_cpu_swiglu(s, h_gate, h_up, gate->rows, h_gate);
-    if (st == LK_OK) st = lk_cpu_qmatvec(s, down, h_gate, y);
-    return st;
+    expert_args a;
+    copy_qmatrix(&a.gate, gate);
+    copy_qmatrix(&a.up, up);
+    copy_qmatrix(&a.down, down);
+    a.x = x;
+    a.h_gate = h_gate;
+    a.h_up = h_up;
+    a.y = y;
+    return lk_cpu_enqueue(s, expert_task, &a, sizeof a);
 }
 
 /* ---- qmatmul ---------------------------------------------------------------- */
