@@ -107,16 +107,28 @@ class ExpertSwigluOpTest extends CpuDeviceTest {
         Numerics.assertNmse(e.reference(x), r.fused(), TOL, "4-bit gate/up, 2-bit down vs double reference");
     }
 
+    /** A 4-bit g32 expert [hidden 40, inter 24] on the device, and an up matrix of another width (3 bits). */
+    record BadArgsExpert(int hidden, int inter, QMatrix gate, QMatrix up, QMatrix down, QMatrix up3) {
+        static BadArgsExpert upload(OpRunner run, long seed) {
+            int hidden = 40;
+            int inter = 24;
+            QuantFormat q4 = new QuantFormat(4, 32);
+            HostExpert e = HostExpert.random(q4, q4, hidden, inter, seed);
+            return new BadArgsExpert(hidden, inter, e.gate().upload(run), e.up().upload(run), e.down().upload(run),
+                    QuantMatmulOpTest.randomQMatrix(new QuantFormat(3, 32), inter, hidden, new Random(seed + 1)).upload(run));
+        }
+    }
+
     @Test
     void refusesInconsistentArguments() {
-        int hidden = 40;
-        int inter = 24;
-        QuantFormat q4 = new QuantFormat(4, 32);
-        HostExpert e = HostExpert.random(q4, q4, hidden, inter, 5);
-        QMatrix gate = e.gate().upload(run);
-        QMatrix up = e.up().upload(run);
-        QMatrix down = e.down().upload(run);
-        QMatrix up3 = QuantMatmulOpTest.randomQMatrix(new QuantFormat(3, 32), inter, hidden, new Random(6)).upload(run);
+        BadArgsExpert b = BadArgsExpert.upload(run, 5);
+        int hidden = b.hidden();
+        int inter = b.inter();
+        QuantFormat q4 = b.gate().format();
+        QMatrix gate = b.gate();
+        QMatrix up = b.up();
+        QMatrix down = b.down();
+        QMatrix up3 = b.up3();
         QMatrix upTall = QuantMatmulOpTest.randomQMatrix(q4, inter + 8, hidden, new Random(7)).upload(run);
         DeviceSlice x = run.output(hidden * 4L);
         DeviceSlice hGate = run.output(inter * 4L);
@@ -148,13 +160,12 @@ class ExpertSwigluOpTest extends CpuDeviceTest {
     /** The same rules hold in the native dispatcher: a status and a message, not a crash. */
     @Test
     void nativeDispatcherRefusesInconsistentArguments() {
-        int hidden = 40;
-        int inter = 24;
-        QuantFormat q4 = new QuantFormat(4, 32);
-        HostExpert e = HostExpert.random(q4, q4, hidden, inter, 8);
-        QMatrix gate = e.gate().upload(run);
-        QMatrix down = e.down().upload(run);
-        QMatrix up3 = QuantMatmulOpTest.randomQMatrix(new QuantFormat(3, 32), inter, hidden, new Random(9)).upload(run);
+        BadArgsExpert b = BadArgsExpert.upload(run, 8);
+        int hidden = b.hidden();
+        int inter = b.inter();
+        QMatrix gate = b.gate();
+        QMatrix down = b.down();
+        QMatrix up3 = b.up3();
         long x = address(run.output(hidden * 4L));
         long hGate = address(run.output(inter * 4L));
         long hUp = address(run.output(inter * 4L));

@@ -6,17 +6,9 @@ public final class Nmse {
 
     /** NMSE of {@code got} against {@code reference}. */
     public static double of(float[] reference, float[] got) {
-        if (reference.length != got.length) {
-            throw new IllegalArgumentException("lengths differ: " + reference.length + " vs " + got.length);
-        }
-        double sse = 0;
-        double ssq = 0;
-        for (int i = 0; i < reference.length; i++) {
-            double d = (double) reference[i] - got[i];
-            sse += d * d;
-            ssq += (double) reference[i] * reference[i];
-        }
-        return ratio(sse, ssq);
+        double[] wide = new double[reference.length];
+        for (int i = 0; i < wide.length; i++) wide[i] = reference[i];
+        return of(wide, got);
     }
 
     /** NMSE of {@code got} against a double-precision {@code reference}. */
