@@ -1,5 +1,6 @@
 package dev.lookahead.bench;
 
+import dev.lookahead.expert.FutureAccesses;
 import dev.lookahead.expert.ReplaySimulator;
 import dev.lookahead.expert.ResidencyPolicies;
 import dev.lookahead.expert.RoutingTrace;
@@ -13,6 +14,10 @@ import java.util.Locale;
  * pool of layers * k slots (the ceilings no eviction can pass without changing the routing). A policy's place
  * between LRU and Belady is the fraction of the gap its eviction closes.
  *
+ * <p>Beside each Belady ceiling, the same eviction seeing only the next two tokens' routing (LRU among experts not
+ * used that soon): what the lookahead policies' next-token and two-token heads could at best give if they were
+ * always right (docs/scheduler.md, "How far ahead must eviction see?").
+ *
  * <p>A policy that prefetches counts a prefetched expert as a hit although its bytes still crossed the link, so
  * policies are placed by their copies instead: the "effective" hit rate 1 - copies / lookups, which equals the
  * hit rate for policies that copy on demand only.
@@ -21,7 +26,9 @@ import java.util.Locale;
  * @param lookupsPerToken layers x top-k
  */
 public record HitRateCeilings(int tokens, int slotsPerLayer, int lookupsPerToken, double lru, double beladyPerLayer,
-                              double beladyPool) {
+                              double beladyPool, double twoTokensPerLayer, double twoTokensPool) {
+    /** The horizon of the "seeing the next tokens" ceilings: what next-token and two-token heads can know. */
+    static final int HEADS_HORIZON_TOKENS = 2;
 
     /** Replays {@code trace} (decode routing of the reference run) at {@code slotsPerLayer}. */
     public static HitRateCeilings of(RoutingTrace trace, int slotsPerLayer) {
@@ -30,7 +37,13 @@ public record HitRateCeilings(int tokens, int slotsPerLayer, int lookupsPerToken
         double lru = hitRate(trace, "mixtral-offloading", slotsPerLayer, timing);
         double belady = hitRate(trace, "belady", slotsPerLayer, timing);
         double pool = hitRate(trace, "belady-global", slotsPerLayer, timing);
-        return new HitRateCeilings(trace.tokenCount(), slotsPerLayer, trace.layers() * trace.topK(), lru, belady, pool);
+        FutureAccesses near = FutureAccesses.withHorizon(trace, HEADS_HORIZON_TOKENS);
+        double nearLayer = ReplaySimulator.runWithFuture(trace, ResidencyPolicies.byName("belady"), slotsPerLayer, timing,
+                near).hitRate();
+        double nearPool = ReplaySimulator.runWithFuture(trace, ResidencyPolicies.byName("belady-global"), slotsPerLayer,
+                timing, near).hitRate();
+        return new HitRateCeilings(trace.tokenCount(), slotsPerLayer, trace.layers() * trace.topK(), lru, belady, pool,
+                nearLayer, nearPool);
     }
 
     private static double hitRate(RoutingTrace trace, String policy, int k, TimingModel timing) {
@@ -50,7 +63,9 @@ public record HitRateCeilings(int tokens, int slotsPerLayer, int lookupsPerToken
 
     public String describe() {
         return String.format(Locale.ROOT, "hit-rate ceilings of the same routing (%d decode tokens replayed, %d slots per"
-                        + " layer): LRU per layer %.3f, Belady per layer %.3f, Belady over one pool %.3f",
-                tokens, slotsPerLayer, lru, beladyPerLayer, beladyPool);
+                        + " layer): LRU per layer %.3f, Belady per layer %.3f (seeing %d tokens ahead %.3f), Belady over"
+                        + " one pool %.3f (%d tokens %.3f)",
+                tokens, slotsPerLayer, lru, beladyPerLayer, HEADS_HORIZON_TOKENS, twoTokensPerLayer, beladyPool,
+                HEADS_HORIZON_TOKENS, twoTokensPool);
     }
 }

@@ -36,6 +36,10 @@ class HitRateCeilingsTest {
         assertEquals(1.0, c.gapClosed(c.beladyPerLayer()), 1e-12);
         assertEquals(0.5, c.gapClosed((c.lru() + c.beladyPerLayer()) / 2), 1e-12);
         assertEquals(4, c.lookupsPerToken());
+        // seeing two tokens is between LRU and full knowledge, per layer and in the pool
+        assertTrue(c.lru() < c.twoTokensPerLayer() && c.twoTokensPerLayer() <= c.beladyPerLayer(), c.describe());
+        assertTrue(c.twoTokensPool() <= c.beladyPool(), c.describe());
+        assertTrue(c.describe().contains("seeing 2 tokens ahead"), c.describe());
         assertEquals(0.75, c.effectiveHitRate(100, 100), 1e-12); // one copy of 4 lookups per token
     }
 
@@ -47,6 +51,8 @@ class HitRateCeilingsTest {
         assertEquals(expected, c.lru(), 1e-12);
         assertEquals(expected, c.beladyPerLayer(), 1e-12);
         assertEquals(expected, c.beladyPool(), 1e-12);
+        assertEquals(expected, c.twoTokensPerLayer(), 1e-12);
+        assertEquals(expected, c.twoTokensPool(), 1e-12);
         assertTrue(Double.isNaN(c.gapClosed(0.9)));
     }
 }
