@@ -1,6 +1,6 @@
 package dev.lookahead.bench;
 
-import dev.lookahead.expert.FutureAccesses;
+import dev.lookahead.expert.HorizonCeiling;
 import dev.lookahead.expert.ReplaySimulator;
 import dev.lookahead.expert.ResidencyPolicies;
 import dev.lookahead.expert.RoutingTrace;
@@ -37,13 +37,9 @@ public record HitRateCeilings(int tokens, int slotsPerLayer, int lookupsPerToken
         double lru = hitRate(trace, "mixtral-offloading", slotsPerLayer, timing);
         double belady = hitRate(trace, "belady", slotsPerLayer, timing);
         double pool = hitRate(trace, "belady-global", slotsPerLayer, timing);
-        FutureAccesses near = FutureAccesses.withHorizon(trace, HEADS_HORIZON_TOKENS);
-        double nearLayer = ReplaySimulator.runWithFuture(trace, ResidencyPolicies.byName("belady"), slotsPerLayer, timing,
-                near).hitRate();
-        double nearPool = ReplaySimulator.runWithFuture(trace, ResidencyPolicies.byName("belady-global"), slotsPerLayer,
-                timing, near).hitRate();
+        HorizonCeiling near = HorizonCeiling.replay(trace, HEADS_HORIZON_TOKENS, slotsPerLayer, timing);
         return new HitRateCeilings(trace.tokenCount(), slotsPerLayer, trace.layers() * trace.topK(), lru, belady, pool,
-                nearLayer, nearPool);
+                near.perLayer().hitRate(), near.pool().hitRate());
     }
 
     private static double hitRate(RoutingTrace trace, String policy, int k, TimingModel timing) {

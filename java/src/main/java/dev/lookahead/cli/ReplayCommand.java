@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.lookahead.expert.HorizonCeiling;
 import dev.lookahead.expert.OracleRecallPredictor;
 import dev.lookahead.expert.PrefetchPredictor;
 import dev.lookahead.expert.PreviousTokenPredictor;
@@ -28,6 +29,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.function.Function;
+import java.util.function.Predicate;
 
 @Command(name = "replay", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Replays recorded expert-routing traces (JSONL) through the engine's expert cache and a",
@@ -180,23 +182,9 @@ final class ReplayCommand implements Callable<Integer> {
 
     /** "1,2,8" -> [1, 2, 8]: token horizons, each >= 1. */
     static List<Integer> parseHorizons(String text) {
-        List<Integer> out = new ArrayList<>();
-        for (String part : text.split(",")) {
-            int n;
-            try {
-                n = Integer.parseInt(part.trim());
-            } catch (NumberFormatException e) {
-                n = 0;
-            }
-            if (n < 1) {
-                throw new IllegalArgumentException("--belady-horizons must be token counts >= 1 separated by commas; got '"
-                        + text + "'");
-            }
-            out.add(n);
-        }
-        return out;
+        return parseList(text, Integer::parseInt, n -> n >= 1,
+                "--belady-horizons must be token counts >= 1 separated by commas; got '" + text + "'");
     }
-
     /** The scheduler's configuration and predictor for a lookahead policy, from the options. */
     private LookaheadReplay lookahead(TimingModel timing) throws IOException {
         long copy = timing.expertBytes();
@@ -264,23 +252,25 @@ final class ReplayCommand implements Callable<Integer> {
     /** "0.6,0.8" -> [0.6, 0.8]; "none" -> []. */
     static List<Double> parseRecalls(String text) {
         if (text.equals("none")) return List.of();
-        List<Double> out = new ArrayList<>();
+        return parseList(text, Double::parseDouble, r -> r >= 0 && r <= 1,
+                "--what-if must be recalls in [0, 1] separated by commas, or none; got '" + text + "'");
+    }
+
+    /** Comma-separated values, each parsed and accepted by {@code valid}; otherwise {@code error}. */
+    private static <T> List<T> parseList(String text, Function<String, T> parse, Predicate<T> valid, String error) {
+        List<T> out = new ArrayList<>();
         for (String part : text.split(",")) {
-            double r;
+            T value;
             try {
-                r = Double.parseDouble(part.trim());
+                value = parse.apply(part.trim());
             } catch (NumberFormatException e) {
-                r = Double.NaN;
+                throw new IllegalArgumentException(error);
             }
-            if (!(r >= 0 && r <= 1)) {
-                throw new IllegalArgumentException("--what-if must be recalls in [0, 1] separated by commas, or none; got '"
-                        + text + "'");
-            }
-            out.add(r);
+            if (!valid.test(value)) throw new IllegalArgumentException(error);
+            out.add(value);
         }
         return out;
     }
-
     private Function<RoutingTrace, PrefetchPredictor> predictorFactory() {
         String p = predictor == null ? PreviousTokenPredictor.NAME : predictor;
         return switch (p) {

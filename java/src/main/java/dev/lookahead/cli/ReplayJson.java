@@ -3,9 +3,9 @@ package dev.lookahead.cli;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.lookahead.expert.CacheStats;
+import dev.lookahead.expert.HorizonCeiling;
 import dev.lookahead.expert.ReplayComparison;
 import dev.lookahead.expert.ReplayResult;
-import dev.lookahead.expert.ResidencyPolicies;
 import dev.lookahead.expert.RoutingTrace;
 
 import java.nio.file.Path;
@@ -35,16 +35,15 @@ final class ReplayJson {
     }
 
     static void horizons(ArrayNode arr, List<HorizonCeiling> rows, ReplayComparison c) {
-        double lruMs = c.result(ResidencyPolicies.MIXTRAL_OFFLOADING).msPerToken();
         for (HorizonCeiling h : rows) {
             ObjectNode o = arr.addObject();
             o.put("tokens", h.tokens());
             o.put("per_layer_hit_rate", h.perLayer().hitRate());
             o.put("per_layer_ms_per_token", h.perLayer().msPerToken());
-            o.put("per_layer_speedup_vs_lru", lruMs / h.perLayer().msPerToken());
+            o.put("per_layer_speedup_vs_lru", c.speedup(h.perLayer()));
             o.put("pool_hit_rate", h.pool().hitRate());
             o.put("pool_ms_per_token", h.pool().msPerToken());
-            o.put("pool_speedup_vs_lru", lruMs / h.pool().msPerToken());
+            o.put("pool_speedup_vs_lru", c.speedup(h.pool()));
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.lookahead.cli;
 
 import dev.lookahead.expert.CacheStats;
+import dev.lookahead.expert.HorizonCeiling;
 import dev.lookahead.expert.ReplayComparison;
 import dev.lookahead.expert.ReplayResult;
 import dev.lookahead.expert.ResidencyPolicies;
@@ -80,20 +81,20 @@ final class ReplayTables {
 
     /** Belady seeing only the next N tokens, next to LRU and the full-future ceilings of the same comparison. */
     void horizons(List<HorizonCeiling> rows, ReplayComparison c) {
-        ReplayResult lru = c.result(ResidencyPolicies.MIXTRAL_OFFLOADING);
         out.println();
         out.println("Belady seeing only the next N tokens (LRU among experts not used that soon): what eviction by a"
                 + " predictor of the next N tokens' routing could at best buy");
         printf("%-8s %10s %8s %8s %10s %8s %8s%n", "tokens", "layer hit", "ms/tok", "vs lru", "pool hit", "ms/tok",
                 "vs lru");
         for (HorizonCeiling h : rows) {
-            printf("%-8d %10.4f %8.2f %7.2fx %10.4f %8.2f %7.2fx%n", h.tokens(), h.perLayer().hitRate(),
-                    h.perLayer().msPerToken(), lru.msPerToken() / h.perLayer().msPerToken(), h.pool().hitRate(),
-                    h.pool().msPerToken(), lru.msPerToken() / h.pool().msPerToken());
+            horizonRow(String.valueOf(h.tokens()), h.perLayer(), h.pool(), c);
         }
-        ReplayResult b = c.result(ResidencyPolicies.BELADY), g = c.result(ResidencyPolicies.BELADY_GLOBAL);
-        printf("%-8s %10.4f %8.2f %7.2fx %10.4f %8.2f %7.2fx%n", "all", b.hitRate(), b.msPerToken(),
-                lru.msPerToken() / b.msPerToken(), g.hitRate(), g.msPerToken(), lru.msPerToken() / g.msPerToken());
+        horizonRow("all", c.result(ResidencyPolicies.BELADY), c.result(ResidencyPolicies.BELADY_GLOBAL), c);
+    }
+
+    private void horizonRow(String tokens, ReplayResult perLayer, ReplayResult pool, ReplayComparison c) {
+        printf("%-8s %10.4f %8.2f %7.2fx %10.4f %8.2f %7.2fx%n", tokens, perLayer.hitRate(), perLayer.msPerToken(),
+                c.speedup(perLayer), pool.hitRate(), pool.msPerToken(), c.speedup(pool));
     }
 
     private static String shortName(String policy) {
