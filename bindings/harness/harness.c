@@ -174,3 +174,19 @@ int main(int argc, char** argv) {
     printf("harness: %d passed, %d failed\n", h.passed, h.failed);
     return h.failed ? 1 : 0;
 }
+
+lk_qmatrix hqmat_upload(hdev* d, const hqmat* m) {
+    lk_qmatrix q;
+    memset(&q, 0, sizeof q);
+    q.struct_size = sizeof q;
+    q.bits = m->bits;
+    q.group_size = m->gs;
+    q.rows = m->rows;
+    q.cols = m->cols;
+    /* each array in its own device buffer, sized exactly (a 3-bit kernel that reads
+     * a 4-byte word for its last 3-byte pack would run past the end) */
+    q.codes = dev_upload(d, m->codes, (size_t)(m->rows * m->row_bytes));
+    q.scales = dev_upload(d, m->scales, sizeof(uint16_t) * (size_t)(m->rows * m->ngroups));
+    q.zeros = dev_upload(d, m->zeros, sizeof(uint16_t) * (size_t)(m->rows * m->ngroups));
+    return q;
+}

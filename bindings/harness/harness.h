@@ -102,6 +102,8 @@ unsigned hq_get_code(const hqmat* m, int64_t r, int64_t c);
 void hq_set_code(hqmat* m, int64_t r, int64_t c, unsigned q);
 /* W [rows, cols] as floats, w = scale * (q - zero). */
 void hqmat_dequant(const hqmat* m, float* w);
+/* The matrix in device memory, each array in its own buffer sized exactly (freed by dev_free_all). */
+lk_qmatrix hqmat_upload(hdev* d, const hqmat* m);
 
 /* ---- host reference ops (double accumulation) ------------------------------------ */
 

@@ -309,31 +309,12 @@ static lk_status l_expert_ops(void* v, int rep) {
     return st;
 }
 
-/* A qmatrix of random codes with valid scales (about 0.01) and mid-range zeros, in device memory. */
+/* A random qmatrix (hqmat_random) in device memory. */
 static lk_qmatrix dev_qmatrix(hdev* d, int bits, int gs, int64_t rows, int64_t cols, uint64_t stream, uint64_t seed) {
-    int64_t ngroups = (cols + gs - 1) / gs;
-    size_t code_bytes = lk_qmatrix_code_bytes(bits, gs, rows, cols), n = (size_t)(rows * ngroups);
-    uint8_t* codes = malloc(code_bytes);
-    uint16_t* sc = malloc(n * sizeof(uint16_t));
-    uint16_t* zr = malloc(n * sizeof(uint16_t));
-    if (!codes || !sc || !zr) harness_fatal(__FILE__, __LINE__, "malloc", LK_ERR_HOST_OUT_OF_MEMORY);
     hrng r = rng_make(seed, stream);
-    for (size_t i = 0; i < code_bytes; i++) codes[i] = (uint8_t)rng_u64(&r);
-    for (size_t k = 0; k < n; k++) {
-        sc[k] = h_f32_to_f16(0.01f + 0.0001f * (float)(k % 7));
-        zr[k] = h_f32_to_f16((float)((1 << bits) - 1) * 0.5f);
-    }
-    lk_qmatrix q;
-    memset(&q, 0, sizeof q);
-    q.struct_size = sizeof q;
-    q.bits = bits;
-    q.group_size = gs;
-    q.rows = rows;
-    q.cols = cols;
-    q.codes = dev_upload(d, codes, code_bytes);
-    q.scales = dev_upload(d, sc, n * sizeof(uint16_t));
-    q.zeros = dev_upload(d, zr, n * sizeof(uint16_t));
-    free(codes); free(sc); free(zr);
+    hqmat m = hqmat_random(&r, bits, gs, rows, cols);
+    lk_qmatrix q = hqmat_upload(d, &m);
+    hqmat_free(&m);
     return q;
 }
 

@@ -255,22 +255,6 @@ static void t_matmul(harness* h) {
 
 /* ---- qmatvec / qmatmul ---------------------------------------------------------------- */
 
-static lk_qmatrix upload_qmatrix(hdev* d, const hqmat* m) {
-    lk_qmatrix q;
-    memset(&q, 0, sizeof q);
-    q.struct_size = sizeof q;
-    q.bits = m->bits;
-    q.group_size = m->gs;
-    q.rows = m->rows;
-    q.cols = m->cols;
-    /* each array in its own device buffer, sized exactly (a 3-bit kernel that reads
-     * a 4-byte word for its last 3-byte pack would run past the end) */
-    q.codes = dev_upload(d, m->codes, (size_t)(m->rows * m->row_bytes));
-    q.scales = dev_upload(d, m->scales, sizeof(uint16_t) * (size_t)(m->rows * m->ngroups));
-    q.zeros = dev_upload(d, m->zeros, sizeof(uint16_t) * (size_t)(m->rows * m->ngroups));
-    return q;
-}
-
 /* One quantized product case: n == 0 means lk_qmatvec (one token), else lk_qmatmul. */
 static void q_case(harness* h, int bits, int gs, int64_t n, int64_t rows, int64_t cols, uint64_t stream,
                    tol t, int tiny_x) {
@@ -289,7 +273,7 @@ static void q_case(harness* h, int bits, int gs, int64_t n, int64_t rows, int64_
     float* out[2];
     for (int i = 0; i < 2; i++) {
         hdev* d = device(h, i);
-        lk_qmatrix q = upload_qmatrix(d, &m);
+        lk_qmatrix q = hqmat_upload(d, &m);
         float* dx = dev_upload(d, x, sizeof(float) * N * cols);
         float* dy = dev_alloc(d, sizeof(float) * N * rows);
         lk_status st = is_mv ? lk_qmatvec(d->stream, &q, dx, dy) : lk_qmatmul(d->stream, &q, dx, N, dy);
@@ -364,7 +348,7 @@ static void expert_case(harness* h, int bits, int gs, int down_bits, int down_gs
     float* out[2];
     for (int i = 0; i < 2; i++) {
         hdev* d = device(h, i);
-        lk_qmatrix g = upload_qmatrix(d, &mg), u = upload_qmatrix(d, &mu), dn = upload_qmatrix(d, &md);
+        lk_qmatrix g = hqmat_upload(d, &mg), u = hqmat_upload(d, &mu), dn = hqmat_upload(d, &md);
         float* dx = dev_upload(d, x, sizeof(float) * hidden);
         float* dhg = dev_alloc(d, sizeof(float) * inter);
         float* dhu = dev_alloc(d, sizeof(float) * inter);

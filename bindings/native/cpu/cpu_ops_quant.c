@@ -282,19 +282,33 @@ typedef struct qmatvec_args {
     float* y;
 } qmatvec_args;
 
+/* Binds c to the matrix w (with the padded copy of a 3-bit last row) and the output y; x as staged. */
+static lk_status qmv_bind(qmatvec_ctx* c, const lk_qmatrix* w, float* y, const char* op) {
+    c->m = qmat_from(w);
+    c->y = y;
+    uint8_t* last = padded_last_row(&c->m);
+    if (c->m.bits == 3 && !last) return lk_cpu_scratch_failed(op, (size_t)c->m.row_bytes + 8);
+    c->last_row = last;
+    return LK_OK;
+}
+
 /*
  * Fills c for y = W x, or for y = W (silu(x) * up) when up is given (an expert's down product staging its
  * SwiGLU, computed as lk_swiglu computes it, so the result is the same as the two ops'). *scratch receives
- * what qmv_release frees after the product.
+ * what qmv_release frees after the product. Another matrix of W's format and columns can reuse the staged x
+ * (a copy of c bound to it with qmv_bind).
  */
 static lk_status qmv_setup(qmatvec_ctx* c, const lk_qmatrix* w, const float* x, const float* up, float* y,
                            const char* op, float** scratch) {
-    c->m = qmat_from(w);
-    c->y = y;
+    lk_status st = qmv_bind(c, w, y, op);
+    if (st != LK_OK) return st;
     int64_t kp = c->m.ngroups * c->m.gs;
     size_t bytes = sizeof(float) * (size_t)(2 * kp + c->m.ngroups);
     float* xp = lk_cpu_scratch(bytes);
-    if (!xp) return lk_cpu_scratch_failed(op, bytes);
+    if (!xp) {
+        free((void*)c->last_row);
+        return lk_cpu_scratch_failed(op, bytes);
+    }
     if (up) {
         for (int64_t k = 0; k < c->m.cols; k++) xp[k] = lk_cpu_silu_mul(x[k], up[k]);
     } else {
@@ -320,16 +334,11 @@ static lk_status qmv_setup(qmatvec_ctx* c, const lk_qmatrix* w, const float* x, 
 #endif
     c->xq = xq;
     c->xsum = xsum;
-    uint8_t* last = padded_last_row(&c->m);
-    if (c->m.bits == 3 && !last) {
-        free(xp);
-        return lk_cpu_scratch_failed(op, (size_t)c->m.row_bytes + 8);
-    }
-    c->last_row = last;
     *scratch = xp;
     return LK_OK;
 }
 
+/* Frees c's padded last row and, for the context that staged x, the scratch (NULL for one bound to it). */
 static void qmv_release(qmatvec_ctx* c, float* scratch) {
     free((void*)c->last_row);
     free(scratch);
@@ -390,10 +399,11 @@ static lk_status expert_task(lk_cpu_pool* pool, void* p) {
     static const char op[] = "lk_expert_swiglu";
     const expert_args* a = p;
     qmatvec_ctx g, u, d;
-    float *sg = NULL, *su = NULL, *sd = NULL;
+    float *sg = NULL, *sd = NULL;
     lk_status st = qmv_setup(&g, &a->gate, a->x, NULL, a->h_gate, op, &sg);
     if (st != LK_OK) return st;
-    st = qmv_setup(&u, &a->up, a->x, NULL, a->h_up, op, &su);
+    u = g; /* up has gate's format and columns (the dispatcher checked): it reads the x gate staged */
+    st = qmv_bind(&u, &a->up, a->h_up, op);
     if (st != LK_OK) {
         qmv_release(&g, sg);
         return st;
@@ -401,7 +411,7 @@ static lk_status expert_task(lk_cpu_pool* pool, void* p) {
     qmv_pair pair = {&g, &u, qmv_blocks(&g)};
     lk_cpu_parallel_for(pool, pair.a_blocks + qmv_blocks(&u), 16, qmv_pair_body, &pair);
     qmv_release(&g, sg);
-    qmv_release(&u, su);
+    qmv_release(&u, NULL);
     st = qmv_setup(&d, &a->down, a->h_gate, a->h_up, a->y, op, &sd);
     if (st != LK_OK) return st;
     lk_cpu_parallel_for(pool, qmv_blocks(&d), 16, qmatvec_body, &d);
