@@ -10,6 +10,7 @@ import dev.lookahead.expert.ResidencyPolicies;
 import dev.lookahead.expert.RoutingTrace;
 import dev.lookahead.quant.ExpertBlobLayout;
 import dev.lookahead.quant.QuantSpec;
+import dev.lookahead.sched.PredictedNextUse;
 import dev.lookahead.sched.StagedPrefetch;
 import dev.lookahead.util.Progress;
 
@@ -74,11 +75,14 @@ public final class PolicyBench {
      * @param stagedMiBPerToken      bytes staged per token
      * @param usedMiBPerToken        of those, the bytes that misses used
      * @param untrustedShare         share of the scheduler's lookups made while eviction did not trust the predictions
+     * @param recurrenceShare        share made while eviction followed the routing recurrence alone
+     * @param bothShare              share made while it followed the heads and the recurrence together
      * @param throttledShare         share of the staging windows not planned because staging was throttled
      */
     public record Staging(double demandMiBPerToken, long started, long used, double stagedMiBPerToken,
-                          double usedMiBPerToken, double untrustedShare, double throttledShare) {
-        public static final Staging NONE = new Staging(Double.NaN, 0, 0, 0, 0, 0, 0);
+                          double usedMiBPerToken, double untrustedShare, double recurrenceShare, double bothShare,
+                          double throttledShare) {
+        public static final Staging NONE = new Staging(Double.NaN, 0, 0, 0, 0, 0, 0, 0, 0);
     }
 
     /** What one round measured of a policy that the table compares round by round. */
@@ -237,7 +241,8 @@ public final class PolicyBench {
         double perToken = 1048576.0 * decodeTokens;
         Staging staging = new Staging(sum[DEMAND_COPIED] / perToken, sum[STAGED_STARTED], sum[STAGED_USED],
                 sum[STAGED_BYTES] / perToken, sum[STAGED_USED_BYTES] / perToken,
-                share(sum[UNTRUSTED_LOOKUPS], sum[SCHEDULED_LOOKUPS]),
+                share(sum[UNTRUSTED_LOOKUPS], sum[SCHEDULED_LOOKUPS]), share(sum[RECURRENCE_LOOKUPS], sum[SCHEDULED_LOOKUPS]),
+                share(sum[BOTH_LOOKUPS], sum[SCHEDULED_LOOKUPS]),
                 share(sum[WINDOWS_THROTTLED], sum[WINDOWS_THROTTLED] + sum[WINDOWS_PLANNED]));
         return new Row(policy, tps, sum[LOOKUPS] == 0 ? 1 : sum[HITS] / (double) sum[LOOKUPS], stall,
                 sum[COPIED] / perToken, sum[PREFETCHES], sum[PREFETCHES_USED], same, samples, staging);
@@ -364,7 +369,8 @@ public final class PolicyBench {
 
     private static final int LOOKUPS = 0, HITS = 1, COPIED = 2, PREFETCHES = 3, PREFETCHES_USED = 4, DEMAND_COPIED = 5,
             STAGED_STARTED = 6, STAGED_USED = 7, STAGED_BYTES = 8, STAGED_USED_BYTES = 9, UNTRUSTED_LOOKUPS = 10,
-            SCHEDULED_LOOKUPS = 11, WINDOWS_PLANNED = 12, WINDOWS_THROTTLED = 13, COUNTS = 14;
+            SCHEDULED_LOOKUPS = 11, WINDOWS_PLANNED = 12, WINDOWS_THROTTLED = 13, RECURRENCE_LOOKUPS = 14, BOTH_LOOKUPS = 15,
+            COUNTS = 16;
 
     /** The counters at the indices above, so far (zeros when nothing is offloaded). */
     private static long[] countsOf(MoeModel model) {
@@ -379,6 +385,8 @@ public final class PolicyBench {
         c[DEMAND_COPIED] = off.demandBytes();
         c[UNTRUSTED_LOOKUPS] = off.untrustedLookups();
         c[SCHEDULED_LOOKUPS] = off.scheduledLookups();
+        c[RECURRENCE_LOOKUPS] = off.lookupsFollowing(PredictedNextUse.Source.RECURRENCE);
+        c[BOTH_LOOKUPS] = off.lookupsFollowing(PredictedNextUse.Source.PREDICTOR_AND_RECURRENCE);
         StagedPrefetch.Stats st = off.stagingStats();
         if (st != null) {
             c[STAGED_STARTED] = st.started;
@@ -423,11 +431,15 @@ public final class PolicyBench {
         sb.append('\n');
         List<Row> scheduled = result.rows().stream().filter(r -> ResidencyPolicies.byName(r.policy()).scheduled()).toList();
         if (!scheduled.isEmpty()) {
-            sb.append("self-checks: share of lookups evicted by LRU because the predictions evicted worse (shadow caches),"
-                    + " share of staging windows skipped because too few staged bytes were used:");
+            sb.append("self-checks: share of lookups evicted by the heads with the routing recurrence / the heads alone /"
+                    + " the recurrence alone / LRU because every prediction evicted worse (shadow caches), share of"
+                    + " staging windows skipped because too few staged bytes were used:");
             for (Row r : scheduled) {
-                sb.append(String.format(Locale.ROOT, " %s %.0f %%, %.0f %%", r.policy(), 100 * r.staging().untrustedShare(),
-                        100 * r.staging().throttledShare()));
+                Staging st = r.staging();
+                double heads = 1 - st.bothShare() - st.recurrenceShare() - st.untrustedShare();
+                sb.append(String.format(Locale.ROOT, " %s %.0f / %.0f / %.0f / %.0f %%, %.0f %%", r.policy(),
+                        100 * st.bothShare(), 100 * heads, 100 * st.recurrenceShare(), 100 * st.untrustedShare(),
+                        100 * st.throttledShare()));
             }
             sb.append('\n');
         }

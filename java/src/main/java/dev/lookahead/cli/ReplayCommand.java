@@ -76,6 +76,11 @@ final class ReplayCommand implements Callable<Integer> {
     @Option(names = "--horizon", description = "lookahead: predict layers l+1 .. l+D (default: 8)")
     Integer horizon;
 
+    @Option(names = "--recurrence-tokens", paramLabel = "N",
+            description = "lookahead: eviction may follow the routing recurrence (the routing that followed earlier"
+                    + " tokens whose first layers chose alike), reading N tokens after each match; 0 = off (default: 8)")
+    Integer recurrenceTokens;
+
     @Option(names = "--budget-copies",
             description = "lookahead: expert copies that may be in flight before no speculative one starts (default: 1)")
     Integer budgetCopies;
@@ -191,6 +196,10 @@ final class ReplayCommand implements Callable<Integer> {
         // top-k comes from each trace (LookaheadReplay.forTrace); 2 is only a placeholder here
         SchedulerConfig c = SchedulerConfig.defaults(copy, 2);
         if (horizon != null) c = c.withHorizon(horizon);
+        if (recurrenceTokens != null) {
+            if (recurrenceTokens < 0) throw new IllegalArgumentException("--recurrence-tokens must be >= 0, got " + recurrenceTokens);
+            c = c.withRecurrenceTokens(recurrenceTokens);
+        }
         if (budgetCopies != null) {
             if (budgetCopies < 0) throw new IllegalArgumentException("--budget-copies must be >= 0, got " + budgetCopies);
             c = c.withBudget(budgetCopies * copy);

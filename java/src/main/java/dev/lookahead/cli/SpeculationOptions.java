@@ -40,9 +40,15 @@ final class SpeculationOptions {
                     + " staging; --no-bypass turns it off)")
     boolean bypass = true;
 
+    @Option(names = "--recurrence-tokens", defaultValue = "-1", paramLabel = "N",
+            description = "lookahead policies: eviction may follow the routing recurrence (the routing that followed"
+                    + " earlier tokens whose first layers chose alike), reading N tokens after each match, when it"
+                    + " evicts better than the heads; 0 = off (default: 8)")
+    int recurrenceTokens = -1;
+
     SpeculationSettings toTuning() {
         return new SpeculationSettings(copiesInFlight, minProbability == null ? Double.NaN : minProbability,
                 targetRecall == null ? Double.NaN : targetRecall, horizon, staging,
-                stagingMinProbability == null ? Double.NaN : stagingMinProbability, bypass);
+                stagingMinProbability == null ? Double.NaN : stagingMinProbability, bypass, recurrenceTokens);
     }
 }

@@ -8,6 +8,7 @@ import dev.lookahead.api.GenerationResult;
 import dev.lookahead.api.MoeModel;
 import dev.lookahead.engine.OffloadedExperts;
 import dev.lookahead.expert.CacheStats;
+import dev.lookahead.sched.PredictedNextUse;
 import dev.lookahead.sched.StagedPrefetch;
 
 import java.io.IOException;
@@ -66,6 +67,8 @@ final class StatsJson {
             if (off.scheduledLookups() > 0) {
                 c.put("scheduled_lookups", off.scheduledLookups());
                 c.put("untrusted_lookups", off.untrustedLookups()); // evicted as per-layer LRU: the predictions evicted worse
+                c.put("recurrence_lookups", off.lookupsFollowing(PredictedNextUse.Source.RECURRENCE)); // by the routing recurrence alone
+                c.put("heads_and_recurrence_lookups", off.lookupsFollowing(PredictedNextUse.Source.PREDICTOR_AND_RECURRENCE));
             }
             c.put("prefill_streamed_copies", off.streamedCopies());
             ArrayNode layers = c.putArray("per_layer");

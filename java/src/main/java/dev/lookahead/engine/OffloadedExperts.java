@@ -119,7 +119,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
             throw new IllegalArgumentException("policy '" + policy.name() + "' needs lookahead heads (plug-and-play or trained)");
         }
         SchedulerConfig config = tuning.applyTo(SchedulerConfig.defaults(blobBytes, qc.config().numExpertsPerTok()), blobBytes);
-        PredictedNextUse estimator = scheduled ? new PredictedNextUse(layers, expertsPerLayer, config.farProbability()) : null;
+        PredictedNextUse estimator = scheduled ? new PredictedNextUse(layers, expertsPerLayer, config.farProbability(), config.recurrenceTokens()) : null;
         this.cache = policy.newCache(layers, expertsPerLayer, slotsPerLayer, blobBytes, estimator);
         this.gate = scheduled ? gate : null;
         this.scheduler = scheduled ? new SpeculativeScheduler(cache, estimator, this, config, expertsPerLayer) : null;
@@ -475,6 +475,11 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
 
     public long scheduledLookups() {
         return scheduler == null ? 0 : scheduler.lookups();
+    }
+
+    /** Demand lookups the scheduler made while eviction followed {@code source} (zeros for the baselines). */
+    public long lookupsFollowing(PredictedNextUse.Source source) {
+        return scheduler == null ? 0 : scheduler.lookupsFollowing(source);
     }
 
     /** Staged prefetch statistics (lookahead policies with staging), or null. */

@@ -8,50 +8,72 @@ import dev.lookahead.expert.NextUseEstimator;
 import dev.lookahead.expert.SlotLayout;
 
 /**
- * Whether eviction by the predictions beats Mixtral-offloading's on the routing actually seen, measured online: two
- * shadow caches take every demand lookup, one of the real cache's slot layout evicting by farthest predicted next use
- * (with bypass when the engine can bypass, as {@link SpeculativeScheduler} does), the other per-layer LRU over as many
- * slots (a pool shared by all layers is compared with its share per layer). The predictions are trusted while the
- * first shadow's hits over the last ~{@link #WINDOW} lookups are at least the second's.
+ * Which of the predictions' next-use estimates, if any, evicts better than Mixtral-offloading on the routing actually
+ * seen, measured online: a shadow cache per candidate estimate, of the real cache's slot layout, evicting by farthest
+ * estimated next use (with bypass when the engine can bypass, as {@link SpeculativeScheduler} does), and one per-layer
+ * LRU over as many slots (a pool shared by all layers is compared with its share per layer) take every demand lookup.
+ * The candidate followed is the one whose shadow hit most over the last ~{@link #WINDOW} lookups, as long as that is
+ * at least the LRU shadow's (and, for one not followed until now, {@link #SWITCH_MARGIN} more); otherwise none is
+ * ({@link #best} is -1).
  *
  * <p>Why: a head can be confidently wrong. Plug-and-play heads on a model whose routing is replayed (docs/gpu.md) know
- * nothing of that routing and evict worse than LRU; so may heads aligned on other text. While they are not trusted,
- * {@link PredictedNextUse} reports no knowledge, the real cache evicts as per-layer LRU would
- * ({@code FarthestNextUsePolicy}) and nothing is bypassed. Both shadows keep running, so trust returns when the
- * predictions improve.
+ * nothing of that routing and evict worse than LRU; so may heads aligned on other text. The routing recurrence
+ * ({@link RoutingRecurrence}) knows that routing whatever the heads know, so it is a candidate alone as well as with
+ * the heads ({@link PredictedNextUse.Source}). While no candidate is followed, {@link PredictedNextUse} reports no
+ * knowledge, the real cache evicts as per-layer LRU would ({@code FarthestNextUsePolicy}) and nothing is bypassed.
+ * Every shadow keeps running, so a candidate is followed again when it improves.
  *
  * <p>The shadows model eviction only: no copies in flight, no prefetches, no staging. Lookups are decided by the
- * router (or the replayed trace), not by residency, so both shadows see the same sequence as the real cache. Not
+ * router (or the replayed trace), not by residency, so every shadow sees the same sequence as the real cache. Not
  * thread-safe; one per scheduler.
  */
 final class EvictionTrust {
-    /** Lookups over which the two shadows' hits are compared (a moving sum). */
+    /** Lookups over which the shadows' hits are compared (moving sums). */
     static final int WINDOW = 512;
     private static final double DECAY = 1 - 1.0 / WINDOW;
+    /**
+     * Hits a candidate not followed now must be ahead of the LRU shadow by to be followed: a shadow can lead by chance
+     * for a while, and every switch of criterion costs the real cache the contents the other one chose.
+     */
+    static final double SWITCH_MARGIN = WINDOW / 64.0;
 
-    private final NextUseEstimator predicted;
-    private final ExpertCache byPrediction;
+    private final NextUseEstimator[] candidates;
+    private final ExpertCache[] byPrediction; // one per candidate
     private final ExpertCache byRecency;
     private final ProtectedExperts chosen;
-    private double advantage; // moving sum of (prediction shadow hit) - (LRU shadow hit) per lookup
+    private final double[] advantage;         // per candidate: moving sum of (its shadow hit) - (LRU shadow hit)
+    private int best;
     private long lookups;
+    private final long[] lookupsFollowing;    // per candidate: lookups made while it was followed
     private long untrustedLookups;
 
-    /** @param predicted the predictions' own next-use estimate, whatever the trust */
-    EvictionTrust(SlotLayout layout, int experts, ExpertId[] ids, NextUseEstimator predicted) {
-        this.predicted = predicted;
-        byPrediction = new ExpertCache(layout, 1, new FarthestNextUsePolicy("shadow-predicted", predicted, layout.totalSlots()));
+    /** @param candidates the next-use estimates to choose from, each whatever is followed */
+    EvictionTrust(SlotLayout layout, int experts, ExpertId[] ids, NextUseEstimator... candidates) {
+        if (candidates.length == 0) throw new IllegalArgumentException("no candidate estimate");
+        this.candidates = candidates.clone();
+        byPrediction = new ExpertCache[candidates.length];
+        for (int i = 0; i < candidates.length; i++) {
+            byPrediction[i] = new ExpertCache(layout, 1,
+                    new FarthestNextUsePolicy("shadow-predicted-" + i, candidates[i], layout.totalSlots()));
+        }
         SlotLayout perLayer = new SlotLayout.PerLayer(layout.layers(), Math.max(1, layout.totalSlots() / layout.layers()));
         byRecency = new ExpertCache(perLayer, 1, new LruPolicy(perLayer.totalSlots()));
         chosen = new ProtectedExperts(layout.layers(), experts, ids);
+        advantage = new double[candidates.length];
+        lookupsFollowing = new long[candidates.length];
     }
 
-    /** The predictions are trusted now. */
+    /** The candidate to follow now, or -1 for none (per-layer LRU). */
+    int best() {
+        return best;
+    }
+
+    /** Some candidate is followed now. */
     boolean trusted() {
-        return advantage >= 0;
+        return best >= 0;
     }
 
-    /** Lookups seen, and those made while the predictions were not trusted. */
+    /** Lookups seen, those made while no candidate was followed, and those made while candidate i was. */
     long lookups() {
         return lookups;
     }
@@ -60,10 +82,14 @@ final class EvictionTrust {
         return untrustedLookups;
     }
 
+    long lookupsFollowing(int candidate) {
+        return lookupsFollowing[candidate];
+    }
+
     /**
-     * A layer chose {@code ids[0 .. count)} at {@code step}: both shadows look them up and admit the misses.
+     * A layer chose {@code ids[0 .. count)} at {@code step}: every shadow looks them up and admits the misses.
      *
-     * @param bypass whether the engine serves a miss outside the cache when its expert is predicted to be needed
+     * @param bypass whether the engine serves a miss outside the cache when its expert is estimated to be needed
      *               later than the victim's
      */
     void observe(long step, ExpertId[] ids, int count, boolean bypass) {
@@ -71,21 +97,30 @@ final class EvictionTrust {
         for (int i = 0; i < count; i++) chosen.add(ids[i].layer(), ids[i].expert());
         for (int i = 0; i < count; i++) {
             ExpertId id = ids[i];
-            if (!trusted()) untrustedLookups++;
+            if (best < 0) untrustedLookups++;
+            else lookupsFollowing[best]++;
             lookups++;
-            int hit = lookUp(byPrediction, id, step, bypass) ? 1 : 0;
-            hit -= lookUp(byRecency, id, step, false) ? 1 : 0;
-            advantage = advantage * DECAY + hit;
+            int lruHit = lookUp(byRecency, null, id, step, false) ? 1 : 0;
+            for (int c = 0; c < candidates.length; c++) {
+                int hit = lookUp(byPrediction[c], candidates[c], id, step, bypass) ? 1 : 0;
+                advantage[c] = advantage[c] * DECAY + hit - lruHit;
+            }
+        }
+        int followed = best;
+        best = -1;
+        for (int c = 0; c < candidates.length; c++) {
+            boolean eligible = advantage[c] >= (c == followed ? 0 : SWITCH_MARGIN);
+            if (eligible && (best < 0 || advantage[c] > advantage[best])) best = c;
         }
     }
 
-    /** A lookup in {@code shadow}; a miss is admitted at once (or bypassed). Returns whether it hit. */
-    private boolean lookUp(ExpertCache shadow, ExpertId id, long step, boolean bypass) {
+    /** A lookup in {@code shadow}; a miss is admitted at once (or bypassed by {@code estimate}). Returns whether it hit. */
+    private boolean lookUp(ExpertCache shadow, NextUseEstimator estimate, ExpertId id, long step, boolean bypass) {
         if (shadow.lookup(id, step) != ExpertCache.MISS) return true;
         if (bypass) {
             int victim = shadow.victimFor(id, step, chosen);
-            if (victim >= 0 && predicted.nextUseDistance(id, step)
-                    > predicted.nextUseDistance(shadow.occupant(victim), step)) {
+            if (victim >= 0 && estimate.nextUseDistance(id, step)
+                    > estimate.nextUseDistance(shadow.occupant(victim), step)) {
                 return false;
             }
         }

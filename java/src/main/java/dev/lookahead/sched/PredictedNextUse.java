@@ -23,13 +23,31 @@ import java.util.Arrays;
  * next-token estimate is ceil(steps / q) with q = 1 - (1 - p)(1 - P2), the chance that either of the next two
  * tokens wants it (one minus the chance that neither does, as if they were independent).
  *
- * <p>While {@link EvictionTrust} measures these predictions evicting worse than per-layer LRU, every distance is
- * {@link #NEVER} and the estimator is not {@link #informative()}: the policy then evicts as per-layer LRU would and the
- * scheduler bypasses nothing ({@link #trust}).
+ * <p>With {@code recurrenceTokens} > 0 a {@link RoutingRecurrence} (the routing that followed earlier tokens whose
+ * first layers chose alike) gives a third estimate from the routing alone. Eviction follows one of three
+ * {@link Source sources}: the predictor's estimates with the recurrence's (the nearer of the two), the predictor's
+ * alone, or the recurrence's alone; {@link EvictionTrust} picks the one measured to evict best. While none of them
+ * beats per-layer LRU, every distance is {@link #NEVER} and the estimator is not {@link #informative()}: the policy then
+ * evicts as per-layer LRU would and the scheduler bypasses nothing ({@link #follow}).
  *
  * <p>Not thread-safe; fed by the {@link SpeculativeScheduler} on the decode thread.
  */
 public final class PredictedNextUse implements NextUseEstimator {
+    /** What eviction's next-use estimate is made of. */
+    public enum Source {
+        PREDICTOR_AND_RECURRENCE("predictor+recurrence"), PREDICTOR("predictor"), RECURRENCE("recurrence");
+
+        private final String label;
+
+        Source(String label) {
+            this.label = label;
+        }
+
+        public String label() {
+            return label;
+        }
+    }
+
     private final int layers;
     private final int experts;
     private final float farProbability;
@@ -39,12 +57,21 @@ public final class PredictedNextUse implements NextUseEstimator {
     private final float[] nextTokenProbability; // overwrites the other
     private final long[] twoTokenStep;  // and for two-token ones
     private final float[] twoTokenProbability;
-    private boolean trusted = true;
+    private final RoutingRecurrence recurrence; // null when off
+    private final Source[] sources;
+    private Source followed;                     // null: none beats LRU
+
+    /** Without the routing recurrence: eviction follows the predictor alone (while it beats LRU). */
+    public PredictedNextUse(int layers, int experts, double farProbability) {
+        this(layers, experts, farProbability, 0);
+    }
 
     /**
-     * @param farProbability predictions below this probability count as far (no expected use)
+     * @param farProbability   predictions below this probability count as far (no expected use)
+     * @param recurrenceTokens how many tokens ahead the {@link RoutingRecurrence} reads its sources' continuations;
+     *                         0 turns it off
      */
-    public PredictedNextUse(int layers, int experts, double farProbability) {
+    public PredictedNextUse(int layers, int experts, double farProbability, int recurrenceTokens) {
         if (layers <= 0 || experts <= 0) {
             throw new IllegalArgumentException("layers and experts must be > 0, got " + layers + ", " + experts);
         }
@@ -63,6 +90,20 @@ public final class PredictedNextUse implements NextUseEstimator {
         Arrays.fill(targetStep, -1);
         Arrays.fill(nextTokenStep, -1);
         Arrays.fill(twoTokenStep, -1);
+        if (recurrenceTokens < 0) throw new IllegalArgumentException("recurrence tokens must be >= 0, got " + recurrenceTokens);
+        recurrence = recurrenceTokens > 0 ? new RoutingRecurrence(layers, experts, recurrenceTokens) : null;
+        sources = recurrence != null ? Source.values() : new Source[] {Source.PREDICTOR};
+        followed = sources[0];
+    }
+
+    /** The sources eviction can follow: all three with the recurrence, the predictor alone without it. */
+    public Source[] sources() {
+        return sources.clone();
+    }
+
+    /** Layer {@code layer} of token {@code token} chose {@code chosen[0 .. count)} (for the recurrence), in decode order. */
+    void observeRouting(long token, int layer, int[] chosen, int count) {
+        if (recurrence != null) recurrence.observe(token, layer, chosen, count);
     }
 
     /**
@@ -108,28 +149,49 @@ public final class PredictedNextUse implements NextUseEstimator {
         return i < 0 || targetStep[i] <= step ? 0f : probability[i];
     }
 
-    /** Whether {@link #nextUseDistance} reports the predictions (true) or no knowledge (false). */
-    void trust(boolean trusted) {
-        this.trusted = trusted;
+    /** Makes {@link #nextUseDistance} report {@code source}'s estimate, or no knowledge when null. */
+    void follow(Source source) {
+        if (source != null && recurrence == null && source != Source.PREDICTOR) {
+            throw new IllegalArgumentException(source + " needs the routing recurrence, which is off");
+        }
+        this.followed = source;
+    }
+
+    /** The source followed now, or null while none is (per-layer LRU). */
+    public Source followed() {
+        return followed;
     }
 
     @Override
     public boolean informative() {
-        return trusted;
+        return followed != null;
     }
 
-    /** The predictions' estimate while they are trusted; NEVER for every expert while they are not. */
+    /** The followed source's estimate; NEVER for every expert while none is followed. */
     @Override
     public long nextUseDistance(ExpertId id, long step) {
-        return trusted ? predictedDistance(id, step) : NEVER;
+        return followed != null ? distance(followed, id, step) : NEVER;
     }
 
-    /** The nearer of the live within-token and next-token estimates; NEVER when neither is live and likely enough. */
+    /** {@code source}'s estimate, whichever is followed. */
+    long distance(Source source, ExpertId id, long step) {
+        return switch (source) {
+            case PREDICTOR -> predictedDistance(id, step);
+            case RECURRENCE -> recurrenceDistance(id, step);
+            case PREDICTOR_AND_RECURRENCE -> Math.min(predictedDistance(id, step), recurrenceDistance(id, step));
+        };
+    }
+
+    /** The nearer of the predictor's live within-token and next-token estimates; NEVER when neither is live and likely enough. */
     long predictedDistance(ExpertId id, long step) {
         int i = index(id);
         if (i < 0) return NEVER;
         long within = targetStep[i] > step ? distance(targetStep[i] - step, probability[i]) : NEVER;
         return Math.min(within, nextTokens(i, step));
+    }
+
+    private long recurrenceDistance(ExpertId id, long step) {
+        return recurrence == null || index(id) < 0 ? NEVER : recurrence.nextUseDistance(id.layer(), id.expert(), step);
     }
 
     /** The estimate from the next-token and two-token predictions of expert i, as the class describes. */

@@ -47,7 +47,7 @@ public final class ScheduledReplay {
         }
         int layers = trace.layers();
         int experts = trace.experts();
-        PredictedNextUse estimator = new PredictedNextUse(layers, experts, config.farProbability());
+        PredictedNextUse estimator = new PredictedNextUse(layers, experts, config.farProbability(), config.recurrenceTokens());
         ExpertCache cache = policy.newCache(layers, experts, slotsPerLayer, timing.expertBytes(), estimator);
         SimulatedLink link = new SimulatedLink(cache.layout().totalSlots(), timing.copyMs());
         SpeculativeScheduler scheduler = new SpeculativeScheduler(cache, estimator, link, config, experts);

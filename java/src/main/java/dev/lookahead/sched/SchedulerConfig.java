@@ -22,10 +22,24 @@ package dev.lookahead.sched;
  * @param probeInterval           while throttled, if nothing was copied speculatively for this many steps, the
  *                                best candidate above minProbability is copied anyway, so the window keeps
  *                                measuring the predictor and the throttle can lift
+ * @param recurrenceTokens        eviction may also follow the routing recurrence ({@link RoutingRecurrence}), which
+ *                                reads this many tokens of routing after each matching earlier token; 0 turns it off
  */
 public record SchedulerConfig(int horizon, long inFlightBudgetBytes, double minProbability, double distanceDiscount,
                               int maxPerTargetLayer, int recallWindow, int minSamples, double targetRecall,
-                              double throttledMinProbability, double farProbability, int probeInterval) {
+                              double throttledMinProbability, double farProbability, int probeInterval,
+                              int recurrenceTokens) {
+    /** Tokens of routing the recurrence reads after a match by default (tuned on gsm8k, docs/scheduler.md). */
+    public static final int DEFAULT_RECURRENCE_TOKENS = 8;
+
+    /** Without the routing recurrence. */
+    public SchedulerConfig(int horizon, long inFlightBudgetBytes, double minProbability, double distanceDiscount,
+                           int maxPerTargetLayer, int recallWindow, int minSamples, double targetRecall,
+                           double throttledMinProbability, double farProbability, int probeInterval) {
+        this(horizon, inFlightBudgetBytes, minProbability, distanceDiscount, maxPerTargetLayer, recallWindow, minSamples,
+                targetRecall, throttledMinProbability, farProbability, probeInterval, 0);
+    }
+
     public SchedulerConfig {
         if (horizon < 1) throw new IllegalArgumentException("horizon must be >= 1, got " + horizon);
         if (inFlightBudgetBytes < 0) throw new IllegalArgumentException("in-flight budget must be >= 0 bytes, got " + inFlightBudgetBytes);
@@ -42,6 +56,7 @@ public record SchedulerConfig(int horizon, long inFlightBudgetBytes, double minP
         checkUnit("throttled min probability", throttledMinProbability);
         checkUnit("far probability", farProbability);
         if (probeInterval < 1) throw new IllegalArgumentException("probe interval must be >= 1 step, got " + probeInterval);
+        if (recurrenceTokens < 0) throw new IllegalArgumentException("recurrence tokens must be >= 0, got " + recurrenceTokens);
     }
 
     private static void checkUnit(String what, double v) {
@@ -50,55 +65,61 @@ public record SchedulerConfig(int horizon, long inFlightBudgetBytes, double minP
 
     /** The defaults documented in docs/scheduler.md, for experts of {@code expertBytes} bytes and top-{@code topK} routing. */
     public static SchedulerConfig defaults(long expertBytes, int topK) {
-        return new SchedulerConfig(8, expertBytes, 0.9, 0.8, topK, 64, 16, 0.8, 0.95, 0.03, 32);
+        return new SchedulerConfig(8, expertBytes, 0.9, 0.8, topK, 64, 16, 0.8, 0.95, 0.03, 32, DEFAULT_RECURRENCE_TOKENS);
     }
 
     /** With horizon D = {@code d}. */
     public SchedulerConfig withHorizon(int d) {
         return new SchedulerConfig(d, inFlightBudgetBytes, minProbability, distanceDiscount, maxPerTargetLayer,
-                recallWindow, minSamples, targetRecall, throttledMinProbability, farProbability, probeInterval);
+                recallWindow, minSamples, targetRecall, throttledMinProbability, farProbability, probeInterval, recurrenceTokens);
     }
 
     /** With an in-flight budget of {@code bytes}. */
     public SchedulerConfig withBudget(long bytes) {
         return new SchedulerConfig(horizon, bytes, minProbability, distanceDiscount, maxPerTargetLayer,
-                recallWindow, minSamples, targetRecall, throttledMinProbability, farProbability, probeInterval);
+                recallWindow, minSamples, targetRecall, throttledMinProbability, farProbability, probeInterval, recurrenceTokens);
     }
 
     /** With candidates from probability {@code p} up. */
     public SchedulerConfig withMinProbability(double p) {
         return new SchedulerConfig(horizon, inFlightBudgetBytes, p, distanceDiscount, maxPerTargetLayer,
-                recallWindow, minSamples, targetRecall, throttledMinProbability, farProbability, probeInterval);
+                recallWindow, minSamples, targetRecall, throttledMinProbability, farProbability, probeInterval, recurrenceTokens);
     }
 
     /** With distance discount {@code gamma}. */
     public SchedulerConfig withDistanceDiscount(double gamma) {
         return new SchedulerConfig(horizon, inFlightBudgetBytes, minProbability, gamma, maxPerTargetLayer,
-                recallWindow, minSamples, targetRecall, throttledMinProbability, farProbability, probeInterval);
+                recallWindow, minSamples, targetRecall, throttledMinProbability, farProbability, probeInterval, recurrenceTokens);
     }
 
     /** With throttling below measured recall {@code target}, then copying only from {@code throttledMin} up. */
     public SchedulerConfig withThrottle(double target, double throttledMin) {
         return new SchedulerConfig(horizon, inFlightBudgetBytes, minProbability, distanceDiscount, maxPerTargetLayer,
-                recallWindow, minSamples, target, throttledMin, farProbability, probeInterval);
+                recallWindow, minSamples, target, throttledMin, farProbability, probeInterval, recurrenceTokens);
     }
 
     /** With another recall window, minimum samples and probe interval. */
     public SchedulerConfig withWindow(int window, int samples, int probe) {
         return new SchedulerConfig(horizon, inFlightBudgetBytes, minProbability, distanceDiscount, maxPerTargetLayer,
-                window, samples, targetRecall, throttledMinProbability, farProbability, probe);
+                window, samples, targetRecall, throttledMinProbability, farProbability, probe, recurrenceTokens);
     }
 
     /** With another far threshold for eviction. */
     public SchedulerConfig withFarProbability(double far) {
         return new SchedulerConfig(horizon, inFlightBudgetBytes, minProbability, distanceDiscount, maxPerTargetLayer,
-                recallWindow, minSamples, targetRecall, throttledMinProbability, far, probeInterval);
+                recallWindow, minSamples, targetRecall, throttledMinProbability, far, probeInterval, recurrenceTokens);
     }
 
     /** With at most {@code n} outstanding speculative copies per target layer (top-k of the model). */
     public SchedulerConfig withMaxPerTargetLayer(int n) {
         return new SchedulerConfig(horizon, inFlightBudgetBytes, minProbability, distanceDiscount, n,
-                recallWindow, minSamples, targetRecall, throttledMinProbability, farProbability, probeInterval);
+                recallWindow, minSamples, targetRecall, throttledMinProbability, farProbability, probeInterval, recurrenceTokens);
+    }
+
+    /** With the routing recurrence reading {@code tokens} tokens ahead, or off for 0. */
+    public SchedulerConfig withRecurrenceTokens(int tokens) {
+        return new SchedulerConfig(horizon, inFlightBudgetBytes, minProbability, distanceDiscount, maxPerTargetLayer,
+                recallWindow, minSamples, targetRecall, throttledMinProbability, farProbability, probeInterval, tokens);
     }
 
     /** A short description for experts of {@code expertBytes}, e.g. "2 copies in flight, p >= 0.30, throttle below 0.80". */

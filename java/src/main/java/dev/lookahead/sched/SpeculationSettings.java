@@ -15,15 +15,22 @@ package dev.lookahead.sched;
  * @param stagingMinProbability stage only experts predicted at least this likely; NaN = default (0.2)
  * @param bypass          serve a demand miss from a staging slot, evicting nothing, when its expert's predicted next use
  *                        is farther than the victim's (needs the staging slots: off without staging)
+ * @param recurrenceTokens tokens of routing the routing recurrence reads after each match (0 = off); -1 = default (8)
  */
 public record SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall, int horizon,
-                                  boolean staged, double stagingMinProbability, boolean bypass) {
+                                  boolean staged, double stagingMinProbability, boolean bypass, int recurrenceTokens) {
     /** Every default. */
     public static final SpeculationSettings DEFAULTS = new SpeculationSettings(-1, Double.NaN, Double.NaN, -1);
 
     /** With the default horizon and staging. */
     public SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall) {
         this(copiesInFlight, minProbability, targetRecall, -1);
+    }
+
+    /** With the default routing recurrence. */
+    public SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall, int horizon,
+                               boolean staged, double stagingMinProbability, boolean bypass) {
+        this(copiesInFlight, minProbability, targetRecall, horizon, staged, stagingMinProbability, bypass, -1);
     }
 
     /** With the default staging and bypass. */
@@ -47,11 +54,15 @@ public record SpeculationSettings(int copiesInFlight, double minProbability, dou
         if (!Double.isNaN(stagingMinProbability) && !(stagingMinProbability >= 0 && stagingMinProbability <= 1)) {
             throw new IllegalArgumentException("staging min probability must be in [0, 1], got " + stagingMinProbability);
         }
+        if (recurrenceTokens < -1) {
+            throw new IllegalArgumentException("recurrence tokens must be >= 0 (or -1 for the default), got " + recurrenceTokens);
+        }
     }
 
     /** These settings with staging on or off. */
     public SpeculationSettings withStaged(boolean on) {
-        return new SpeculationSettings(copiesInFlight, minProbability, targetRecall, horizon, on, stagingMinProbability, bypass);
+        return new SpeculationSettings(copiesInFlight, minProbability, targetRecall, horizon, on, stagingMinProbability, bypass,
+                recurrenceTokens);
     }
 
     /** The staging configuration for experts of {@code expertBytes} bytes; null when staging is off. */
@@ -69,6 +80,7 @@ public record SpeculationSettings(int copiesInFlight, double minProbability, dou
         if (!Double.isNaN(minProbability)) c = c.withMinProbability(minProbability);
         if (!Double.isNaN(targetRecall)) c = c.withThrottle(targetRecall, c.throttledMinProbability());
         if (horizon > 0) c = c.withHorizon(horizon);
+        if (recurrenceTokens >= 0) c = c.withRecurrenceTokens(recurrenceTokens);
         return c;
     }
 }

@@ -44,9 +44,9 @@ import java.util.Objects;
  * declines and the miss is admitted as usual.
  *
  * <h2>Trust</h2>
- * Eviction and bypass follow the predictions only while they are measured to beat per-layer LRU on this run's lookups
- * ({@link EvictionTrust}, two shadow caches); otherwise the cache evicts as per-layer LRU would and nothing is
- * bypassed.
+ * Eviction and bypass follow the predictions (the predictor's, the routing recurrence's, or both: whichever evicts
+ * best) only while they are measured to beat per-layer LRU on this run's lookups ({@link EvictionTrust}, one shadow
+ * cache per source and one LRU); otherwise the cache evicts as per-layer LRU would and nothing is bypassed.
  *
  * <h2>Throttling</h2>
  * Each speculative copy is resolved when its target layer runs: useful if that layer chose the expert, wasted if not
@@ -74,6 +74,7 @@ public final class SpeculativeScheduler {
     private final SchedulerStats stats;
     private final ProtectedExperts protectedSet;
     private final EvictionTrust trust;
+    private final PredictedNextUse.Source[] sources; // the trust's candidates, in its order
     private final ExpertId[] chosenIds;
     private final float[] discount;            // [d]: gamma^(d-1)
 
@@ -125,7 +126,13 @@ public final class SpeculativeScheduler {
         ids = ExpertId.table(layers, experts);
         stats = new SchedulerStats(expertBytes);
         protectedSet = new ProtectedExperts(layers, experts, ids);
-        trust = new EvictionTrust(cache.layout(), experts, ids, estimator::predictedDistance);
+        sources = estimator.sources();
+        NextUseEstimator[] candidates = new NextUseEstimator[sources.length];
+        for (int i = 0; i < sources.length; i++) {
+            PredictedNextUse.Source source = sources[i];
+            candidates[i] = (id, step) -> estimator.distance(source, id, step);
+        }
+        trust = new EvictionTrust(cache.layout(), experts, ids, candidates);
         chosenIds = new ExpertId[experts];
         discount = new float[config.horizon() + 1];
         for (int d = 1; d <= config.horizon(); d++) discount[d] = (float) Math.pow(config.distanceDiscount(), d - 1);
@@ -174,6 +181,14 @@ public final class SpeculativeScheduler {
 
     public long untrustedLookups() {
         return trust.untrustedLookups();
+    }
+
+    /** Demand lookups made while eviction followed {@code source} (0 for a source this scheduler does not have). */
+    public long lookupsFollowing(PredictedNextUse.Source source) {
+        for (int i = 0; i < sources.length; i++) {
+            if (sources[i] == source) return trust.lookupsFollowing(i);
+        }
+        return 0;
     }
 
     /** Bytes of the copies submitted and not yet seen complete. */
@@ -228,8 +243,9 @@ public final class SpeculativeScheduler {
             protectedSet.add(layer, chosen[i]);
             chosenIds[i] = ids[layer * experts + chosen[i]];
         }
+        estimator.observeRouting(token, layer, chosen, count);
         trust.observe(step, chosenIds, count, copies.bypasses());
-        estimator.trust(trust.trusted());
+        estimator.follow(trust.trusted() ? sources[trust.best()] : null);
         int misses = 0;
         for (int i = 0; i < count; i++) {
             ExpertId id = chosenIds[i];

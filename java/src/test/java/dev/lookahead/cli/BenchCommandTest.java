@@ -36,9 +36,9 @@ class BenchCommandTest {
             // the hit-rate ceilings of the reference routing and the overlap bound follow the table
             assertTrue(r.out().contains("hit-rate ceilings of the same routing") && r.out().contains("decode time / overlap bound"),
                     r.out());
-            // and the lookahead policy's self-checks: shares of lookups and windows, in percent
-            assertTrue(r.out().lines().anyMatch(l -> l.startsWith("self-checks: ") && l.matches(".* lookahead \\d+ %, \\d+ %$")),
-                    r.out());
+            // and the lookahead policy's self-checks: shares of lookups by what evicted them, and of windows, in percent
+            assertTrue(r.out().lines().anyMatch(l -> l.startsWith("self-checks: ")
+                    && l.matches(".* lookahead \\d+ / \\d+ / \\d+ / \\d+ %, \\d+ %$")), r.out());
 
             Path empty = tmp.resolve("empty.txt");
             java.nio.file.Files.writeString(empty, "\n  \n");

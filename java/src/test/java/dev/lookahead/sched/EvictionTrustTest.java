@@ -76,11 +76,11 @@ class EvictionTrustTest {
         long step = Steps.of(0, 2, LAYERS);
         long predicted = estimator.nextUseDistance(id, step);
         assertTrue(predicted < NextUseEstimator.NEVER);
-        estimator.trust(false);
+        estimator.follow(null);
         assertFalse(estimator.informative());
         assertEquals(NextUseEstimator.NEVER, estimator.nextUseDistance(id, step));
         assertEquals(predicted, estimator.predictedDistance(id, step), "the predictions themselves are kept");
-        estimator.trust(true);
+        estimator.follow(PredictedNextUse.Source.PREDICTOR);
         assertEquals(predicted, estimator.nextUseDistance(id, step));
     }
 }

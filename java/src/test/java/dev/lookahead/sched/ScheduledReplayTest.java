@@ -61,11 +61,34 @@ class ScheduledReplayTest {
             for (int k = 2; k <= 5; k++) {
                 ReplayResult lru = ReplaySimulator.run(trace, ResidencyPolicies.byName("mixtral-offloading"), k, TIMING, null);
                 ScheduledReplay.Result s = ScheduledReplay.run(trace, ResidencyPolicies.byName("lookahead"), k, TIMING,
-                        HistoryPredictor.learn(train, 4, HistoryPredictor.Params.DEFAULT), config(0));
+                        HistoryPredictor.learn(train, 4, HistoryPredictor.Params.DEFAULT), config(0).withRecurrenceTokens(0));
                 assertSameRun(lru, s.result());
                 assertEquals(0, s.scheduler().speculativeIssued());
             }
         }
+    }
+
+    @Test
+    void theRoutingRecurrenceEvictsBetterThanLruOnRoutingThatRepeats() {
+        // a phrase of 6 tokens' routing comes back every 20 tokens among sticky routing; no predictor knows anything
+        RoutingTrace noise = Traces.sticky(21, 8, 8, 400, 0.4);
+        RoutingTrace phrase = Traces.uniform(22, 8, 8, 6);
+        List<int[][]> tokens = new java.util.ArrayList<>();
+        for (int t = 0; t < noise.tokenCount(); t++) {
+            int[][] tok = new int[8][];
+            for (int l = 0; l < 8; l++) tok[l] = (t % 20 < 6 ? phrase.experts(t % 20, l) : noise.experts(t, l)).clone();
+            tokens.add(tok);
+        }
+        RoutingTrace trace = RoutingTrace.of("phrase", 8, 8, tokens);
+        ReplayResult lru = ReplaySimulator.run(trace, ResidencyPolicies.byName("mixtral-offloading"), 4, TIMING, null);
+        ScheduledReplay.Result off = ScheduledReplay.run(trace, ResidencyPolicies.byName("lookahead"), 4, TIMING,
+                silent(7), config(0).withRecurrenceTokens(0));
+        ScheduledReplay.Result on = ScheduledReplay.run(trace, ResidencyPolicies.byName("lookahead"), 4, TIMING,
+                silent(7), config(0));
+        long lookups = lru.stats().hits() + lru.stats().misses();
+        assertSameRun(lru, off.result());
+        assertTrue(on.result().stats().hits() > lru.stats().hits() + lookups / 50,
+                on.result().stats().hits() + " hits with the recurrence, LRU " + lru.stats().hits() + " of " + lookups);
     }
 
     @Test
