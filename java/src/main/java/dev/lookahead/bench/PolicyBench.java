@@ -436,7 +436,7 @@ public final class PolicyBench {
                     + " staging windows skipped because too few staged bytes were used:");
             for (Row r : scheduled) {
                 Staging st = r.staging();
-                double heads = 1 - st.bothShare() - st.recurrenceShare() - st.untrustedShare();
+                double heads = Math.max(0, 1 - st.bothShare() - st.recurrenceShare() - st.untrustedShare());
                 sb.append(String.format(Locale.ROOT, " %s %.0f / %.0f / %.0f / %.0f %%, %.0f %%", r.policy(),
                         100 * st.bothShare(), 100 * heads, 100 * st.recurrenceShare(), 100 * st.untrustedShare(),
                         100 * st.throttledShare()));
