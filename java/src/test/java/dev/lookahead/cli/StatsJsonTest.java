@@ -67,7 +67,10 @@ class StatsJsonTest {
         JsonNode la = checkExperts(generate("lookahead"));
         assertEquals(la.get("lookups").asLong(), la.get("scheduled_lookups").asLong(), "the scheduler sees every lookup");
         long untrusted = la.get("untrusted_lookups").asLong();
-        assertTrue(untrusted >= 0 && untrusted <= la.get("scheduled_lookups").asLong());
+        long recurrence = la.get("recurrence_lookups").asLong();
+        long both = la.get("heads_and_recurrence_lookups").asLong();
+        assertTrue(untrusted >= 0 && recurrence >= 0 && both >= 0, "counts");
+        assertTrue(untrusted + recurrence + both <= la.get("scheduled_lookups").asLong(), "each lookup follows one source");
         JsonNode s = la.get("staging");
         assertTrue(s.get("bytes_used").asLong() <= s.get("bytes_staged").asLong());
         assertEquals(s.get("bytes_staged").asLong() - s.get("bytes_used").asLong(), s.get("bytes_wasted").asLong());
