@@ -16,7 +16,7 @@
 #                 cuda; qmatvec-dev: the development bench of the uniform decode matvec (and memcheck/racecheck over
 #                 its validation in phase 2); ncu-qmatvec4/2: Nsight Compute sections of one decode matvec (the
 #                 uniform kernel, which Mixtral's shapes run); sass: the 4-bit one's SASS;
-#                 mixtral-bench: the policies at Mixtral-8x7B shape, 4-bit experts, 4 slots per layer, gsm8k's
+#                 mixtral-bench: the policies at Mixtral-8x7B shape, 4-bit experts, 4 slots per layer, humaneval's
 #                 routing replayed (docs/replay.md); LK_MIXTRAL_BITS="4 2" benches each width in turn (a width after
 #                 the first is created here: mixtral-create-2bit, mixtral-bench-2bit), LK_MIXTRAL_POLICIES picks the
 #                 policies; mixtral-profile: `lookahead profile` of the same model, all-resident and
@@ -61,10 +61,11 @@ prepare() {
     rm -rf "$carry/stage"
     cp "$root/java/target/lookahead.jar" "$carry/lookahead.jar"
     local traces=$root/../shared/traces/mixtral-8x7b
-    if [ -f "$traces/gsm8k.jsonl" ]; then
-        cp "$traces/gsm8k.jsonl" "$carry/traces/"
+    # humaneval: held out from the tuning of the scheduler and the routing recurrence (gsm8k)
+    if [ -f "$traces/humaneval.jsonl" ]; then
+        cp "$traces/humaneval.jsonl" "$carry/traces/"
     else
-        echo "gpu-lease: $traces/gsm8k.jsonl not found: mixtral-bench will fail" >&2
+        echo "gpu-lease: $traces/humaneval.jsonl not found: mixtral-bench will fail" >&2
     fi
     local mib=$(( $(du -sk "$carry" | cut -f1) / 1024 ))
     local tree=$(( $(cd "$root" && git ls-files -z | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1) / 1048576 ))
@@ -201,8 +202,9 @@ run() {
         step sass 60 bash -c 'cuobjdump --dump-sass --gpu-architecture sm_90 "$rt/native/liblookahead_cuda.so" |
             awk "/Function : .*qmatvec_uniform_kernelILi4/{on=1} /Function : /{if (!/qmatvec_uniform_kernelILi4/) on=0} on"'
     fi
-    printf "%s\n" "Write a short story about a robot." "Explain how a bicycle works." \
-        "List three facts about the moon." > "$out/mixtral-prompts.txt"
+    # one prompt per problem of the trace: a prompt replaying a problem again would repeat its routing exactly,
+    # which the lookahead policies' routing recurrence finds (docs/results.md, session 9)
+    printf "%s\n" "Write a short story about a robot." "Explain how a bicycle works." > "$out/mixtral-prompts.txt"
     local i suffix
     for i in "${!widths[@]}"; do
         bits=${widths[$i]}
@@ -212,8 +214,8 @@ run() {
         fi
         # the widths left share the time left, less a minute for bench-demo
         step "mixtral-bench$suffix" $(( ($(left) - 60) / (${#widths[@]} - i) )) bash -c '$LK_JAVA bench "$work" \
-            --backend $LK_BACKEND --expert-bits $bits -k 4 -n 32 --prompts "$out/mixtral-prompts.txt" \
-            --routing-from "$carry/traces/gsm8k.jsonl" --policies $policies'
+            --backend $LK_BACKEND --expert-bits $bits -k 4 -n 64 --prompts "$out/mixtral-prompts.txt" \
+            --routing-from "$carry/traces/humaneval.jsonl" --policies $policies'
         # where a token's time goes at this shape (attention, the routing read-back, experts, copy waits), all
         # resident and offloaded; the Chrome traces come back with the logs
         step "mixtral-profile$suffix" 120 bash -c 'for policy in all-resident mixtral-offloading; do

@@ -196,6 +196,11 @@ final class BenchCommand implements Callable<Integer> {
         if (routing != null) {
             System.out.println(routing.describe() + "; prompt i replays problem i mod " + routing.problems()
                     + " from its token 0 (prompt tokens keep the model's router)");
+            if (prompts.size() > routing.problems()) {
+                System.out.println("note: " + prompts.size() + " prompts replay " + routing.problems() + " problems, so"
+                        + " later prompts repeat earlier routing exactly; the lookahead policies' routing recurrence"
+                        + " will find it again. Give at most one prompt per problem for a fair comparison");
+            }
         }
         PolicyBench.Result result = PolicyBench.run(quantized, policies, base, prompts, tokens, repeat,
                 ProgressBar.stderr());
