@@ -123,6 +123,11 @@ final class LookaheadReplay {
                 st.speculativeIssued(), st.speculativeUseful(), st.usefulBytes() / perToken,
                 st.speculativeWasted(), st.wastedBytes() / perToken, fmt(st.recall()), st.throttledCalls(),
                 st.speculateCalls(), st.probes(), st.candidatesStale(), st.candidatesUnissued());
+        ScheduledReplay.EvictionFollowed f = x.followed();
+        printf(out, "eviction followed (shadow caches; routing recurrence %s): predictor+recurrence %.0f %%, predictor %.0f %%,"
+                        + " recurrence %.0f %%, per-layer LRU %.0f %% of the lookups%n",
+                s.recurrenceTokens() == 0 ? "off" : s.recurrenceTokens() + " tokens", 100 * f.share(f.predictorAndRecurrence()),
+                100 * f.share(f.predictor()), 100 * f.share(f.recurrence()), 100 * f.share(f.lru()));
         printf(out, "LRU -> %s gap closed: hit rate %s (%.4f -> %.4f of %.4f; prefetched experts count as hits),"
                         + " ms/token %s (%.2f -> %.2f of %.2f)%n", ceiling.policy(),
                 pct(gapClosed(lru.hitRate(), ceiling.hitRate(), mine.hitRate())), lru.hitRate(), mine.hitRate(),
@@ -177,6 +182,12 @@ final class LookaheadReplay {
         }
         s.put("recall_at_k_all", x.recall().overall());
         stats(s, x.scheduler());
+        ScheduledReplay.EvictionFollowed f = x.followed();
+        ObjectNode followed = s.putObject("eviction_followed_lookups");
+        followed.put("predictor_and_recurrence", f.predictorAndRecurrence());
+        followed.put("predictor", f.predictor());
+        followed.put("recurrence", f.recurrence());
+        followed.put("lru", f.lru());
         s.put("ceiling", ceiling.policy());
         s.put("gap_closed_hit_rate", gapClosed(lru.hitRate(), ceiling.hitRate(), mine.hitRate()));
         s.put("gap_closed_ms", gapClosed(lru.msPerToken(), ceiling.msPerToken(), mine.msPerToken()));
@@ -209,6 +220,7 @@ final class LookaheadReplay {
         n.put("throttled_min_probability", s.throttledMinProbability());
         n.put("far_probability", s.farProbability());
         n.put("probe_interval", s.probeInterval());
+        n.put("recurrence_tokens", s.recurrenceTokens());
     }
 
     private static void stats(ObjectNode n, SchedulerStats st) {

@@ -26,9 +26,27 @@ public final class ScheduledReplay {
      * @param result    the row for the comparison tables
      * @param scheduler the scheduler's counters (useful and wasted speculative copies, throttling)
      * @param recall    recall@k of the predictions per distance
+     * @param followed  the demand lookups made while eviction followed each estimate ({@link EvictionFollowed})
      */
     public record Result(ReplayResult result, SchedulerStats scheduler, PredictionRecall recall, String predictor,
-                         SchedulerConfig config) {
+                         SchedulerConfig config, EvictionFollowed followed) {
+    }
+
+    /**
+     * Demand lookups by the estimate eviction followed when they were made: the predictor with the routing
+     * recurrence, the predictor alone, the recurrence alone, or none (per-layer LRU).
+     */
+    public record EvictionFollowed(long lookups, long predictorAndRecurrence, long predictor, long recurrence, long lru) {
+        static EvictionFollowed of(SpeculativeScheduler s) {
+            return new EvictionFollowed(s.lookups(), s.lookupsFollowing(PredictedNextUse.Source.PREDICTOR_AND_RECURRENCE),
+                    s.lookupsFollowing(PredictedNextUse.Source.PREDICTOR), s.lookupsFollowing(PredictedNextUse.Source.RECURRENCE),
+                    s.untrustedLookups());
+        }
+
+        /** {@code part} as a share of the lookups (0 without lookups). */
+        public double share(long part) {
+            return lookups == 0 ? 0 : part / (double) lookups;
+        }
     }
 
     private ScheduledReplay() {
@@ -76,6 +94,6 @@ public final class ScheduledReplay {
         }
         ReplayResult r = new ReplayResult(policy.name(), cache.layout().describe(), predictor.name(), trace.tokenCount(),
                 layers, cache.stats(), timing, link.now());
-        return new Result(r, scheduler.stats(), recall, predictor.name(), config);
+        return new Result(r, scheduler.stats(), recall, predictor.name(), config, EvictionFollowed.of(scheduler));
     }
 }

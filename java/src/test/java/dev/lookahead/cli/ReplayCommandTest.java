@@ -113,6 +113,8 @@ class ReplayCommandTest {
         assertTrue(out.contains("predictor: history(train.jsonl), learned from") && out.contains("(30 tokens)"), out);
         assertTrue(out.matches("(?s).*prediction recall@k by distance d: d1 0\\.\\d{3} d2 0\\.\\d{3}; all 0\\.\\d{3}.*"), out);
         assertTrue(out.contains("speculative copies: ") && out.contains("LRU -> belady gap closed: hit rate "), out);
+        assertTrue(out.matches("(?s).*eviction followed \\(shadow caches; routing recurrence 8 tokens\\): predictor\\+recurrence"
+                + " \\d+ %, predictor \\d+ %, recurrence \\d+ %, per-layer LRU \\d+ % of the lookups.*"), out);
         assertTrue(out.contains("WHAT-IF: oracle predictor of recall r"), out);
         long rows = out.lines().filter(l -> l.matches("^(0\\.80|1\\.00) +(default|p>=0\\.5|uncapped) +0\\.\\d{4} .*")).count();
         assertEquals(6, rows, out);
@@ -147,6 +149,11 @@ class ReplayCommandTest {
         assertEquals(expected.scheduler().speculativeIssued(), s.get("speculative_issued").asLong());
         assertEquals(expected.scheduler().wastedBytes(), s.get("wasted_bytes").asLong());
         assertEquals(expected.recall().recall(1), s.get("recall_at_k").get(0).get("recall").asDouble(), 1e-12);
+        assertEquals(SchedulerConfig.DEFAULT_RECURRENCE_TOKENS, s.get("config").get("recurrence_tokens").asInt());
+        JsonNode f = s.get("eviction_followed_lookups");
+        assertEquals(expected.followed().recurrence(), f.get("recurrence").asLong());
+        assertEquals(expected.followed().lookups(), f.get("predictor_and_recurrence").asLong() + f.get("predictor").asLong()
+                + f.get("recurrence").asLong() + f.get("lru").asLong(), "every lookup followed one estimate or LRU");
     }
 
     @Test
