@@ -58,7 +58,8 @@ import java.util.Objects;
  *
  * <p>The scheduler owns the copies' life cycle: it marks slots READY in the cache when {@link CopyEngine#isDone}
  * says so (polled at each {@link #demand}). Per-layer work is a few passes over at most D * experts candidates and
- * the copies in flight; it allocates nothing. Not thread-safe.
+ * the copies in flight; it allocates nothing but the routing recurrence's key lookups (a boxed key per key width, an
+ * entry per new key). Not thread-safe.
  */
 public final class SpeculativeScheduler {
     private static final long NONE = -1;
