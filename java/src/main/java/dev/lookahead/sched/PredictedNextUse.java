@@ -35,17 +35,12 @@ import java.util.Arrays;
 public final class PredictedNextUse implements NextUseEstimator {
     /** What eviction's next-use estimate is made of. */
     public enum Source {
-        PREDICTOR_AND_RECURRENCE("predictor+recurrence"), PREDICTOR("predictor"), RECURRENCE("recurrence");
-
-        private final String label;
-
-        Source(String label) {
-            this.label = label;
-        }
-
-        public String label() {
-            return label;
-        }
+        /** The nearer of the predictor's estimate and the recurrence's. */
+        PREDICTOR_AND_RECURRENCE,
+        /** The predictor's alone: the heads in the engine, the history or oracle predictor in replay. */
+        PREDICTOR,
+        /** The routing recurrence's alone. */
+        RECURRENCE
     }
 
     private final int layers;
@@ -155,11 +150,6 @@ public final class PredictedNextUse implements NextUseEstimator {
             throw new IllegalArgumentException(source + " needs the routing recurrence, which is off");
         }
         this.followed = source;
-    }
-
-    /** The source followed now, or null while none is (per-layer LRU). */
-    public Source followed() {
-        return followed;
     }
 
     @Override
