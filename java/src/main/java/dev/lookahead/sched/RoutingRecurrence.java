@@ -56,11 +56,13 @@ final class RoutingRecurrence {
     private int previousCount;
     private long previousToken = NONE;
 
-    // memo per layer: targets of its experts for the sources and step current at compute time
-    private final long[] memoStep;
+    // memo per layer: targets of its experts, valid while the sources (version), the current token and the token of
+    // the layer's next visit are those it was computed for: a layer is computed a few times per token, not per step
     private final long[] memoVersion;
+    private final long[] memoToken;
+    private final long[] memoNextVisit;
     private final long[] memoTarget; // [layer * experts + expert]: the predicted step of the next use, or NEVER
-    private long version;
+    private long version; // changes with the sources and with every new token (the ring changes then)
 
     /** @param tokensAhead how many tokens after the current step a source's continuation is read; >= 1 */
     RoutingRecurrence(int layers, int experts, int tokensAhead) {
@@ -75,7 +77,8 @@ final class RoutingRecurrence {
         masks = new long[HISTORY_TOKENS * layers * words];
         tokenAt = new long[HISTORY_TOKENS];
         Arrays.fill(tokenAt, NONE);
-        memoStep = new long[layers];
+        memoToken = new long[layers];
+        memoNextVisit = new long[layers];
         memoVersion = new long[layers];
         Arrays.fill(memoVersion, -1);
         memoTarget = new long[layers * experts];
@@ -93,6 +96,7 @@ final class RoutingRecurrence {
             previousToken = sourceToken;
             this.token = token;
             this.layer = -1;
+            version++;
             sourceCount = 0;
             sourceToken = token;
             int slot = slot(token);
@@ -109,10 +113,11 @@ final class RoutingRecurrence {
             if (e < 0 || e >= experts) throw new IllegalArgumentException("expert " + e + " outside 0.." + (experts - 1));
             masks[base + (e >>> 6)] |= 1L << (e & 63);
         }
+        int before = sourceCount;
         for (int width : KEY_LAYERS) {
             if (width == layer + 1) match(width);
         }
-        version++;
+        if (sourceCount != before) version++;
     }
 
     /**
@@ -120,7 +125,11 @@ final class RoutingRecurrence {
      * {@link NextUseEstimator#NEVER} when no source uses it within the window (or there is no source).
      */
     long nextUseDistance(int layer, int expert, long now) {
-        if (memoVersion[layer] != version || memoStep[layer] != now) computeLayer(layer, now);
+        long currentToken = Math.floorDiv(now, layers);
+        long nextVisit = layer > Math.floorMod(now, layers) ? currentToken : currentToken + 1;
+        if (memoVersion[layer] != version || memoToken[layer] != currentToken || memoNextVisit[layer] != nextVisit) {
+            computeLayer(layer, currentToken, nextVisit);
+        }
         long target = memoTarget[layer * experts + expert];
         return target == NextUseEstimator.NEVER ? target : Math.max(1, target - now);
     }
@@ -144,7 +153,8 @@ final class RoutingRecurrence {
         recent[0] = token;
     }
 
-    private void computeLayer(int m, long now) {
+    /** The targets of layer m's experts, for the current sources, seen from {@code currentToken}. */
+    private void computeLayer(int m, long currentToken, long nextVisit) {
         long[] src;
         int count;
         long matchedFor;
@@ -157,9 +167,6 @@ final class RoutingRecurrence {
             count = previousCount;
             matchedFor = previousToken;
         }
-        long currentToken = Math.floorDiv(now, layers);
-        int currentLayer = (int) Math.floorMod(now, layers);
-        long nextVisit = m > currentLayer ? currentToken : currentToken + 1; // the token of layer m's next visit
         long firstOffset = nextVisit - matchedFor;
         int base = m * experts;
         for (int e = 0; e < experts; e++) {
@@ -187,7 +194,8 @@ final class RoutingRecurrence {
                     : NextUseEstimator.NEVER;
         }
         memoVersion[m] = version;
-        memoStep[m] = now;
+        memoToken[m] = currentToken;
+        memoNextVisit[m] = nextVisit;
     }
 
     private boolean chose(long pos, int m, int e) {

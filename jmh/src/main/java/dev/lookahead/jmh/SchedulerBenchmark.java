@@ -29,8 +29,9 @@ import org.openjdk.jmh.infra.Blackhole;
  * plus one {@code speculate} (the heads' predictions for the next layers), as the engine calls
  * them at every decode layer. Mixtral-8x7B's shape (32 layers, 8 experts, top-2) with k slots per
  * layer; routing and predictions are drawn at random from a fixed seed, copies complete at once
- * (a fake copy engine), so this is the Java bookkeeping alone. The baseline beside it is one decode
- * layer's time budget on a GPU, ~0.5 ms (DESIGN.md): the cost should be a tiny fraction of it.
+ * (a fake copy engine), so this is the Java bookkeeping alone, including the eviction trust's shadow
+ * caches and, with {@code recurrenceTokens} > 0, the routing recurrence. The baseline beside it is one
+ * decode layer's time budget on a GPU, ~0.5 ms (DESIGN.md): the cost should be a tiny fraction of it.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
@@ -49,6 +50,12 @@ public class SchedulerBenchmark {
         /** Distances predicted per layer (the heads' horizon). */
         @Param({"3"})
         public int horizon;
+        /** The routing recurrence's window; 0 = off (eviction by the heads alone, as before session 9). */
+        @Param({"0", "8"})
+        public int recurrenceTokens;
+        /** Per-layer slots ({@code lookahead}) or one pool ({@code lookahead-global}). */
+        @Param({ResidencyPolicies.LOOKAHEAD, ResidencyPolicies.LOOKAHEAD_GLOBAL})
+        public String policy;
 
         SpeculativeScheduler scheduler;
         LayerPredictions predictions;
@@ -60,10 +67,11 @@ public class SchedulerBenchmark {
 
         @Setup(Level.Trial)
         public void setUp() {
-            SchedulerConfig config = SchedulerConfig.defaults(EXPERT_BYTES, TOP_K).withHorizon(horizon);
-            PredictedNextUse estimator = new PredictedNextUse(LAYERS, EXPERTS, config.farProbability());
-            ExpertCache cache = ResidencyPolicies.byName(ResidencyPolicies.LOOKAHEAD)
-                    .newCache(LAYERS, EXPERTS, k, EXPERT_BYTES, estimator);
+            SchedulerConfig config = SchedulerConfig.defaults(EXPERT_BYTES, TOP_K).withHorizon(horizon)
+                    .withRecurrenceTokens(recurrenceTokens);
+            PredictedNextUse estimator = new PredictedNextUse(LAYERS, EXPERTS, config.farProbability(),
+                    config.recurrenceTokens());
+            ExpertCache cache = ResidencyPolicies.byName(policy).newCache(LAYERS, EXPERTS, k, EXPERT_BYTES, estimator);
             CopyEngine instant = new CopyEngine() {
                 @Override public void submit(ExpertId id, int slot, boolean speculative) { }
                 @Override public boolean isDone(int slot) { return true; }
