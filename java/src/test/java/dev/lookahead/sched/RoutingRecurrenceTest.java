@@ -74,6 +74,45 @@ class RoutingRecurrenceTest {
     }
 
     @Test
+    void estimatesDoNotDependOnWhenTheyWereAskedFor() {
+        // one recurrence asked at every step (its per-layer estimates are reused across steps), one asked at a few
+        // random steps only (computed afresh there): a stale reuse would make them differ
+        int layers = 5, experts = 8, tokens = 300;
+        int[][][] r = new int[tokens][layers][];
+        SplittableRandom rnd = new SplittableRandom(13);
+        for (int t = 0; t < tokens; t++) {
+            for (int l = 0; l < layers; l++) {
+                // a phrase of 7 tokens recurs now and then among random routing, so sources come and go
+                r[t][l] = t % 23 < 7 && t >= 23 ? r[t - 23][l] : pair(rnd, experts, null);
+            }
+        }
+        RoutingRecurrence always = new RoutingRecurrence(layers, experts, 8);
+        RoutingRecurrence sometimes = new RoutingRecurrence(layers, experts, 8);
+        int compared = 0, predicted = 0;
+        for (int t = 0; t < tokens; t++) {
+            for (int l = 0; l < layers; l++) {
+                always.observe(t, l, r[t][l], 2);
+                sometimes.observe(t, l, r[t][l], 2);
+                long now = Steps.of(t, l, layers);
+                long[] every = new long[layers * experts];
+                for (int m = 0; m < layers; m++) {
+                    for (int e = 0; e < experts; e++) every[m * experts + e] = always.nextUseDistance(m, e, now);
+                }
+                if (rnd.nextInt(7) != 0) continue;
+                for (int m = 0; m < layers; m++) {
+                    for (int e = 0; e < experts; e++) {
+                        long d = sometimes.nextUseDistance(m, e, now);
+                        assertEquals(d, every[m * experts + e], "token " + t + " layer " + l + ": expert " + e + " of layer " + m);
+                        compared++;
+                        if (d != NextUseEstimator.NEVER) predicted++;
+                    }
+                }
+            }
+        }
+        assertTrue(compared > 5000 && predicted > 500, compared + " compared, " + predicted + " predicted");
+    }
+
+    @Test
     void routingThatNeverRepeatsPredictsNothing() {
         // 100 experts: two words per mask; every token's first layer is a pair not seen before, so no key matches
         int layers = 3, experts = 100, tokens = 200;
