@@ -122,10 +122,14 @@ public record SchedulerConfig(int horizon, long inFlightBudgetBytes, double minP
                 recallWindow, minSamples, targetRecall, throttledMinProbability, farProbability, probeInterval, tokens);
     }
 
-    /** A short description for experts of {@code expertBytes}, e.g. "2 copies in flight, p >= 0.30, throttle below 0.80". */
+    /**
+     * A short description for experts of {@code expertBytes}, e.g. "2 copies in flight, p >= 0.30, throttle below 0.80,
+     * horizon 8, routing recurrence 8 tokens".
+     */
     public String describe(long expertBytes) {
         long copies = inFlightBudgetBytes / expertBytes;
-        return String.format(java.util.Locale.ROOT, "%d cop%s in flight, p >= %.2f, throttle below %.2f, horizon %d",
-                copies, copies == 1 ? "y" : "ies", minProbability, targetRecall, horizon);
+        return String.format(java.util.Locale.ROOT, "%d cop%s in flight, p >= %.2f, throttle below %.2f, horizon %d, %s",
+                copies, copies == 1 ? "y" : "ies", minProbability, targetRecall, horizon,
+                recurrenceTokens == 0 ? "no routing recurrence" : "routing recurrence " + recurrenceTokens + " tokens");
     }
 }

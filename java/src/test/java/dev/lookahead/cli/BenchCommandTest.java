@@ -29,6 +29,7 @@ class BenchCommandTest {
             assertTrue(r.out().contains("emulated link"), r.out());
             assertTrue(r.out().contains("2 prompts x 6 tokens"), r.out());
             assertTrue(r.out().contains("lookahead scheduler: 0 copies in flight, p >= 0.20"), r.out()); // staging prefetches
+            assertTrue(r.out().contains(", routing recurrence 8 tokens; staging"), r.out());
             for (String policy : new String[] {"all-resident", "mixtral-offloading", "next-layer", "lookahead"}) {
                 assertTrue(r.out().lines().anyMatch(l -> l.startsWith(policy) && l.trim().endsWith("yes")),
                         policy + " row with identical tokens:\n" + r.out());
