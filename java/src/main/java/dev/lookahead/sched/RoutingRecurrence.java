@@ -51,7 +51,6 @@ final class RoutingRecurrence {
     private int layer = -1;          // its last layer observed
     private final long[] sources = new long[KEY_LAYERS.length * MATCHES_PER_KEY];
     private int sourceCount;
-    private long sourceToken = NONE; // the token the sources were matched for
     private final long[] previousSources = new long[sources.length];
     private int previousCount;
     private long previousToken = NONE;
@@ -93,12 +92,11 @@ final class RoutingRecurrence {
             if (token < this.token) throw new IllegalStateException("token " + token + " after token " + this.token);
             System.arraycopy(sources, 0, previousSources, 0, sourceCount);
             previousCount = sourceCount;
-            previousToken = sourceToken;
+            previousToken = this.token;
             this.token = token;
             this.layer = -1;
             version++;
             sourceCount = 0;
-            sourceToken = token;
             int slot = slot(token);
             tokenAt[slot] = token;
             Arrays.fill(masks, slot * layers * words, (slot + 1) * layers * words, 0L);
@@ -161,7 +159,7 @@ final class RoutingRecurrence {
         if (sourceCount > 0) {
             src = sources;
             count = sourceCount;
-            matchedFor = sourceToken;
+            matchedFor = token;
         } else {
             src = previousSources;
             count = previousCount;
@@ -174,15 +172,17 @@ final class RoutingRecurrence {
             int voters = 0;
             boolean used = false;
             for (int i = 0; i < count; i++) {
-                long offset = NONE;
+                long offset = firstOffset + tokensAhead; // not used in the whole window
                 for (long j = firstOffset; j < firstOffset + tokensAhead; j++) {
                     long pos = src[i] + j;
-                    if (pos >= currentToken || !held(pos)) break; // the continuation runs into the present: abstain
+                    if (pos >= currentToken || !held(pos)) { // the continuation runs into the present: abstain
+                        offset = NONE;
+                        break;
+                    }
                     if (chose(pos, m, e)) {
                         offset = j;
                         break;
                     }
-                    if (j == firstOffset + tokensAhead - 1) offset = j + 1; // not used in the whole window
                 }
                 if (offset == NONE) continue;
                 used |= offset < firstOffset + tokensAhead;
