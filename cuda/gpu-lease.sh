@@ -19,8 +19,8 @@
 #                 mixtral-bench: the policies at Mixtral-8x7B shape, 4-bit experts, 4 slots per layer, humaneval's
 #                 routing replayed (docs/replay.md); LK_MIXTRAL_BITS="4 2" benches each width in turn (a width after
 #                 the first is created here: mixtral-create-2bit, mixtral-bench-2bit), LK_MIXTRAL_POLICIES picks the
-#                 policies; mixtral-norec (with LK_MIXTRAL_NOREC=1): mixtral-offloading and the lookahead policies
-#                 again with the routing recurrence off; mixtral-profile: `lookahead profile` of the same model, all-resident and
+#                 policies; mixtral-ab (with LK_MIXTRAL_AB_FLAGS="--recurrence-tokens 0", say): mixtral-offloading
+#                 and the lookahead policies again with those bench flags added; mixtral-profile: `lookahead profile` of the same model, all-resident and
 #                 mixtral-offloading (where a token's time goes; Chrome traces beside the logs); bench-demo: every policy on the demo model over its 12 held-out prompts (each row must say
 #                 `yes`), in whatever time is left
 # LOG_DIR/summary.log lists PASS/FAIL per step; the exit status is 1 if any failed. Steps are cut short (FAIL,
@@ -217,11 +217,12 @@ run() {
         step "mixtral-bench$suffix" $(( ($(left) - 60) / (${#widths[@]} - i) )) bash -c '$LK_JAVA bench "$work" \
             --backend $LK_BACKEND --expert-bits $bits -k 4 -n 64 --prompts "$out/mixtral-prompts.txt" \
             --routing-from "$carry/traces/humaneval.jsonl" --policies $policies'
-        # LK_MIXTRAL_NOREC=1: the lookahead policies again with the routing recurrence off, against the same baseline
-        if [ -n "${LK_MIXTRAL_NOREC:-}" ]; then
-            step "mixtral-norec$suffix" $(( ($(left) - 60) / (${#widths[@]} - i) )) bash -c '$LK_JAVA bench "$work" \
+        # LK_MIXTRAL_AB_FLAGS: mixtral-offloading and the lookahead policies again with these bench flags added, against
+        # their own baseline (session 10: "--recurrence-tokens 0", "--recurrence-staging")
+        if [ -n "${LK_MIXTRAL_AB_FLAGS:-}" ]; then
+            step "mixtral-ab$suffix" $(( ($(left) - 60) / (${#widths[@]} - i) )) bash -c '$LK_JAVA bench "$work" \
                 --backend $LK_BACKEND --expert-bits $bits -k 4 -n 64 --prompts "$out/mixtral-prompts.txt" \
-                --routing-from "$carry/traces/humaneval.jsonl" --recurrence-tokens 0 \
+                --routing-from "$carry/traces/humaneval.jsonl" $LK_MIXTRAL_AB_FLAGS \
                 --policies mixtral-offloading,lookahead,lookahead-global'
         fi
         # where a token's time goes at this shape (attention, the routing read-back, experts, copy waits), all
