@@ -7,6 +7,7 @@ import dev.lookahead.api.BackendChoice;
 import dev.lookahead.api.LoadOptions;
 import dev.lookahead.api.MoeModel;
 import dev.lookahead.bindings.DType;
+import dev.lookahead.engine.OffloadedExperts;
 import dev.lookahead.gate.AlignOptions;
 import dev.lookahead.gate.CalibrationCollector;
 import dev.lookahead.gate.CalibrationData;
@@ -101,6 +102,16 @@ final class AlignCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "0", description = "CPU backend threads, 0 = all cores")
     int threads;
 
+    @Option(names = "--gpu-memory", paramLabel = "SIZE",
+            description = "device memory budget, e.g. 20GiB, for a quantized model larger than the device: its experts stay"
+                    + " in pinned host memory and stream through mixtral-offloading's cache (the hidden states and the heads"
+                    + " are the same as with every expert resident); default: every expert resident")
+    String gpuMemory;
+
+    @Option(names = {"-k", "--slots-per-layer"}, defaultValue = "0", paramLabel = "K",
+            description = "like --gpu-memory, with K expert slots per layer (0 = as many as --gpu-memory allows)")
+    int slotsPerLayer;
+
     @Override
     public Integer call() throws IOException {
         if (!Files.isRegularFile(text)) throw new IllegalArgumentException("calibration text not found: " + text);
@@ -115,9 +126,14 @@ final class AlignCommand implements Callable<Integer> {
                 && out.getFileName().toString().equals(Checkpoint.SINGLE_FILE)) {
             throw new IllegalArgumentException("--out " + out + " would overwrite the model's weights");
         }
-        // All-resident, F32 KV cache: the hidden states are the model's own, not a cache policy's.
+        // F32 KV cache; a residency policy changes where experts are, not the hidden states, so the baseline's
+        // offloading serves a model larger than the device
+        if (slotsPerLayer < 0) throw new IllegalArgumentException("--slots-per-layer must be >= 0, got " + slotsPerLayer);
+        boolean offload = gpuMemory != null || slotsPerLayer > 0;
+        String policy = offload ? "mixtral-offloading" : "all-resident";
         LoadOptions load = LoadOptions.defaults().withBackend(BackendChoice.parse(backend)).withThreads(threads)
-                .withContextLength(window).withKvCacheType(DType.F32).withPolicy("all-resident");
+                .withContextLength(window).withKvCacheType(DType.F32).withPolicy(policy)
+                .withDeviceMemory(gpuMemory == null ? 0 : ByteSize.parse(gpuMemory)).withSlotsPerLayer(slotsPerLayer);
         RoutingWeights routing;
         try (Checkpoint c = Checkpoint.open(model)) {
             routing = RoutingWeights.read(c);
@@ -127,12 +143,13 @@ final class AlignCommand implements Callable<Integer> {
         CalibrationData data;
         Split split;
         int textTokens, heldoutTextTokens = 0;
-        String device;
+        String device, experts;
         long t0 = System.nanoTime();
         try (MoeModel m = ModelLoading.load(model, load, System.err)) {
             int[] tokens = m.encodePrompt(content, false);
             textTokens = tokens.length;
             device = m.deviceInfo().backend() + " on " + m.deviceInfo().name();
+            experts = m.experts() instanceof OffloadedExperts off ? policy + ", " + off.layoutDescription() : "all resident";
             int window = (int) m.contextLength();
             if (heldoutContent == null) {
                 data = CalibrationCollector.collect(m.forwardPass(), routing, tokens, window, maxTokens, bar);
@@ -169,6 +186,7 @@ final class AlignCommand implements Callable<Integer> {
         o.put("long_range", layout.longRange());
         o.put("next_token", layout.nextToken().metadata());
         o.put("device", device);
+        o.put("expert_residency", experts);
         o.put("date", Instant.now().toString());
         o.put("collect_seconds", collectSeconds);
         o.put("train_seconds", trainSeconds);
@@ -178,8 +196,8 @@ final class AlignCommand implements Callable<Integer> {
         String from = heldoutText == null ? String.format(Locale.ROOT, "%d tokens of %d in %s", data.tokens(), textTokens, text)
                 : String.format(Locale.ROOT, "%d tokens of %d in %s, %d of %d in %s (held out)", split.heldoutStart(),
                         textTokens, text, split.heldoutTokens(), heldoutTextTokens, heldoutText);
-        System.out.printf(Locale.ROOT, "calibration: %s (%.1f s); %d heads trained in %.1f s%n",
-                from, collectSeconds, result.heads().heads().size(), trainSeconds);
+        System.out.printf(Locale.ROOT, "calibration: %s (%.1f s, experts %s); %d heads trained in %.1f s%n",
+                from, collectSeconds, experts, result.heads().heads().size(), trainSeconds);
         System.out.print(result.report().table());
         System.out.println("heads: " + out + "\nreport: " + reportPath);
         return 0;

@@ -14,6 +14,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -97,6 +98,37 @@ class AlignCommandTest {
         assertEquals(0, q.code(), q.err());
         // fp16 routers and norms, same config: the heads' checks accept the quantized model
         assertEquals(14, LookaheadHeads.load(heads, routingOf(quantized)).heads().size());
+    }
+
+    @Test
+    void offloadedExpertsGiveTheSameHeadsAsResidentOnes() throws Exception {
+        Path quantized = tmp.resolve("q-offload");
+        CliRunner.Run q = CliRunner.run("quantize", model.toString(), quantized.toString(), "--expert-bits", "4");
+        assertEquals(0, q.code(), q.err());
+        Path resident = tmp.resolve("resident.safetensors"), offloaded = tmp.resolve("offloaded.safetensors");
+        String[] common = {"--text", text.toString(), "--epochs", "2", "--window", "64", "--max-tokens", "300", "--threads", "1"};
+        CliRunner.Run r = CliRunner.run(concat(new String[] {"align", quantized.toString(), "--out", resident.toString()}, common));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("experts all resident"), r.out());
+        // 2 of the 6 experts per layer on the device: every calibration window streams the rest through the cache
+        CliRunner.Run o = CliRunner.run(concat(new String[] {"align", quantized.toString(), "--out", offloaded.toString(), "-k", "2"},
+                common));
+        assertEquals(0, o.code(), o.err());
+        assertTrue(o.out().contains("experts mixtral-offloading, 2 slots/layer"), o.out());
+        // residency changes where the experts are, not the hidden states: the same heads, byte for byte
+        assertArrayEquals(Files.readAllBytes(resident), Files.readAllBytes(offloaded));
+        JsonNode report = new JsonMapper().readTree(tmp.resolve("offloaded.json").toFile());
+        assertEquals("mixtral-offloading, 2 slots/layer", report.get("expert_residency").asText());
+
+        CliRunner.Run plain = CliRunner.run(concat(new String[] {"align", model.toString(), "--gpu-memory", "1GiB"}, common));
+        assertEquals(1, plain.code());
+        assertTrue(plain.err().contains("is not a quantized checkpoint"), plain.err());
+    }
+
+    private static String[] concat(String[] a, String[] b) {
+        String[] all = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, all, a.length, b.length);
+        return all;
     }
 
     @Test
