@@ -81,8 +81,8 @@ public final class PolicyBench {
      */
     public record Staging(double demandMiBPerToken, long started, long used, double stagedMiBPerToken,
                           double usedMiBPerToken, double untrustedShare, double recurrenceShare, double bothShare,
-                          double throttledShare) {
-        public static final Staging NONE = new Staging(Double.NaN, 0, 0, 0, 0, 0, 0, 0, 0);
+                          double headsShare, double throttledShare) {
+        public static final Staging NONE = new Staging(Double.NaN, 0, 0, 0, 0, 0, 0, 0, 0, 0);
     }
 
     /** What one round measured of a policy that the table compares round by round. */
@@ -242,7 +242,7 @@ public final class PolicyBench {
         Staging staging = new Staging(sum[DEMAND_COPIED] / perToken, sum[STAGED_STARTED], sum[STAGED_USED],
                 sum[STAGED_BYTES] / perToken, sum[STAGED_USED_BYTES] / perToken,
                 share(sum[UNTRUSTED_LOOKUPS], sum[SCHEDULED_LOOKUPS]), share(sum[RECURRENCE_LOOKUPS], sum[SCHEDULED_LOOKUPS]),
-                share(sum[BOTH_LOOKUPS], sum[SCHEDULED_LOOKUPS]),
+                share(sum[BOTH_LOOKUPS], sum[SCHEDULED_LOOKUPS]), share(sum[HEADS_LOOKUPS], sum[SCHEDULED_LOOKUPS]),
                 share(sum[WINDOWS_THROTTLED], sum[WINDOWS_THROTTLED] + sum[WINDOWS_PLANNED]));
         return new Row(policy, tps, sum[LOOKUPS] == 0 ? 1 : sum[HITS] / (double) sum[LOOKUPS], stall,
                 sum[COPIED] / perToken, sum[PREFETCHES], sum[PREFETCHES_USED], same, samples, staging);
@@ -370,7 +370,7 @@ public final class PolicyBench {
     private static final int LOOKUPS = 0, HITS = 1, COPIED = 2, PREFETCHES = 3, PREFETCHES_USED = 4, DEMAND_COPIED = 5,
             STAGED_STARTED = 6, STAGED_USED = 7, STAGED_BYTES = 8, STAGED_USED_BYTES = 9, UNTRUSTED_LOOKUPS = 10,
             SCHEDULED_LOOKUPS = 11, WINDOWS_PLANNED = 12, WINDOWS_THROTTLED = 13, RECURRENCE_LOOKUPS = 14, BOTH_LOOKUPS = 15,
-            COUNTS = 16;
+            HEADS_LOOKUPS = 16, COUNTS = 17;
 
     /** The counters at the indices above, so far (zeros when nothing is offloaded). */
     private static long[] countsOf(MoeModel model) {
@@ -387,6 +387,7 @@ public final class PolicyBench {
         c[SCHEDULED_LOOKUPS] = off.scheduledLookups();
         c[RECURRENCE_LOOKUPS] = off.lookupsFollowing(PredictedNextUse.Source.RECURRENCE);
         c[BOTH_LOOKUPS] = off.lookupsFollowing(PredictedNextUse.Source.PREDICTOR_AND_RECURRENCE);
+        c[HEADS_LOOKUPS] = off.lookupsFollowing(PredictedNextUse.Source.PREDICTOR);
         StagedPrefetch.Stats st = off.stagingStats();
         if (st != null) {
             c[STAGED_STARTED] = st.started;
@@ -436,9 +437,8 @@ public final class PolicyBench {
                     + " staging windows skipped because too few staged bytes were used:");
             for (Row r : scheduled) {
                 Staging st = r.staging();
-                double heads = Math.max(0, 1 - st.bothShare() - st.recurrenceShare() - st.untrustedShare());
                 sb.append(String.format(Locale.ROOT, " %s %.0f / %.0f / %.0f / %.0f %%, %.0f %%", r.policy(),
-                        100 * st.bothShare(), 100 * heads, 100 * st.recurrenceShare(), 100 * st.untrustedShare(),
+                        100 * st.bothShare(), 100 * st.headsShare(), 100 * st.recurrenceShare(), 100 * st.untrustedShare(),
                         100 * st.throttledShare()));
             }
             sb.append('\n');

@@ -69,6 +69,7 @@ final class StatsJson {
                 c.put("untrusted_lookups", off.untrustedLookups()); // evicted as per-layer LRU: the predictions evicted worse
                 c.put("recurrence_lookups", off.lookupsFollowing(PredictedNextUse.Source.RECURRENCE)); // by the routing recurrence alone
                 c.put("heads_and_recurrence_lookups", off.lookupsFollowing(PredictedNextUse.Source.PREDICTOR_AND_RECURRENCE));
+                c.put("heads_lookups", off.lookupsFollowing(PredictedNextUse.Source.PREDICTOR)); // by the heads alone
             }
             c.put("prefill_streamed_copies", off.streamedCopies());
             ArrayNode layers = c.putArray("per_layer");

@@ -69,8 +69,10 @@ class StatsJsonTest {
         long untrusted = la.get("untrusted_lookups").asLong();
         long recurrence = la.get("recurrence_lookups").asLong();
         long both = la.get("heads_and_recurrence_lookups").asLong();
-        assertTrue(untrusted >= 0 && recurrence >= 0 && both >= 0, "counts");
-        assertTrue(untrusted + recurrence + both <= la.get("scheduled_lookups").asLong(), "each lookup follows one source");
+        long heads = la.get("heads_lookups").asLong();
+        assertTrue(untrusted >= 0 && recurrence >= 0 && both >= 0 && heads >= 0, "counts");
+        assertEquals(la.get("scheduled_lookups").asLong(), untrusted + recurrence + both + heads,
+                "each lookup follows exactly one source, or LRU");
         JsonNode s = la.get("staging");
         assertTrue(s.get("bytes_used").asLong() <= s.get("bytes_staged").asLong());
         assertEquals(s.get("bytes_staged").asLong() - s.get("bytes_used").asLong(), s.get("bytes_wasted").asLong());
