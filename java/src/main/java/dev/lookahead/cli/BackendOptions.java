@@ -3,6 +3,8 @@ package dev.lookahead.cli;
 import dev.lookahead.api.BackendChoice;
 import dev.lookahead.api.LoadOptions;
 import dev.lookahead.bindings.DType;
+import dev.lookahead.expert.ResidencyPolicies;
+import dev.lookahead.gate.LookaheadHeads;
 import picocli.CommandLine.Option;
 
 /** Options shared by every command that loads a model. */
@@ -36,7 +38,8 @@ final class BackendOptions {
     int slotsPerLayer;
 
     @Option(names = "--heads", paramLabel = "FILE",
-            description = "trained lookahead heads (lookahead align) for the lookahead policies; default plug-and-play")
+            description = "trained lookahead heads (lookahead align) for the lookahead policies; default: MODEL's "
+                    + LookaheadHeads.DEFAULT_FILE + " when it has one, else plug-and-play (each layer's router applied early)")
     java.nio.file.Path heads;
 
     @Option(names = "--link-gbps", defaultValue = "0",
@@ -45,6 +48,20 @@ final class BackendOptions {
 
     @picocli.CommandLine.Mixin
     SpeculationOptions speculation = new SpeculationOptions();
+
+    /** The options for loading {@code model}: a lookahead policy without --heads takes the model's own heads file. */
+    LoadOptions toLoadOptions(java.nio.file.Path model) {
+        LoadOptions o = toLoadOptions();
+        return o.headsFile() == null && isLookahead(policy) ? o.withHeadsFile(LookaheadHeads.defaultFile(model)) : o;
+    }
+
+    private static boolean isLookahead(String policy) {
+        try {
+            return ResidencyPolicies.byName(policy).scheduled();
+        } catch (IllegalArgumentException unknown) {
+            return false; // loading names the known policies
+        }
+    }
 
     LoadOptions toLoadOptions() {
         DType kv = switch (kvCache.toLowerCase(java.util.Locale.ROOT)) {

@@ -10,6 +10,7 @@ import dev.lookahead.bindings.Device;
 import dev.lookahead.bindings.DeviceOptions;
 import dev.lookahead.engine.ForcedRouting;
 import dev.lookahead.engine.LinkProbe;
+import dev.lookahead.gate.LookaheadHeads;
 import dev.lookahead.model.Checkpoint;
 import dev.lookahead.model.ModelConfig;
 import dev.lookahead.quant.ExpertBlobLayout;
@@ -88,17 +89,8 @@ final class BenchCommand implements Callable<Integer> {
     private List<String> prompts; // the demo's or the file's, set by call()
 
     @Option(names = "--heads", paramLabel = "FILE", description = "trained lookahead heads (lookahead align); default: MODEL's "
-            + DEFAULT_HEADS + " when it has one (the demo model does), else plug-and-play")
+            + LookaheadHeads.DEFAULT_FILE + " when it has one (the demo model does), else plug-and-play")
     Path heads;
-
-    /** The heads file `lookahead align` output that the bench picks up from a model directory by default. */
-    static final String DEFAULT_HEADS = "lookahead-heads.safetensors";
-
-    /** {@code model}'s default heads file, or null when it has none. */
-    static Path defaultHeads(Path model) {
-        Path f = model.resolve(DEFAULT_HEADS);
-        return Files.isRegularFile(f) ? f : null;
-    }
 
     @Option(names = "--routing-from", paramLabel = "TRACE", description = {"replay the routing of a recorded trace (JSONL,"
             + " e.g. ../shared/traces/mixtral-8x7b/gsm8k.jsonl) for every decoded token: prompt i replays problem i mod"
@@ -130,7 +122,7 @@ final class BenchCommand implements Callable<Integer> {
         // read once, up front: a bad file fails before anything is quantized
         prompts = promptsFile == null ? DemoCommand.PROMPTS : readPrompts(promptsFile);
         Path source = model != null ? model : DemoCommand.resolveDemoModel();
-        if (heads == null) heads = defaultHeads(source);
+        if (heads == null) heads = LookaheadHeads.defaultFile(source);
         BackendChoice choice = BackendChoice.parse(backend);
         if (routingFrom != null) {
             routing = ForcedRouting.read(routingFrom, ModelConfig.read(source.resolve(Checkpoint.CONFIG)));

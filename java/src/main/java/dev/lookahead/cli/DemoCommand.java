@@ -8,6 +8,7 @@ import dev.lookahead.api.MoeModel;
 import dev.lookahead.api.SamplingOptions;
 import dev.lookahead.engine.OffloadedExperts;
 import dev.lookahead.expert.CacheStats;
+import dev.lookahead.gate.LookaheadHeads;
 import dev.lookahead.model.RandomCheckpoint;
 import dev.lookahead.quant.QuantizedCheckpoint;
 import picocli.CommandLine.Command;
@@ -94,7 +95,7 @@ final class DemoCommand implements Callable<Integer> {
             System.out.println();
             BenchCommand bench = new BenchCommand();
             bench.model = quantized;
-            bench.heads = BenchCommand.defaultHeads(dir); // the quantized copy has no heads file of its own
+            bench.heads = LookaheadHeads.defaultFile(dir);
             bench.policies = List.of("all-resident", "mixtral-offloading", "next-layer", "lookahead", "lookahead-global");
             // 3 prompts of a few dozen tokens scatter the speed-ups by +-10 % from run to run; the model's 12 held-out
             // prompts give the table the bench's own workload (docs/results.md), in about 20 s on 2 cores

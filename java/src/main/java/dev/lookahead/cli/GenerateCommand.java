@@ -70,7 +70,7 @@ final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--routing-problem chooses a problem of the --routing-from trace; give the trace");
         }
         String text = prompt.text != null ? prompt.text : Files.readString(prompt.file, StandardCharsets.UTF_8);
-        try (MoeModel m = ModelLoading.load(model, backend.toLoadOptions().withRoutingFrom(routingFrom), System.err);
+        try (MoeModel m = ModelLoading.load(model, backend.toLoadOptions(model).withRoutingFrom(routingFrom), System.err);
              RoutingTraceWriter trace = traceRouting == null ? null : new RoutingTraceWriter(traceRouting, "generate")) {
             m.setProfilerRanges(nvtx);
             if (m.forcedRouting() != null) {

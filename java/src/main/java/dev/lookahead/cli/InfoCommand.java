@@ -22,7 +22,7 @@ final class InfoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        try (MoeModel m = ModelLoading.load(model, backend.toLoadOptions(), System.err)) {
+        try (MoeModel m = ModelLoading.load(model, backend.toLoadOptions(model), System.err)) {
             ModelConfig c = m.config();
             DeviceInfo d = m.deviceInfo();
             var out = System.out;

@@ -18,6 +18,10 @@ final class ModelLoading {
         DeviceInfo info = model.deviceInfo();
         log.printf(Locale.ROOT, "backend: %s on %s (%s)%n", info.backend(), info.name(), model.backendReason());
         log.println("memory: " + model.placementReport());
+        if (model.policy().scheduled()) {
+            log.println("lookahead heads: " + (options.headsFile() != null ? options.headsFile()
+                    : "plug-and-play (each layer's router applied early; `lookahead align` trains heads)"));
+        }
         return model;
     }
 

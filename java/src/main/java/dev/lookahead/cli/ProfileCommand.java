@@ -51,7 +51,7 @@ final class ProfileCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         if (tokens <= 0) throw new IllegalArgumentException("--tokens must be > 0, got " + tokens);
-        try (MoeModel m = ModelLoading.load(model, backend.toLoadOptions(), System.err)) {
+        try (MoeModel m = ModelLoading.load(model, backend.toLoadOptions(model), System.err)) {
             Map<String, String> info = describe(m);
             StringBuilder text = new StringBuilder(prompt);
             Profile profile = Profiler.run(m, prompt, tokens, t -> text.append(t.text()));

@@ -40,7 +40,7 @@ final class ScoreCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         String content = Files.readString(text, StandardCharsets.UTF_8);
-        try (MoeModel m = ModelLoading.load(model, backend.toLoadOptions(), System.err)) {
+        try (MoeModel m = ModelLoading.load(model, backend.toLoadOptions(model), System.err)) {
             int[] tokens = m.encodePrompt(content, false);
             int w = window > 0 ? window : (int) m.contextLength();
             long start = System.nanoTime();

@@ -45,6 +45,17 @@ import java.util.TreeSet;
  */
 public final class LookaheadHeads {
     public static final String FORMAT = "lookahead-heads/1";
+    /**
+     * The file a model directory carries its trained heads in: the commands take it for the lookahead policies unless
+     * told otherwise ({@code --heads}), and {@code quantize} copies it (the quantized copy has the same routers).
+     */
+    public static final String DEFAULT_FILE = "lookahead-heads.safetensors";
+
+    /** {@code model}'s {@link #DEFAULT_FILE}, or null when it has none. */
+    public static Path defaultFile(Path model) {
+        Path f = model.resolve(DEFAULT_FILE);
+        return java.nio.file.Files.isRegularFile(f) ? f : null;
+    }
     static final String K_FORMAT = "lookahead.format";
     static final String K_LAYERS = "lookahead.layers";
     static final String K_EXPERTS = "lookahead.experts";

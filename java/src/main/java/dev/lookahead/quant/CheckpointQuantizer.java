@@ -2,6 +2,7 @@ package dev.lookahead.quant;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import dev.lookahead.gate.LookaheadHeads;
 import dev.lookahead.model.ArchitectureSpec;
 import dev.lookahead.model.ArchitectureSpec.Role;
 import dev.lookahead.model.Checkpoint;
@@ -50,10 +51,13 @@ public final class CheckpointQuantizer {
         }
     }
 
-    /** Files copied from the source when present, besides config.json: tokenizer and generation files. */
+    /**
+     * Files copied from the source when present, besides config.json: tokenizer and generation files, and the trained
+     * lookahead heads (the quantized copy keeps the routers and norms they were trained on).
+     */
     public static final List<String> COPIED_FILES = List.of("tokenizer.json", "tokenizer_config.json",
             "tokenizer.model", "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt",
-            "chat_template.json", "chat_template.jinja", "generation_config.json");
+            "chat_template.json", "chat_template.jinja", "generation_config.json", LookaheadHeads.DEFAULT_FILE);
 
     /** Source metadata entries carried over (RandomCheckpoint marks its weights as random). */
     private static final List<String> CARRIED_METADATA = List.of("lookahead.random_weights", "lookahead.seed");
