@@ -19,7 +19,8 @@ import dev.lookahead.bindings.DType;
  *                        expert copies (0 = plain memory copies)
  * @param slotsPerLayer   with an offloading policy: expert slots per layer, 0 = as many as the budget allows
  * @param headsFile       trained lookahead heads (from `lookahead align`) for the lookahead policies; null =
- *                        plug-and-play heads (each layer's router applied early)
+ *                        plug-and-play heads (each layer's router applied early). A model directory's own heads are
+ *                        {@code LookaheadHeads.defaultFile(dir)}, which the command line takes by default
  * @param routingFrom     a recorded routing trace (JSONL, as in shared/traces) whose routing every generated token
  *                        replays instead of the router's choice (see {@link dev.lookahead.engine.ForcedRouting}; the
  *                        problem is {@link GenerationOptions#routingProblem()}); null = the model's own router
