@@ -81,8 +81,8 @@ public final class PolicyBench {
      */
     public record Staging(double demandMiBPerToken, long started, long used, double stagedMiBPerToken,
                           double usedMiBPerToken, double untrustedShare, double recurrenceShare, double bothShare,
-                          double headsShare, double throttledShare) {
-        public static final Staging NONE = new Staging(Double.NaN, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+                          double headsShare, double throttledShare, double recallNextLayer, double recallNextToken) {
+        public static final Staging NONE = new Staging(Double.NaN, 0, 0, 0, 0, 0, 0, 0, 0, 0, Double.NaN, Double.NaN);
     }
 
     /** What one round measured of a policy that the table compares round by round. */
@@ -243,7 +243,9 @@ public final class PolicyBench {
                 sum[STAGED_BYTES] / perToken, sum[STAGED_USED_BYTES] / perToken,
                 share(sum[UNTRUSTED_LOOKUPS], sum[SCHEDULED_LOOKUPS]), share(sum[RECURRENCE_LOOKUPS], sum[SCHEDULED_LOOKUPS]),
                 share(sum[BOTH_LOOKUPS], sum[SCHEDULED_LOOKUPS]), share(sum[HEADS_LOOKUPS], sum[SCHEDULED_LOOKUPS]),
-                share(sum[WINDOWS_THROTTLED], sum[WINDOWS_THROTTLED] + sum[WINDOWS_PLANNED]));
+                share(sum[WINDOWS_THROTTLED], sum[WINDOWS_THROTTLED] + sum[WINDOWS_PLANNED]),
+                sum[HEADS_D1_SCORED] == 0 ? Double.NaN : sum[HEADS_D1_HITS] / (double) sum[HEADS_D1_SCORED],
+                sum[HEADS_NEXT_SCORED] == 0 ? Double.NaN : sum[HEADS_NEXT_HITS] / (double) sum[HEADS_NEXT_SCORED]);
         return new Row(policy, tps, sum[LOOKUPS] == 0 ? 1 : sum[HITS] / (double) sum[LOOKUPS], stall,
                 sum[COPIED] / perToken, sum[PREFETCHES], sum[PREFETCHES_USED], same, samples, staging);
     }
@@ -370,7 +372,8 @@ public final class PolicyBench {
     private static final int LOOKUPS = 0, HITS = 1, COPIED = 2, PREFETCHES = 3, PREFETCHES_USED = 4, DEMAND_COPIED = 5,
             STAGED_STARTED = 6, STAGED_USED = 7, STAGED_BYTES = 8, STAGED_USED_BYTES = 9, UNTRUSTED_LOOKUPS = 10,
             SCHEDULED_LOOKUPS = 11, WINDOWS_PLANNED = 12, WINDOWS_THROTTLED = 13, RECURRENCE_LOOKUPS = 14, BOTH_LOOKUPS = 15,
-            HEADS_LOOKUPS = 16, COUNTS = 17;
+            HEADS_LOOKUPS = 16, HEADS_D1_HITS = 17, HEADS_D1_SCORED = 18, HEADS_NEXT_HITS = 19, HEADS_NEXT_SCORED = 20,
+            COUNTS = 21;
 
     /** The counters at the indices above, so far (zeros when nothing is offloaded). */
     private static long[] countsOf(MoeModel model) {
@@ -388,6 +391,13 @@ public final class PolicyBench {
         c[RECURRENCE_LOOKUPS] = off.lookupsFollowing(PredictedNextUse.Source.RECURRENCE);
         c[BOTH_LOOKUPS] = off.lookupsFollowing(PredictedNextUse.Source.PREDICTOR_AND_RECURRENCE);
         c[HEADS_LOOKUPS] = off.lookupsFollowing(PredictedNextUse.Source.PREDICTOR);
+        if (off.headRecall() != null) { // the heads' live recall at the next layer and at the next token's same layer
+            int layers = model.config().numHiddenLayers();
+            c[HEADS_D1_HITS] = off.headRecall().hits(1);
+            c[HEADS_D1_SCORED] = off.headRecall().scored(1);
+            c[HEADS_NEXT_HITS] = off.headRecall().hits(layers);
+            c[HEADS_NEXT_SCORED] = off.headRecall().scored(layers);
+        }
         StagedPrefetch.Stats st = off.stagingStats();
         if (st != null) {
             c[STAGED_STARTED] = st.started;
@@ -440,6 +450,11 @@ public final class PolicyBench {
                 sb.append(String.format(Locale.ROOT, " %s %.0f / %.0f / %.0f / %.0f %%, %.0f %%", r.policy(),
                         100 * st.bothShare(), 100 * st.headsShare(), 100 * st.recurrenceShare(), 100 * st.untrustedShare(),
                         100 * st.throttledShare()));
+            }
+            sb.append("\nthe heads' live recall@k at the next layer / the next token's same layer (chance: top-k / experts):");
+            for (Row r : scheduled) {
+                sb.append(String.format(Locale.ROOT, " %s %.2f / %.2f", r.policy(), r.staging().recallNextLayer(),
+                        r.staging().recallNextToken()));
             }
             sb.append('\n');
         }

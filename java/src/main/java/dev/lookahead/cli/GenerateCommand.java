@@ -3,6 +3,8 @@ package dev.lookahead.cli;
 import dev.lookahead.api.GenerationResult;
 import dev.lookahead.api.MoeModel;
 import dev.lookahead.engine.ForcedRouting;
+import dev.lookahead.engine.LiveHeadRecall;
+import dev.lookahead.engine.OffloadedExperts;
 import dev.lookahead.engine.RoutingTraceWriter;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -92,6 +94,13 @@ final class GenerateCommand implements Callable<Integer> {
             });
             System.out.println();
             System.err.println("[" + r.stopReason().name().toLowerCase(java.util.Locale.ROOT) + "] " + r.timings());
+            if (m.experts() instanceof OffloadedExperts off && off.headRecall() != null) {
+                LiveHeadRecall recall = off.headRecall();
+                StringBuilder line = new StringBuilder("lookahead heads, recall@" + m.config().numExpertsPerTok()
+                        + " by distance in layers (" + m.config().numHiddenLayers() + ": the same layer of the next token):");
+                for (int d : recall.distances()) line.append(String.format(java.util.Locale.ROOT, " %d: %.2f", d, recall.recall(d)));
+                System.err.println(recall.distances().length == 0 ? line + " nothing decoded yet" : line.toString());
+            }
             if (statsJson != null) StatsJson.write(statsJson, m, r);
         }
         return 0;

@@ -71,6 +71,16 @@ final class StatsJson {
                 c.put("heads_and_recurrence_lookups", off.lookupsFollowing(PredictedNextUse.Source.PREDICTOR_AND_RECURRENCE));
                 c.put("heads_lookups", off.lookupsFollowing(PredictedNextUse.Source.PREDICTOR)); // by the heads alone
             }
+            if (off.headRecall() != null) {
+                // recall@k of the lookahead heads per distance in steps (layers; next token = the layer count)
+                ArrayNode heads = c.putArray("heads_recall_at_k");
+                for (int d : off.headRecall().distances()) {
+                    ObjectNode h = heads.addObject();
+                    h.put("distance", d);
+                    h.put("scored", off.headRecall().scored(d));
+                    h.put("recall", off.headRecall().recall(d));
+                }
+            }
             c.put("prefill_streamed_copies", off.streamedCopies());
             ArrayNode layers = c.putArray("per_layer");
             for (int l = 0; l < s.layers(); l++) {

@@ -55,6 +55,8 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     /** A head read at some layer that predicts layer {@code targetLayer} of the token {@code tokensAhead} (1 or 2) later. */
     private record LaterTokenHead(int index, int targetLayer, int tokensAhead) { }
     private final LaterTokenHead[][] laterTokenHeads; // per layer: its heads for later tokens (index in gate.headsFrom)
+    private final LiveHeadRecall headRecall;           // the heads' recall@k per distance in decode (lookahead policies)
+    private final float[] headProbabilities;           // scratch: one head's probabilities
     private final int[] demandSlots;
     private final ExpertId[] ids;                   // [layer * experts + expert], interned
     private final long blobBytes;
@@ -125,8 +127,10 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         this.scheduler = scheduled ? new SpeculativeScheduler(cache, estimator, this, config, expertsPerLayer) : null;
         this.predictions = scheduled ? new LayerPredictions(layers, expertsPerLayer, Math.max(1, layers - 1)) : null;
         this.laterTokenHeads = new LaterTokenHead[layers][];
+        int farthest = 0;
         for (int l = 0; l < layers; l++) {
             List<dev.lookahead.gate.HeadId> from = this.gate == null ? List.of() : this.gate.headsFrom(l);
+            for (var h : from) farthest = Math.max(farthest, h.distance());
             List<LaterTokenHead> later = new ArrayList<>();
             for (int h = 0; h < from.size(); h++) {
                 int tokens = from.get(h).tokensAhead(layers);
@@ -134,6 +138,8 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
             }
             laterTokenHeads[l] = later.toArray(LaterTokenHead[]::new);
         }
+        this.headRecall = farthest > 0 ? new LiveHeadRecall(expertsPerLayer, qc.config().numExpertsPerTok(), farthest) : null;
+        this.headProbabilities = new float[expertsPerLayer];
         this.demandSlots = new int[expertsPerLayer];
         this.ids = ExpertId.table(layers, expertsPerLayer);
         this.cacheSlots = cache.layout().totalSlots();
@@ -276,6 +282,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
                 else order[ready++] = i;
             }
             for (int i : later) order[ready++] = i;
+            if (headRecall != null) scoreHeads(layer, experts, count, step); // after the copies: off their path
             return order;
         }
         for (int i = 0; i < count; i++) {
@@ -347,6 +354,21 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     @Override
     public DeviceGate gate() {
         return gate;
+    }
+
+    /** This step's routing scores the heads' earlier predictions of it; this layer's heads predict later steps. */
+    private void scoreHeads(int layer, int[] experts, int count, long step) {
+        headRecall.chosen(step, experts, count);
+        var heads = gate.headsFrom(layer);
+        for (int h = 0; h < heads.size(); h++) {
+            for (int e = 0; e < expertsPerLayer; e++) headProbabilities[e] = gate.probability(h, e);
+            headRecall.predicted(step, heads.get(h).distance(), headProbabilities);
+        }
+    }
+
+    /** The lookahead heads' recall@k per distance over the decode steps so far; null for the baselines. */
+    public LiveHeadRecall headRecall() {
+        return headRecall;
     }
 
     /**

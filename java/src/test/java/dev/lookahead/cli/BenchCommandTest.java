@@ -40,6 +40,9 @@ class BenchCommandTest {
             // and the lookahead policy's self-checks: shares of lookups by what evicted them, and of windows, in percent
             assertTrue(r.out().lines().anyMatch(l -> l.startsWith("self-checks: ")
                     && l.matches(".* lookahead \\d+ / \\d+ / \\d+ / \\d+ %, \\d+ %$")), r.out());
+            // and the heads' live recall at the next layer and at the next token
+            assertTrue(r.out().lines().anyMatch(l -> l.startsWith("the heads' live recall@k")
+                    && l.matches(".* lookahead [01]\\.\\d\\d / [01]\\.\\d\\d$")), r.out());
 
             Path empty = tmp.resolve("empty.txt");
             java.nio.file.Files.writeString(empty, "\n  \n");

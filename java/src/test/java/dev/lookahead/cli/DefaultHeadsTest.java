@@ -52,7 +52,10 @@ class DefaultHeadsTest {
     @Test
     void lookaheadPoliciesTakeTheModelsHeadsAndSaySo() throws Exception {
         Path copied = quantized.resolve(LookaheadHeads.DEFAULT_FILE);
-        assertTrue(generate("--policy", "lookahead").err().contains("lookahead heads: " + copied), "the model's own heads");
+        String err = generate("--policy", "lookahead").err();
+        assertTrue(err.contains("lookahead heads: " + copied), "the model's own heads");
+        assertTrue(err.contains("lookahead heads, recall@2 by distance in layers (3: the same layer of the next token): 1: "),
+                "the heads' live recall: " + err);
         Path other = tmp.resolve("plug.safetensors");
         LookaheadHeads.plugAndPlay(AlignCommandTest.routingOf(quantized),
                 LookaheadHeads.load(copied, AlignCommandTest.routingOf(quantized)).layout(), "test").save(other);

@@ -73,6 +73,13 @@ class StatsJsonTest {
         assertTrue(untrusted >= 0 && recurrence >= 0 && both >= 0 && heads >= 0, "counts");
         assertEquals(la.get("scheduled_lookups").asLong(), untrusted + recurrence + both + heads,
                 "each lookup follows exactly one source, or LRU");
+        assertFalse(mo.has("heads_recall_at_k"), "the baseline has no heads");
+        JsonNode recall = la.get("heads_recall_at_k");
+        assertTrue(recall.size() > 0 && recall.get(0).get("distance").asInt() == 1, "recall from distance 1: " + recall);
+        for (JsonNode d : recall) {
+            assertTrue(d.get("scored").asLong() > 0 && d.get("recall").asDouble() >= 0 && d.get("recall").asDouble() <= 1,
+                    d.toString());
+        }
         JsonNode s = la.get("staging");
         assertTrue(s.get("bytes_used").asLong() <= s.get("bytes_staged").asLong());
         assertEquals(s.get("bytes_staged").asLong() - s.get("bytes_used").asLong(), s.get("bytes_wasted").asLong());
