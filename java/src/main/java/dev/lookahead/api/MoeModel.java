@@ -179,6 +179,9 @@ public final class MoeModel implements AutoCloseable {
                 if (cache != null) cache.close();
                 if (weights != null) weights.close();
                 device.close();
+                if (e instanceof LookaheadNativeException n && n.status() == LkStatus.LK_ERR_OUT_OF_MEMORY) {
+                    throw new IllegalStateException(outOfDeviceMemory(directory, offloaded, quantized, n), n);
+                }
                 throw e;
             }
         } catch (RuntimeException | Error e) {
@@ -186,6 +189,20 @@ public final class MoeModel implements AutoCloseable {
             checkpoint.close();
             throw e;
         }
+    }
+
+    /** What to do when the model does not fit in device memory: offload its experts, or give them more room. */
+    private static String outOfDeviceMemory(Path directory, boolean offloaded, boolean quantized, LookaheadNativeException e) {
+        String what = "device memory is too small for " + directory + " (" + e.nativeMessage() + "): ";
+        if (offloaded) {
+            return what + "the weights other than the experts, the KV cache and scratch do not fit; raise the budget"
+                    + " (--gpu-memory, LoadOptions.withDeviceMemory) or shorten the context (--context)";
+        }
+        String offload = "load it with an offloading policy and a budget, e.g. --policy lookahead --gpu-memory SIZE"
+                + " (LoadOptions.withPolicy(\"lookahead\").withDeviceMemory(bytes)): the experts then stay in host memory";
+        return what + "with every expert resident it does not fit; " + (quantized ? offload
+                : "quantize it (`lookahead quantize " + directory + " DST --expert-bits 4`) and " + offload)
+                + " (a shorter context, --context, shrinks the KV cache)";
     }
 
     /** Reads and checks a routing trace before anything native is touched; a bad one is a user error. */

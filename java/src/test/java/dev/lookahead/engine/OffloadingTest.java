@@ -201,6 +201,22 @@ class OffloadingTest {
         assertTrue(tooSmall.getMessage().contains("too small") && tooSmall.getMessage().contains("at least"),
                 tooSmall.getMessage());
 
+        // a model that does not fit with every expert resident: the message says how to offload, nothing stays allocated
+        IllegalStateException resident = assertThrows(IllegalStateException.class,
+                () -> MoeModel.load(quantized, cpu("all-resident").withDeviceMemory(32L << 10)));
+        assertTrue(resident.getMessage().contains("device memory is too small") && resident.getMessage().contains(
+                "--policy lookahead --gpu-memory SIZE") && !resident.getMessage().contains("lookahead quantize"),
+                resident.getMessage());
+        IllegalStateException plainResident = assertThrows(IllegalStateException.class,
+                () -> MoeModel.load(plain, cpu("all-resident").withDeviceMemory(32L << 10)));
+        assertTrue(plainResident.getMessage().contains("lookahead quantize"), plainResident.getMessage());
+        IllegalStateException tinyBudget = assertThrows(IllegalStateException.class,
+                () -> MoeModel.load(quantized, cpu("mixtral-offloading").withDeviceMemory(32L << 10)));
+        assertTrue(tinyBudget.getMessage().contains("other than the experts"), tinyBudget.getMessage());
+        try (MoeModel fits = MoeModel.load(quantized, cpu("all-resident"))) {
+            assertTrue(fits.generate("the", GenerationOptions.defaults().withMaxTokens(2), t -> { }).tokenIds().size() > 0);
+        }
+
         IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class,
                 () -> MoeModel.load(quantized, cpu("fastest")));
         assertTrue(unknown.getMessage().contains("fastest"), unknown.getMessage());
