@@ -16,7 +16,7 @@
 #                 cuda; qmatvec-dev: the development bench of the uniform decode matvec (and memcheck/racecheck over
 #                 its validation in phase 2); ncu-qmatvec4/2: Nsight Compute sections of one decode matvec (the
 #                 uniform kernel, which Mixtral's shapes run); sass: the 4-bit one's SASS;
-#                 mixtral-bench: the policies at Mixtral-8x7B shape, 4-bit experts, 4 slots per layer, humaneval's
+#                 mixtral-bench: the policies at Mixtral-8x7B shape, 4-bit experts, 4 slots per layer (LK_MIXTRAL_SLOTS), humaneval's
 #                 routing replayed (docs/replay.md); LK_MIXTRAL_BITS="4 2" benches each width in turn (a width after
 #                 the first is created here: mixtral-create-2bit, mixtral-bench-2bit), LK_MIXTRAL_POLICIES picks the
 #                 policies; mixtral-ab (with LK_MIXTRAL_AB_FLAGS="--recurrence-tokens 0", say): mixtral-offloading
@@ -145,7 +145,7 @@ run() {
     export layers=${LK_MIXTRAL_LAYERS:-32} hidden=${LK_MIXTRAL_HIDDEN:-4096} \
         intermediate=${LK_MIXTRAL_INTERMEDIATE:-14336} vocab=${LK_MIXTRAL_VOCAB:-32000}
     local widths=(${LK_MIXTRAL_BITS:-4})
-    export bits=${widths[0]}
+    export bits=${widths[0]} slots=${LK_MIXTRAL_SLOTS:-4}
     export policies=${LK_MIXTRAL_POLICIES:-all-resident,mixtral-offloading,next-layer,lru-global,lookahead,lookahead-global}
     local pids=()
     if [ "$LK_BACKEND" = cuda ]; then
@@ -215,13 +215,13 @@ run() {
         fi
         # the widths left share the time left, less a minute for bench-demo
         step "mixtral-bench$suffix" $(( ($(left) - 60) / (${#widths[@]} - i) )) bash -c '$LK_JAVA bench "$work" \
-            --backend $LK_BACKEND --expert-bits $bits -k 4 -n 64 --prompts "$out/mixtral-prompts.txt" \
+            --backend $LK_BACKEND --expert-bits $bits -k $slots -n 64 --prompts "$out/mixtral-prompts.txt" \
             --routing-from "$carry/traces/humaneval.jsonl" --policies $policies'
         # LK_MIXTRAL_AB_FLAGS: mixtral-offloading and the lookahead policies again with these bench flags added, against
         # their own baseline (session 10: "--recurrence-tokens 0", "--recurrence-staging")
         if [ -n "${LK_MIXTRAL_AB_FLAGS:-}" ]; then
             step "mixtral-ab$suffix" $(( ($(left) - 60) / (${#widths[@]} - i) )) bash -c '$LK_JAVA bench "$work" \
-                --backend $LK_BACKEND --expert-bits $bits -k 4 -n 64 --prompts "$out/mixtral-prompts.txt" \
+                --backend $LK_BACKEND --expert-bits $bits -k $slots -n 64 --prompts "$out/mixtral-prompts.txt" \
                 --routing-from "$carry/traces/humaneval.jsonl" $LK_MIXTRAL_AB_FLAGS \
                 --policies mixtral-offloading,lookahead,lookahead-global'
         fi
