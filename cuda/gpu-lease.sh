@@ -206,7 +206,8 @@ run() {
     # one prompt per problem of the trace: a prompt replaying a problem again would repeat its routing exactly,
     # which the lookahead policies' routing recurrence finds (docs/results.md, session 9)
     printf "%s\n" "Write a short story about a robot." "Explain how a bicycle works." > "$out/mixtral-prompts.txt"
-    local i suffix
+    local i suffix reserve=60 # seconds kept for bench-demo, when it is to run
+    if [ -n "${LK_STEPS:-}" ] && [[ " $LK_STEPS " != *" bench-demo "* ]]; then reserve=0; fi
     for i in "${!widths[@]}"; do
         bits=${widths[$i]}
         suffix=$([ "$i" -gt 0 ] && echo "-${bits}bit")
@@ -214,13 +215,13 @@ run() {
             step "mixtral-create$suffix" 150 bash -c "$create_mixtral"
         fi
         # the widths left share the time left, less a minute for bench-demo
-        step "mixtral-bench$suffix" $(( ($(left) - 60) / (${#widths[@]} - i) )) bash -c '$LK_JAVA bench "$work" \
+        step "mixtral-bench$suffix" $(( ($(left) - reserve) / (${#widths[@]} - i) )) bash -c '$LK_JAVA bench "$work" \
             --backend $LK_BACKEND --expert-bits $bits -k $slots -n 64 --prompts "$out/mixtral-prompts.txt" \
             --routing-from "$carry/traces/humaneval.jsonl" --policies $policies'
         # LK_MIXTRAL_AB_FLAGS: mixtral-offloading and the lookahead policies again with these bench flags added, against
         # their own baseline (session 10: "--recurrence-tokens 0", "--recurrence-staging")
         if [ -n "${LK_MIXTRAL_AB_FLAGS:-}" ]; then
-            step "mixtral-ab$suffix" $(( ($(left) - 60) / (${#widths[@]} - i) )) bash -c '$LK_JAVA bench "$work" \
+            step "mixtral-ab$suffix" $(( ($(left) - reserve) / (${#widths[@]} - i) )) bash -c '$LK_JAVA bench "$work" \
                 --backend $LK_BACKEND --expert-bits $bits -k $slots -n 64 --prompts "$out/mixtral-prompts.txt" \
                 --routing-from "$carry/traces/humaneval.jsonl" $LK_MIXTRAL_AB_FLAGS \
                 --policies mixtral-offloading,lookahead,lookahead-global'
