@@ -13,7 +13,9 @@ import java.util.function.IntPredicate;
  * <p>While the estimator is not {@link NextUseEstimator#informative() informative}, the victim is the one per-layer
  * LRU would evict, in any slot layout: the least recently used expert of the incoming expert's layer once that layer
  * holds its share of the slots (slots / layers), else of a layer holding more than its share. In one pool shared by
- * all layers that is Mixtral-offloading's eviction, not global LRU.
+ * all layers that is Mixtral-offloading's eviction, not global LRU. While it asks to keep layer shares
+ * ({@link NextUseEstimator#withinShare()}), the victim is the farthest predicted among those same candidates: in a
+ * pool, per-layer eviction by the estimates.
  */
 public final class FarthestNextUsePolicy extends RecencyTrackingPolicy {
     private final String name;
@@ -34,10 +36,12 @@ public final class FarthestNextUsePolicy extends RecencyTrackingPolicy {
     @Override
     public int chooseVictim(ExpertId incoming, long step, int[] candidates, int count, ExpertCache cache) {
         if (!estimator.informative()) return leastRecentWithinShare(incoming, candidates, count, cache);
+        IntPredicate eligible = estimator.withinShare() ? withinShare(incoming, candidates, count, cache) : slot -> true;
         int victim = -1;
         long victimDistance = -1;
         for (int i = 0; i < count; i++) {
             int slot = candidates[i];
+            if (!eligible.test(slot)) continue;
             long d = estimator.nextUseDistance(cache.occupant(slot), step);
             if (d < 1) {
                 throw new IllegalStateException("next-use estimator '" + name + "' returned distance " + d
@@ -51,8 +55,23 @@ public final class FarthestNextUsePolicy extends RecencyTrackingPolicy {
         return victim;
     }
 
-    /** Per-layer LRU's victim among the candidates (see the class comment). */
-    private int leastRecentWithinShare(ExpertId incoming, int[] candidates, int count, ExpertCache cache) {
+    /**
+     * The candidates per-layer eviction may take in a pool: those of the incoming expert's layer once it holds its share
+     * of the slots, else those of layers holding more than theirs; every candidate when no layer qualifies.
+     */
+    private IntPredicate withinShare(ExpertId incoming, int[] candidates, int count, ExpertCache cache) {
+        SlotLayout layout = cache.layout();
+        countResidents(cache);
+        int share = Math.max(1, layout.totalSlots() / layout.layers());
+        IntPredicate own = slot -> cache.occupant(slot).layer() == incoming.layer();
+        IntPredicate crowded = slot -> residents[cache.occupant(slot).layer()] > share;
+        IntPredicate first = residents[incoming.layer()] >= share ? own : crowded;
+        for (int i = 0; i < count; i++) if (first.test(candidates[i])) return first;
+        for (int i = 0; i < count; i++) if (crowded.test(candidates[i])) return crowded;
+        return slot -> true;
+    }
+
+    private void countResidents(ExpertCache cache) {
         SlotLayout layout = cache.layout();
         if (residents.length != layout.layers()) residents = new int[layout.layers()];
         Arrays.fill(residents, 0);
@@ -60,6 +79,12 @@ public final class FarthestNextUsePolicy extends RecencyTrackingPolicy {
             ExpertId o = cache.occupant(s);
             if (o != null) residents[o.layer()]++;
         }
+    }
+
+    /** Per-layer LRU's victim among the candidates (see the class comment). */
+    private int leastRecentWithinShare(ExpertId incoming, int[] candidates, int count, ExpertCache cache) {
+        SlotLayout layout = cache.layout();
+        countResidents(cache);
         int share = Math.max(1, layout.totalSlots() / layout.layers());
         int victim = -1;
         if (residents[incoming.layer()] >= share) {

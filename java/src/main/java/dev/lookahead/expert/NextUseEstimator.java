@@ -25,4 +25,13 @@ public interface NextUseEstimator {
     default boolean informative() {
         return true;
     }
+
+    /**
+     * Whether eviction keeps each layer's share of the slots (slots / layers) while following the estimates: the
+     * victim then comes from the incoming expert's layer once it holds its share, else from a layer holding more.
+     * Only a pool shared by all layers is affected; per layer, every victim is of the incoming layer anyway.
+     */
+    default boolean withinShare() {
+        return false;
+    }
 }

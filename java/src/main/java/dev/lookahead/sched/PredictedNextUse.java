@@ -28,7 +28,8 @@ import java.util.Arrays;
  * {@link Source sources}: the predictor's estimates with the recurrence's (the nearer of the two), the predictor's
  * alone, or the recurrence's alone; {@link EvictionTrust} picks the one measured to evict best. While none of them
  * beats per-layer LRU, every distance is {@link #NEVER} and the estimator is not {@link #informative()}: the policy then
- * evicts as per-layer LRU would and the scheduler bypasses nothing ({@link #follow}).
+ * evicts as per-layer LRU would and the scheduler bypasses nothing ({@link #follow}). In one pool the followed source
+ * may also ask eviction to keep each layer's share of the slots ({@link #withinShare()}).
  *
  * <p>Not thread-safe; fed by the {@link SpeculativeScheduler} on the decode thread.
  */
@@ -55,6 +56,7 @@ public final class PredictedNextUse implements NextUseEstimator {
     private final RoutingRecurrence recurrence; // null when off
     private final Source[] sources;
     private Source followed;                     // null: none beats LRU
+    private boolean withinShare;                 // eviction keeps each layer's share of a pool
 
     /** Without the routing recurrence: eviction follows the predictor alone (while it beats LRU). */
     public PredictedNextUse(int layers, int experts, double farProbability) {
@@ -146,6 +148,12 @@ public final class PredictedNextUse implements NextUseEstimator {
 
     /** Makes {@link #nextUseDistance} report {@code source}'s estimate, or no knowledge when null. */
     void follow(Source source) {
+        follow(source, false);
+    }
+
+    /** As {@link #follow(Source)}, with eviction keeping each layer's share of a pool ({@link #withinShare()}). */
+    void follow(Source source, boolean withinShare) {
+        this.withinShare = withinShare;
         if (source != null && recurrence == null && source != Source.PREDICTOR) {
             throw new IllegalArgumentException(source + " needs the routing recurrence, which is off");
         }
@@ -155,6 +163,11 @@ public final class PredictedNextUse implements NextUseEstimator {
     @Override
     public boolean informative() {
         return followed != null;
+    }
+
+    @Override
+    public boolean withinShare() {
+        return withinShare;
     }
 
     /** The followed source's estimate; NEVER for every expert while none is followed. */

@@ -3,6 +3,7 @@ package dev.lookahead.sched;
 import dev.lookahead.expert.ExpertCache;
 import dev.lookahead.expert.ExpertId;
 import dev.lookahead.expert.NextUseEstimator;
+import dev.lookahead.expert.SlotLayout;
 import dev.lookahead.expert.SlotState;
 import dev.lookahead.expert.Steps;
 
@@ -46,7 +47,12 @@ import java.util.Objects;
  * <h2>Trust</h2>
  * Eviction and bypass follow the predictions (the predictor's, the routing recurrence's, or both: whichever evicts
  * best) only while they are measured to beat per-layer LRU on this run's lookups ({@link EvictionTrust}, one shadow
- * cache per source and one LRU); otherwise the cache evicts as per-layer LRU would and nothing is bypassed.
+ * cache per source and one LRU); otherwise the cache evicts as per-layer LRU would and nothing is bypassed. In one
+ * pool shared by all layers each source is a candidate twice: evicting the expert predicted farthest anywhere in the
+ * pool, or only among those of layers at or above their share of the slots (per-layer eviction by the predictions,
+ * {@code NextUseEstimator.withinShare}); whichever shadow hits most is followed. On real routing the pool alone
+ * moved slots between layers on estimates too noisy for it and lost to per-layer eviction at 3-4 slots per layer;
+ * the choice keeps the pool where it pays (docs/scheduler.md, section 4).
  *
  * <h2>Throttling</h2>
  * Each speculative copy is resolved when its target layer runs: useful if that layer chose the expert, wasted if not
@@ -76,6 +82,7 @@ public final class SpeculativeScheduler {
     private final ProtectedExperts protectedSet;
     private final EvictionTrust trust;
     private final PredictedNextUse.Source[] sources; // the trust's candidates, in its order
+    private final int modes;                         // 2 in a pool: candidate i + sources.length keeps layer shares
     private final ExpertId[] chosenIds;
     private final float[] discount;            // [d]: gamma^(d-1)
 
@@ -128,10 +135,26 @@ public final class SpeculativeScheduler {
         stats = new SchedulerStats(expertBytes);
         protectedSet = new ProtectedExperts(layers, experts, ids);
         sources = estimator.sources();
-        NextUseEstimator[] candidates = new NextUseEstimator[sources.length];
-        for (int i = 0; i < sources.length; i++) {
+        // in one pool, each source is a candidate twice: evicting anywhere in the pool, and keeping each layer's share
+        int n = sources.length;
+        modes = cache.layout() instanceof SlotLayout.GlobalPool ? 2 : 1;
+        NextUseEstimator[] candidates = new NextUseEstimator[n * modes];
+        for (int i = 0; i < n; i++) {
             PredictedNextUse.Source source = sources[i];
             candidates[i] = (id, step) -> estimator.distance(source, id, step);
+            if (modes == 2) {
+                candidates[n + i] = new NextUseEstimator() {
+                    @Override
+                    public long nextUseDistance(ExpertId id, long step) {
+                        return estimator.distance(source, id, step);
+                    }
+
+                    @Override
+                    public boolean withinShare() {
+                        return true;
+                    }
+                };
+            }
         }
         trust = new EvictionTrust(cache.layout(), experts, ids, candidates);
         chosenIds = new ExpertId[experts];
@@ -186,10 +209,18 @@ public final class SpeculativeScheduler {
 
     /** Demand lookups made while eviction followed {@code source} (0 for a source this scheduler does not have). */
     public long lookupsFollowing(PredictedNextUse.Source source) {
-        for (int i = 0; i < sources.length; i++) {
-            if (sources[i] == source) return trust.lookupsFollowing(i);
+        long n = 0;
+        for (int i = 0; i < sources.length * modes; i++) {
+            if (sources[i % sources.length] == source) n += trust.lookupsFollowing(i);
         }
-        return 0;
+        return n;
+    }
+
+    /** In one pool: demand lookups made while eviction followed a source keeping each layer's share of the slots. */
+    public long lookupsKeepingShares() {
+        long n = 0;
+        for (int i = sources.length; i < sources.length * modes; i++) n += trust.lookupsFollowing(i);
+        return n;
     }
 
     /** Bytes of the copies submitted and not yet seen complete. */
@@ -246,7 +277,8 @@ public final class SpeculativeScheduler {
         }
         estimator.observeRouting(token, layer, chosen, count);
         trust.observe(step, chosenIds, count, copies.bypasses());
-        estimator.follow(trust.trusted() ? sources[trust.best()] : null);
+        estimator.follow(trust.trusted() ? sources[trust.best() % sources.length] : null,
+                trust.trusted() && trust.best() >= sources.length);
         int misses = 0;
         for (int i = 0; i < count; i++) {
             ExpertId id = chosenIds[i];

@@ -178,6 +178,50 @@ class PoliciesTest {
         }
     }
 
+    @Test
+    void keepingLayerSharesAPoolEvictsAsPerLayerSlotsByTheSameEstimates() {
+        int layers = 4, experts = 8, k = 3;
+        // distinct pseudo-random estimates that stay the same within a token, so both caches rank alike
+        java.util.function.ToLongBiFunction<ExpertId, Long> guess = (id, step) ->
+                1 + Math.floorMod(java.util.Objects.hash(id.layer(), id.expert(), step / layers), 1_000_000);
+        NextUseEstimator keepShares = new NextUseEstimator() {
+            @Override
+            public long nextUseDistance(ExpertId id, long step) {
+                return guess.applyAsLong(id, step);
+            }
+
+            @Override
+            public boolean withinShare() {
+                return true;
+            }
+        };
+        NextUseEstimator free = guess::applyAsLong;
+        ExpertCache pool = new ExpertCache(new SlotLayout.GlobalPool(layers, layers * k), 1,
+                new FarthestNextUsePolicy("shares", keepShares, layers * k));
+        ExpertCache freePool = new ExpertCache(new SlotLayout.GlobalPool(layers, layers * k), 1,
+                new FarthestNextUsePolicy("free", free, layers * k));
+        ExpertCache perLayer = new ExpertCache(new SlotLayout.PerLayer(layers, k), 1,
+                new FarthestNextUsePolicy("per-layer", free, layers * k));
+        java.util.SplittableRandom r = new java.util.SplittableRandom(5);
+        int differ = 0;
+        for (int t = 0; t < 2000; t++) {
+            for (int l = 0; l < layers; l++) {
+                int a = r.nextInt(experts), b = (a + 1 + r.nextInt(experts - 1)) % experts;
+                java.util.Set<ExpertId> chosen = java.util.Set.of(new ExpertId(l, a), new ExpertId(l, b));
+                long step = Steps.of(t, l, layers);
+                for (ExpertId id : List.of(new ExpertId(l, a), new ExpertId(l, b))) {
+                    boolean kept = lookUp(pool, id, step, chosen), layerHit = lookUp(perLayer, id, step, chosen);
+                    if (lookUp(freePool, id, step, chosen) != layerHit) differ++;
+                    if (t >= 50) assertEquals(layerHit, kept, "token " + t + " " + id); // once every layer holds its share
+                }
+            }
+        }
+        assertTrue(differ > 100, "without keeping shares the pool evicts otherwise: " + differ + " lookups differ");
+        int[] held = new int[layers];
+        for (int slot = 0; slot < layers * k; slot++) held[pool.occupant(slot).layer()]++;
+        assertArrayEquals(new int[] {k, k, k, k}, held);
+    }
+
     private static boolean lookUp(ExpertCache cache, ExpertId id, long step, java.util.Set<ExpertId> chosen) {
         if (cache.lookup(id, step) != ExpertCache.MISS) return true;
         cache.markReady(cache.admit(id, step, chosen));

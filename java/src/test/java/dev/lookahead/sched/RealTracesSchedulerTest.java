@@ -91,6 +91,20 @@ class RealTracesSchedulerTest {
     }
 
     @Test
+    void onePoolThatMayKeepLayerSharesEvictsAtLeastAsWellAsPerLayerSlots() {
+        // docs/scheduler.md section 4, session 10: free in the pool, lookahead-global hit 0.648 at k = 4 against
+        // per-layer lookahead's 0.660; with the shares-kept candidates its shadows choose between both (0.666)
+        HistoryPredictor p = HistoryPredictor.learn(gsm8k, 8, HistoryPredictor.Params.DEFAULT);
+        ScheduledReplay.Result perLayer = run("lookahead", p, defaults());
+        ScheduledReplay.Result pool = run("lookahead-global", p, defaults());
+        assertTrue(pool.result().hitRate() > perLayer.result().hitRate(), pool.result().hitRate() + " in the pool vs "
+                + perLayer.result().hitRate() + " per layer");
+        long kept = pool.followed().sharesKept(), all = pool.followed().lookups();
+        assertTrue(kept > 0 && kept < all, "both ways of evicting are followed at times: " + kept + " of " + all);
+        assertEquals(0, perLayer.followed().sharesKept(), "per layer there is nothing to keep");
+    }
+
+    @Test
     void perfectKnowledgeOfTheNextTwoTokensClosesMostOfThePerLayerGapButStaysFarFromOnePoolBelady() {
         // docs/scheduler.md "What-if: knowing the next tokens": 76 % of the per-layer gap, 1.28x (within the token
         // the oracle has recall 0.8, below the defaults' copy threshold: eviction alone)
