@@ -70,6 +70,7 @@ final class StatsJson {
                 c.put("recurrence_lookups", off.lookupsFollowing(PredictedNextUse.Source.RECURRENCE)); // by the routing recurrence alone
                 c.put("heads_and_recurrence_lookups", off.lookupsFollowing(PredictedNextUse.Source.PREDICTOR_AND_RECURRENCE));
                 c.put("heads_lookups", off.lookupsFollowing(PredictedNextUse.Source.PREDICTOR)); // by the heads alone
+                c.put("layer_shares_kept_lookups", off.lookupsKeepingShares()); // of those, in a pool, per-layer eviction
             }
             if (off.headRecall() != null) {
                 // recall@k of the lookahead heads per distance in steps (layers; next token = the layer count)

@@ -504,6 +504,11 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         return scheduler == null ? 0 : scheduler.lookupsFollowing(source);
     }
 
+    /** In one pool: decode lookups made while eviction kept each layer's share of the slots (0 otherwise). */
+    public long lookupsKeepingShares() {
+        return scheduler == null ? 0 : scheduler.lookupsKeepingShares();
+    }
+
     /** Staged prefetch statistics (lookahead policies with staging), or null. */
     public StagedPrefetch.Stats stagingStats() {
         return staging == null ? null : staging.stats();

@@ -73,6 +73,7 @@ class StatsJsonTest {
         assertTrue(untrusted >= 0 && recurrence >= 0 && both >= 0 && heads >= 0, "counts");
         assertEquals(la.get("scheduled_lookups").asLong(), untrusted + recurrence + both + heads,
                 "each lookup follows exactly one source, or LRU");
+        assertEquals(0, la.get("layer_shares_kept_lookups").asLong(), "per-layer slots keep their shares anyway");
         assertFalse(mo.has("heads_recall_at_k"), "the baseline has no heads");
         JsonNode recall = la.get("heads_recall_at_k");
         assertTrue(recall.size() > 0 && recall.get(0).get("distance").asInt() == 1, "recall from distance 1: " + recall);
