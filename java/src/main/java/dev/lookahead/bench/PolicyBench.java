@@ -7,6 +7,7 @@ import dev.lookahead.api.MoeModel;
 import dev.lookahead.engine.OffloadedExperts;
 import dev.lookahead.expert.CacheStats;
 import dev.lookahead.expert.ResidencyPolicies;
+import dev.lookahead.expert.ResidencyPolicy;
 import dev.lookahead.expert.RoutingTrace;
 import dev.lookahead.quant.ExpertBlobLayout;
 import dev.lookahead.quant.QuantSpec;
@@ -81,8 +82,9 @@ public final class PolicyBench {
      */
     public record Staging(double demandMiBPerToken, long started, long used, double stagedMiBPerToken,
                           double usedMiBPerToken, double untrustedShare, double recurrenceShare, double bothShare,
-                          double headsShare, double throttledShare, double recallNextLayer, double recallNextToken) {
-        public static final Staging NONE = new Staging(Double.NaN, 0, 0, 0, 0, 0, 0, 0, 0, 0, Double.NaN, Double.NaN);
+                          double headsShare, double throttledShare, double recallNextLayer, double recallNextToken,
+                          double sharesKeptShare) {
+        public static final Staging NONE = new Staging(Double.NaN, 0, 0, 0, 0, 0, 0, 0, 0, 0, Double.NaN, Double.NaN, 0);
     }
 
     /** What one round measured of a policy that the table compares round by round. */
@@ -245,7 +247,8 @@ public final class PolicyBench {
                 share(sum[BOTH_LOOKUPS], sum[SCHEDULED_LOOKUPS]), share(sum[HEADS_LOOKUPS], sum[SCHEDULED_LOOKUPS]),
                 share(sum[WINDOWS_THROTTLED], sum[WINDOWS_THROTTLED] + sum[WINDOWS_PLANNED]),
                 sum[HEADS_D1_SCORED] == 0 ? Double.NaN : sum[HEADS_D1_HITS] / (double) sum[HEADS_D1_SCORED],
-                sum[HEADS_NEXT_SCORED] == 0 ? Double.NaN : sum[HEADS_NEXT_HITS] / (double) sum[HEADS_NEXT_SCORED]);
+                sum[HEADS_NEXT_SCORED] == 0 ? Double.NaN : sum[HEADS_NEXT_HITS] / (double) sum[HEADS_NEXT_SCORED],
+                share(sum[SHARES_KEPT_LOOKUPS], sum[SCHEDULED_LOOKUPS]));
         return new Row(policy, tps, sum[LOOKUPS] == 0 ? 1 : sum[HITS] / (double) sum[LOOKUPS], stall,
                 sum[COPIED] / perToken, sum[PREFETCHES], sum[PREFETCHES_USED], same, samples, staging);
     }
@@ -373,7 +376,7 @@ public final class PolicyBench {
             STAGED_STARTED = 6, STAGED_USED = 7, STAGED_BYTES = 8, STAGED_USED_BYTES = 9, UNTRUSTED_LOOKUPS = 10,
             SCHEDULED_LOOKUPS = 11, WINDOWS_PLANNED = 12, WINDOWS_THROTTLED = 13, RECURRENCE_LOOKUPS = 14, BOTH_LOOKUPS = 15,
             HEADS_LOOKUPS = 16, HEADS_D1_HITS = 17, HEADS_D1_SCORED = 18, HEADS_NEXT_HITS = 19, HEADS_NEXT_SCORED = 20,
-            COUNTS = 21;
+            SHARES_KEPT_LOOKUPS = 21, COUNTS = 22;
 
     /** The counters at the indices above, so far (zeros when nothing is offloaded). */
     private static long[] countsOf(MoeModel model) {
@@ -391,6 +394,7 @@ public final class PolicyBench {
         c[RECURRENCE_LOOKUPS] = off.lookupsFollowing(PredictedNextUse.Source.RECURRENCE);
         c[BOTH_LOOKUPS] = off.lookupsFollowing(PredictedNextUse.Source.PREDICTOR_AND_RECURRENCE);
         c[HEADS_LOOKUPS] = off.lookupsFollowing(PredictedNextUse.Source.PREDICTOR);
+        c[SHARES_KEPT_LOOKUPS] = off.lookupsKeepingShares();
         if (off.headRecall() != null) { // the heads' live recall at the next layer and at the next token's same layer
             int layers = model.config().numHiddenLayers();
             c[HEADS_D1_HITS] = off.headRecall().hits(1);
@@ -450,6 +454,10 @@ public final class PolicyBench {
                 sb.append(String.format(Locale.ROOT, " %s %.0f / %.0f / %.0f / %.0f %%, %.0f %%", r.policy(),
                         100 * st.bothShare(), 100 * st.headsShare(), 100 * st.recurrenceShare(), 100 * st.untrustedShare(),
                         100 * st.throttledShare()));
+                if (ResidencyPolicies.byName(r.policy()).placement() == ResidencyPolicy.Placement.GLOBAL_POOL) {
+                    sb.append(String.format(Locale.ROOT, " (one pool: layer shares kept for %.0f %%)",
+                            100 * st.sharesKeptShare()));
+                }
             }
             sb.append("\nthe heads' live recall@k at the next layer / the next token's same layer (chance: top-k / experts):");
             for (Row r : scheduled) {

@@ -33,6 +33,10 @@ class DemoCommandTest {
                 assertTrue(r.out().lines().anyMatch(l -> l.startsWith(policy + " ") && l.trim().endsWith("yes")),
                         policy + " row with the all-resident tokens:\n" + r.out());
             }
+            // the pool's self-check says how often it evicted per layer
+            assertTrue(r.out().lines().anyMatch(l -> l.startsWith("self-checks: ")
+                    && l.matches(".* lookahead-global \\d+ / \\d+ / \\d+ / \\d+ %, \\d+ % \\(one pool: layer shares kept for \\d+ %\\)$")),
+                    r.out());
         });
     }
 }
