@@ -146,12 +146,10 @@ public final class PredictedNextUse implements NextUseEstimator {
         return i < 0 || targetStep[i] <= step ? 0f : probability[i];
     }
 
-    /** Makes {@link #nextUseDistance} report {@code source}'s estimate, or no knowledge when null. */
-    void follow(Source source) {
-        follow(source, false);
-    }
-
-    /** As {@link #follow(Source)}, with eviction keeping each layer's share of a pool ({@link #withinShare()}). */
+    /**
+     * Makes {@link #nextUseDistance} report {@code source}'s estimate, or no knowledge when null; with
+     * {@code withinShare}, eviction in a pool keeps each layer's share of the slots ({@link #withinShare()}).
+     */
     void follow(Source source, boolean withinShare) {
         this.withinShare = withinShare;
         if (source != null && recurrence == null && source != Source.PREDICTOR) {

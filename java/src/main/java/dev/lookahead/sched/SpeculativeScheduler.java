@@ -49,8 +49,9 @@ import java.util.Objects;
  * best) only while they are measured to beat per-layer LRU on this run's lookups ({@link EvictionTrust}, one shadow
  * cache per source and one LRU); otherwise the cache evicts as per-layer LRU would and nothing is bypassed. In one
  * pool shared by all layers each source is a candidate twice: evicting the expert predicted farthest anywhere in the
- * pool, or only among those of layers at or above their share of the slots (per-layer eviction by the predictions,
- * {@code NextUseEstimator.withinShare}); whichever shadow hits most is followed. On real routing the pool alone
+ * pool, or the one predicted farthest where per-layer eviction would take it (the incoming expert's layer once it
+ * holds its share of the slots, else a layer holding more: {@code NextUseEstimator.withinShare}); whichever shadow
+ * hits most is followed. On real routing the pool alone
  * moved slots between layers on estimates too noisy for it and lost to per-layer eviction at 3-4 slots per layer;
  * the choice keeps the pool where it pays (docs/scheduler.md, section 4).
  *

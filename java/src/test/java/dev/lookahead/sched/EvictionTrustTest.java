@@ -76,11 +76,11 @@ class EvictionTrustTest {
         long step = Steps.of(0, 2, LAYERS);
         long predicted = estimator.nextUseDistance(id, step);
         assertTrue(predicted < NextUseEstimator.NEVER);
-        estimator.follow(null);
+        estimator.follow(null, false);
         assertFalse(estimator.informative());
         assertEquals(NextUseEstimator.NEVER, estimator.nextUseDistance(id, step));
         assertEquals(predicted, estimator.predictedDistance(id, step), "the predictions themselves are kept");
-        estimator.follow(PredictedNextUse.Source.PREDICTOR);
+        estimator.follow(PredictedNextUse.Source.PREDICTOR, false);
         assertEquals(predicted, estimator.nextUseDistance(id, step));
     }
 }
