@@ -11,7 +11,7 @@ import dev.lookahead.expert.ResidencyPolicy;
 import dev.lookahead.expert.RoutingTrace;
 import dev.lookahead.quant.ExpertBlobLayout;
 import dev.lookahead.quant.QuantSpec;
-import dev.lookahead.sched.PredictedNextUse;
+import dev.lookahead.sched.EvictionFollowed;
 import dev.lookahead.sched.StagedPrefetch;
 import dev.lookahead.util.Progress;
 
@@ -389,12 +389,13 @@ public final class PolicyBench {
         c[PREFETCHES] = s.prefetchesIssued();
         c[PREFETCHES_USED] = s.prefetchesUsed();
         c[DEMAND_COPIED] = off.demandBytes();
-        c[UNTRUSTED_LOOKUPS] = off.untrustedLookups();
-        c[SCHEDULED_LOOKUPS] = off.scheduledLookups();
-        c[RECURRENCE_LOOKUPS] = off.lookupsFollowing(PredictedNextUse.Source.RECURRENCE);
-        c[BOTH_LOOKUPS] = off.lookupsFollowing(PredictedNextUse.Source.PREDICTOR_AND_RECURRENCE);
-        c[HEADS_LOOKUPS] = off.lookupsFollowing(PredictedNextUse.Source.PREDICTOR);
-        c[SHARES_KEPT_LOOKUPS] = off.lookupsKeepingShares();
+        EvictionFollowed f = off.evictionFollowed();
+        c[UNTRUSTED_LOOKUPS] = f.lru();
+        c[SCHEDULED_LOOKUPS] = f.lookups();
+        c[RECURRENCE_LOOKUPS] = f.recurrence();
+        c[BOTH_LOOKUPS] = f.predictorAndRecurrence();
+        c[HEADS_LOOKUPS] = f.predictor();
+        c[SHARES_KEPT_LOOKUPS] = f.sharesKept();
         if (off.headRecall() != null) { // the heads' live recall at the next layer and at the next token's same layer
             int layers = model.config().numHiddenLayers();
             c[HEADS_D1_HITS] = off.headRecall().hits(1);

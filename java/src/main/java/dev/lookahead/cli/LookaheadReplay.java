@@ -8,6 +8,7 @@ import dev.lookahead.expert.ResidencyPolicies;
 import dev.lookahead.expert.ResidencyPolicy;
 import dev.lookahead.expert.RoutingTrace;
 import dev.lookahead.expert.TimingModel;
+import dev.lookahead.sched.EvictionFollowed;
 import dev.lookahead.sched.HistoryPredictor;
 import dev.lookahead.sched.LookaheadPredictor;
 import dev.lookahead.sched.OracleLookahead;
@@ -123,7 +124,7 @@ final class LookaheadReplay {
                 st.speculativeIssued(), st.speculativeUseful(), st.usefulBytes() / perToken,
                 st.speculativeWasted(), st.wastedBytes() / perToken, fmt(st.recall()), st.throttledCalls(),
                 st.speculateCalls(), st.probes(), st.candidatesStale(), st.candidatesUnissued());
-        ScheduledReplay.EvictionFollowed f = x.followed();
+        EvictionFollowed f = x.followed();
         printf(out, "eviction followed (shadow caches; routing recurrence %s): predictor+recurrence %.0f %%, predictor %.0f %%,"
                         + " recurrence %.0f %%, per-layer LRU %.0f %% of the lookups%s%n",
                 s.recurrenceTokens() == 0 ? "off" : s.recurrenceTokens() + " tokens", 100 * f.share(f.predictorAndRecurrence()),
@@ -184,7 +185,7 @@ final class LookaheadReplay {
         }
         s.put("recall_at_k_all", x.recall().overall());
         stats(s, x.scheduler());
-        ScheduledReplay.EvictionFollowed f = x.followed();
+        EvictionFollowed f = x.followed();
         ObjectNode followed = s.putObject("eviction_followed_lookups");
         followed.put("predictor_and_recurrence", f.predictorAndRecurrence());
         followed.put("predictor", f.predictor());

@@ -8,7 +8,7 @@ import dev.lookahead.api.GenerationResult;
 import dev.lookahead.api.MoeModel;
 import dev.lookahead.engine.OffloadedExperts;
 import dev.lookahead.expert.CacheStats;
-import dev.lookahead.sched.PredictedNextUse;
+import dev.lookahead.sched.EvictionFollowed;
 import dev.lookahead.sched.StagedPrefetch;
 
 import java.io.IOException;
@@ -64,13 +64,14 @@ final class StatsJson {
                 g.put("windows_planned", st.windowsPlanned);
                 g.put("windows_throttled", st.windowsThrottled);
             }
-            if (off.scheduledLookups() > 0) {
-                c.put("scheduled_lookups", off.scheduledLookups());
-                c.put("untrusted_lookups", off.untrustedLookups()); // evicted as per-layer LRU: the predictions evicted worse
-                c.put("recurrence_lookups", off.lookupsFollowing(PredictedNextUse.Source.RECURRENCE)); // by the routing recurrence alone
-                c.put("heads_and_recurrence_lookups", off.lookupsFollowing(PredictedNextUse.Source.PREDICTOR_AND_RECURRENCE));
-                c.put("heads_lookups", off.lookupsFollowing(PredictedNextUse.Source.PREDICTOR)); // by the heads alone
-                c.put("layer_shares_kept_lookups", off.lookupsKeepingShares()); // of those, in a pool, per-layer eviction
+            EvictionFollowed f = off.evictionFollowed();
+            if (f.lookups() > 0) {
+                c.put("scheduled_lookups", f.lookups());
+                c.put("untrusted_lookups", f.lru()); // evicted as per-layer LRU: the predictions evicted worse
+                c.put("recurrence_lookups", f.recurrence()); // by the routing recurrence alone
+                c.put("heads_and_recurrence_lookups", f.predictorAndRecurrence());
+                c.put("heads_lookups", f.predictor()); // by the heads alone
+                c.put("layer_shares_kept_lookups", f.sharesKept()); // of those, in a pool, per-layer eviction
             }
             if (off.headRecall() != null) {
                 // recall@k of the lookahead heads per distance in steps (layers; next token = the layer count)

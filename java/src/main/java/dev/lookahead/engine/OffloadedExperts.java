@@ -16,6 +16,7 @@ import dev.lookahead.expert.EvictionPolicies;
 import dev.lookahead.quant.ExpertBlobLayout;
 import dev.lookahead.sched.CopyEngine;
 import dev.lookahead.sched.LayerPredictions;
+import dev.lookahead.sched.EvictionFollowed;
 import dev.lookahead.sched.PredictedNextUse;
 import dev.lookahead.sched.SchedulerConfig;
 import dev.lookahead.sched.SpeculationSettings;
@@ -487,26 +488,9 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         return slot;
     }
 
-    /**
-     * Demand lookups the scheduler made while eviction did not trust the predictions, and all it made (lookahead
-     * policies; zeros for the baselines).
-     */
-    public long untrustedLookups() {
-        return scheduler == null ? 0 : scheduler.untrustedLookups();
-    }
-
-    public long scheduledLookups() {
-        return scheduler == null ? 0 : scheduler.lookups();
-    }
-
-    /** Demand lookups the scheduler made while eviction followed {@code source} (zeros for the baselines). */
-    public long lookupsFollowing(PredictedNextUse.Source source) {
-        return scheduler == null ? 0 : scheduler.lookupsFollowing(source);
-    }
-
-    /** In one pool: decode lookups made while eviction kept each layer's share of the slots (0 otherwise). */
-    public long lookupsKeepingShares() {
-        return scheduler == null ? 0 : scheduler.lookupsKeepingShares();
+    /** The scheduler's demand lookups by the estimate eviction followed (lookahead policies; none for the baselines). */
+    public EvictionFollowed evictionFollowed() {
+        return scheduler == null ? EvictionFollowed.NONE : scheduler.evictionFollowed();
     }
 
     /** Staged prefetch statistics (lookahead policies with staging), or null. */

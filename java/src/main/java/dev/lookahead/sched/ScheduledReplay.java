@@ -32,25 +32,6 @@ public final class ScheduledReplay {
                          SchedulerConfig config, EvictionFollowed followed) {
     }
 
-    /**
-     * Demand lookups by the estimate eviction followed when they were made: the predictor with the routing
-     * recurrence, the predictor alone, the recurrence alone, or none (per-layer LRU); and, in one pool, those of the
-     * first three made while eviction kept each layer's share of the slots.
-     */
-    public record EvictionFollowed(long lookups, long predictorAndRecurrence, long predictor, long recurrence, long lru,
-                                   long sharesKept) {
-        static EvictionFollowed of(SpeculativeScheduler s) {
-            return new EvictionFollowed(s.lookups(), s.lookupsFollowing(PredictedNextUse.Source.PREDICTOR_AND_RECURRENCE),
-                    s.lookupsFollowing(PredictedNextUse.Source.PREDICTOR), s.lookupsFollowing(PredictedNextUse.Source.RECURRENCE),
-                    s.untrustedLookups(), s.lookupsKeepingShares());
-        }
-
-        /** {@code part} as a share of the lookups (0 without lookups). */
-        public double share(long part) {
-            return lookups == 0 ? 0 : part / (double) lookups;
-        }
-    }
-
     private ScheduledReplay() {
     }
 
@@ -96,6 +77,6 @@ public final class ScheduledReplay {
         }
         ReplayResult r = new ReplayResult(policy.name(), cache.layout().describe(), predictor.name(), trace.tokenCount(),
                 layers, cache.stats(), timing, link.now());
-        return new Result(r, scheduler.stats(), recall, predictor.name(), config, EvictionFollowed.of(scheduler));
+        return new Result(r, scheduler.stats(), recall, predictor.name(), config, scheduler.evictionFollowed());
     }
 }

@@ -199,29 +199,17 @@ public final class SpeculativeScheduler {
         return windowFilled >= config.minSamples() && windowUseful < config.targetRecall() * windowFilled;
     }
 
-    /** Demand lookups so far, and those made while eviction did not trust the predictions ({@link EvictionTrust}). */
-    public long lookups() {
-        return trust.lookups();
-    }
-
-    public long untrustedLookups() {
-        return trust.untrustedLookups();
-    }
-
-    /** Demand lookups made while eviction followed {@code source} (0 for a source this scheduler does not have). */
-    public long lookupsFollowing(PredictedNextUse.Source source) {
-        long n = 0;
+    /** The demand lookups so far, by the estimate eviction followed when each was made. */
+    public EvictionFollowed evictionFollowed() {
+        long[] bySource = new long[PredictedNextUse.Source.values().length];
+        long sharesKept = 0;
         for (int i = 0; i < sources.length * modes; i++) {
-            if (sources[i % sources.length] == source) n += trust.lookupsFollowing(i);
+            bySource[sources[i % sources.length].ordinal()] += trust.lookupsFollowing(i);
+            if (i >= sources.length) sharesKept += trust.lookupsFollowing(i);
         }
-        return n;
-    }
-
-    /** In one pool: demand lookups made while eviction followed a source keeping each layer's share of the slots. */
-    public long lookupsKeepingShares() {
-        long n = 0;
-        for (int i = sources.length; i < sources.length * modes; i++) n += trust.lookupsFollowing(i);
-        return n;
+        return new EvictionFollowed(trust.lookups(), bySource[PredictedNextUse.Source.PREDICTOR_AND_RECURRENCE.ordinal()],
+                bySource[PredictedNextUse.Source.PREDICTOR.ordinal()], bySource[PredictedNextUse.Source.RECURRENCE.ordinal()],
+                trust.untrustedLookups(), sharesKept);
     }
 
     /** Bytes of the copies submitted and not yet seen complete. */
