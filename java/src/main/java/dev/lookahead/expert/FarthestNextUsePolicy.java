@@ -83,15 +83,7 @@ public final class FarthestNextUsePolicy extends RecencyTrackingPolicy {
 
     /** Per-layer LRU's victim among the candidates (see the class comment). */
     private int leastRecentWithinShare(ExpertId incoming, int[] candidates, int count, ExpertCache cache) {
-        SlotLayout layout = cache.layout();
-        countResidents(cache);
-        int share = Math.max(1, layout.totalSlots() / layout.layers());
-        int victim = -1;
-        if (residents[incoming.layer()] >= share) {
-            victim = leastRecent(candidates, count, slot -> cache.occupant(slot).layer() == incoming.layer());
-        }
-        if (victim < 0) victim = leastRecent(candidates, count, slot -> residents[cache.occupant(slot).layer()] > share);
-        return victim >= 0 ? victim : leastRecent(candidates, count, slot -> true);
+        return leastRecent(candidates, count, withinShare(incoming, candidates, count, cache));
     }
 
     private int leastRecent(int[] candidates, int count, IntPredicate eligible) {
