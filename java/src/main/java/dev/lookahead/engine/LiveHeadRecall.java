@@ -21,7 +21,6 @@ public final class LiveHeadRecall {
     private final int[] top;         // [(ring slot * (maxDistance + 1) + d) * k + i]: its k most probable experts
     private final long[] hits;       // [d]
     private final long[] total;      // [d]: chosen experts scored
-    private final float[] scratch;
 
     /**
      * @param k           experts chosen per layer (the model's top-k)
@@ -41,7 +40,6 @@ public final class LiveHeadRecall {
         top = new int[cells * k];
         hits = new long[maxDistance + 1];
         total = new long[maxDistance + 1];
-        scratch = new float[experts];
     }
 
     /** A head of distance {@code distance} gave {@code probabilities[0 .. experts)} at step {@code step}. */
@@ -52,12 +50,13 @@ public final class LiveHeadRecall {
         long target = step + distance;
         int cell = cell(target, distance);
         targetOf[cell] = target;
-        System.arraycopy(probabilities, 0, scratch, 0, experts);
-        for (int i = 0; i < k; i++) { // k passes: k is 1 or 2 for Mixtral-style routers
-            int best = 0;
-            for (int e = 1; e < experts; e++) if (scratch[e] > scratch[best]) best = e;
-            top[cell * k + i] = best;
-            scratch[best] = Float.NEGATIVE_INFINITY;
+        int base = cell * k;
+        for (int i = 0; i < k; i++) { // k passes over the experts not taken yet: k is 1 or 2 for Mixtral-style routers
+            int best = -1;
+            for (int e = 0; e < experts; e++) {
+                if ((best < 0 || probabilities[e] > probabilities[best]) && !taken(base, i, e)) best = e;
+            }
+            top[base + i] = best;
         }
     }
 
@@ -97,6 +96,11 @@ public final class LiveHeadRecall {
     /** Chosen experts scored against predictions of {@code distance}. */
     public long scored(int distance) {
         return distance >= 1 && distance <= maxDistance ? total[distance] : 0;
+    }
+
+    private boolean taken(int base, int count, int expert) {
+        for (int j = 0; j < count; j++) if (top[base + j] == expert) return true;
+        return false;
     }
 
     // a target step's predictions of each distance: the ring holds maxDistance + 1 consecutive target steps
