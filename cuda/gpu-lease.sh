@@ -21,7 +21,7 @@
 #                 the first is created here: mixtral-create-2bit, mixtral-bench-2bit), LK_MIXTRAL_POLICIES picks the
 #                 policies; mixtral-ab (with LK_MIXTRAL_AB_FLAGS="--recurrence-tokens 0", say): mixtral-offloading
 #                 and the lookahead policies again with those bench flags added; mixtral-profile: `lookahead profile` of the same model, all-resident and
-#                 mixtral-offloading (where a token's time goes; Chrome traces beside the logs); bench-demo: every policy on the demo model over its 12 held-out prompts (each row must say
+#                 mixtral-offloading (LK_PROFILE_POLICIES) (where a token's time goes; Chrome traces beside the logs); bench-demo: every policy on the demo model over its 12 held-out prompts (each row must say
 #                 `yes`), in whatever time is left
 # LOG_DIR/summary.log lists PASS/FAIL per step; the exit status is 1 if any failed. Steps are cut short (FAIL,
 # "timed out") so that the whole run ends inside SECONDS. LK_STEPS="a b ..." runs only the steps named; LK_BENCH_FILTER
@@ -228,7 +228,8 @@ run() {
         fi
         # where a token's time goes at this shape (attention, the routing read-back, experts, copy waits), all
         # resident and offloaded; the Chrome traces come back with the logs
-        step "mixtral-profile$suffix" 120 bash -c 'for policy in all-resident mixtral-offloading; do
+        export profile_policies=${LK_PROFILE_POLICIES:-all-resident mixtral-offloading}
+        step "mixtral-profile$suffix" 120 bash -c 'for policy in $profile_policies; do
             $LK_JAVA profile "$work" --backend $LK_BACKEND --policy $policy -k 4 -n 16 \
                 --out "$out/mixtral-profile-$policy-${bits}bit.json" || exit 1; done'
     done

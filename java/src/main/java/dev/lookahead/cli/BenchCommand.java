@@ -183,8 +183,10 @@ final class BenchCommand implements Callable<Integer> {
         SchedulerConfig sc = base.scheduler().applyTo(SchedulerConfig.defaults(blobBytes, topK), blobBytes);
         StagedPrefetch.Config staging = base.scheduler().stagingConfig(blobBytes);
         System.out.println("lookahead scheduler: " + sc.describe(blobBytes) + "; " + (staging == null ? "no staging"
-                : String.format(Locale.ROOT, "staging p >= %.2f in %.0f %% of each measured link-idle window, bypass %s",
-                        staging.minProbability(), 100 * staging.windowShare(), base.scheduler().bypass() ? "on" : "off")));
+                : String.format(Locale.ROOT, "staging p >= %.2f in %.0f %% of each measured link-idle window, %s, bypass %s",
+                        staging.minProbability(), 100 * staging.windowShare(), staging.minUsefulness() > 0
+                                ? String.format(Locale.ROOT, "throttled below %.0f %% bytes used", 100 * staging.minUsefulness())
+                                : "never throttled", base.scheduler().bypass() ? "on" : "off")));
         if (routing != null) {
             System.out.println(routing.describe() + "; prompt i replays problem i mod " + routing.problems()
                     + " from its token 0 (prompt tokens keep the model's router)");

@@ -34,6 +34,11 @@ final class SpeculationOptions {
             description = "lookahead policies: stage only experts predicted at least this likely (default: 0.2)")
     Double stagingMinProbability;
 
+    @Option(names = "--staging-min-useful", paramLabel = "S",
+            description = "lookahead policies: while less than this share of the recently staged bytes was used by"
+                    + " misses, stage in one window in 64 steps only; 0 = never throttle (default: 0.3)")
+    Double stagingMinUseful;
+
     @Option(names = "--bypass", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "lookahead policies: serve a miss from a staging slot, evicting nothing, when its expert's"
                     + " predicted next use is farther than that of the expert it would evict (default: on, with"
@@ -49,6 +54,7 @@ final class SpeculationOptions {
     SpeculationSettings toTuning() {
         return new SpeculationSettings(copiesInFlight, minProbability == null ? Double.NaN : minProbability,
                 targetRecall == null ? Double.NaN : targetRecall, horizon, staging,
-                stagingMinProbability == null ? Double.NaN : stagingMinProbability, bypass, recurrenceTokens);
+                stagingMinProbability == null ? Double.NaN : stagingMinProbability, bypass, recurrenceTokens,
+                stagingMinUseful == null ? Double.NaN : stagingMinUseful);
     }
 }

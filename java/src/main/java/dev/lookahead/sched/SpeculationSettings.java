@@ -16,15 +16,25 @@ package dev.lookahead.sched;
  * @param bypass          serve a demand miss from a staging slot, evicting nothing, when its expert's predicted next use
  *                        is farther than the victim's (needs the staging slots: off without staging)
  * @param recurrenceTokens tokens of routing the routing recurrence reads after each match (0 = off); -1 = default (8)
+ * @param stagingMinUseful throttle staging while the share of staged bytes that misses used is below this (0 = never);
+ *                        NaN = default (0.3)
  */
 public record SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall, int horizon,
-                                  boolean staged, double stagingMinProbability, boolean bypass, int recurrenceTokens) {
+                                  boolean staged, double stagingMinProbability, boolean bypass, int recurrenceTokens,
+                                  double stagingMinUseful) {
     /** Every default. */
     public static final SpeculationSettings DEFAULTS = new SpeculationSettings(-1, Double.NaN, Double.NaN, -1);
 
     /** With the default horizon and staging. */
     public SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall) {
         this(copiesInFlight, minProbability, targetRecall, -1);
+    }
+
+    /** With the default staging throttle. */
+    public SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall, int horizon,
+                               boolean staged, double stagingMinProbability, boolean bypass, int recurrenceTokens) {
+        this(copiesInFlight, minProbability, targetRecall, horizon, staged, stagingMinProbability, bypass, recurrenceTokens,
+                Double.NaN);
     }
 
     /** With the default routing recurrence. */
@@ -54,6 +64,9 @@ public record SpeculationSettings(int copiesInFlight, double minProbability, dou
         if (!Double.isNaN(stagingMinProbability) && !(stagingMinProbability >= 0 && stagingMinProbability <= 1)) {
             throw new IllegalArgumentException("staging min probability must be in [0, 1], got " + stagingMinProbability);
         }
+        if (!Double.isNaN(stagingMinUseful) && !(stagingMinUseful >= 0 && stagingMinUseful <= 1)) {
+            throw new IllegalArgumentException("staging min useful share must be in [0, 1], got " + stagingMinUseful);
+        }
         if (recurrenceTokens < -1) {
             throw new IllegalArgumentException("recurrence tokens must be >= 0 (or -1 for the default), got " + recurrenceTokens);
         }
@@ -62,14 +75,16 @@ public record SpeculationSettings(int copiesInFlight, double minProbability, dou
     /** These settings with staging on or off. */
     public SpeculationSettings withStaged(boolean on) {
         return new SpeculationSettings(copiesInFlight, minProbability, targetRecall, horizon, on, stagingMinProbability, bypass,
-                recurrenceTokens);
+                recurrenceTokens, stagingMinUseful);
     }
 
     /** The staging configuration for experts of {@code expertBytes} bytes; null when staging is off. */
     public StagedPrefetch.Config stagingConfig(long expertBytes) {
         if (!staged) return null;
         StagedPrefetch.Config c = StagedPrefetch.Config.defaults(expertBytes);
-        return Double.isNaN(stagingMinProbability) ? c : c.withMinProbability(stagingMinProbability);
+        if (!Double.isNaN(stagingMinProbability)) c = c.withMinProbability(stagingMinProbability);
+        if (!Double.isNaN(stagingMinUseful)) c = c.withThrottle(stagingMinUseful, c.probeSteps());
+        return c;
     }
 
     /** {@code config} with the values set here. */
