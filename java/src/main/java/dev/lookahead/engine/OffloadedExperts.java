@@ -59,6 +59,8 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     private final LiveHeadRecall headRecall;           // the heads' recall@k per distance in decode (lookahead policies)
     private final float[] headProbabilities;           // scratch: one head's probabilities
     private final int[] demandSlots;
+    private final int[] chosenNow;                  // the decode layer's choice, for the heads' recall
+    private int chosenCount;
     private final ExpertId[] ids;                   // [layer * experts + expert], interned
     private final long blobBytes;
     private final Stream compute;
@@ -142,6 +144,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         this.headRecall = farthest > 0 ? new LiveHeadRecall(expertsPerLayer, qc.config().numExpertsPerTok(), farthest) : null;
         this.headProbabilities = new float[expertsPerLayer];
         this.demandSlots = new int[expertsPerLayer];
+        this.chosenNow = new int[expertsPerLayer];
         this.ids = ExpertId.table(layers, expertsPerLayer);
         this.cacheSlots = cache.layout().totalSlots();
         this.compute = compute;
@@ -283,7 +286,8 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
                 else order[ready++] = i;
             }
             for (int i : later) order[ready++] = i;
-            if (headRecall != null) scoreHeads(layer, experts, count, step); // after the copies: off their path
+            System.arraycopy(experts, 0, chosenNow, 0, count); // scored against the heads in speculate, off the copies' path
+            chosenCount = count;
             return order;
         }
         for (int i = 0; i < count; i++) {
@@ -379,6 +383,10 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     @Override
     public void speculate(int layer, long step) {
         if (scheduler == null) return;
+        // the demand's copies and this layer's experts are enqueued: the bookkeeping kept off that path runs now
+        scheduler.afterDemand();
+        if (headRecall != null) scoreHeads(layer, chosenNow, chosenCount, step);
+        if (staging != null) measureWindows();
         int layers = cache.layout().layers();
         int rest = layers - 1 - layer;
         int horizon = Math.min(predictions.maxHorizon(), rest); // the scheduler's: copies into the cache
@@ -401,10 +409,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         staging.plan(index -> cache.contains(ids[index]), this::stageChunk);
     }
 
-    /**
-     * Once a layer's demand copies are queued (the compute stream still idle): ends the window the previous layer
-     * opened, and measures the windows whose events are done.
-     */
+    /** Once a layer's demand copies are queued (the compute stream still idle): ends the window the previous layer opened. */
     private void closeWindow() {
         if (openLinkFree != null) {
             Event demand = spareEvent(compute.device());
@@ -412,6 +417,10 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
             windows.add(new Window(openLinkFree, demand, openLayer));
             openLinkFree = null;
         }
+    }
+
+    /** Gives the staging the length of every window whose events are done (off the router -> copy path). */
+    private void measureWindows() {
         while (!windows.isEmpty() && windows.peek().linkFree().query() && windows.peek().demand().query()) {
             Window w = windows.poll();
             staging.windowMeasured(w.layer(), w.linkFree().elapsedMillis(w.demand()));

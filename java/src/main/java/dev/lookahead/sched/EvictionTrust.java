@@ -46,6 +46,11 @@ final class EvictionTrust {
     private long lookups;
     private final long[] lookupsFollowing;    // per candidate: lookups made while it was followed
     private long untrustedLookups;
+    // the layer observed last, whose lookups the shadows have not made yet (admitObserved)
+    private ExpertId[] pendingIds = new ExpertId[0];
+    private int pendingCount;
+    private long pendingStep;
+    private boolean pendingBypass;
 
     /** @param candidates the next-use estimates to choose from, each whatever is followed */
     EvictionTrust(SlotLayout layout, int experts, ExpertId[] ids, NextUseEstimator... candidates) {
@@ -87,22 +92,25 @@ final class EvictionTrust {
     }
 
     /**
-     * A layer chose {@code ids[0 .. count)} at {@code step}: every shadow looks them up and admits the misses.
+     * A layer chose {@code ids[0 .. count)} at {@code step}: scores every shadow by whether it holds them and chooses
+     * the candidate to follow. The shadows' own lookups and admissions wait for {@link #admitObserved} (or the next
+     * observe): they scan every slot per miss, tens of microseconds in a pool of a hundred slots, and nothing the real
+     * demand decides depends on them. A shadow holds a chosen expert now exactly when its lookup in order would hit,
+     * because admitting one chosen expert never evicts another.
      *
      * @param bypass whether the engine serves a miss outside the cache when its expert is estimated to be needed
      *               later than the victim's
      */
     void observe(long step, ExpertId[] ids, int count, boolean bypass) {
-        chosen.clear();
-        for (int i = 0; i < count; i++) chosen.add(ids[i].layer(), ids[i].expert());
+        admitObserved();
         for (int i = 0; i < count; i++) {
             ExpertId id = ids[i];
             if (best < 0) untrustedLookups++;
             else lookupsFollowing[best]++;
             lookups++;
-            int lruHit = lookUp(byRecency, null, id, step, false) ? 1 : 0;
+            int lruHit = byRecency.contains(id) ? 1 : 0;
             for (int c = 0; c < candidates.length; c++) {
-                int hit = lookUp(byPrediction[c], candidates[c], id, step, bypass) ? 1 : 0;
+                int hit = byPrediction[c].contains(id) ? 1 : 0;
                 advantage[c] = advantage[c] * DECAY + hit - lruHit;
             }
         }
@@ -112,20 +120,41 @@ final class EvictionTrust {
             boolean eligible = advantage[c] >= (c == followed ? 0 : SWITCH_MARGIN);
             if (eligible && (best < 0 || advantage[c] > advantage[best])) best = c;
         }
+        if (pendingIds.length < count) pendingIds = new ExpertId[count];
+        System.arraycopy(ids, 0, pendingIds, 0, count);
+        pendingCount = count;
+        pendingStep = step;
+        pendingBypass = bypass;
     }
 
-    /** A lookup in {@code shadow}; a miss is admitted at once (or bypassed by {@code estimate}). Returns whether it hit. */
-    private boolean lookUp(ExpertCache shadow, NextUseEstimator estimate, ExpertId id, long step, boolean bypass) {
-        if (shadow.lookup(id, step) != ExpertCache.MISS) return true;
+    /**
+     * The shadows look up the last observed layer's choice and admit their misses, as if at its step. Call it before
+     * the estimates change (new predictions, the next layer's next-token ones), so that each shadow evicts by the
+     * estimates of that step; without a pending layer it does nothing.
+     */
+    void admitObserved() {
+        if (pendingCount == 0) return;
+        int count = pendingCount;
+        pendingCount = 0;
+        chosen.clear();
+        for (int i = 0; i < count; i++) chosen.add(pendingIds[i].layer(), pendingIds[i].expert());
+        for (int i = 0; i < count; i++) {
+            lookUp(byRecency, null, pendingIds[i], pendingStep, false);
+            for (int c = 0; c < candidates.length; c++) lookUp(byPrediction[c], candidates[c], pendingIds[i], pendingStep, pendingBypass);
+        }
+    }
+
+    /** A lookup in {@code shadow}; a miss is admitted at once (or bypassed by {@code estimate}). */
+    private void lookUp(ExpertCache shadow, NextUseEstimator estimate, ExpertId id, long step, boolean bypass) {
+        if (shadow.lookup(id, step) != ExpertCache.MISS) return;
         if (bypass) {
             int victim = shadow.victimFor(id, step, chosen);
             if (victim >= 0 && estimate.nextUseDistance(id, step)
                     > estimate.nextUseDistance(shadow.occupant(victim), step)) {
-                return false;
+                return;
             }
         }
         // a per-layer share smaller than the layer's choices (a tiny pool) cannot hold them all: the rest run uncached
         if (shadow.canAdmit(id, chosen)) shadow.markReady(shadow.admit(id, step, chosen));
-        return false;
     }
 }

@@ -61,6 +61,7 @@ public final class ScheduledReplay {
                 // the engine evaluates the next-token heads of layer l with its router, before the layer's demand
                 predictor.predictTokensAhead(t, l, estimator);
                 scheduler.demand(t, l, chosen, chosen.length, slots);
+                scheduler.afterDemand();
                 double start = link.now();
                 double end = start + timing.layerMs();
                 for (int slot : slots) end = Math.max(end, link.readyAt(slot));

@@ -16,7 +16,8 @@ import java.util.Objects;
  * <p>Per decode step (token t) and MoE layer l, on the decode thread:
  * <pre>{@code
  *   int misses = scheduler.demand(t, l, chosen, k, slots);  // the router's choice: lookups, demand copies
- *   ... compute; wait on a slot's copy while cache.state(slot) == FILLING ...
+ *   ... enqueue the compute; wait on a slot's copy while cache.state(slot) == FILLING ...
+ *   scheduler.afterDemand();                                // bookkeeping kept off the router -> copy path
  *   predictor.predict(t, l, predictions);                   // layers l+1 .. l+D of the same token
  *   scheduler.speculate(predictions);                       // rank, issue copies within the budget
  * }</pre>
@@ -231,6 +232,7 @@ public final class SpeculativeScheduler {
      * next tokens are least likely to want); speculation ignores it.
      */
     public void predictTokensAhead(long token, int ahead, int layer, int expert, float p) {
+        afterDemand();
         estimator.predictTokensAhead(token, ahead, layer, expert, p);
     }
 
@@ -255,6 +257,7 @@ public final class SpeculativeScheduler {
             throw new IllegalStateException("demand for step " + step + " (token " + token + ", layer " + layer
                     + ") after step " + currentStep + ": layers must be scheduled in decode order");
         }
+        afterDemand();
         currentStep = step;
         poll();
         resolve(step, layer, chosen, count);
@@ -291,6 +294,17 @@ public final class SpeculativeScheduler {
     }
 
     /**
+     * The work a {@link #demand} leaves until its copies are issued: the eviction trust's shadow caches look the layer's
+     * choice up and admit their misses (on a GPU, ~60 us per layer in a pool of 128 slots that would otherwise delay
+     * the demand copies). Call it once the demand's copies and the layer's experts are enqueued; the next
+     * {@link #speculate}, {@link #predictTokensAhead} or {@link #demand} calls it first in any case, before the
+     * estimates change. Without a pending demand it does nothing.
+     */
+    public void afterDemand() {
+        trust.admitObserved();
+    }
+
+    /**
      * Takes the predictions made at {@code p.layer()} of {@code p.token()} (after that layer's {@link #demand}):
      * completes finished copies, feeds the predictions to the eviction estimator, replaces the queue with their
      * candidates and submits the best ones the budget admits. A batch older than one already taken is dropped whole.
@@ -305,6 +319,7 @@ public final class SpeculativeScheduler {
             throw new IllegalStateException("predictions made at step " + source + " arrived before that layer's demand"
                     + " (last demand at step " + currentStep + ")");
         }
+        afterDemand();
         stats.speculateCalls++;
         poll();
         if (source < lastSource) {

@@ -1,6 +1,9 @@
 package dev.lookahead.sched;
 
+import dev.lookahead.expert.ExpertCache;
 import dev.lookahead.expert.ExpertId;
+import dev.lookahead.expert.FarthestNextUsePolicy;
+import dev.lookahead.expert.LruPolicy;
 import dev.lookahead.expert.FutureAccesses;
 import dev.lookahead.expert.NextUseEstimator;
 import dev.lookahead.expert.RoutingTrace;
@@ -66,6 +69,75 @@ class EvictionTrustTest {
         assertFalse(trust.trusted());
         assertTrue(trust.untrustedLookups() >= trust.lookups() * 9 / 10,
                 "distrusted for only " + trust.untrustedLookups() + " of " + trust.lookups() + " lookups");
+    }
+
+    /**
+     * The trust scores a layer's lookups before its shadows admit their misses (that work runs after the demand
+     * copies). It must follow exactly what shadows that look up and admit at once, one expert after another, measure:
+     * this test's own such duel, over a pool with bypass, a candidate that knows the future and one that knows it
+     * 8 tokens ahead.
+     */
+    @Test
+    void scoringBeforeTheShadowsAdmitChoosesAsLookingUpInOrder() {
+        RoutingTrace trace = recencyRouting(5);
+        ExpertId[] ids = ExpertId.table(LAYERS, EXPERTS);
+        SlotLayout pool = new SlotLayout.GlobalPool(LAYERS, 3 * LAYERS);
+        NextUseEstimator[] candidates = {new FutureAccesses(trace), FutureAccesses.withHorizon(trace, 8)};
+        EvictionTrust trust = new EvictionTrust(pool, EXPERTS, ids, candidates);
+
+        ExpertCache[] shadows = new ExpertCache[candidates.length];
+        for (int c = 0; c < candidates.length; c++) {
+            shadows[c] = new ExpertCache(pool, 1, new FarthestNextUsePolicy("reference-" + c, candidates[c], pool.totalSlots()));
+        }
+        SlotLayout perLayer = new SlotLayout.PerLayer(LAYERS, 3);
+        ExpertCache lru = new ExpertCache(perLayer, 1, new LruPolicy(perLayer.totalSlots()));
+        ProtectedExperts chosen = new ProtectedExperts(LAYERS, EXPERTS, ids);
+        double[] advantage = new double[candidates.length];
+        int best = 0, followed = 0, switches = 0;
+        ExpertId[] choice = new ExpertId[2];
+        for (int t = 0; t < trace.tokenCount(); t++) {
+            for (int l = 0; l < LAYERS; l++) {
+                int[] e = trace.experts(t, l);
+                long step = Steps.of(t, l, LAYERS);
+                chosen.clear();
+                for (int i = 0; i < e.length; i++) {
+                    choice[i] = ids[l * EXPERTS + e[i]];
+                    chosen.add(l, e[i]);
+                }
+                for (int i = 0; i < e.length; i++) {
+                    int lruHit = lookUpAndAdmit(lru, null, choice[i], step, false, chosen) ? 1 : 0;
+                    for (int c = 0; c < candidates.length; c++) {
+                        int hit = lookUpAndAdmit(shadows[c], candidates[c], choice[i], step, true, chosen) ? 1 : 0;
+                        advantage[c] = advantage[c] * (1 - 1.0 / EvictionTrust.WINDOW) + hit - lruHit;
+                    }
+                }
+                followed = best;
+                best = -1;
+                for (int c = 0; c < candidates.length; c++) {
+                    boolean eligible = advantage[c] >= (c == followed ? 0 : EvictionTrust.SWITCH_MARGIN);
+                    if (eligible && (best < 0 || advantage[c] > advantage[best])) best = c;
+                }
+                if (best != followed) switches++;
+                trust.observe(step, choice, e.length, true);
+                assertEquals(best, trust.best(), "followed candidate at token " + t + ", layer " + l);
+                if (l % 2 == 0) trust.admitObserved(); // as the engine does; otherwise the next observe does it
+            }
+        }
+        assertTrue(switches > 0 || best >= 0, "the duel decided nothing");
+    }
+
+    /** The reference for the test above: look up, and on a miss bypass or admit at once. Returns whether it hit. */
+    private static boolean lookUpAndAdmit(ExpertCache shadow, NextUseEstimator estimate, ExpertId id, long step,
+                                          boolean bypass, ProtectedExperts chosen) {
+        if (shadow.lookup(id, step) != ExpertCache.MISS) return true;
+        if (bypass) {
+            int victim = shadow.victimFor(id, step, chosen);
+            if (victim >= 0 && estimate.nextUseDistance(id, step) > estimate.nextUseDistance(shadow.occupant(victim), step)) {
+                return false;
+            }
+        }
+        if (shadow.canAdmit(id, chosen)) shadow.markReady(shadow.admit(id, step, chosen));
+        return false;
     }
 
     @Test
