@@ -19,7 +19,8 @@
 #                 mixtral-bench: the policies at Mixtral-8x7B shape, 4-bit experts, 4 slots per layer (LK_MIXTRAL_SLOTS), humaneval's
 #                 routing replayed (docs/replay.md); LK_MIXTRAL_BITS="4 2" benches each width in turn (a width after
 #                 the first is created here: mixtral-create-2bit, mixtral-bench-2bit), LK_MIXTRAL_POLICIES picks the
-#                 policies; mixtral-ab (with LK_MIXTRAL_AB_FLAGS="--recurrence-tokens 0", say): mixtral-offloading
+#                 policies; mixtral-ab (with LK_MIXTRAL_AB_FLAGS="--recurrence-tokens 0", say, and/or LK_MIXTRAL_AB_JAR=
+#                 another build's jar, relative to the repository root and carried): mixtral-offloading
 #                 and the lookahead policies again with those bench flags added; mixtral-profile: `lookahead profile` of the same model, all-resident and
 #                 mixtral-offloading (LK_PROFILE_POLICIES) (where a token's time goes; Chrome traces beside the logs); bench-demo: every policy on the demo model over its 12 held-out prompts (each row must say
 #                 `yes`), in whatever time is left
@@ -220,8 +221,9 @@ run() {
             --routing-from "$carry/traces/humaneval.jsonl" --policies $policies'
         # LK_MIXTRAL_AB_FLAGS: mixtral-offloading and the lookahead policies again with these bench flags added, against
         # their own baseline (session 10: "--recurrence-tokens 0", "--recurrence-staging")
-        if [ -n "${LK_MIXTRAL_AB_FLAGS:-}" ]; then
-            step "mixtral-ab$suffix" $(( ($(left) - reserve) / (${#widths[@]} - i) )) bash -c '$LK_JAVA bench "$work" \
+        if [ -n "${LK_MIXTRAL_AB_FLAGS:-}${LK_MIXTRAL_AB_JAR:-}" ]; then
+            export LK_JAVA_AB=${LK_MIXTRAL_AB_JAR:+${LK_JAVA%-jar *}-jar $root/$LK_MIXTRAL_AB_JAR}
+            step "mixtral-ab$suffix" $(( ($(left) - reserve) / (${#widths[@]} - i) )) bash -c 'echo "build: ${LK_JAVA_AB:-$LK_JAVA}" | sed "s/.* -jar //"; ${LK_JAVA_AB:-$LK_JAVA} bench "$work" \
                 --backend $LK_BACKEND --expert-bits $bits -k $slots -n 64 --prompts "$out/mixtral-prompts.txt" \
                 --routing-from "$carry/traces/humaneval.jsonl" $LK_MIXTRAL_AB_FLAGS \
                 --policies mixtral-offloading,lookahead,lookahead-global'
