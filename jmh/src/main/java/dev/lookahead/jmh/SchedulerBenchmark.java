@@ -32,6 +32,9 @@ import org.openjdk.jmh.infra.Blackhole;
  * (a fake copy engine), so this is the Java bookkeeping alone, including the eviction trust's shadow
  * caches and, with {@code recurrenceTokens} > 0, the routing recurrence. The baseline beside it is one
  * decode layer's time budget on a GPU, ~0.5 ms (DESIGN.md): the cost should be a tiny fraction of it.
+ * {@code demandPerLayer} times the part that sits between a layer's router read-back and its demand copies
+ * ({@code demand}), the rest of the layer's bookkeeping ({@code afterDemand}, {@code speculate}) running
+ * untimed between invocations.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
@@ -80,26 +83,60 @@ public class SchedulerBenchmark {
             scheduler = new SpeculativeScheduler(cache, estimator, instant, config, EXPERTS);
             predictions = new LayerPredictions(LAYERS, EXPERTS, horizon);
         }
+
+        /** The router's top-2 for the layer about to run. */
+        void route() {
+            int a = random.nextInt(EXPERTS), b = (a + 1 + random.nextInt(EXPERTS - 1)) % EXPERTS;
+            chosen[0] = a;
+            chosen[1] = b;
+        }
+
+        int demand() {
+            return scheduler.demand(token, layer, chosen, TOP_K, slots);
+        }
+
+        /** What the engine does once the layer's copies and experts are enqueued; then on to the next layer. */
+        void afterDemandAndSpeculate() {
+            scheduler.afterDemand();
+            int h = Math.min(horizon, LAYERS - 1 - layer);
+            if (h > 0) {
+                predictions.reset(token, layer, h);
+                for (int d = 1; d <= h; d++) {
+                    for (int e = 0; e < EXPERTS; e++) predictions.set(d, e, (float) random.nextDouble());
+                }
+                scheduler.speculate(predictions);
+            }
+            if (++layer == LAYERS) {
+                layer = 0;
+                token++;
+            }
+        }
     }
 
-    /** demand + speculate for the next layer of a running decode. */
+    /** {@link Scheduled}, with the previous layer's bookkeeping after its demand done before each invocation. */
+    @State(Scope.Benchmark)
+    public static class DemandOnly extends Scheduled {
+        boolean demanded;
+
+        @Setup(Level.Invocation)
+        public void nextLayer() {
+            if (demanded) afterDemandAndSpeculate();
+            route();
+            demanded = true;
+        }
+    }
+
+    /** demand + afterDemand + speculate for the next layer of a running decode. */
     @Benchmark
     public void decisionPerLayer(Scheduled s, Blackhole bh) {
-        int a = s.random.nextInt(EXPERTS), b = (a + 1 + s.random.nextInt(EXPERTS - 1)) % EXPERTS;
-        s.chosen[0] = a;
-        s.chosen[1] = b;
-        bh.consume(s.scheduler.demand(s.token, s.layer, s.chosen, TOP_K, s.slots));
-        int horizon = Math.min(s.horizon, LAYERS - 1 - s.layer);
-        if (horizon > 0) {
-            s.predictions.reset(s.token, s.layer, horizon);
-            for (int d = 1; d <= horizon; d++) {
-                for (int e = 0; e < EXPERTS; e++) s.predictions.set(d, e, (float) s.random.nextDouble());
-            }
-            s.scheduler.speculate(s.predictions);
-        }
-        if (++s.layer == LAYERS) {
-            s.layer = 0;
-            s.token++;
-        }
+        s.route();
+        bh.consume(s.demand());
+        s.afterDemandAndSpeculate();
+    }
+
+    /** demand alone: the host's part of the path from a layer's router to its demand copies. */
+    @Benchmark
+    public int demandPerLayer(DemandOnly s) {
+        return s.demand();
     }
 }
