@@ -43,11 +43,11 @@ public final class PolicyBench {
      * @param prefetchesUsed        prefetches used, summed over rounds
      * @param sameTokens            whether every prompt produced the all-resident tokens in every round
      * @param rounds                the measurements of each round, in round order
-     * @param staging               the staged copies (zeros for the policies without)
+     * @param checks                what a lookahead policy measured of itself ({@link SelfChecks#NONE} for the others)
      */
     public record Row(String policy, double decodeTokensPerSecond, double hitRate, double stallMsPerToken,
                       double copiedMiBPerToken, long prefetchesIssued, long prefetchesUsed, boolean sameTokens,
-                      List<RoundSample> rounds, Staging staging) {
+                      List<RoundSample> rounds, SelfChecks checks) {
         public Row {
             rounds = List.copyOf(rounds);
             if (rounds.isEmpty()) throw new IllegalArgumentException("a row needs at least one round");
@@ -58,7 +58,7 @@ public final class PolicyBench {
                    double copiedMiBPerToken, long prefetchesIssued, long prefetchesUsed, boolean sameTokens) {
             this(policy, decodeTokensPerSecond, hitRate, stallMsPerToken, copiedMiBPerToken, prefetchesIssued,
                     prefetchesUsed, sameTokens, List.of(new RoundSample(decodeTokensPerSecond, copiedMiBPerToken)),
-                    Staging.NONE);
+                    SelfChecks.NONE);
         }
 
         double[] roundTokensPerSecond() {
@@ -67,24 +67,31 @@ public final class PolicyBench {
     }
 
     /**
+     * What a lookahead policy measured of itself, all rounds together ({@link #NONE} for the other policies).
+     *
+     * @param followed        the scheduler's lookups by the estimate eviction followed (shadow caches)
+     * @param staged          its staged copies
+     * @param recallNextLayer the heads' live recall@k at the next layer (NaN without heads)
+     * @param recallNextToken the same at the next token's same layer
+     */
+    public record SelfChecks(EvictionFollowed followed, Staged staged, double recallNextLayer, double recallNextToken) {
+        public static final SelfChecks NONE = new SelfChecks(EvictionFollowed.NONE, Staged.NONE, Double.NaN, Double.NaN);
+    }
+
+    /**
      * Staged copies of a row, all rounds together.
      *
      * @param demandMiBPerToken the bytes misses needed per token (a miss served from staged bytes counted whole): what
      *                          eviction alone costs, the copied bytes less the staged bytes no miss used
-     * @param started                experts whose staging started
-     * @param used                   misses served from a staging slot
-     * @param stagedMiBPerToken      bytes staged per token
-     * @param usedMiBPerToken        of those, the bytes that misses used
-     * @param untrustedShare         share of the scheduler's lookups made while eviction did not trust the predictions
-     * @param recurrenceShare        share made while eviction followed the routing recurrence alone
-     * @param bothShare              share made while it followed the heads and the recurrence together
-     * @param throttledShare         share of the staging windows not planned because staging was throttled
+     * @param started           experts whose staging started
+     * @param used              misses served from a staging slot
+     * @param stagedMiBPerToken bytes staged per token
+     * @param usedMiBPerToken   of those, the bytes that misses used
+     * @param throttledShare    share of the staging windows not planned because staging was throttled
      */
-    public record Staging(double demandMiBPerToken, long started, long used, double stagedMiBPerToken,
-                          double usedMiBPerToken, double untrustedShare, double recurrenceShare, double bothShare,
-                          double headsShare, double throttledShare, double recallNextLayer, double recallNextToken,
-                          double sharesKeptShare) {
-        public static final Staging NONE = new Staging(Double.NaN, 0, 0, 0, 0, 0, 0, 0, 0, 0, Double.NaN, Double.NaN, 0);
+    public record Staged(double demandMiBPerToken, long started, long used, double stagedMiBPerToken,
+                         double usedMiBPerToken, double throttledShare) {
+        public static final Staged NONE = new Staged(Double.NaN, 0, 0, 0, 0, 0);
     }
 
     /** What one round measured of a policy that the table compares round by round. */
@@ -232,7 +239,7 @@ public final class PolicyBench {
         double tps = Rounds.median(rounds.stream().mapToDouble(Measurement::tokensPerSecond).toArray());
         List<RoundSample> samples = rounds.stream()
                 .map(m -> new RoundSample(m.tokensPerSecond(), m.offloaded() ? m.copiedMiBPerToken() : 0)).toList();
-        if (!rounds.getFirst().offloaded()) return new Row(policy, tps, 1.0, 0, 0, 0, 0, same, samples, Staging.NONE);
+        if (!rounds.getFirst().offloaded()) return new Row(policy, tps, 1.0, 0, 0, 0, 0, same, samples, SelfChecks.NONE);
         long[] sum = new long[COUNTS];
         long decodeTokens = 0;
         for (Measurement m : rounds) {
@@ -241,16 +248,16 @@ public final class PolicyBench {
         }
         double stall = Rounds.median(rounds.stream().mapToDouble(m -> m.stallMillis() / m.decodeTokens()).toArray());
         double perToken = 1048576.0 * decodeTokens;
-        Staging staging = new Staging(sum[DEMAND_COPIED] / perToken, sum[STAGED_STARTED], sum[STAGED_USED],
+        Staged staged = new Staged(sum[DEMAND_COPIED] / perToken, sum[STAGED_STARTED], sum[STAGED_USED],
                 sum[STAGED_BYTES] / perToken, sum[STAGED_USED_BYTES] / perToken,
-                share(sum[UNTRUSTED_LOOKUPS], sum[SCHEDULED_LOOKUPS]), share(sum[RECURRENCE_LOOKUPS], sum[SCHEDULED_LOOKUPS]),
-                share(sum[BOTH_LOOKUPS], sum[SCHEDULED_LOOKUPS]), share(sum[HEADS_LOOKUPS], sum[SCHEDULED_LOOKUPS]),
-                share(sum[WINDOWS_THROTTLED], sum[WINDOWS_THROTTLED] + sum[WINDOWS_PLANNED]),
+                share(sum[WINDOWS_THROTTLED], sum[WINDOWS_THROTTLED] + sum[WINDOWS_PLANNED]));
+        EvictionFollowed followed = new EvictionFollowed(sum[SCHEDULED_LOOKUPS], sum[BOTH_LOOKUPS], sum[HEADS_LOOKUPS],
+                sum[RECURRENCE_LOOKUPS], sum[UNTRUSTED_LOOKUPS], sum[SHARES_KEPT_LOOKUPS]);
+        SelfChecks checks = new SelfChecks(followed, staged,
                 sum[HEADS_D1_SCORED] == 0 ? Double.NaN : sum[HEADS_D1_HITS] / (double) sum[HEADS_D1_SCORED],
-                sum[HEADS_NEXT_SCORED] == 0 ? Double.NaN : sum[HEADS_NEXT_HITS] / (double) sum[HEADS_NEXT_SCORED],
-                share(sum[SHARES_KEPT_LOOKUPS], sum[SCHEDULED_LOOKUPS]));
+                sum[HEADS_NEXT_SCORED] == 0 ? Double.NaN : sum[HEADS_NEXT_HITS] / (double) sum[HEADS_NEXT_SCORED]);
         return new Row(policy, tps, sum[LOOKUPS] == 0 ? 1 : sum[HITS] / (double) sum[LOOKUPS], stall,
-                sum[COPIED] / perToken, sum[PREFETCHES], sum[PREFETCHES_USED], same, samples, staging);
+                sum[COPIED] / perToken, sum[PREFETCHES], sum[PREFETCHES_USED], same, samples, checks);
     }
 
     /** Collects the routing of every token of a generation; keeps the decode ones (position >= prompt length). */
@@ -451,34 +458,34 @@ public final class PolicyBench {
                     + " the recurrence alone / LRU because every prediction evicted worse (shadow caches), share of"
                     + " staging windows skipped because too few staged bytes were used:");
             for (Row r : scheduled) {
-                Staging st = r.staging();
+                EvictionFollowed f = r.checks().followed();
                 sb.append(String.format(Locale.ROOT, " %s %.0f / %.0f / %.0f / %.0f %%, %.0f %%", r.policy(),
-                        100 * st.bothShare(), 100 * st.headsShare(), 100 * st.recurrenceShare(), 100 * st.untrustedShare(),
-                        100 * st.throttledShare()));
+                        100 * f.share(f.predictorAndRecurrence()), 100 * f.share(f.predictor()),
+                        100 * f.share(f.recurrence()), 100 * f.share(f.lru()), 100 * r.checks().staged().throttledShare()));
                 if (ResidencyPolicies.byName(r.policy()).placement() == ResidencyPolicy.Placement.GLOBAL_POOL) {
                     sb.append(String.format(Locale.ROOT, " (one pool: layer shares kept for %.0f %%)",
-                            100 * st.sharesKeptShare()));
+                            100 * f.share(f.sharesKept())));
                 }
             }
             sb.append("\nthe heads' live recall@k at the next layer / the next token's same layer (chance: top-k / experts):");
             for (Row r : scheduled) {
-                sb.append(String.format(Locale.ROOT, " %s %.2f / %.2f", r.policy(), r.staging().recallNextLayer(),
-                        r.staging().recallNextToken()));
+                sb.append(String.format(Locale.ROOT, " %s %.2f / %.2f", r.policy(), r.checks().recallNextLayer(),
+                        r.checks().recallNextToken()));
             }
             sb.append('\n');
         }
-        List<Row> staged = result.rows().stream().filter(r -> r.staging().started() > 0).toList();
+        List<Row> staged = result.rows().stream().filter(r -> r.checks().staged().started() > 0).toList();
         if (staged.isEmpty()) return sb.toString();
         sb.append("eviction alone (1 - the copies misses needed / lookups: a miss served from staged bytes counts as a"
                 + " copy, staged bytes no miss used do not) and the gap it closes:");
         for (Row r : staged) {
-            double h = c.effectiveHitRate(r.staging().demandMiBPerToken() * 1048576.0, result.expertBytes());
+            double h = c.effectiveHitRate(r.checks().staged().demandMiBPerToken() * 1048576.0, result.expertBytes());
             sb.append(String.format(Locale.ROOT, " %s %.3f (%s)", r.policy(), h, gapText(c, h)));
         }
         sb.append("\nstaged copies (background, into the staging slots): misses served / experts started, MiB staged per"
                 + " token (used by misses):");
         for (Row r : staged) {
-            Staging s = r.staging();
+            Staged s = r.checks().staged();
             sb.append(String.format(Locale.ROOT, " %s %d/%d, %.3f (%.3f)", r.policy(), s.used(), s.started(),
                     s.stagedMiBPerToken(), s.usedMiBPerToken()));
         }
