@@ -44,10 +44,12 @@ public final class PolicyBench {
      * @param sameTokens            whether every prompt produced the all-resident tokens in every round
      * @param rounds                the measurements of each round, in round order
      * @param checks                what a lookahead policy measured of itself ({@link SelfChecks#NONE} for the others)
+     * @param demandIssueMicros     mean host time from a decode layer's expert planning to its first demand copy call,
+     *                              over the layers that had one (NaN when none did)
      */
     public record Row(String policy, double decodeTokensPerSecond, double hitRate, double stallMsPerToken,
                       double copiedMiBPerToken, long prefetchesIssued, long prefetchesUsed, boolean sameTokens,
-                      List<RoundSample> rounds, SelfChecks checks) {
+                      List<RoundSample> rounds, SelfChecks checks, double demandIssueMicros) {
         public Row {
             rounds = List.copyOf(rounds);
             if (rounds.isEmpty()) throw new IllegalArgumentException("a row needs at least one round");
@@ -58,7 +60,7 @@ public final class PolicyBench {
                    double copiedMiBPerToken, long prefetchesIssued, long prefetchesUsed, boolean sameTokens) {
             this(policy, decodeTokensPerSecond, hitRate, stallMsPerToken, copiedMiBPerToken, prefetchesIssued,
                     prefetchesUsed, sameTokens, List.of(new RoundSample(decodeTokensPerSecond, copiedMiBPerToken)),
-                    SelfChecks.NONE);
+                    SelfChecks.NONE, Double.NaN);
         }
 
         double[] roundTokensPerSecond() {
@@ -239,7 +241,7 @@ public final class PolicyBench {
         double tps = Rounds.median(rounds.stream().mapToDouble(Measurement::tokensPerSecond).toArray());
         List<RoundSample> samples = rounds.stream()
                 .map(m -> new RoundSample(m.tokensPerSecond(), m.offloaded() ? m.copiedMiBPerToken() : 0)).toList();
-        if (!rounds.getFirst().offloaded()) return new Row(policy, tps, 1.0, 0, 0, 0, 0, same, samples, SelfChecks.NONE);
+        if (!rounds.getFirst().offloaded()) return new Row(policy, tps, 1.0, 0, 0, 0, 0, same, samples, SelfChecks.NONE, Double.NaN);
         long[] sum = new long[COUNTS];
         long decodeTokens = 0;
         for (Measurement m : rounds) {
@@ -257,7 +259,8 @@ public final class PolicyBench {
                 sum[HEADS_D1_SCORED] == 0 ? Double.NaN : sum[HEADS_D1_HITS] / (double) sum[HEADS_D1_SCORED],
                 sum[HEADS_NEXT_SCORED] == 0 ? Double.NaN : sum[HEADS_NEXT_HITS] / (double) sum[HEADS_NEXT_SCORED]);
         return new Row(policy, tps, sum[LOOKUPS] == 0 ? 1 : sum[HITS] / (double) sum[LOOKUPS], stall,
-                sum[COPIED] / perToken, sum[PREFETCHES], sum[PREFETCHES_USED], same, samples, checks);
+                sum[COPIED] / perToken, sum[PREFETCHES], sum[PREFETCHES_USED], same, samples, checks,
+                sum[DEMAND_ISSUE_LAYERS] == 0 ? Double.NaN : sum[DEMAND_ISSUE_NANOS] / 1e3 / sum[DEMAND_ISSUE_LAYERS]);
     }
 
     /** Collects the routing of every token of a generation; keeps the decode ones (position >= prompt length). */
@@ -383,7 +386,7 @@ public final class PolicyBench {
             STAGED_STARTED = 6, STAGED_USED = 7, STAGED_BYTES = 8, STAGED_USED_BYTES = 9, UNTRUSTED_LOOKUPS = 10,
             SCHEDULED_LOOKUPS = 11, WINDOWS_PLANNED = 12, WINDOWS_THROTTLED = 13, RECURRENCE_LOOKUPS = 14, BOTH_LOOKUPS = 15,
             HEADS_LOOKUPS = 16, HEADS_D1_HITS = 17, HEADS_D1_SCORED = 18, HEADS_NEXT_HITS = 19, HEADS_NEXT_SCORED = 20,
-            SHARES_KEPT_LOOKUPS = 21, COUNTS = 22;
+            SHARES_KEPT_LOOKUPS = 21, DEMAND_ISSUE_NANOS = 22, DEMAND_ISSUE_LAYERS = 23, COUNTS = 24;
 
     /** The counters at the indices above, so far (zeros when nothing is offloaded). */
     private static long[] countsOf(MoeModel model) {
@@ -396,6 +399,8 @@ public final class PolicyBench {
         c[PREFETCHES] = s.prefetchesIssued();
         c[PREFETCHES_USED] = s.prefetchesUsed();
         c[DEMAND_COPIED] = off.demandBytes();
+        c[DEMAND_ISSUE_NANOS] = off.demandIssueNanos();
+        c[DEMAND_ISSUE_LAYERS] = off.demandIssueLayers();
         EvictionFollowed f = off.evictionFollowed();
         c[UNTRUSTED_LOOKUPS] = f.lru();
         c[SCHEDULED_LOOKUPS] = f.lookups();
@@ -440,6 +445,13 @@ public final class PolicyBench {
                 if (r.policy().equals("all-resident")) continue;
                 sb.append(String.format(Locale.ROOT, " %s %.2f", r.policy(), result.timeOverBound(r)));
             }
+            sb.append('\n');
+        }
+        List<Row> issued = result.rows().stream().filter(r -> !Double.isNaN(r.demandIssueMicros())).toList();
+        if (!issued.isEmpty()) {
+            sb.append("host time from a layer's expert planning to its first demand copy call (mean over the decode layers"
+                    + " with one):");
+            for (Row r : issued) sb.append(String.format(Locale.ROOT, " %s %.1f us", r.policy(), r.demandIssueMicros()));
             sb.append('\n');
         }
         if (c == null) return sb.toString();

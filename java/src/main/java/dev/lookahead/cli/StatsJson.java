@@ -49,6 +49,10 @@ final class StatsJson {
             c.put("prefetches_wasted", s.prefetchesWasted());
             c.put("link_bytes", off.linkBytes());
             c.put("decode_stall_ms", off.stallMillis());
+            c.put("demand_issue_layers", off.demandIssueLayers()); // decode layers with a demand copy call
+            if (off.demandIssueLayers() > 0) { // the host's part of the router -> demand copy path in them
+                c.put("demand_issue_us_mean", off.demandIssueNanos() / 1e3 / off.demandIssueLayers());
+            }
             StagedPrefetch.Stats st = off.stagingStats();
             if (st != null) {
                 ObjectNode g = c.putObject("staging");

@@ -98,6 +98,11 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     private final List<Event[]> pendingPairs = new ArrayList<>();
     private double stallMillis;
     private long stalls;
+    // the host's part of the path from a decode layer's routing to its first demand copy
+    private long planningStart;          // System.nanoTime() at prepare
+    private boolean issuingDemand;       // in prepare, before its first demand copy call
+    private long demandIssueNanos;
+    private long demandIssueLayers;
     private long streamedCopies;
     private Timeline timeline; // null unless profiling
 
@@ -226,6 +231,20 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         return stallMillis;
     }
 
+    /**
+     * Host time from the start of a decode layer's expert planning to its first demand copy call, summed over the decode
+     * layers that had one, in ns: what the host adds to the path from a layer's router to its copies (the router's
+     * read-back and the host's wake-up before it are not included). See {@link #demandIssueLayers}.
+     */
+    public long demandIssueNanos() {
+        return demandIssueNanos;
+    }
+
+    /** The decode layers {@link #demandIssueNanos} sums over. */
+    public long demandIssueLayers() {
+        return demandIssueLayers;
+    }
+
     /** Experts streamed through the staging slots during prefill. */
     public long streamedCopies() {
         return streamedCopies;
@@ -250,6 +269,8 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
 
     @Override
     public int[] prepare(int layer, int[] experts, int count, long step, boolean prefill) {
+        planningStart = System.nanoTime();
+        issuingDemand = !prefill;
         pollCopies();
         currentLayer = layer;
         currentPrefill = prefill;
@@ -288,6 +309,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
             for (int i : later) order[ready++] = i;
             System.arraycopy(experts, 0, chosenNow, 0, count); // scored against the heads in speculate, off the copies' path
             chosenCount = count;
+            issuingDemand = false;
             return order;
         }
         for (int i = 0; i < count; i++) {
@@ -314,6 +336,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
             }
         }
         for (int i : later) order[ready++] = i;
+        issuingDemand = false;
         streamNext();
         return order;
     }
@@ -588,6 +611,11 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
             if (timeline != null) timeline.end(copy, Timeline.Span.SLOT_WAIT);
         }
         if (timeline != null) timeline.begin(copy, span, id.layer(), id.expert());
+        if (issuingDemand) {
+            demandIssueNanos += System.nanoTime() - planningStart;
+            demandIssueLayers++;
+            issuingDemand = false;
+        }
         copy.copyToDevice(src, slots.slice(memory * blobBytes + offset, bytes));
         if (!currentPrefill) decodeLinkBytes += bytes;
         if (timeline != null) timeline.end(copy, span);

@@ -53,9 +53,9 @@ class RoundsTest {
     @Test
     void tableShowsThePerRoundRatioMedianWithItsRange() {
         PolicyBench.Row mo = new PolicyBench.Row("mixtral-offloading", 25, 0.5, 1, 2, 0, 0, true,
-                List.of(new PolicyBench.RoundSample(5, 2), new PolicyBench.RoundSample(25, 2), new PolicyBench.RoundSample(30, 2)), PolicyBench.SelfChecks.NONE);
+                List.of(new PolicyBench.RoundSample(5, 2), new PolicyBench.RoundSample(25, 2), new PolicyBench.RoundSample(30, 2)), PolicyBench.SelfChecks.NONE, Double.NaN);
         PolicyBench.Row la = new PolicyBench.Row("lookahead", 20, 0.6, 1, 2, 10, 20, true,
-                List.of(new PolicyBench.RoundSample(10, 2), new PolicyBench.RoundSample(20, 2), new PolicyBench.RoundSample(30, 2)), PolicyBench.SelfChecks.NONE);
+                List.of(new PolicyBench.RoundSample(10, 2), new PolicyBench.RoundSample(20, 2), new PolicyBench.RoundSample(30, 2)), PolicyBench.SelfChecks.NONE, Double.NaN);
         String t = PolicyBench.table(List.of(mo, la), "mixtral-offloading");
         String row = t.lines().filter(l -> l.startsWith("lookahead")).findFirst().orElseThrow();
         assertTrue(row.contains("1.00x (0.80-2.00)"), t); // not 0.80x, the ratio of the medians

@@ -63,6 +63,13 @@ class StatsJsonTest {
         assertFalse(mo.has("staging"), "the baseline stages nothing");
         assertFalse(mo.has("scheduled_lookups"), "nor schedules");
         assertEquals(mo.get("bytes_copied").asLong(), mo.get("link_bytes").asLong(), "its copies are its admissions");
+        // every miss of the baseline is a copy: the layers that issued one lie between misses / top-k and misses
+        long misses = mo.get("lookups").asLong() - mo.get("hits").asLong();
+        long issuing = mo.get("demand_issue_layers").asLong();
+        assertTrue(misses > 0 && issuing >= (misses + TOP_K - 1) / TOP_K && issuing <= misses,
+                issuing + " layers issued demand copies for " + misses + " misses");
+        double issueMicros = mo.get("demand_issue_us_mean").asDouble();
+        assertTrue(issueMicros > 0 && issueMicros < 1e6, "host time to the first demand copy: " + issueMicros + " us");
 
         JsonNode la = checkExperts(generate("lookahead"));
         assertEquals(la.get("lookups").asLong(), la.get("scheduled_lookups").asLong(), "the scheduler sees every lookup");
