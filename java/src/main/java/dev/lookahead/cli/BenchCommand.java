@@ -10,10 +10,12 @@ import dev.lookahead.bindings.Device;
 import dev.lookahead.bindings.DeviceOptions;
 import dev.lookahead.engine.ForcedRouting;
 import dev.lookahead.engine.LinkProbe;
+import dev.lookahead.expert.ResidencyPolicies;
 import dev.lookahead.gate.LookaheadHeads;
 import dev.lookahead.model.Checkpoint;
 import dev.lookahead.model.ModelConfig;
 import dev.lookahead.quant.ExpertBlobLayout;
+import dev.lookahead.quant.QuantSpec;
 import dev.lookahead.quant.QuantizedCheckpoint;
 import dev.lookahead.sched.SchedulerConfig;
 import dev.lookahead.sched.StagedPrefetch;
@@ -119,6 +121,10 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         if (repeat < 1) throw new IllegalArgumentException("--repeat must be at least 1 round, got " + repeat);
+        // every argument is checked before the first model is quantized or run
+        for (String policy : policies) ResidencyPolicies.byName(policy);
+        for (int bits : expertBits) new QuantSpec(bits, expertGroup);
+        if (gpuMemory != null) ByteSize.parse(gpuMemory);
         // read once, up front: a bad file fails before anything is quantized
         prompts = promptsFile == null ? DemoCommand.PROMPTS : readPrompts(promptsFile);
         Path source = model != null ? model : DemoCommand.resolveDemoModel();

@@ -19,6 +19,7 @@ final class QuantizedModels {
 
     static Path ensure(Path source, int expertBits, int expertGroup) throws IOException {
         if (QuantizedCheckpoint.isQuantized(source)) return source;
+        QuantSpec experts = new QuantSpec(expertBits, expertGroup); // a bad width fails before anything is written
         Path home = Path.of(System.getProperty("lookahead.home", "."));
         String name = source.toAbsolutePath().normalize().getFileName() + "-e" + expertBits + "g" + expertGroup + "-a4g64";
         Path dir = home.resolve("target/quantized").resolve(name);
@@ -36,7 +37,7 @@ final class QuantizedModels {
         System.err.println("quantizing " + source + " (experts " + expertBits + "-bit g" + expertGroup
                 + ", attention 4-bit g64) into " + dir);
         CheckpointQuantizer.quantize(source, partial, new CheckpointQuantizer.Options(
-                new QuantSpec(expertBits, expertGroup), new QuantSpec(4, 64), null), ProgressBar.stderr());
+                experts, new QuantSpec(4, 64), null), ProgressBar.stderr());
         Files.writeString(partial.resolve(STAMP), stamp);
         deleteRecursively(dir);
         Files.move(partial, dir);

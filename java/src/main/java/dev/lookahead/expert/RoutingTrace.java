@@ -95,6 +95,7 @@ public final class RoutingTrace {
 
     /** Reads a JSONL trace file. */
     public static RoutingTrace read(Path file) throws IOException {
+        if (!Files.isRegularFile(file)) throw new java.io.FileNotFoundException("routing trace not found: " + file);
         try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
             return parse(file.toString(), in);
         }

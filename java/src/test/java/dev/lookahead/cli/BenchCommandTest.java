@@ -82,6 +82,26 @@ class BenchCommandTest {
         });
     }
 
+    /** A bad policy, width or budget anywhere in the lists fails at once: nothing is quantized or run first. */
+    @Test
+    void badArgumentsFailBeforeAnyWork() throws Exception {
+        Path model = tmp.resolve("m");
+        RandomCheckpoint.write(RandomCheckpoint.Spec.small(9).withLayers(2).withExperts(6, 2), model);
+        CliRunner.withHome(tmp, () -> {
+            String[][] cases = {
+                    {"--policies", "mixtral-offloading,nope", "unknown residency policy 'nope'"},
+                    {"--expert-bits", "4,5", "bits must be 2, 3 or 4, got 5"},
+                    {"--gpu-memory", "lots", "12GiB"}};
+            for (String[] c : cases) {
+                CliRunner.Run bad = CliRunner.run("bench", model.toString(), "-n", "2", "--expert-group", "32", c[0], c[1]);
+                assertTrue(bad.code() != 0 && bad.err().contains(c[2]), c[0] + " " + c[1] + ": " + bad.err());
+                assertTrue(!bad.err().contains("quantizing") && !bad.err().contains("bench mixtral-offloading"),
+                        "work started before the bad argument was seen: " + bad.err());
+                assertTrue(!java.nio.file.Files.exists(tmp.resolve("target/quantized")), "nothing quantized");
+            }
+        });
+    }
+
     @Test
     void sizesParseWithBinaryUnits() {
         assertEquals(12L << 30, ByteSize.parse("12GiB"));

@@ -245,6 +245,9 @@ class ReplayCommandTest {
         assertTrue(r.err().contains("bad.jsonl:2: bad JSON"), r.err());
         r = run("replay", dir.resolve("missing.jsonl").toString());
         assertEquals(1, r.code());
-        assertTrue(r.err().contains("missing.jsonl"), r.err());
+        assertTrue(r.err().contains("routing trace not found: ") && r.err().contains("missing.jsonl"), r.err());
+        r = run("replay", trace.toString(), "--policy", "lookahead", "--train-trace", dir.resolve("gone.jsonl").toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("routing trace not found: ") && r.err().contains("gone.jsonl"), r.err());
     }
 }
