@@ -136,6 +136,10 @@ public final class MoeModel implements AutoCloseable {
                         + config.maxPositionEmbeddings());
             }
             int chunk = Math.min(options.prefillChunk(), context);
+            if (offloaded && options.slotsPerLayer() > 0) { // a budget's slots are checked when the budget is known
+                OffloadedExperts.checkSlots(policy, config.numHiddenLayers(), config.numLocalExperts(),
+                        options.slotsPerLayer(), config.numExpertsPerTok());
+            }
             backend = Backend.load();
             StringBuilder reason = new StringBuilder();
             Device device = openDevice(backend, options, reason);

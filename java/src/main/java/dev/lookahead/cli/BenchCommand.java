@@ -10,7 +10,9 @@ import dev.lookahead.bindings.Device;
 import dev.lookahead.bindings.DeviceOptions;
 import dev.lookahead.engine.ForcedRouting;
 import dev.lookahead.engine.LinkProbe;
+import dev.lookahead.engine.OffloadedExperts;
 import dev.lookahead.expert.ResidencyPolicies;
+import dev.lookahead.expert.ResidencyPolicy;
 import dev.lookahead.gate.LookaheadHeads;
 import dev.lookahead.model.Checkpoint;
 import dev.lookahead.model.ModelConfig;
@@ -122,16 +124,23 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         if (repeat < 1) throw new IllegalArgumentException("--repeat must be at least 1 round, got " + repeat);
         // every argument is checked before the first model is quantized or run
-        for (String policy : policies) ResidencyPolicies.byName(policy);
         for (int bits : expertBits) new QuantSpec(bits, expertGroup);
         if (gpuMemory != null) ByteSize.parse(gpuMemory);
         // read once, up front: a bad file fails before anything is quantized
         prompts = promptsFile == null ? DemoCommand.PROMPTS : readPrompts(promptsFile);
         Path source = model != null ? model : DemoCommand.resolveDemoModel();
+        ModelConfig config = ModelConfig.read(source.resolve(Checkpoint.CONFIG));
+        for (String name : policies) {
+            ResidencyPolicy policy = ResidencyPolicies.byName(name);
+            if (slotsPerLayer > 0 && policy.placement() != ResidencyPolicy.Placement.ALL_RESIDENT) {
+                OffloadedExperts.checkSlots(policy, config.numHiddenLayers(), config.numLocalExperts(), slotsPerLayer,
+                        config.numExpertsPerTok());
+            }
+        }
         if (heads == null) heads = LookaheadHeads.defaultFile(source);
         BackendChoice choice = BackendChoice.parse(backend);
         if (routingFrom != null) {
-            routing = ForcedRouting.read(routingFrom, ModelConfig.read(source.resolve(Checkpoint.CONFIG)));
+            routing = ForcedRouting.read(routingFrom, config);
         }
         for (int bits : expertBits) {
             Path quantized = QuantizedModels.ensure(source, bits, expertGroup);

@@ -11,6 +11,7 @@ import dev.lookahead.expert.Expert;
 import dev.lookahead.expert.ExpertCache;
 import dev.lookahead.expert.ExpertId;
 import dev.lookahead.expert.ResidencyPolicy;
+import dev.lookahead.expert.SlotLayout;
 import dev.lookahead.expert.SlotState;
 import dev.lookahead.expert.EvictionPolicies;
 import dev.lookahead.quant.ExpertBlobLayout;
@@ -131,6 +132,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         SchedulerConfig config = tuning.applyTo(SchedulerConfig.defaults(blobBytes, qc.config().numExpertsPerTok()), blobBytes);
         PredictedNextUse estimator = scheduled ? new PredictedNextUse(layers, expertsPerLayer, config.farProbability(), config.recurrenceTokens()) : null;
         this.cache = policy.newCache(layers, expertsPerLayer, slotsPerLayer, blobBytes, estimator);
+        checkSlots(policy, layers, expertsPerLayer, slotsPerLayer, qc.config().numExpertsPerTok());
         this.gate = scheduled ? gate : null;
         this.scheduler = scheduled ? new SpeculativeScheduler(cache, estimator, this, config, expertsPerLayer) : null;
         this.predictions = scheduled ? new LayerPredictions(layers, expertsPerLayer, Math.max(1, layers - 1)) : null;
@@ -197,6 +199,20 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
                 ? new StagedPrefetch(layers, expertsPerLayer, STAGING_SLOTS, blobBytes, measureLink(), stagingConfig)
                 : null;
         this.bypass = staging != null && tuning.bypass();
+    }
+
+    /**
+     * Fails unless {@code policy}'s layout with {@code slotsPerLayer} can hold the {@code topK} experts a layer chooses
+     * (they must all be resident while it computes), naming the smallest -k; before anything is loaded, callers may
+     * check a given -k with it too.
+     */
+    public static void checkSlots(ResidencyPolicy policy, int layers, int experts, int slotsPerLayer, int topK) {
+        SlotLayout layout = policy.layout(layers, experts, slotsPerLayer);
+        if (layout.slotCount(0) < topK) {
+            throw new IllegalArgumentException("policy '" + policy.name() + "' with " + layout.describe() + " cannot hold"
+                    + " the " + topK + " experts each layer chooses per token: give at least -k " + topK
+                    + (layout instanceof SlotLayout.PerLayer ? " (or a pool policy: lru-global, lookahead-global)" : ""));
+        }
     }
 
     /** Bytes of one expert blob (one copy). */

@@ -91,7 +91,8 @@ class BenchCommandTest {
             String[][] cases = {
                     {"--policies", "mixtral-offloading,nope", "unknown residency policy 'nope'"},
                     {"--expert-bits", "4,5", "bits must be 2, 3 or 4, got 5"},
-                    {"--gpu-memory", "lots", "12GiB"}};
+                    {"--gpu-memory", "lots", "12GiB"},
+                    {"-k", "1", "cannot hold the 2 experts"}};
             for (String[] c : cases) {
                 CliRunner.Run bad = CliRunner.run("bench", model.toString(), "-n", "2", "--expert-group", "32", c[0], c[1]);
                 assertTrue(bad.code() != 0 && bad.err().contains(c[2]), c[0] + " " + c[1] + ": " + bad.err());

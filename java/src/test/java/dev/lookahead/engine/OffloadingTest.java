@@ -217,6 +217,17 @@ class OffloadingTest {
             assertTrue(fits.generate("the", GenerationOptions.defaults().withMaxTokens(2), t -> { }).tokenIds().size() > 0);
         }
 
+        // fewer slots per layer than the experts a layer chooses fails at load, not in the middle of a generation
+        for (String policy : new String[] {"mixtral-offloading", "lookahead"}) {
+            IllegalArgumentException oneSlot = assertThrows(IllegalArgumentException.class,
+                    () -> MoeModel.load(quantized, cpu(policy).withSlotsPerLayer(1)));
+            assertTrue(oneSlot.getMessage().contains("cannot hold the 2 experts") && oneSlot.getMessage().contains("-k 2"),
+                    oneSlot.getMessage());
+        }
+        try (MoeModel pool = MoeModel.load(quantized, cpu("lru-global").withSlotsPerLayer(1))) { // a pool of one per layer
+            assertTrue(pool.generate("the", GenerationOptions.defaults().withMaxTokens(3), t -> { }).tokenIds().size() > 0);
+        }
+
         IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class,
                 () -> MoeModel.load(quantized, cpu("fastest")));
         assertTrue(unknown.getMessage().contains("fastest"), unknown.getMessage());
