@@ -11,10 +11,12 @@ import dev.lookahead.bindings.AttentionShape;
 import dev.lookahead.bindings.ffi.LkStatus;
 import dev.lookahead.engine.ForcedRouting;
 import dev.lookahead.engine.ForwardPass;
+import dev.lookahead.engine.LiveHeadRecall;
 import dev.lookahead.engine.Generation;
 import dev.lookahead.engine.KvCache;
 import dev.lookahead.engine.DeviceGate;
 import dev.lookahead.engine.ExpertBudget;
+import dev.lookahead.expert.CacheStats;
 import dev.lookahead.gate.HeadLayout;
 import dev.lookahead.gate.LookaheadHeads;
 import dev.lookahead.gate.RoutingWeights;
@@ -321,6 +323,21 @@ public final class MoeModel implements AutoCloseable {
             @Override public String flush() { return decoder.finish(); }
         };
         return new Generation(forward, cache.capacity(), endTokens, text, ids, options, config.vocabSize(), forcedRouting);
+    }
+
+    /**
+     * What the offloaded experts did in the decode steps so far (cumulative since load); empty when every expert is
+     * resident.
+     */
+    public synchronized java.util.Optional<ExpertCacheStats> expertCacheStats() {
+        if (!(experts instanceof OffloadedExperts off)) return java.util.Optional.empty();
+        CacheStats s = off.stats();
+        LiveHeadRecall recall = off.headRecall();
+        int layers = config.numHiddenLayers();
+        return java.util.Optional.of(new ExpertCacheStats(policy.name(), off.layoutDescription(), s.lookups(), s.hits(),
+                s.bytesCopied(), off.linkBytes(), off.stallMillis(),
+                off.demandIssueLayers() == 0 ? Double.NaN : off.demandIssueNanos() / 1e3 / off.demandIssueLayers(),
+                recall == null ? Double.NaN : recall.recall(1), recall == null ? Double.NaN : recall.recall(layers)));
     }
 
     /** What went where: device memory for weights, KV cache, scratch and expert slots; host memory for experts. */

@@ -6,8 +6,6 @@ import dev.lookahead.api.GenerationResult;
 import dev.lookahead.api.LoadOptions;
 import dev.lookahead.api.MoeModel;
 import dev.lookahead.api.SamplingOptions;
-import dev.lookahead.engine.OffloadedExperts;
-import dev.lookahead.expert.CacheStats;
 import dev.lookahead.gate.LookaheadHeads;
 import dev.lookahead.model.RandomCheckpoint;
 import dev.lookahead.quant.QuantizedCheckpoint;
@@ -85,11 +83,7 @@ final class DemoCommand implements Callable<Integer> {
                 System.out.println();
                 System.out.println("  [" + r.timings() + "]");
             }
-            if (m.experts() instanceof OffloadedExperts off) {
-                CacheStats s = off.stats();
-                System.out.printf(Locale.ROOT, "%nexpert cache: %d lookups, hit rate %.3f, %s copied on demand%n",
-                        s.lookups(), s.hitRate(), ModelLoading.mib(s.bytesCopied()));
-            }
+            m.expertCacheStats().ifPresent(s -> System.out.println(System.lineSeparator() + s));
         }
         if (benchTokens > 0) {
             System.out.println();

@@ -48,6 +48,8 @@ class MoeModelReadmeExampleTest {
         String out = compileAndRun("offload-example", "OffloadExample", quantized);
         assertTrue(out.startsWith("device: weights ") && out.contains("expert slots"), "placement report first:\n" + out);
         assertTrue(Pattern.compile("prefill \\d+ tok").matcher(out).find(), "expected timings:\n" + out);
+        assertTrue(Pattern.compile("expert cache \\(lookahead, \\d+ slots/layer\\): \\d+ lookups, hit rate [01]\\.\\d{3}, .*"
+                + "heads' recall@k [01]\\.\\d\\d at the next layer").matcher(out).find(), "expected the cache's statistics:\n" + out);
     }
 
     /** Compiles the java block between README.md's {@code <!-- marker:start -->} and end markers, runs its main on {@code model}. */

@@ -1,6 +1,7 @@
 package dev.lookahead.engine;
 
 import dev.lookahead.api.BackendChoice;
+import dev.lookahead.api.ExpertCacheStats;
 import dev.lookahead.api.GenerationOptions;
 import dev.lookahead.api.GenerationResult;
 import dev.lookahead.api.LoadOptions;
@@ -91,6 +92,25 @@ class OffloadingTest {
                     "every decode step looks up top-2 experts in each of 3 layers");
             if (policy.equals("next-layer")) assertTrue(stats.prefetchesIssued() > 0, "next-layer prefetches");
             assertTrue(((OffloadedExperts) m.experts()).streamedCopies() > 0, "the prompt streams its missing experts");
+
+            // the API's view of the same counters
+            ExpertCacheStats api = m.expertCacheStats().orElseThrow();
+            assertEquals(policy, api.policy());
+            assertEquals(stats.lookups(), api.lookups());
+            assertEquals(stats.hitRate(), api.hitRate(), 1e-12);
+            assertEquals(stats.bytesCopied(), api.bytesCopied());
+            assertTrue(api.linkBytes() >= api.bytesCopied() && api.copyWaitMillis() >= 0, api.toString());
+            assertTrue(api.demandIssueMicros() > 0, "misses issued demand copies: " + api);
+            boolean heads = policy.startsWith("lookahead");
+            assertEquals(heads, !Double.isNaN(api.recallNextLayer()), "the heads' recall for the lookahead policies: " + api);
+            assertTrue(!heads || (api.recallNextLayer() >= 0 && api.recallNextLayer() <= 1), api.toString());
+        }
+    }
+
+    @Test
+    void allResidentHasNoExpertCacheStatistics() {
+        try (MoeModel m = MoeModel.load(quantized, cpu("all-resident"))) {
+            assertTrue(m.expertCacheStats().isEmpty());
         }
     }
 
