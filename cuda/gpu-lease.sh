@@ -6,7 +6,7 @@
 #   cuda/gpu-lease.sh run LOG_DIR [SECONDS]   # there, from the repository root; SECONDS (default 540) bounds it
 #
 # `run` phases; each step logs to LOG_DIR/<step>.log and a failing step does not stop the others:
-#   1 (alone)     env: GPU, driver, link, disks, commit; parity: lk_harness --a cuda --b cpu
+#   1 (alone)     env: GPU, driver, link, disks, the commit the carried build came from; parity: lk_harness --a cuda --b cpu
 #   2 (together)  compute-sanitizer memcheck / racecheck / synccheck / initcheck over that harness run and memcheck
 #                 over the fused-router test; engine-smoke: the demo model's `info` and 32 greedy tokens on CPU and
 #                 CUDA (texts compared, report only); mixtral-create: a random-weight checkpoint of Mixtral-8x7B's
@@ -16,7 +16,8 @@
 #                 cuda; qmatvec-dev: the development bench of the uniform decode matvec (and memcheck/racecheck over
 #                 its validation in phase 2); ncu-qmatvec4/2: Nsight Compute sections of one decode matvec (the
 #                 uniform kernel, which Mixtral's shapes run); sass: the 4-bit one's SASS;
-#                 mixtral-bench: the policies at Mixtral-8x7B shape, 4-bit experts, 4 slots per layer (LK_MIXTRAL_SLOTS), humaneval's
+#                 mixtral-bench: the policies at Mixtral-8x7B shape, 4-bit experts, 4 slots per layer (LK_MIXTRAL_SLOTS), in
+#                 LK_MIXTRAL_REPEAT rounds (default 1; order rotated, medians: steadier ratios for twice the time), humaneval's
 #                 routing replayed (docs/replay.md); LK_MIXTRAL_BITS="4 2" benches each width in turn (a width after
 #                 the first is created here: mixtral-create-2bit, mixtral-bench-2bit), LK_MIXTRAL_POLICIES picks the
 #                 policies; mixtral-ab (with LK_MIXTRAL_AB_FLAGS="--recurrence-tokens 0", say, and/or LK_MIXTRAL_AB_JAR=
@@ -62,6 +63,9 @@ prepare() {
     tar -C "$carry/stage" -cJf "$carry/runtime.tar.xz" jre native || return 1
     rm -rf "$carry/stage"
     cp "$root/java/target/lookahead.jar" "$carry/lookahead.jar"
+    # what was built: the device machine's copy of .git may be older than the tree it carries
+    { git -C "$root" rev-parse HEAD; git -C "$root" status --porcelain --untracked-files=no | sed 's/^/changed: /'; } \
+        > "$carry/BUILD" 2>/dev/null
     local traces=$root/../shared/traces/mixtral-8x7b
     # humaneval: held out from the tuning of the scheduler and the routing recurrence (gsm8k)
     if [ -f "$traces/humaneval.jsonl" ]; then
@@ -125,7 +129,7 @@ run() {
     export budget start summary
 
     # -------- phase 1: alone
-    step env 60 bash -c 'echo "commit: $(git -C "$root" rev-parse HEAD 2>/dev/null)"; date -u; uname -a
+    step env 60 bash -c 'echo "built from: $(head -1 "$carry/BUILD" 2>/dev/null) ($(grep -c "^changed: " "$carry/BUILD" 2>/dev/null) files changed against it)"; date -u; uname -a
         grep -m1 "model name" /proc/cpuinfo; nproc; free -g; df -h /tmp /dev/shm
         { nvidia-smi || [ "$LK_BACKEND" = cpu ]; } || exit 1
         nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.memory,pcie.link.gen.max,pcie.link.width.max,pcie.link.gen.current,pcie.link.width.current --format=csv
@@ -146,7 +150,7 @@ run() {
     export layers=${LK_MIXTRAL_LAYERS:-32} hidden=${LK_MIXTRAL_HIDDEN:-4096} \
         intermediate=${LK_MIXTRAL_INTERMEDIATE:-14336} vocab=${LK_MIXTRAL_VOCAB:-32000}
     local widths=(${LK_MIXTRAL_BITS:-4})
-    export bits=${widths[0]} slots=${LK_MIXTRAL_SLOTS:-4}
+    export bits=${widths[0]} slots=${LK_MIXTRAL_SLOTS:-4} repeat=${LK_MIXTRAL_REPEAT:-1}
     export policies=${LK_MIXTRAL_POLICIES:-all-resident,mixtral-offloading,next-layer,lru-global,lookahead,lookahead-global}
     local pids=()
     if [ "$LK_BACKEND" = cuda ]; then
@@ -218,14 +222,14 @@ run() {
         # the widths left share the time left, less a minute for bench-demo
         step "mixtral-bench$suffix" $(( ($(left) - reserve) / (${#widths[@]} - i) )) bash -c '$LK_JAVA bench "$work" \
             --backend $LK_BACKEND --expert-bits $bits -k $slots -n 64 --prompts "$out/mixtral-prompts.txt" \
-            --routing-from "$carry/traces/humaneval.jsonl" --policies $policies'
+            --routing-from "$carry/traces/humaneval.jsonl" --repeat $repeat --policies $policies'
         # LK_MIXTRAL_AB_FLAGS: mixtral-offloading and the lookahead policies again with these bench flags added, against
         # their own baseline (session 10: "--recurrence-tokens 0", "--recurrence-staging")
         if [ -n "${LK_MIXTRAL_AB_FLAGS:-}${LK_MIXTRAL_AB_JAR:-}" ]; then
             export LK_JAVA_AB=${LK_MIXTRAL_AB_JAR:+${LK_JAVA%-jar *}-jar $root/$LK_MIXTRAL_AB_JAR}
             step "mixtral-ab$suffix" $(( ($(left) - reserve) / (${#widths[@]} - i) )) bash -c 'echo "build: ${LK_JAVA_AB:-$LK_JAVA}" | sed "s/.* -jar //"; ${LK_JAVA_AB:-$LK_JAVA} bench "$work" \
                 --backend $LK_BACKEND --expert-bits $bits -k $slots -n 64 --prompts "$out/mixtral-prompts.txt" \
-                --routing-from "$carry/traces/humaneval.jsonl" $LK_MIXTRAL_AB_FLAGS \
+                --routing-from "$carry/traces/humaneval.jsonl" --repeat $repeat $LK_MIXTRAL_AB_FLAGS \
                 --policies mixtral-offloading,lookahead,lookahead-global'
         fi
         # where a token's time goes at this shape (attention, the routing read-back, experts, copy waits), all
