@@ -30,17 +30,10 @@ public record SpeculationSettings(int copiesInFlight, double minProbability, dou
         this(copiesInFlight, minProbability, targetRecall, -1);
     }
 
-    /** With the default staging throttle. */
-    public SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall, int horizon,
-                               boolean staged, double stagingMinProbability, boolean bypass, int recurrenceTokens) {
-        this(copiesInFlight, minProbability, targetRecall, horizon, staged, stagingMinProbability, bypass, recurrenceTokens,
-                Double.NaN);
-    }
-
     /** With the default routing recurrence. */
     public SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall, int horizon,
                                boolean staged, double stagingMinProbability, boolean bypass) {
-        this(copiesInFlight, minProbability, targetRecall, horizon, staged, stagingMinProbability, bypass, -1);
+        this(copiesInFlight, minProbability, targetRecall, horizon, staged, stagingMinProbability, bypass, -1, Double.NaN);
     }
 
     /** With the default staging and bypass. */

@@ -21,6 +21,7 @@ import dev.lookahead.quant.QuantizedCheckpoint;
 import dev.lookahead.reference.ReferenceMixtral;
 import dev.lookahead.sched.SchedulerConfig;
 import dev.lookahead.sched.SpeculationSettings;
+import dev.lookahead.sched.StagedPrefetch;
 import dev.lookahead.util.Progress;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -207,6 +208,13 @@ class OffloadingTest {
         assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, Double.NaN, Double.NaN, 0));
         assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, Double.NaN, Double.NaN, -1, true, 1.5, true));
         assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, Double.NaN, Double.NaN, -2));
+        assertThrows(IllegalArgumentException.class,
+                () -> new SpeculationSettings(1, Double.NaN, Double.NaN, -1, true, Double.NaN, true, -1, 1.5));
+        // the staging throttle's bar reaches the staging configuration; unset, the default's
+        assertEquals(0.0, new SpeculationSettings(-1, Double.NaN, Double.NaN, -1, true, Double.NaN, true, -1, 0.0)
+                .stagingConfig(1 << 20).minUsefulness());
+        assertEquals(StagedPrefetch.Config.defaults(1 << 20).minUsefulness(),
+                SpeculationSettings.DEFAULTS.stagingConfig(1 << 20).minUsefulness());
     }
 
     @Test
