@@ -138,6 +138,11 @@ final class AlignCommand implements Callable<Integer> {
         try (Checkpoint c = Checkpoint.open(model)) {
             routing = RoutingWeights.read(c);
         }
+        int topK = routing.config().numExpertsPerTok();
+        if (slotsPerLayer > 0 && slotsPerLayer < topK) { // before the model loads: its layers' choices must all fit
+            throw new IllegalArgumentException("--slots-per-layer " + slotsPerLayer + " cannot hold the " + topK
+                    + " experts each layer chooses per token: give at least " + topK);
+        }
         HeadLayout layout = new HeadLayout(routing.layers(), distance, longRange, HeadLayout.NextToken.parse(nextToken));
         ProgressBar bar = ProgressBar.stderr();
         CalibrationData data;

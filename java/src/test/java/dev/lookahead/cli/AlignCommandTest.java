@@ -123,6 +123,10 @@ class AlignCommandTest {
         CliRunner.Run plain = CliRunner.run(concat(new String[] {"align", model.toString(), "--gpu-memory", "1GiB"}, common));
         assertEquals(1, plain.code());
         assertTrue(plain.err().contains("is not a quantized checkpoint"), plain.err());
+        CliRunner.Run one = CliRunner.run(concat(new String[] {"align", quantized.toString(), "-k", "1"}, common));
+        assertEquals(1, one.code());
+        assertTrue(one.err().contains("--slots-per-layer 1 cannot hold the 2 experts") && !one.err().contains("policy"),
+                one.err());
     }
 
     private static String[] concat(String[] a, String[] b) {
