@@ -44,6 +44,26 @@ class CliTest {
         assertTrue(r.err().contains("backend: cpu"), r.err());
     }
 
+    /** info says whether the experts can be offloaded and which lookahead heads the model has, with their recall. */
+    @Test
+    void infoSaysWhatTheLookaheadPoliciesWouldRunWith() throws Exception {
+        Run r = run("info", model.toString(), "--backend", "cpu");
+        assertTrue(r.out().contains("experts:      not quantized") && r.out().contains("lookahead:    no heads file"), r.out());
+        Path demo = Path.of("..", "models", "demo");
+        String heads = InfoCommand.describeHeads(demo.resolve("lookahead-heads.safetensors"));
+        // the heads file's own alignment summary agrees with the report align wrote beside it
+        JsonNode report = new JsonMapper().readTree(demo.resolve("lookahead-heads.json").toFile()).get("by_distance");
+        JsonNode nextLayer = report.get(0), nextToken = null;
+        for (JsonNode d : report) if (nextToken == null && d.get("next_token").asBoolean()) nextToken = d;
+        String expected = String.format(java.util.Locale.ROOT, "27 heads (distances 1..3, 2 more from the first layers, next"
+                        + " token: two tokens); aligned, held-out recall@k (plug-and-play's): next layer %.2f (%.2f), next"
+                        + " token %.2f (%.2f)", nextLayer.get("after").get("recall_k").asDouble(),
+                nextLayer.get("before").get("recall_k").asDouble(), nextToken.get("after").get("recall_k").asDouble(),
+                nextToken.get("before").get("recall_k").asDouble());
+        assertEquals(expected, heads);
+        assertTrue(InfoCommand.describeHeads(tmp.resolve("none.safetensors")).startsWith("unreadable ("));
+    }
+
     @Test
     void generateStreamsTheRequestedTokens() {
         Run r = run("generate", model.toString(), "-p", "hello there", "-n", "8", "--backend", "cpu");
