@@ -70,6 +70,9 @@ final class BackendOptions {
             case "bf16" -> DType.BF16;
             default -> throw new IllegalArgumentException("--kv-cache must be f32, f16 or bf16, got " + kvCache);
         };
+        if (linkGbps < 0 || !Double.isFinite(linkGbps)) {
+            throw new IllegalArgumentException("--link-gbps must be >= 0 (0: no emulated link), got " + linkGbps);
+        }
         return LoadOptions.defaults().withBackend(BackendChoice.parse(backend)).withThreads(threads)
                 .withContextLength(context).withKvCacheType(kv).withPolicy(policy)
                 .withDeviceMemory(gpuMemory == null ? 0 : ByteSize.parse(gpuMemory)).withSlotsPerLayer(slotsPerLayer)

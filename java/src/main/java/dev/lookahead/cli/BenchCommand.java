@@ -123,6 +123,10 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         if (repeat < 1) throw new IllegalArgumentException("--repeat must be at least 1 round, got " + repeat);
+        if (tokens < 1) throw new IllegalArgumentException("--tokens (-n) must be at least 1, got " + tokens);
+        if (linkGbps < 0 || !Double.isFinite(linkGbps)) {
+            throw new IllegalArgumentException("--link-gbps must be >= 0 (0: calibrated), got " + linkGbps);
+        }
         // every argument is checked before the first model is quantized or run
         for (int bits : expertBits) new QuantSpec(bits, expertGroup);
         if (gpuMemory != null) ByteSize.parse(gpuMemory);

@@ -51,6 +51,8 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens (-n) must be at least 1, got " + maxTokens);
+        if (benchTokens < 0) throw new IllegalArgumentException("--bench-tokens must be >= 0 (0: no bench), got " + benchTokens);
         Path dir = model != null ? model : resolveDemoModel();
         Path quantized = QuantizedModels.ensure(dir, 4, 64);
         int experts, slots;

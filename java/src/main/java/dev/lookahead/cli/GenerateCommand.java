@@ -1,5 +1,6 @@
 package dev.lookahead.cli;
 
+import dev.lookahead.api.GenerationOptions;
 import dev.lookahead.api.GenerationResult;
 import dev.lookahead.api.MoeModel;
 import dev.lookahead.engine.ForcedRouting;
@@ -72,6 +73,7 @@ final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--routing-problem chooses a problem of the --routing-from trace; give the trace");
         }
         String text = prompt.text != null ? prompt.text : Files.readString(prompt.file, StandardCharsets.UTF_8);
+        GenerationOptions options = sampling.toOptions(chat).withRoutingProblem(routingProblem); // checked before loading
         try (MoeModel m = ModelLoading.load(model, backend.toLoadOptions(model).withRoutingFrom(routingFrom), System.err);
              RoutingTraceWriter trace = traceRouting == null ? null : new RoutingTraceWriter(traceRouting, "generate")) {
             m.setProfilerRanges(nvtx);
@@ -88,7 +90,7 @@ final class GenerateCommand implements Callable<Integer> {
             if (!chat) {
                 System.out.print(text);
             }
-            GenerationResult r = m.generate(text, sampling.toOptions(chat).withRoutingProblem(routingProblem), token -> {
+            GenerationResult r = m.generate(text, options, token -> {
                 System.out.print(token.text());
                 System.out.flush();
             });

@@ -31,6 +31,7 @@ final class SamplingFlags {
     List<String> stops = new ArrayList<>();
 
     GenerationOptions toOptions(boolean chat) {
+        if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens (-n) must be at least 1, got " + maxTokens);
         SamplingOptions sampling = new SamplingOptions(temperature, topK, topP, repetitionPenalty, seed);
         return new GenerationOptions(maxTokens, sampling, stops, chat);
     }

@@ -60,8 +60,9 @@ public final class SafetensorsFile implements AutoCloseable {
             readFully(ch, lenBuf, 0, path);
             long headerLength = lenBuf.flip().getLong();
             if (headerLength < 0 || headerLength > MAX_HEADER_BYTES) {
-                throw new CheckpointException(path, null, "header length " + Long.toUnsignedString(headerLength)
-                        + " exceeds the limit of " + MAX_HEADER_BYTES + " bytes");
+                throw new CheckpointException(path, null, "not a safetensors file: its first 8 bytes give a header length"
+                        + " of " + Long.toUnsignedString(headerLength) + ", which exceeds the limit of " + MAX_HEADER_BYTES
+                        + " bytes");
             }
             if (headerLength > size - 8) {
                 throw new CheckpointException(path, null, "truncated: header length " + headerLength

@@ -126,5 +126,18 @@ class CliTest {
         Run badBackend = run("info", model.toString(), "--backend", "tpu");
         assertEquals(1, badBackend.code());
         assertTrue(badBackend.err().contains("unknown backend 'tpu'"), badBackend.err());
+        // flags are named as the user typed them, and checked before anything is loaded or printed
+        String[][] cases = {
+                {"generate", "-n", "0", "--max-tokens (-n) must be at least 1, got 0"},
+                {"generate", "--link-gbps", "-1", "--link-gbps must be >= 0"},
+                {"bench", "-n", "0", "--tokens (-n) must be at least 1, got 0"},
+                {"bench", "--link-gbps", "-1", "--link-gbps must be >= 0"}};
+        for (String[] c : cases) {
+            Run bad = run(c[0], model.toString(), "-p", "hello", c[1], c[2], "--backend", "cpu");
+            if (c[0].equals("bench")) bad = run(c[0], model.toString(), c[1], c[2], "--backend", "cpu");
+            assertEquals(1, bad.code(), String.join(" ", c) + ": " + bad.err());
+            assertTrue(bad.err().contains(c[3]) && bad.out().isEmpty() && !bad.err().contains("loading"),
+                    String.join(" ", c) + ": " + bad.out() + bad.err());
+        }
     }
 }
