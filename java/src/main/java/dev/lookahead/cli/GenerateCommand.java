@@ -87,13 +87,14 @@ final class GenerateCommand implements Callable<Integer> {
                 trace.startProblem(0, m.encodePrompt(text, chat).length);
                 m.forwardPass().setRoutingListener(trace);
             }
-            if (!chat) {
-                System.out.print(text);
-            }
+            boolean[] echoed = {chat}; // the prompt is echoed with the first token, so that a rejected prompt prints nothing
             GenerationResult r = m.generate(text, options, token -> {
+                if (!echoed[0]) System.out.print(text);
+                echoed[0] = true;
                 System.out.print(token.text());
                 System.out.flush();
             });
+            if (!echoed[0]) System.out.print(text); // nothing was generated (an end token came first)
             System.out.println();
             System.err.println("[" + r.stopReason().name().toLowerCase(java.util.Locale.ROOT) + "] " + r.timings());
             if (m.experts() instanceof OffloadedExperts off && off.headRecall() != null) {

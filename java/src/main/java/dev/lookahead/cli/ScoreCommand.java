@@ -39,6 +39,7 @@ final class ScoreCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        if (!Files.isRegularFile(text)) throw new IllegalArgumentException("text file not found: " + text);
         String content = Files.readString(text, StandardCharsets.UTF_8);
         try (MoeModel m = ModelLoading.load(model, backend.toLoadOptions(model), System.err)) {
             int[] tokens = m.encodePrompt(content, false);

@@ -132,6 +132,12 @@ class CliTest {
                 {"generate", "--link-gbps", "-1", "--link-gbps must be >= 0"},
                 {"bench", "-n", "0", "--tokens (-n) must be at least 1, got 0"},
                 {"bench", "--link-gbps", "-1", "--link-gbps must be >= 0"}};
+        Run longPrompt = run("generate", model.toString(), "-p", "hello there ".repeat(40), "--context", "32", "--backend", "cpu");
+        assertEquals(1, longPrompt.code());
+        assertTrue(longPrompt.err().contains("shorten the prompt") && longPrompt.out().isEmpty(),
+                "a rejected prompt is not echoed: " + longPrompt.out() + longPrompt.err());
+        Run noText = run("score", model.toString(), "--text", tmp.resolve("gone.txt").toString(), "--backend", "cpu");
+        assertTrue(noText.code() == 1 && noText.err().contains("text file not found: "), noText.err());
         for (String[] c : cases) {
             Run bad = run(c[0], model.toString(), "-p", "hello", c[1], c[2], "--backend", "cpu");
             if (c[0].equals("bench")) bad = run(c[0], model.toString(), c[1], c[2], "--backend", "cpu");
