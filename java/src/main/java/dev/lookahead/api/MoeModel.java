@@ -73,6 +73,7 @@ public final class MoeModel implements AutoCloseable {
     private final DeviceGate gate;
     private final ForwardPass forward;
     private final ResidencyPolicy policy;
+    private boolean closed; // guarded by this
     private final String expertFormat;
     private final ForcedRouting forcedRouting; // null: the router decides
     private final Set<Integer> endTokens;
@@ -300,6 +301,7 @@ public final class MoeModel implements AutoCloseable {
 
     /** Generates a continuation, handing each token to {@code listener} as it is produced. */
     public synchronized GenerationResult generate(String prompt, GenerationOptions options, Consumer<GeneratedToken> listener) {
+        java.util.Objects.requireNonNull(listener, "listener");
         return newGeneration(prompt, options).run(listener);
     }
 
@@ -316,6 +318,9 @@ public final class MoeModel implements AutoCloseable {
     }
 
     private Generation newGeneration(String prompt, GenerationOptions options) {
+        java.util.Objects.requireNonNull(prompt, "prompt");
+        java.util.Objects.requireNonNull(options, "options");
+        if (closed) throw new IllegalStateException("the model " + directory + " is closed");
         int[] ids = encodePrompt(prompt, options.chat());
         StreamDecoder decoder = tokenizer.streamDecoder(true);
         Generation.TextDecoder text = new Generation.TextDecoder() {
@@ -396,7 +401,10 @@ public final class MoeModel implements AutoCloseable {
     }
 
     @Override
+    /** Frees the device and host memory of the model; closing it again does nothing. */
     public synchronized void close() {
+        if (closed) return;
+        closed = true;
         try {
             forward.close();
         } finally {

@@ -279,6 +279,7 @@ public final class LookaheadHeads {
      * present, F32 [experts, hidden], finite; nothing else), without a model to compare with.
      */
     public static LookaheadHeads read(Path file) {
+        if (!java.nio.file.Files.isRegularFile(file)) throw new HeadsFileException(file, null, "heads file not found");
         try (SafetensorsFile f = SafetensorsFile.open(file)) {
             Map<String, String> meta = f.metadata();
             String format = meta.get(K_FORMAT);

@@ -94,6 +94,23 @@ class MoeModelTest {
     }
 
     @Test
+    void misuseGivesClearErrorsAndCloseMayBeRepeated() {
+        MoeModel m = MoeModel.load(model, CPU);
+        NullPointerException noPrompt = assertThrows(NullPointerException.class,
+                () -> m.generate(null, GenerationOptions.defaults(), t -> { }));
+        assertEquals("prompt", noPrompt.getMessage());
+        NullPointerException noListener = assertThrows(NullPointerException.class,
+                () -> m.generate("hi", GenerationOptions.defaults(), null));
+        assertEquals("listener", noListener.getMessage());
+        m.close();
+        m.close(); // a second close does nothing
+        IllegalStateException closed = assertThrows(IllegalStateException.class,
+                () -> m.generate("hi", GenerationOptions.defaults().withMaxTokens(2), t -> { }));
+        assertTrue(closed.getMessage().contains("is closed"), closed.getMessage());
+        assertThrows(IllegalStateException.class, () -> m.tokens("hi", GenerationOptions.defaults()));
+    }
+
+    @Test
     void aContextBeyondTheModelMaximumIsRejected() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> MoeModel.load(model, CPU.withContextLength(1 << 20)));
