@@ -214,6 +214,9 @@ class LookaheadHeadsTest {
         RandomCheckpoint.write(SPEC.withLayers(3), small);
         e = assertThrows(HeadsFileException.class, () -> LookaheadHeads.load(file, routingOf(small)));
         assertTrue(e.getMessage().contains("4 layers") && e.getMessage().contains("3 layers"), e.getMessage());
+        Path missing = tmp.resolve("missing.safetensors");
+        e = assertThrows(HeadsFileException.class, () -> LookaheadHeads.load(missing, routing));
+        assertTrue(e.getMessage().contains(missing.toString()) && e.getMessage().contains("heads file not found"), e.getMessage());
     }
 
     @Test
