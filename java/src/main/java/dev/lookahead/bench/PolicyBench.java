@@ -467,7 +467,7 @@ public final class PolicyBench {
         List<Row> scheduled = result.rows().stream().filter(r -> ResidencyPolicies.byName(r.policy()).scheduled()).toList();
         if (!scheduled.isEmpty()) {
             sb.append("self-checks: share of lookups evicted by the heads with the routing recurrence / the heads alone /"
-                    + " the recurrence alone / LRU because every prediction evicted worse (shadow caches), share of"
+                    + " the recurrence alone / recent uses because every prediction evicted worse than LRU (shadow caches), share of"
                     + " staging windows skipped because too few staged bytes were used:");
             for (Row r : scheduled) {
                 EvictionFollowed f = r.checks().followed();

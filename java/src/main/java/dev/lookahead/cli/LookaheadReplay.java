@@ -126,7 +126,7 @@ final class LookaheadReplay {
                 st.speculateCalls(), st.probes(), st.candidatesStale(), st.candidatesUnissued());
         EvictionFollowed f = x.followed();
         printf(out, "eviction followed (shadow caches; routing recurrence %s): predictor+recurrence %.0f %%, predictor %.0f %%,"
-                        + " recurrence %.0f %%, per-layer LRU %.0f %% of the lookups%s%n",
+                        + " recurrence %.0f %%, per-layer recent uses (no estimate beat LRU) %.0f %% of the lookups%s%n",
                 s.recurrenceTokens() == 0 ? "off" : s.recurrenceTokens() + " tokens", 100 * f.share(f.predictorAndRecurrence()),
                 100 * f.share(f.predictor()), 100 * f.share(f.recurrence()), 100 * f.share(f.lru()),
                 ResidencyPolicies.byName(chosen).placement() == ResidencyPolicy.Placement.GLOBAL_POOL ? String.format(java.util.Locale.ROOT,

@@ -71,7 +71,7 @@ final class StatsJson {
             EvictionFollowed f = off.evictionFollowed();
             if (f.lookups() > 0) {
                 c.put("scheduled_lookups", f.lookups());
-                c.put("untrusted_lookups", f.lru()); // evicted as per-layer LRU: the predictions evicted worse
+                c.put("untrusted_lookups", f.lru()); // evicted per layer by recent uses: the predictions evicted worse than LRU
                 c.put("recurrence_lookups", f.recurrence()); // by the routing recurrence alone
                 c.put("heads_and_recurrence_lookups", f.predictorAndRecurrence());
                 c.put("heads_lookups", f.predictor()); // by the heads alone

@@ -10,10 +10,12 @@ import java.util.function.IntPredicate;
  * for a given number of slots); with a predictor it is the lookahead gate's eviction. Ties (for example several
  * experts never needed again) go to the least recently used candidate, then to the lowest slot.
  *
- * <p>While the estimator is not {@link NextUseEstimator#informative() informative}, the victim is the one per-layer
- * LRU would evict, in any slot layout: the least recently used expert of the incoming expert's layer once that layer
- * holds its share of the slots (slots / layers), else of a layer holding more than its share. In one pool shared by
- * all layers that is Mixtral-offloading's eviction, not global LRU. While it asks to keep layer shares
+ * <p>While the estimator is not {@link NextUseEstimator#informative() informative}, the victim comes from the
+ * candidates per-layer eviction may take, in any slot layout: those of the incoming expert's layer once that layer
+ * holds its share of the slots (slots / layers), else of a layer holding more than its share. Among them it is the
+ * one its layer chose least lately ({@link NextUseEstimator#recentUses}), then the least recently used; without use
+ * counts it is the least recently used, which in one pool shared by all layers is Mixtral-offloading's eviction, not
+ * global LRU. While it asks to keep layer shares
  * ({@link NextUseEstimator#withinShare()}), the victim is the farthest predicted among those same candidates: in a
  * pool, per-layer eviction by the estimates.
  */
@@ -35,7 +37,7 @@ public final class FarthestNextUsePolicy extends RecencyTrackingPolicy {
 
     @Override
     public int chooseVictim(ExpertId incoming, long step, int[] candidates, int count, ExpertCache cache) {
-        if (!estimator.informative()) return leastRecentWithinShare(incoming, candidates, count, cache);
+        if (!estimator.informative()) return leastUsedWithinShare(incoming, step, candidates, count, cache);
         IntPredicate eligible = estimator.withinShare() ? withinShare(incoming, candidates, count, cache) : slot -> true;
         int victim = -1;
         long victimDistance = -1;
@@ -81,16 +83,20 @@ public final class FarthestNextUsePolicy extends RecencyTrackingPolicy {
         }
     }
 
-    /** Per-layer LRU's victim among the candidates (see the class comment). */
-    private int leastRecentWithinShare(ExpertId incoming, int[] candidates, int count, ExpertCache cache) {
-        return leastRecent(candidates, count, withinShare(incoming, candidates, count, cache));
-    }
-
-    private int leastRecent(int[] candidates, int count, IntPredicate eligible) {
+    /** The victim while the estimator is not informative: per layer, least used lately, then least recent. */
+    private int leastUsedWithinShare(ExpertId incoming, long step, int[] candidates, int count, ExpertCache cache) {
+        IntPredicate eligible = withinShare(incoming, candidates, count, cache);
         int victim = -1;
+        double victimUses = 0;
         for (int i = 0; i < count; i++) {
             int slot = candidates[i];
-            if (eligible.test(slot) && (victim < 0 || recency.olderThan(slot, victim))) victim = slot;
+            if (!eligible.test(slot)) continue;
+            double uses = estimator.recentUses(cache.occupant(slot), step);
+            boolean fewer = uses < victimUses, same = uses == victimUses || (Double.isNaN(uses) && Double.isNaN(victimUses));
+            if (victim < 0 || fewer || (same && recency.olderThan(slot, victim))) {
+                victim = slot;
+                victimUses = uses;
+            }
         }
         return victim;
     }

@@ -20,7 +20,7 @@ public interface NextUseEstimator {
 
     /**
      * Whether the estimates are worth following now. An estimator that measured itself evicting worse than LRU says
-     * no, and {@link FarthestNextUsePolicy} then evicts as per-layer LRU would.
+     * no, and {@link FarthestNextUsePolicy} then evicts per layer by {@link #recentUses} (or as per-layer LRU would).
      */
     default boolean informative() {
         return true;
@@ -33,5 +33,14 @@ public interface NextUseEstimator {
      */
     default boolean withinShare() {
         return false;
+    }
+
+    /**
+     * How much {@code id}'s layer chose it lately: a count of its choices, each weighted down by the tokens since.
+     * {@link FarthestNextUsePolicy} evicts by it (least used first, then least recent) while the estimator is not
+     * {@link #informative()}. NaN, the default, leaves that eviction to least recent use alone.
+     */
+    default double recentUses(ExpertId id, long step) {
+        return Double.NaN;
     }
 }

@@ -2,7 +2,8 @@ package dev.lookahead.sched;
 
 /**
  * Demand lookups by the estimate eviction followed when they were made ({@link EvictionTrust}): the predictor with the
- * routing recurrence, the predictor alone, the recurrence alone, or none (per-layer LRU); and, in one pool, those of
+ * routing recurrence, the predictor alone, the recurrence alone, or none (per-layer eviction by recent uses,
+ * {@code PredictedNextUse.recentUses}); and, in one pool, those of
  * the first three made while eviction kept each layer's share of the slots. The same counts serve replay, the bench
  * and the statistics JSON.
  */

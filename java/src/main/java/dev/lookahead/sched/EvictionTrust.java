@@ -20,7 +20,8 @@ import dev.lookahead.expert.SlotLayout;
  * nothing of that routing and evict worse than LRU; so may heads aligned on other text. The routing recurrence
  * ({@link RoutingRecurrence}) knows that routing whatever the heads know, so it is a candidate alone as well as with
  * the heads ({@link PredictedNextUse.Source}). While no candidate is followed, {@link PredictedNextUse} reports no
- * knowledge, the real cache evicts as per-layer LRU would ({@code FarthestNextUsePolicy}) and nothing is bypassed.
+ * knowledge, the real cache evicts per layer by recent uses (the least chosen lately; {@code FarthestNextUsePolicy})
+ * and nothing is bypassed.
  * Every shadow keeps running, so a candidate is followed again when it improves.
  *
  * <p>The shadows model eviction only: no copies in flight, no prefetches, no staging. Lookups are decided by the
@@ -68,7 +69,7 @@ final class EvictionTrust {
         lookupsFollowing = new long[candidates.length];
     }
 
-    /** The candidate to follow now, or -1 for none (per-layer LRU). */
+    /** The candidate to follow now, or -1 for none (per-layer eviction by recent uses). */
     int best() {
         return best;
     }

@@ -28,7 +28,8 @@ import java.util.Arrays;
  * {@link Source sources}: the predictor's estimates with the recurrence's (the nearer of the two), the predictor's
  * alone, or the recurrence's alone; {@link EvictionTrust} picks the one measured to evict best. While none of them
  * beats per-layer LRU, every distance is {@link #NEVER} and the estimator is not {@link #informative()}: the policy then
- * evicts as per-layer LRU would and the scheduler bypasses nothing ({@link #follow}). In one pool the followed source
+ * evicts per layer by {@link #recentUses} (how much each expert's layer chose it lately: least used first, then least
+ * recent) and the scheduler bypasses nothing ({@link #follow}). In one pool the followed source
  * may also ask eviction to keep each layer's share of the slots ({@link #withinShare()}).
  *
  * <p>Not thread-safe; fed by the {@link SpeculativeScheduler} on the decode thread.
@@ -44,6 +45,12 @@ public final class PredictedNextUse implements NextUseEstimator {
         RECURRENCE
     }
 
+    /**
+     * Weight lost per token by each choice in {@link #recentUses} (a half-life of ~140 tokens): tuned on gsm8k's
+     * routing in replay (0.005–0.1; docs/scheduler.md, section 4).
+     */
+    static final double USE_DECAY_PER_TOKEN = 0.005;
+
     private final int layers;
     private final int experts;
     private final float farProbability;
@@ -55,6 +62,8 @@ public final class PredictedNextUse implements NextUseEstimator {
     private final float[] twoTokenProbability;
     private final RoutingRecurrence recurrence; // null when off
     private final Source[] sources;
+    private final double[] uses;   // [layer * experts + expert]: its choices, weighted down by age, as of usedAt
+    private final long[] usedAt;   // the token of its last choice, -1 before one
     private Source followed;                     // null: none beats LRU
     private boolean withinShare;                 // eviction keeps each layer's share of a pool
 
@@ -87,6 +96,9 @@ public final class PredictedNextUse implements NextUseEstimator {
         Arrays.fill(targetStep, -1);
         Arrays.fill(nextTokenStep, -1);
         Arrays.fill(twoTokenStep, -1);
+        uses = new double[layers * experts];
+        usedAt = new long[layers * experts];
+        Arrays.fill(usedAt, -1);
         if (recurrenceTokens < 0) throw new IllegalArgumentException("recurrence tokens must be >= 0, got " + recurrenceTokens);
         recurrence = recurrenceTokens > 0 ? new RoutingRecurrence(layers, experts, recurrenceTokens) : null;
         sources = recurrence != null ? Source.values() : new Source[] {Source.PREDICTOR};
@@ -101,6 +113,25 @@ public final class PredictedNextUse implements NextUseEstimator {
     /** Layer {@code layer} of token {@code token} chose {@code chosen[0 .. count)} (for the recurrence), in decode order. */
     void observeRouting(long token, int layer, int[] chosen, int count) {
         if (recurrence != null) recurrence.observe(token, layer, chosen, count);
+        for (int j = 0; j < count; j++) {
+            int i = layer * experts + chosen[j];
+            uses[i] = decayedUses(i, token) + 1;
+            usedAt[i] = token;
+        }
+    }
+
+    /**
+     * The choices of {@code id} by its layer so far, each weighing e^(-{@link #USE_DECAY_PER_TOKEN} x its age in
+     * tokens): eviction's order while no estimate is followed (the least used goes first).
+     */
+    @Override
+    public double recentUses(ExpertId id, long step) {
+        int i = index(id);
+        return i < 0 ? 0 : decayedUses(i, step / layers);
+    }
+
+    private double decayedUses(int i, long token) {
+        return usedAt[i] < 0 ? 0 : uses[i] * Math.exp(-USE_DECAY_PER_TOKEN * (token - usedAt[i]));
     }
 
     /**

@@ -48,7 +48,8 @@ import java.util.Objects;
  * <h2>Trust</h2>
  * Eviction and bypass follow the predictions (the predictor's, the routing recurrence's, or both: whichever evicts
  * best) only while they are measured to beat per-layer LRU on this run's lookups ({@link EvictionTrust}, one shadow
- * cache per source and one LRU); otherwise the cache evicts as per-layer LRU would and nothing is bypassed. In one
+ * cache per source and one LRU); otherwise the cache evicts per layer by recent uses (the least chosen lately, then
+ * the least recent) and nothing is bypassed. In one
  * pool shared by all layers each source is a candidate twice: evicting the expert predicted farthest anywhere in the
  * pool, or the one predicted farthest where per-layer eviction would take it (the incoming expert's layer once it
  * holds its share of the slots, else a layer holding more: {@code NextUseEstimator.withinShare}); whichever shadow

@@ -114,7 +114,7 @@ class ReplayCommandTest {
         assertTrue(out.matches("(?s).*prediction recall@k by distance d: d1 0\\.\\d{3} d2 0\\.\\d{3}; all 0\\.\\d{3}.*"), out);
         assertTrue(out.contains("speculative copies: ") && out.contains("LRU -> belady gap closed: hit rate "), out);
         assertTrue(out.matches("(?s).*eviction followed \\(shadow caches; routing recurrence 8 tokens\\): predictor\\+recurrence"
-                + " \\d+ %, predictor \\d+ %, recurrence \\d+ %, per-layer LRU \\d+ % of the lookups.*"), out);
+                + " \\d+ %, predictor \\d+ %, recurrence \\d+ %, per-layer recent uses \\(no estimate beat LRU\\) \\d+ % of the lookups.*"), out);
         assertTrue(out.contains("WHAT-IF: oracle predictor of recall r"), out);
         long rows = out.lines().filter(l -> l.matches("^(0\\.80|1\\.00) +(default|p>=0\\.5|uncapped) +0\\.\\d{4} .*")).count();
         assertEquals(6, rows, out);
