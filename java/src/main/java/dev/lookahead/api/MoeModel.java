@@ -341,7 +341,7 @@ public final class MoeModel implements AutoCloseable {
         int layers = config.numHiddenLayers();
         return java.util.Optional.of(new ExpertCacheStats(policy.name(), off.layoutDescription(), s.lookups(), s.hits(),
                 s.bytesCopied(), off.linkBytes(), off.stallMillis(),
-                off.demandIssueLayers() == 0 ? Double.NaN : off.demandIssueNanos() / 1e3 / off.demandIssueLayers(),
+                off.meanDemandIssueMicros(),
                 recall == null ? Double.NaN : recall.recall(1), recall == null ? Double.NaN : recall.recall(layers)));
     }
 
@@ -400,8 +400,8 @@ public final class MoeModel implements AutoCloseable {
         return forward;
     }
 
-    @Override
     /** Frees the device and host memory of the model; closing it again does nothing. */
+    @Override
     public synchronized void close() {
         if (closed) return;
         closed = true;

@@ -402,7 +402,7 @@ public final class PolicyBench {
         c[DEMAND_ISSUE_NANOS] = off.demandIssueNanos();
         c[DEMAND_ISSUE_LAYERS] = off.demandIssueLayers();
         EvictionFollowed f = off.evictionFollowed();
-        c[UNTRUSTED_LOOKUPS] = f.lru();
+        c[UNTRUSTED_LOOKUPS] = f.untrusted();
         c[SCHEDULED_LOOKUPS] = f.lookups();
         c[RECURRENCE_LOOKUPS] = f.recurrence();
         c[BOTH_LOOKUPS] = f.predictorAndRecurrence();
@@ -473,7 +473,7 @@ public final class PolicyBench {
                 EvictionFollowed f = r.checks().followed();
                 sb.append(String.format(Locale.ROOT, " %s %.0f / %.0f / %.0f / %.0f %%, %.0f %%", r.policy(),
                         100 * f.share(f.predictorAndRecurrence()), 100 * f.share(f.predictor()),
-                        100 * f.share(f.recurrence()), 100 * f.share(f.lru()), 100 * r.checks().staged().throttledShare()));
+                        100 * f.share(f.recurrence()), 100 * f.share(f.untrusted()), 100 * r.checks().staged().throttledShare()));
                 if (ResidencyPolicies.byName(r.policy()).placement() == ResidencyPolicy.Placement.GLOBAL_POOL) {
                     sb.append(String.format(Locale.ROOT, " (one pool: layer shares kept for %.0f %%)",
                             100 * f.share(f.sharesKept())));

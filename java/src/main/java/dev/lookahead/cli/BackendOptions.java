@@ -52,7 +52,12 @@ final class BackendOptions {
     /** The options for loading {@code model}: a lookahead policy without --heads takes the model's own heads file. */
     LoadOptions toLoadOptions(java.nio.file.Path model) {
         LoadOptions o = toLoadOptions();
-        return o.headsFile() == null && isLookahead(policy) ? o.withHeadsFile(LookaheadHeads.defaultFile(model)) : o;
+        return isLookahead(policy) ? o.withHeadsFile(headsFor(model)) : o;
+    }
+
+    /** The heads the lookahead policies run for {@code model}: --heads, else the model's own file; null: plug-and-play. */
+    java.nio.file.Path headsFor(java.nio.file.Path model) {
+        return heads != null ? heads : LookaheadHeads.defaultFile(model);
     }
 
     private static boolean isLookahead(String policy) {

@@ -47,7 +47,7 @@ final class InfoCommand implements Callable<Integer> {
                     d.ccMajor(), d.ccMinor(), d.asyncCopyEngines());
             out.println("experts:      " + (m.expertFormat() != null ? m.expertFormat() + " quantized: can be offloaded"
                     + " (--policy lookahead --gpu-memory SIZE)" : "not quantized: `lookahead quantize` makes an offloadable copy"));
-            Path heads = backend.heads != null ? backend.heads : LookaheadHeads.defaultFile(model);
+            Path heads = backend.headsFor(model);
             out.println("lookahead:    " + (heads == null ? "no heads file: the lookahead policies run plug-and-play heads"
                     + " (`lookahead align` trains some)" : heads + ": " + describeHeads(heads)));
         }

@@ -128,7 +128,7 @@ final class LookaheadReplay {
         printf(out, "eviction followed (shadow caches; routing recurrence %s): predictor+recurrence %.0f %%, predictor %.0f %%,"
                         + " recurrence %.0f %%, per-layer recent uses (no estimate beat LRU) %.0f %% of the lookups%s%n",
                 s.recurrenceTokens() == 0 ? "off" : s.recurrenceTokens() + " tokens", 100 * f.share(f.predictorAndRecurrence()),
-                100 * f.share(f.predictor()), 100 * f.share(f.recurrence()), 100 * f.share(f.lru()),
+                100 * f.share(f.predictor()), 100 * f.share(f.recurrence()), 100 * f.share(f.untrusted()),
                 ResidencyPolicies.byName(chosen).placement() == ResidencyPolicy.Placement.GLOBAL_POOL ? String.format(java.util.Locale.ROOT,
                         "; in the pool, each layer's share of the slots kept for %.0f %%", 100 * f.share(f.sharesKept())) : "");
         printf(out, "LRU -> %s gap closed: hit rate %s (%.4f -> %.4f of %.4f; prefetched experts count as hits),"
@@ -190,7 +190,7 @@ final class LookaheadReplay {
         followed.put("predictor_and_recurrence", f.predictorAndRecurrence());
         followed.put("predictor", f.predictor());
         followed.put("recurrence", f.recurrence());
-        followed.put("lru", f.lru());
+        followed.put("lru", f.untrusted()); // no estimate beat LRU (the key dates from when eviction then was LRU)
         followed.put("layer_shares_kept", f.sharesKept());
         s.put("ceiling", ceiling.policy());
         s.put("gap_closed_hit_rate", gapClosed(lru.hitRate(), ceiling.hitRate(), mine.hitRate()));

@@ -51,7 +51,7 @@ final class StatsJson {
             c.put("decode_stall_ms", off.stallMillis());
             c.put("demand_issue_layers", off.demandIssueLayers()); // decode layers with a demand copy call
             if (off.demandIssueLayers() > 0) { // the host's part of the router -> demand copy path in them
-                c.put("demand_issue_us_mean", off.demandIssueNanos() / 1e3 / off.demandIssueLayers());
+                c.put("demand_issue_us_mean", off.meanDemandIssueMicros());
             }
             StagedPrefetch.Stats st = off.stagingStats();
             if (st != null) {
@@ -71,7 +71,7 @@ final class StatsJson {
             EvictionFollowed f = off.evictionFollowed();
             if (f.lookups() > 0) {
                 c.put("scheduled_lookups", f.lookups());
-                c.put("untrusted_lookups", f.lru()); // evicted per layer by recent uses: the predictions evicted worse than LRU
+                c.put("untrusted_lookups", f.untrusted()); // evicted per layer by recent uses: the predictions evicted worse than LRU
                 c.put("recurrence_lookups", f.recurrence()); // by the routing recurrence alone
                 c.put("heads_and_recurrence_lookups", f.predictorAndRecurrence());
                 c.put("heads_lookups", f.predictor()); // by the heads alone

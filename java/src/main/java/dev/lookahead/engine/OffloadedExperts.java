@@ -261,6 +261,11 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         return demandIssueLayers;
     }
 
+    /** {@link #demandIssueNanos} per layer that issued a demand copy, in microseconds; NaN before one did. */
+    public double meanDemandIssueMicros() {
+        return demandIssueLayers == 0 ? Double.NaN : demandIssueNanos / 1e3 / demandIssueLayers;
+    }
+
     /** Experts streamed through the staging slots during prefill. */
     public long streamedCopies() {
         return streamedCopies;

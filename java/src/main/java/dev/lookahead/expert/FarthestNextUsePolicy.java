@@ -15,9 +15,8 @@ import java.util.function.IntPredicate;
  * holds its share of the slots (slots / layers), else of a layer holding more than its share. Among them it is the
  * one its layer chose least lately ({@link NextUseEstimator#recentUses}), then the least recently used; without use
  * counts it is the least recently used, which in one pool shared by all layers is Mixtral-offloading's eviction, not
- * global LRU. While it asks to keep layer shares
- * ({@link NextUseEstimator#withinShare()}), the victim is the farthest predicted among those same candidates: in a
- * pool, per-layer eviction by the estimates.
+ * global LRU. While it asks to keep layer shares ({@link NextUseEstimator#withinShare()}), the victim is the farthest
+ * predicted among those same candidates: in a pool, per-layer eviction by the estimates.
  */
 public final class FarthestNextUsePolicy extends RecencyTrackingPolicy {
     private final String name;
@@ -92,8 +91,8 @@ public final class FarthestNextUsePolicy extends RecencyTrackingPolicy {
             int slot = candidates[i];
             if (!eligible.test(slot)) continue;
             double uses = estimator.recentUses(cache.occupant(slot), step);
-            boolean fewer = uses < victimUses, same = uses == victimUses || (Double.isNaN(uses) && Double.isNaN(victimUses));
-            if (victim < 0 || fewer || (same && recency.olderThan(slot, victim))) {
+            int c = Double.compare(uses, victimUses); // NaN (no counts) equals NaN: least recent decides
+            if (victim < 0 || c < 0 || (c == 0 && recency.olderThan(slot, victim))) {
                 victim = slot;
                 victimUses = uses;
             }

@@ -29,8 +29,8 @@ import java.util.Arrays;
  * alone, or the recurrence's alone; {@link EvictionTrust} picks the one measured to evict best. While none of them
  * beats per-layer LRU, every distance is {@link #NEVER} and the estimator is not {@link #informative()}: the policy then
  * evicts per layer by {@link #recentUses} (how much each expert's layer chose it lately: least used first, then least
- * recent) and the scheduler bypasses nothing ({@link #follow}). In one pool the followed source
- * may also ask eviction to keep each layer's share of the slots ({@link #withinShare()}).
+ * recent) and the scheduler bypasses nothing ({@link #follow}). In one pool the followed source may also ask eviction
+ * to keep each layer's share of the slots ({@link #withinShare()}).
  *
  * <p>Not thread-safe; fed by the {@link SpeculativeScheduler} on the decode thread.
  */

@@ -49,13 +49,12 @@ import java.util.Objects;
  * Eviction and bypass follow the predictions (the predictor's, the routing recurrence's, or both: whichever evicts
  * best) only while they are measured to beat per-layer LRU on this run's lookups ({@link EvictionTrust}, one shadow
  * cache per source and one LRU); otherwise the cache evicts per layer by recent uses (the least chosen lately, then
- * the least recent) and nothing is bypassed. In one
- * pool shared by all layers each source is a candidate twice: evicting the expert predicted farthest anywhere in the
- * pool, or the one predicted farthest where per-layer eviction would take it (the incoming expert's layer once it
- * holds its share of the slots, else a layer holding more: {@code NextUseEstimator.withinShare}); whichever shadow
- * hits most is followed. On real routing the pool alone
- * moved slots between layers on estimates too noisy for it and lost to per-layer eviction at 3-4 slots per layer;
- * the choice keeps the pool where it pays (docs/scheduler.md, section 4).
+ * the least recent) and nothing is bypassed. In one pool shared by all layers each source is a candidate twice:
+ * evicting the expert predicted farthest anywhere in the pool, or the one predicted farthest where per-layer eviction
+ * would take it (the incoming expert's layer once it holds its share of the slots, else a layer holding more:
+ * {@code NextUseEstimator.withinShare}); whichever shadow hits most is followed. On real routing the pool alone moved
+ * slots between layers on estimates too noisy for it and lost to per-layer eviction at 3-4 slots per layer; the
+ * choice keeps the pool where it pays (docs/scheduler.md, section 4).
  *
  * <h2>Throttling</h2>
  * Each speculative copy is resolved when its target layer runs: useful if that layer chose the expert, wasted if not
@@ -143,21 +142,8 @@ public final class SpeculativeScheduler {
         modes = cache.layout() instanceof SlotLayout.GlobalPool ? 2 : 1;
         NextUseEstimator[] candidates = new NextUseEstimator[n * modes];
         for (int i = 0; i < n; i++) {
-            PredictedNextUse.Source source = sources[i];
-            candidates[i] = (id, step) -> estimator.distance(source, id, step);
-            if (modes == 2) {
-                candidates[n + i] = new NextUseEstimator() {
-                    @Override
-                    public long nextUseDistance(ExpertId id, long step) {
-                        return estimator.distance(source, id, step);
-                    }
-
-                    @Override
-                    public boolean withinShare() {
-                        return true;
-                    }
-                };
-            }
+            candidates[i] = new SourceEstimate(estimator, sources[i], false);
+            if (modes == 2) candidates[n + i] = new SourceEstimate(estimator, sources[i], true);
         }
         trust = new EvictionTrust(cache.layout(), experts, ids, candidates);
         chosenIds = new ExpertId[experts];
@@ -542,5 +528,14 @@ public final class SpeculativeScheduler {
     private void addInFlight(int slot) {
         inFlight[inFlightCount++] = slot;
         inFlightBytes += expertBytes;
+    }
+
+    /** One source's estimates as a candidate of the eviction trust: evicting anywhere, or keeping layer shares. */
+    private record SourceEstimate(PredictedNextUse estimator, PredictedNextUse.Source source, boolean withinShare)
+            implements NextUseEstimator {
+        @Override
+        public long nextUseDistance(ExpertId id, long step) {
+            return estimator.distance(source, id, step);
+        }
     }
 }
