@@ -26,9 +26,13 @@ final class QuantizedModels {
         String stamp = stampOf(source);
         if (Files.isDirectory(dir) && QuantizedCheckpoint.isQuantized(dir)) {
             Path stampFile = dir.resolve(STAMP);
-            if (Files.isRegularFile(stampFile) && Files.readString(stampFile).equals(stamp)) return dir;
-            System.err.println("the cached quantized copy " + dir + " was made from other files than " + source
-                    + " has now: quantizing again");
+            boolean sameSource = Files.isRegularFile(stampFile) && Files.readString(stampFile).equals(stamp);
+            String missing = sameSource ? missingCopies(source, dir) : null;
+            if (sameSource && missing == null) return dir;
+            System.err.println(sameSource
+                    ? "the cached quantized copy " + dir + " lacks " + missing + " (made by an older version): quantizing again"
+                    : "the cached quantized copy " + dir + " was made from other files than " + source
+                            + " has now: quantizing again");
         }
         // write next to it and move into place, so an interrupted run never leaves a half model behind
         Path partial = dir.resolveSibling(name + ".partial");
@@ -42,6 +46,17 @@ final class QuantizedModels {
         deleteRecursively(dir);
         Files.move(partial, dir);
         return dir;
+    }
+
+    /**
+     * A file the quantizer copies (tokenizer, lookahead heads) that the source has and the copy lacks, or null: a copy
+     * made before the quantizer copied it has the same stamp.
+     */
+    private static String missingCopies(Path source, Path copy) {
+        for (String name : CheckpointQuantizer.COPIED_FILES) {
+            if (Files.isRegularFile(source.resolve(name)) && !Files.isRegularFile(copy.resolve(name))) return name;
+        }
+        return null;
     }
 
     /** The stamp file in a quantized copy: its source's files when it was made. */

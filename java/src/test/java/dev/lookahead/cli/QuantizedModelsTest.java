@@ -41,4 +41,18 @@ class QuantizedModelsTest {
             assertFalse(Arrays.equals(first, Files.readAllBytes(weights)), "a changed source is quantized again");
         });
     }
+
+    @Test
+    void aCachedCopyWithoutAFileTheQuantizerCopiesIsMadeAgain() throws Exception {
+        Path source = tmp.resolve("m");
+        RandomCheckpoint.write(RandomCheckpoint.Spec.small(3).withLayers(2).withExperts(4, 2), source);
+        CliRunner.withHome(tmp, () -> {
+            Path q = QuantizedModels.ensure(source, 4, 32);
+            assertTrue(Files.isRegularFile(q.resolve("tokenizer.json")));
+            // a copy made by a version whose quantizer did not copy this file: same stamp, file absent
+            Files.delete(q.resolve("tokenizer.json"));
+            assertEquals(q, QuantizedModels.ensure(source, 4, 32));
+            assertTrue(Files.isRegularFile(q.resolve("tokenizer.json")), "the copy is made again, with the file");
+        });
+    }
 }
