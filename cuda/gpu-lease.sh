@@ -16,7 +16,8 @@
 #                 cuda; qmatvec-dev: the development bench of the uniform decode matvec (and memcheck/racecheck over
 #                 its validation in phase 2); ncu-qmatvec4/2: Nsight Compute sections of one decode matvec (the
 #                 uniform kernel, which Mixtral's shapes run); sass: the 4-bit one's SASS;
-#                 mixtral-bench: the policies at Mixtral-8x7B shape, 4-bit experts, 4 slots per layer (LK_MIXTRAL_SLOTS), in
+#                 mixtral-bench: the policies at Mixtral-8x7B shape, 4-bit experts, 4 slots per layer (LK_MIXTRAL_SLOTS; the
+#                 table also as LOG_DIR/mixtral-bench-<bits>bit.json, `bench --json`), in
 #                 LK_MIXTRAL_REPEAT rounds (default 1; order rotated, medians: steadier ratios for twice the time), humaneval's
 #                 routing replayed (docs/replay.md); LK_MIXTRAL_BITS="4 2" benches each width in turn (a width after
 #                 the first is created here: mixtral-create-2bit, mixtral-bench-2bit), LK_MIXTRAL_POLICIES picks the
@@ -222,7 +223,8 @@ run() {
         # the widths left share the time left, less a minute for bench-demo
         step "mixtral-bench$suffix" $(( ($(left) - reserve) / (${#widths[@]} - i) )) bash -c '$LK_JAVA bench "$work" \
             --backend $LK_BACKEND --expert-bits $bits -k $slots -n 64 --prompts "$out/mixtral-prompts.txt" \
-            --routing-from "$carry/traces/humaneval.jsonl" --repeat $repeat --policies $policies'
+            --routing-from "$carry/traces/humaneval.jsonl" --repeat $repeat --policies $policies \
+            --json "$out/mixtral-bench-${bits}bit.json"'
         # LK_MIXTRAL_AB_FLAGS: mixtral-offloading and the lookahead policies again with these bench flags added, against
         # their own baseline (session 10: "--recurrence-tokens 0", "--recurrence-staging")
         if [ -n "${LK_MIXTRAL_AB_FLAGS:-}${LK_MIXTRAL_AB_JAR:-}" ]; then
@@ -242,7 +244,8 @@ run() {
     rm -rf "$work"
     step bench-demo 90 bash -c '$LK_JAVA bench --backend $LK_BACKEND --expert-bits 4 -n 32 -k 4 \
         --prompts "$root/models/demo/bench-prompts.txt" \
-        --policies all-resident,mixtral-offloading,next-layer,lru-global,lookahead,lookahead-global'
+        --policies all-resident,mixtral-offloading,next-layer,lru-global,lookahead,lookahead-global \
+        --json "$out/bench-demo.json"'
 
     if grep -q "FAIL\|SKIPPED" "$summary"; then
         echo "gpu-lease: FAILED (see the logs)" >> "$summary"; cat "$summary"; return 1

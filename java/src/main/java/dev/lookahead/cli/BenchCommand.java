@@ -1,7 +1,12 @@
 package dev.lookahead.cli;
 
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.lookahead.api.BackendChoice;
 import dev.lookahead.api.LoadOptions;
+import dev.lookahead.bench.BenchJson;
 import dev.lookahead.bench.PolicyBench;
 import dev.lookahead.bindings.Backend;
 import dev.lookahead.bindings.BackendName;
@@ -28,6 +33,7 @@ import picocli.CommandLine.Parameters;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -105,6 +111,13 @@ final class BenchCommand implements Callable<Integer> {
 
     private ForcedRouting routing; // read once up front, so a bad trace fails before anything is quantized or loaded
 
+    @Option(names = "--json", paramLabel = "FILE", description = "also write every width's rows, ceilings and self-checks"
+            + " as JSON (rewritten after each width, so a failing width keeps the earlier ones)")
+    Path jsonFile;
+
+    private final JsonMapper json = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT).build();
+    private final ObjectNode report = json.createObjectNode();
+
     /** The non-blank lines of {@code file}. */
     static List<String> readPrompts(Path file) {
         if (!Files.isRegularFile(file)) throw new IllegalArgumentException("prompts file not found: " + file);
@@ -142,6 +155,14 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
         if (heads == null) heads = LookaheadHeads.defaultFile(source);
+        if (jsonFile != null) {
+            Path parent = jsonFile.toAbsolutePath().getParent();
+            if (parent != null && !Files.isDirectory(parent)) {
+                throw new IllegalArgumentException("--json: directory " + parent + " does not exist");
+            }
+            report.put("model", source.toString());
+            report.putArray("runs");
+        }
         BackendChoice choice = BackendChoice.parse(backend);
         if (routingFrom != null) {
             routing = ForcedRouting.read(routingFrom, config);
@@ -151,6 +172,17 @@ final class BenchCommand implements Callable<Integer> {
             run(quantized, choice);
         }
         return 0;
+    }
+
+    /** Through a file beside it, so that a reader never sees half a report. */
+    private void writeReport() {
+        Path partial = jsonFile.resolveSibling(jsonFile.getFileName() + ".partial");
+        try {
+            Files.writeString(partial, json.writeValueAsString(report));
+            Files.move(partial, jsonFile, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException("cannot write " + jsonFile, e);
+        }
     }
 
     /** Eight experts' worth of pinned copies, at least 64 MiB (small experts time the call, not the link). */
@@ -226,6 +258,22 @@ final class BenchCommand implements Callable<Integer> {
             result = result.withLinkBytesPerSecond(Math.max(overlapLinkBytesPerSecond, after.bytesPerSecond()));
         }
         System.out.print(PolicyBench.table(result, "mixtral-offloading"));
+        if (jsonFile != null) {
+            ObjectNode o = ((ArrayNode) report.get("runs")).addObject();
+            o.put("checkpoint", quantized.toString());
+            o.put("expert_format", format);
+            o.put("backend", base.backend().name().toLowerCase(Locale.ROOT));
+            if (gpuMemory != null) o.put("gpu_memory", gpuMemory);
+            else o.put("slots_per_layer", base.slotsPerLayer());
+            o.put("link", link);
+            o.put("link_emulated", choice != BackendChoice.CUDA);
+            o.put("prompts", prompts.size());
+            o.put("tokens_per_prompt", tokens);
+            o.put("heads", heads != null ? heads.toString() : "plug-and-play");
+            if (routingFrom != null) o.put("routing_from", routingFrom.toString());
+            BenchJson.fill(o, result, "mixtral-offloading");
+            writeReport();
+        }
         if (result.rows().stream().anyMatch(r -> !r.sameTokens())) {
             throw new IllegalStateException("a policy produced other tokens than all-resident: offloading must change speed only");
         }

@@ -59,9 +59,28 @@ class BenchCommandTest {
             Path prompts = tmp.resolve("prompts.txt");
             java.nio.file.Files.writeString(prompts, "the river ran\n");
             String[] policies = {"all-resident", "mixtral-offloading", "lookahead"};
+            Path report = tmp.resolve("bench.json");
             CliRunner.Run r = CliRunner.run("bench", model.toString(), "-n", "4", "-k", "3", "--expert-group", "32",
-                    "--policies", String.join(",", policies), "--prompts", prompts.toString(), "--repeat", "2");
+                    "--policies", String.join(",", policies), "--prompts", prompts.toString(), "--repeat", "2",
+                    "--json", report.toString());
             assertEquals(0, r.code(), r.err());
+            // the JSON report holds the table's rows, with each row's rounds
+            var runs = new com.fasterxml.jackson.databind.ObjectMapper().readTree(report.toFile()).get("runs");
+            assertEquals(1, runs.size());
+            var jsonRows = runs.get(0).get("rows");
+            assertEquals(policies.length, jsonRows.size());
+            for (int i = 0; i < policies.length; i++) {
+                var row = jsonRows.get(i);
+                assertEquals(policies[i], row.get("policy").asText());
+                assertTrue(row.get("same_tokens").asBoolean());
+                assertEquals(2, row.get("per_round").size());
+                assertTrue(row.get("decode_tokens_per_second").asDouble() > 0);
+                assertEquals(policies[i].equals("lookahead"), row.has("self_checks"), row.toString());
+            }
+            assertEquals(1.0, jsonRows.get(1).get("speedup").get("min").asDouble(), 1e-12); // m-o against itself
+            assertTrue(jsonRows.get(2).get("time_over_overlap_bound").asDouble() > 0, jsonRows.get(2).toString());
+            assertTrue(runs.get(0).get("link_emulated").asBoolean());
+            assertTrue(!java.nio.file.Files.exists(tmp.resolve("bench.json.partial")));
             assertTrue(r.out().contains("1 prompts x 4 tokens, greedy, median of 2 rounds, order rotated"), r.out());
             for (String policy : policies) {
                 // a table row: the policy, then its decode t/s ("lookahead heads: ..." is not one)
@@ -92,7 +111,8 @@ class BenchCommandTest {
                     {"--policies", "mixtral-offloading,nope", "unknown residency policy 'nope'"},
                     {"--expert-bits", "4,5", "bits must be 2, 3 or 4, got 5"},
                     {"--gpu-memory", "lots", "12GiB"},
-                    {"-k", "1", "cannot hold the 2 experts"}};
+                    {"-k", "1", "cannot hold the 2 experts"},
+                    {"--json", tmp.resolve("no/such/dir/b.json").toString(), "does not exist"}};
             for (String[] c : cases) {
                 CliRunner.Run bad = CliRunner.run("bench", model.toString(), "-n", "2", "--expert-group", "32", c[0], c[1]);
                 assertTrue(bad.code() != 0 && bad.err().contains(c[2]), c[0] + " " + c[1] + ": " + bad.err());
