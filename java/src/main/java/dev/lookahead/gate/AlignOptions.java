@@ -49,8 +49,4 @@ public record AlignOptions(int epochs, double lr, int batch, long seed, int pati
     public AlignOptions withPatience(int v) {
         return new AlignOptions(epochs, lr, batch, seed, v, holdout, validation);
     }
-
-    public AlignOptions withHoldout(double v) {
-        return new AlignOptions(epochs, lr, batch, seed, patience, v, validation);
-    }
 }

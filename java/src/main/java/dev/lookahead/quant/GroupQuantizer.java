@@ -79,11 +79,6 @@ public final class GroupQuantizer {
         return spec;
     }
 
-    /** The HQQ options, or null for min/max. */
-    public HqqOptions hqqOptions() {
-        return hqq;
-    }
-
     /** Quantizes a row-major [rows, cols] matrix. */
     public QuantizedMatrix quantize(float[] weights, int rows, int cols) {
         if (rows <= 0 || cols <= 0 || weights.length != (long) rows * cols) {

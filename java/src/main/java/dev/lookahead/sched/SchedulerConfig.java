@@ -98,18 +98,6 @@ public record SchedulerConfig(int horizon, long inFlightBudgetBytes, double minP
                 recallWindow, minSamples, target, throttledMin, farProbability, probeInterval, recurrenceTokens);
     }
 
-    /** With another recall window, minimum samples and probe interval. */
-    public SchedulerConfig withWindow(int window, int samples, int probe) {
-        return new SchedulerConfig(horizon, inFlightBudgetBytes, minProbability, distanceDiscount, maxPerTargetLayer,
-                window, samples, targetRecall, throttledMinProbability, farProbability, probe, recurrenceTokens);
-    }
-
-    /** With another far threshold for eviction. */
-    public SchedulerConfig withFarProbability(double far) {
-        return new SchedulerConfig(horizon, inFlightBudgetBytes, minProbability, distanceDiscount, maxPerTargetLayer,
-                recallWindow, minSamples, targetRecall, throttledMinProbability, far, probeInterval, recurrenceTokens);
-    }
-
     /** With at most {@code n} outstanding speculative copies per target layer (top-k of the model). */
     public SchedulerConfig withMaxPerTargetLayer(int n) {
         return new SchedulerConfig(horizon, inFlightBudgetBytes, minProbability, distanceDiscount, n,
