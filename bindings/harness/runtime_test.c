@@ -270,6 +270,17 @@ static void test_events(void) {
     OK(lk_event_elapsed_ms(e2, ev, &ms));
     EXPECT(ms <= -49, "reverse elapsed %.3f", ms);
 
+    /* Recorded on an idle stream, an event completes at once, stamped when it was recorded: 20 ms of host
+     * time apart, two such records are 20 ms apart. */
+    OK(lk_stream_synchronize(c));
+    OK(lk_event_record(ev, c));
+    OK(lk_event_query(ev));
+    sleep_ms(20);
+    OK(lk_event_record(e2, c));
+    OK(lk_event_query(e2));
+    OK(lk_event_elapsed_ms(ev, e2, &ms));
+    EXPECT(ms >= 19.9 && (relaxed_timing || ms < 200), "elapsed %.3f ms between records 20 ms apart", ms);
+
     /* Destroying an event with a record still pending is allowed. */
     lk_event* tmp;
     OK(lk_event_create(d, &tmp));
@@ -321,6 +332,16 @@ static void test_sticky_error(void) {
     EXPECT(atomic_load(&after) == 1, "the stream did not recover");
     OK(lk_event_record(ev, s));
     OK(lk_event_synchronize(ev));
+
+    /* An event recorded once the failed stream has gone idle reports its error too (recorded without waking
+     * the stream's thread: the error is still the stream's until a synchronize reports it). */
+    OK(lk_cpu_enqueue(s, fail_task, &f, sizeof f));
+    sleep_ms(50); /* s's thread runs the task and sleeps with the failure behind it */
+    OK(lk_event_record(ev, s));
+    EXPECT_ERROR(lk_event_query(ev), LK_ERR_DEVICE, "boom 42");
+    EXPECT_ERROR(lk_stream_synchronize(s), LK_ERR_DEVICE, "test task: boom 42");
+    OK(lk_event_record(ev, s));
+    OK(lk_event_query(ev));
 
     /* A task that fails without a message still yields one. */
     fail_args g = {LK_ERR_INTERNAL, 0};

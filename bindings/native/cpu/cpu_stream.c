@@ -411,13 +411,31 @@ lk_status lk_cpu_event_record(lk_event* event, lk_stream* stream) {
         free(m);
         return CPU_ERROR(LK_ERR_HOST_OUT_OF_MEMORY, "lk_event_record: out of host memory");
     }
-    m->refs = 2; /* the event and the task */
-    t->marker = m;
+    /* A stream whose thread sleeps with nothing queued has finished all its work (an emulated copy's thread
+     * sleeps until the copy's end on the link): the event completes now, as a GPU's would at once, without
+     * waking the thread for it. On a busy 2-core machine that wake is a context switch, and the staging
+     * records one on the idle copy stream at every decode layer. */
+    pthread_mutex_lock(&s->lock);
+    int idle = !s->head && s->sleeping && !s->stop;
+    if (idle) {
+        m->status = s->error;
+        copy_message(m->message, s->error != LK_OK ? s->error_message : "");
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (idle) {
+        free(t);
+        m->refs = 1; /* the event */
+        m->done = 1;
+        m->time_ns = cpu_now_ns();
+    } else {
+        m->refs = 2; /* the event and the task */
+        t->marker = m;
+    }
     pthread_mutex_lock(&dev->markers_lock);
     marker_unref(e->latest);
     e->latest = m;
     pthread_mutex_unlock(&dev->markers_lock);
-    push_task(s, t);
+    if (!idle) push_task(s, t);
     return LK_OK;
 }
 
