@@ -267,6 +267,7 @@ final class BenchCommand implements Callable<Integer> {
             else o.put("slots_per_layer", base.slotsPerLayer());
             o.put("link", link);
             o.put("link_emulated", choice != BackendChoice.CUDA);
+            if (choice != BackendChoice.CUDA) o.put("cpu_threads", threads); // 0: all cores
             o.put("prompts", prompts.size());
             o.put("tokens_per_prompt", tokens);
             o.put("heads", heads != null ? heads.toString() : "plug-and-play");
