@@ -518,7 +518,7 @@ public final class PolicyBench {
         for (Row r : rows) {
             String ratio;
             if (base == null) {
-                ratio = String.format(Locale.ROOT, vs, "NaNx");
+                ratio = String.format(Locale.ROOT, vs, "-"); // the baseline was not benched
             } else {
                 Rounds.Spread s = Rounds.Spread.of(Rounds.perRoundRatios(r.roundTokensPerSecond(), base.roundTokensPerSecond()));
                 ratio = spread
@@ -529,6 +529,7 @@ public final class PolicyBench {
                     r.decodeTokensPerSecond(), ratio, r.hitRate(), r.stallMsPerToken(),
                     r.copiedMiBPerToken(), r.prefetchesUsed() + "/" + r.prefetchesIssued(), r.sameTokens() ? "yes" : "NO"));
         }
+        if (base == null) sb.append("vs ").append(abbreviate(baseline)).append(": ").append(baseline).append(" was not benched\n");
         if (spread) {
             sb.append("decode t/s, vs ").append(abbreviate(baseline)).append(" (range over rounds) and stall: medians over"
                     + " rounds; hit rate, copied MiB/tok: all rounds together; prefetch u/i: summed over rounds\n");

@@ -66,5 +66,11 @@ class RoundsTest {
                 new PolicyBench.Row("lookahead", 10, 0.6, 1, 2, 10, 20, true)), "mixtral-offloading");
         assertTrue(one.lines().anyMatch(l -> l.startsWith("lookahead") && l.contains(" 2.00x ") && !l.contains("(")), one);
         assertTrue(!one.contains("rounds"), one);
+
+        // no baseline row: a dash and a line that says why, not NaNx
+        String alone = PolicyBench.table(List.of(new PolicyBench.Row("lookahead", 10, 0.6, 1, 2, 10, 20, true)),
+                "mixtral-offloading");
+        assertTrue(!alone.contains("NaN") && alone.contains("m-o: mixtral-offloading was not benched"), alone);
+        assertTrue(alone.lines().anyMatch(l -> l.startsWith("lookahead") && l.contains(" - ")), alone);
     }
 }
