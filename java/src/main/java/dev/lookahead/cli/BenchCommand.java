@@ -174,6 +174,26 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** Adds one width's run to the JSON report and rewrites the file. */
+    private void report(Path quantized, String format, LoadOptions base, String link, PolicyBench.Result result) {
+        ObjectNode o = ((ArrayNode) report.get("runs")).addObject();
+        o.put("checkpoint", quantized.toString());
+        o.put("expert_format", format);
+        o.put("backend", base.backend().name().toLowerCase(Locale.ROOT));
+        if (gpuMemory != null) o.put("gpu_memory", gpuMemory);
+        else o.put("slots_per_layer", base.slotsPerLayer());
+        o.put("link", link);
+        boolean emulated = base.backend() != BackendChoice.CUDA;
+        o.put("link_emulated", emulated);
+        if (emulated) o.put("cpu_threads", threads); // 0: all cores
+        o.put("prompts", prompts.size());
+        o.put("tokens_per_prompt", tokens);
+        o.put("heads", heads != null ? heads.toString() : "plug-and-play");
+        if (routingFrom != null) o.put("routing_from", routingFrom.toString());
+        BenchJson.fill(o, result, "mixtral-offloading");
+        writeReport();
+    }
+
     /** Through a file beside it, so that a reader never sees half a report. */
     private void writeReport() {
         Path partial = jsonFile.resolveSibling(jsonFile.getFileName() + ".partial");
@@ -258,23 +278,7 @@ final class BenchCommand implements Callable<Integer> {
             result = result.withLinkBytesPerSecond(Math.max(overlapLinkBytesPerSecond, after.bytesPerSecond()));
         }
         System.out.print(PolicyBench.table(result, "mixtral-offloading"));
-        if (jsonFile != null) {
-            ObjectNode o = ((ArrayNode) report.get("runs")).addObject();
-            o.put("checkpoint", quantized.toString());
-            o.put("expert_format", format);
-            o.put("backend", base.backend().name().toLowerCase(Locale.ROOT));
-            if (gpuMemory != null) o.put("gpu_memory", gpuMemory);
-            else o.put("slots_per_layer", base.slotsPerLayer());
-            o.put("link", link);
-            o.put("link_emulated", choice != BackendChoice.CUDA);
-            if (choice != BackendChoice.CUDA) o.put("cpu_threads", threads); // 0: all cores
-            o.put("prompts", prompts.size());
-            o.put("tokens_per_prompt", tokens);
-            o.put("heads", heads != null ? heads.toString() : "plug-and-play");
-            if (routingFrom != null) o.put("routing_from", routingFrom.toString());
-            BenchJson.fill(o, result, "mixtral-offloading");
-            writeReport();
-        }
+        if (jsonFile != null) report(quantized, format, base, link, result);
         if (result.rows().stream().anyMatch(r -> !r.sameTokens())) {
             throw new IllegalStateException("a policy produced other tokens than all-resident: offloading must change speed only");
         }
