@@ -174,6 +174,22 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
+    /**
+     * What the CPU backend's compute threads leave to the host: on a GPU machine the host plans copies on cores of its
+     * own, while here all-cores compute shares them with it (docs/results.md: the lookahead policies, which plan more,
+     * read 0.05–0.09x lower for it in session 12).
+     */
+    static String computeThreads(int threads, int cores) {
+        int used = threads > 0 ? threads : cores;
+        String line = "CPU backend: " + used + " compute thread" + (used == 1 ? "" : "s") + " on " + cores + " core"
+                + (cores == 1 ? "" : "s");
+        if (used >= cores && cores > 1) {
+            line += "; the host's planning and copies share them (on a GPU machine it has cores of its own: --threads "
+                    + (cores - 1) + " leaves it one)";
+        }
+        return line;
+    }
+
     /** Adds one width's run to the JSON report and rewrites the file. */
     private void report(Path quantized, String format, LoadOptions base, String link, PolicyBench.Result result) {
         ObjectNode o = ((ArrayNode) report.get("runs")).addObject();
@@ -249,6 +265,7 @@ final class BenchCommand implements Callable<Integer> {
                 base.backend().name().toLowerCase(Locale.ROOT), prompts.size(), tokens,
                 repeat > 1 ? ", median of " + repeat + " rounds, order rotated" : "");
         System.out.println(link);
+        if (choice != BackendChoice.CUDA) System.out.println(computeThreads(threads, Runtime.getRuntime().availableProcessors()));
         System.out.println("lookahead heads: " + (heads != null ? heads : "plug-and-play (each layer's router applied early)"));
         long blobBytes = layout.blobBytes();
         SchedulerConfig sc = base.scheduler().applyTo(SchedulerConfig.defaults(blobBytes, topK), blobBytes);

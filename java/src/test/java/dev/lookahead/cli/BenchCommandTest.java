@@ -124,6 +124,14 @@ class BenchCommandTest {
     }
 
     @Test
+    void theThreadLineSaysWhatComputeLeavesToTheHost() {
+        assertEquals("CPU backend: 2 compute threads on 2 cores; the host's planning and copies share them (on a GPU"
+                + " machine it has cores of its own: --threads 1 leaves it one)", BenchCommand.computeThreads(0, 2));
+        assertEquals("CPU backend: 1 compute thread on 2 cores", BenchCommand.computeThreads(1, 2));
+        assertEquals("CPU backend: 1 compute thread on 1 core", BenchCommand.computeThreads(0, 1));
+    }
+
+    @Test
     void sizesParseWithBinaryUnits() {
         assertEquals(12L << 30, ByteSize.parse("12GiB"));
         assertEquals(512L << 20, ByteSize.parse("512MiB"));
