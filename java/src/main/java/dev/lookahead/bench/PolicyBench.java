@@ -4,6 +4,7 @@ import dev.lookahead.api.GenerationOptions;
 import dev.lookahead.api.GenerationResult;
 import dev.lookahead.api.LoadOptions;
 import dev.lookahead.api.MoeModel;
+import dev.lookahead.engine.HeadOracle;
 import dev.lookahead.engine.OffloadedExperts;
 import dev.lookahead.expert.CacheStats;
 import dev.lookahead.expert.ResidencyPolicies;
@@ -137,6 +138,9 @@ public final class PolicyBench {
         }
     }
 
+    /** The oracle heads' seed: every policy and round draws the same mistakes in the same order of calls. */
+    private static final long ORACLE_SEED = 1;
+
     private PolicyBench() {
     }
 
@@ -151,7 +155,19 @@ public final class PolicyBench {
      */
     public static Result run(Path quantizedModel, List<String> policies, LoadOptions base, List<String> prompts,
                              int tokens, int repeat, Progress progress) {
+        return run(quantizedModel, policies, base, prompts, tokens, repeat, null, progress);
+    }
+
+    /**
+     * The same, with the lookahead heads replaced by an oracle of the replayed routing ({@link HeadOracle}, a what-if)
+     * when {@code oracle} is not null; the routing must then be replayed ({@link LoadOptions#routingFrom()}).
+     */
+    public static Result run(Path quantizedModel, List<String> policies, LoadOptions base, List<String> prompts,
+                             int tokens, int repeat, HeadOracle.Recalls oracle, Progress progress) {
         if (repeat < 1) throw new IllegalArgumentException("repeat must be >= 1 round, got " + repeat);
+        if (oracle != null && base.routingFrom() == null) {
+            throw new IllegalArgumentException("oracle heads read the replayed routing: give a routing trace to replay");
+        }
         GenerationOptions options = GenerationOptions.defaults().withMaxTokens(tokens);
         List<int[][]> referenceRouting = new ArrayList<>(); // decode tokens of the all-resident run: [layer][top-k]
         int slotsPerLayer = 0, experts = 0;
@@ -169,6 +185,10 @@ public final class PolicyBench {
                 String label = repeat == 1 ? "bench " + policy : "bench " + policy + " (round " + (round + 1) + "/" + repeat + ")";
                 progress.start(label, prompts.size(), "prompts");
                 try (MoeModel model = MoeModel.load(quantizedModel, base.withPolicy(policy))) {
+                    if (oracle != null) {
+                        model.forwardPass().setHeadOracle(new HeadOracle(model.forcedRouting(),
+                                model.config().numLocalExperts(), oracle, ORACLE_SEED));
+                    }
                     model.generate(prompts.getFirst(), options.withMaxTokens(2), t -> { }); // warm-up (JIT, caches)
                     long[] before = countsOf(model);
                     double stallBefore = stallOf(model);

@@ -14,6 +14,7 @@ import dev.lookahead.bindings.DType;
 import dev.lookahead.bindings.Device;
 import dev.lookahead.bindings.DeviceOptions;
 import dev.lookahead.engine.ForcedRouting;
+import dev.lookahead.engine.HeadOracle;
 import dev.lookahead.engine.LinkProbe;
 import dev.lookahead.engine.OffloadedExperts;
 import dev.lookahead.expert.ResidencyPolicies;
@@ -111,6 +112,14 @@ final class BenchCommand implements Callable<Integer> {
 
     private ForcedRouting routing; // read once up front, so a bad trace fails before anything is quantized or loaded
 
+    @Option(names = "--oracle-heads", split = ",", paramLabel = "R0[,R1[,R2]]", description = {"WHAT-IF, with"
+            + " --routing-from: the lookahead policies' heads are replaced by an oracle of the replayed routing of this"
+            + " recall for the same token's later layers, the next token and later tokens (a value left out repeats the"
+            + " one before): what heads of that quality would buy here. No real predictor runs"})
+    List<Double> oracleHeads;
+
+    private HeadOracle.Recalls oracle; // parsed up front
+
     @Option(names = "--json", paramLabel = "FILE", description = "also write every width's rows, ceilings and self-checks"
             + " as JSON (rewritten after each width, so a failing width keeps the earlier ones)")
     Path jsonFile;
@@ -163,6 +172,12 @@ final class BenchCommand implements Callable<Integer> {
             report.put("model", source.toString());
             report.putArray("runs");
         }
+        if (oracleHeads != null) {
+            if (routingFrom == null) {
+                throw new IllegalArgumentException("--oracle-heads reads the replayed routing: it needs --routing-from TRACE");
+            }
+            oracle = HeadOracle.Recalls.of(oracleHeads);
+        }
         BackendChoice choice = BackendChoice.parse(backend);
         if (routingFrom != null) {
             routing = ForcedRouting.read(routingFrom, config);
@@ -206,6 +221,12 @@ final class BenchCommand implements Callable<Integer> {
         o.put("tokens_per_prompt", tokens);
         o.put("heads", heads != null ? heads.toString() : "plug-and-play");
         if (routingFrom != null) o.put("routing_from", routingFrom.toString());
+        if (oracle != null) { // a what-if: the heads were an oracle of the replayed routing
+            ObjectNode r = o.putObject("oracle_heads_recall");
+            r.put("same_token", oracle.sameToken());
+            r.put("next_token", oracle.nextToken());
+            r.put("later_tokens", oracle.laterTokens());
+        }
         BenchJson.fill(o, result, "mixtral-offloading");
         writeReport();
     }
@@ -284,7 +305,11 @@ final class BenchCommand implements Callable<Integer> {
                         + " will find it again. Give at most one prompt per problem for a fair comparison");
             }
         }
-        PolicyBench.Result result = PolicyBench.run(quantized, policies, base, prompts, tokens, repeat,
+        if (oracle != null) {
+            System.out.println("WHAT-IF: the lookahead heads are an oracle of the replayed routing, recall "
+                    + oracle.describe() + "; no real predictor runs");
+        }
+        PolicyBench.Result result = PolicyBench.run(quantized, policies, base, prompts, tokens, repeat, oracle,
                 ProgressBar.stderr());
         if (overlapLinkBytesPerSecond > 0) {
             // Once more after the runs: a host busy at the first probe (a session on a GPU machine once read half its

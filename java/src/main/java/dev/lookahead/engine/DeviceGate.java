@@ -113,6 +113,11 @@ public final class DeviceGate implements AutoCloseable {
         return probs[head * experts + expert];
     }
 
+    /** Replaces head {@code head}'s probabilities after {@link #accept}: [experts] (a what-if, {@link HeadOracle}). */
+    void override(int head, float[] probabilities) {
+        System.arraycopy(probabilities, 0, probs, head * experts, experts);
+    }
+
     @Override
     public void close() {
         buffers.forEach(DeviceBuffer::close);

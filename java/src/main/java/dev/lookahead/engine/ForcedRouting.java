@@ -150,6 +150,20 @@ public final class ForcedRouting {
     }
 
     /**
+     * The trace token {@code ahead} generated tokens after trace token {@code token}: the same problem's, starting
+     * over from its token 0 where the problem ends, as {@link #token} arms them.
+     */
+    public int ahead(int token, int ahead) {
+        if (token < 0 || token >= tokens() || ahead < 0) {
+            throw new IllegalArgumentException("token " + token + " (of " + tokens() + ") or tokens ahead " + ahead + " out of range");
+        }
+        int p = java.util.Arrays.binarySearch(problemStart, token);
+        if (p < 0) p = -p - 2; // the problem whose first token precedes it (problems have at least one token)
+        int start = problemStart[p], length = problemStart[p + 1] - start;
+        return start + (token - start + ahead) % length;
+    }
+
+    /**
      * Writes layer {@code layer} of trace token {@code token} as one routed row: i32 [topK] expert ids and f32
      * [topK] gate weights, where the router's top-k would be.
      */

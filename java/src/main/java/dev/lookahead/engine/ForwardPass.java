@@ -69,6 +69,7 @@ public final class ForwardPass implements AutoCloseable {
 
     private ForcedRouting forcedRouting; // the routing of the next pass when forcedToken >= 0
     private int forcedToken = -1;
+    private HeadOracle headOracle; // a what-if: the heads' probabilities replaced on forced passes (null: the heads')
     private final MemorySegment hostForcedWeight; // [topK] head of hostTopWeight: one row's gate weights
 
     private RoutingListener routingListener;
@@ -195,6 +196,14 @@ public final class ForwardPass implements AutoCloseable {
         this.forcedToken = token;
     }
 
+    /**
+     * WHAT-IF: on passes whose routing is forced, the lookahead heads' probabilities are {@code oracle}'s instead
+     * ({@link HeadOracle}); null (the default) keeps the heads'.
+     */
+    public void setHeadOracle(HeadOracle oracle) {
+        this.headOracle = oracle;
+    }
+
     /** Records the phases of each pass for `lookahead profile`; null (the default) records nothing. */
     public void setTimeline(Timeline timeline) {
         this.timeline = timeline;
@@ -309,6 +318,7 @@ public final class ForwardPass implements AutoCloseable {
             if (timeline != null) timeline.endHost(Timeline.Span.READBACK);
             if (n == 1) unpackDecode(l, predict, gate);
             if (forced >= 0) force(forced, l, wt);
+            if (forced >= 0 && gate != null && headOracle != null) headOracle.apply(gate, l, forced);
             notifyRouting(pos, l, n);
             long step = decodeSteps * weights.layers.size() + l;
             if (timeline != null) timeline.begin(stream, Timeline.Span.EXPERTS, l, -1);

@@ -92,6 +92,45 @@ class RoutingFromCommandTest {
         });
     }
 
+    /**
+     * WHAT-IF heads: an oracle of recall 1 is right about every layer it predicts, one of recall 0 about none, and the
+     * heads' live recall (scored against the routing as it comes) says so; the tokens stay the all-resident ones. The
+     * next-token figure is not exact: a generation's last next-token prediction is scored against the next prompt's
+     * first token, another problem's.
+     */
+    @Test
+    void oracleHeadsOfRecallOneAndZeroAreMeasuredSoByTheLiveRecall() throws Exception {
+        CliRunner.withHome(tmp, () -> {
+            for (String recall : new String[] {"1", "0"}) {
+                boolean right = recall.equals("1");
+                String expected = right ? "1.00" : "0.00";
+                CliRunner.Run r = CliRunner.run("bench", model.toString(), "-n", "6", "-k", "3", "--expert-group", "32",
+                        "--link-gbps", "1", "--policies", "all-resident,lookahead,lookahead-global",
+                        "--routing-from", trace.toString(), "--oracle-heads", recall);
+                assertEquals(0, r.code(), r.err());
+                assertTrue(r.out().contains("WHAT-IF: the lookahead heads are an oracle of the replayed routing, recall "
+                        + expected + " (same token) / " + expected + " (next token)"), r.out());
+                String line = r.out().lines().filter(l -> l.startsWith("the heads' live recall@k")).findFirst().orElseThrow();
+                for (String policy : new String[] {"lookahead", "lookahead-global"}) {
+                    var m = java.util.regex.Pattern.compile(" " + policy + " ([01]\\.\\d\\d) / ([01]\\.\\d\\d)").matcher(line);
+                    assertTrue(m.find(), line);
+                    assertEquals(expected, m.group(1), "next layer, exact: " + line);
+                    double nextToken = Double.parseDouble(m.group(2));
+                    assertTrue(right ? nextToken >= 0.8 : nextToken <= 0.2, "next token: " + line);
+                }
+                for (String policy : new String[] {"lookahead ", "lookahead-global "}) {
+                    assertTrue(r.out().lines().anyMatch(l -> l.startsWith(policy) && l.trim().endsWith("yes")), r.out());
+                }
+            }
+            CliRunner.Run bad = CliRunner.run("bench", model.toString(), "--oracle-heads", "0.8");
+            assertTrue(bad.code() != 0 && bad.err().contains("--oracle-heads reads the replayed routing: it needs"
+                    + " --routing-from TRACE"), bad.err());
+            CliRunner.Run range = CliRunner.run("bench", model.toString(), "--routing-from", trace.toString(),
+                    "--oracle-heads", "0.8,1.5");
+            assertTrue(range.code() != 0 && range.err().contains("oracle recall must be in [0, 1], got 1.5"), range.err());
+        });
+    }
+
     @Test
     void aTraceOfAnotherShapeIsRefusedNamingBoth() throws Exception {
         List<String> lines = new ArrayList<>();

@@ -248,6 +248,66 @@ class ForcedRoutingTest {
         return f;
     }
 
+    /** The token n generated tokens later, as the generation arms them (a problem shorter than it starts over). */
+    @Test
+    void aheadFollowsTheReplayOrderWithinAProblem() throws Exception {
+        try (MoeModel m = MoeModel.load(quantized, cpu("all-resident").withRoutingFrom(synthTrace("ahead.jsonl", 5, 3)))) {
+            ForcedRouting f = m.forcedRouting();
+            for (int problem = 0; problem < 2; problem++) {
+                for (int i = 0; i < 9; i++) {
+                    for (int n = 0; n < 8; n++) {
+                        assertEquals(f.token(problem, i + n), f.ahead(f.token(problem, i), n),
+                                "problem " + problem + ", decode " + i + ", " + n + " ahead");
+                    }
+                }
+            }
+            assertThrows(IllegalArgumentException.class, () -> f.ahead(8, 1));
+            assertThrows(IllegalArgumentException.class, () -> f.ahead(0, -1));
+        }
+    }
+
+    /**
+     * The oracle heads' distribution: top-k experts, each with the gate weight of the true one it stands for; every
+     * true one kept at recall 1, none at recall 0, and about the recall's share in between (a property over many
+     * draws); wrong ones are experts the layer does not choose, never twice.
+     */
+    @Test
+    void oracleHeadsKeepEachTrueExpertWithTheirRecall() throws Exception {
+        try (MoeModel m = MoeModel.load(quantized, cpu("all-resident").withRoutingFrom(synthTrace("oracle.jsonl", 5)))) {
+            int[] truth = {2, 6};
+            float[] gates = {0.75f, 0.25f};
+            for (double recall : new double[] {1, 0, 0.7}) {
+                HeadOracle oracle = new HeadOracle(m.forcedRouting(), EXPERTS, new HeadOracle.Recalls(recall, recall, recall), 7);
+                int kept = 0, draws = 20_000;
+                for (int d = 0; d < draws; d++) {
+                    float[] p = oracle.predict(truth, gates, recall);
+                    int nonzero = 0;
+                    double sum = 0;
+                    boolean strong = false, weak = false;
+                    for (float x : p) {
+                        if (x != 0) nonzero++;
+                        strong |= x == 0.75f;
+                        weak |= x == 0.25f;
+                        sum += x;
+                    }
+                    assertEquals(2, nonzero, "top-k predicted experts");
+                    assertTrue(strong && weak, "each with the weight of the true expert it stands for");
+                    assertEquals(1.0, sum, 1e-6);
+                    if (p[2] != 0) assertEquals(0.75f, p[2]);
+                    if (p[6] != 0) assertEquals(0.25f, p[6]);
+                    kept += (p[2] != 0 ? 1 : 0) + (p[6] != 0 ? 1 : 0);
+                }
+                double share = kept / (2.0 * draws);
+                if (recall == 1 || recall == 0) assertEquals(recall, share, 0.0, "recall " + recall);
+                else assertEquals(recall, share, 0.01, "recall " + recall);
+            }
+            assertThrows(IllegalArgumentException.class, () -> new HeadOracle.Recalls(0.5, 1.2, 0.5));
+            assertEquals(new HeadOracle.Recalls(0.8, 0.6, 0.6), HeadOracle.Recalls.of(List.of(0.8, 0.6)));
+            assertThrows(IllegalArgumentException.class,
+                    () -> new HeadOracle(m.forcedRouting(), 3, new HeadOracle.Recalls(1, 1, 1), 1));
+        }
+    }
+
     @Test
     void badTracesAreRefusedWithClearMessages() throws Exception {
         double[] g = {0.6, 0.4};
