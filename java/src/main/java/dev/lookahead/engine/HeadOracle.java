@@ -74,10 +74,6 @@ public final class HeadOracle {
         this.taken = new boolean[experts];
     }
 
-    public Recalls recalls() {
-        return recalls;
-    }
-
     /** After layer {@code layer} of trace token {@code token} was read back: its heads' probabilities, replaced. */
     void apply(DeviceGate gate, int layer, int token) {
         int layers = routing.layers();
