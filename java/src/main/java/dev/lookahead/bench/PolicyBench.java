@@ -152,15 +152,8 @@ public final class PolicyBench {
      *
      * @param base   options shared by every run (backend, threads, link, slots); the policy is set per run
      * @param repeat rounds, at least 1
-     */
-    public static Result run(Path quantizedModel, List<String> policies, LoadOptions base, List<String> prompts,
-                             int tokens, int repeat, Progress progress) {
-        return run(quantizedModel, policies, base, prompts, tokens, repeat, null, progress);
-    }
-
-    /**
-     * The same, with the lookahead heads replaced by an oracle of the replayed routing ({@link HeadOracle}, a what-if)
-     * when {@code oracle} is not null; the routing must then be replayed ({@link LoadOptions#routingFrom()}).
+     * @param oracle null, or the recalls of an oracle of the replayed routing that replaces the lookahead heads
+     *               ({@link HeadOracle}, a what-if); the routing must then be replayed ({@link LoadOptions#routingFrom()})
      */
     public static Result run(Path quantizedModel, List<String> policies, LoadOptions base, List<String> prompts,
                              int tokens, int repeat, HeadOracle.Recalls oracle, Progress progress) {
