@@ -226,13 +226,20 @@ run() {
             --routing-from "$carry/traces/humaneval.jsonl" --repeat $repeat --policies $policies \
             --json "$out/mixtral-bench-${bits}bit.json"'
         # LK_MIXTRAL_AB_FLAGS: mixtral-offloading and the lookahead policies again with these bench flags added, against
-        # their own baseline (session 10: "--recurrence-tokens 0", "--recurrence-staging")
+        # their own baseline (session 10: "--recurrence-tokens 0"); several sets, separated by ";", run one after the
+        # other (session 13: "--oracle-heads 1;--oracle-heads 0.9,0.65,0.5")
         if [ -n "${LK_MIXTRAL_AB_FLAGS:-}${LK_MIXTRAL_AB_JAR:-}" ]; then
             export LK_JAVA_AB=${LK_MIXTRAL_AB_JAR:+${LK_JAVA%-jar *}-jar $root/$LK_MIXTRAL_AB_JAR}
-            step "mixtral-ab$suffix" $(( ($(left) - reserve) / (${#widths[@]} - i) )) bash -c 'echo "build: ${LK_JAVA_AB:-$LK_JAVA}" | sed "s/.* -jar //"; ${LK_JAVA_AB:-$LK_JAVA} bench "$work" \
-                --backend $LK_BACKEND --expert-bits $bits -k $slots -n 64 --prompts "$out/mixtral-prompts.txt" \
-                --routing-from "$carry/traces/humaneval.jsonl" --repeat $repeat $LK_MIXTRAL_AB_FLAGS \
-                --policies mixtral-offloading,lookahead,lookahead-global'
+            step "mixtral-ab$suffix" $(( ($(left) - reserve) / (${#widths[@]} - i) )) bash -c 'echo "build: ${LK_JAVA_AB:-$LK_JAVA}" | sed "s/.* -jar //"
+                IFS=";" read -ra flag_sets <<< "${LK_MIXTRAL_AB_FLAGS:- }"
+                for n in "${!flag_sets[@]}"; do
+                    echo "== bench flags: ${flag_sets[$n]}"
+                    ${LK_JAVA_AB:-$LK_JAVA} bench "$work" \
+                    --backend $LK_BACKEND --expert-bits $bits -k $slots -n 64 --prompts "$out/mixtral-prompts.txt" \
+                    --routing-from "$carry/traces/humaneval.jsonl" --repeat $repeat ${flag_sets[$n]} \
+                    --policies mixtral-offloading,lookahead,lookahead-global \
+                    --json "$out/mixtral-ab-${bits}bit-$((n + 1)).json" || exit 1
+                done'
         fi
         # where a token's time goes at this shape (attention, the routing read-back, experts, copy waits), all
         # resident and offloaded; the Chrome traces come back with the logs
