@@ -40,7 +40,8 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = {"Decode speed of expert residency policies on the same prompts, in one process.",
+        description = {"Decode speed of residency policies on the same prompts.",
+                "All policies run in one process.",
                 "A plain checkpoint is quantized first (cached under target/quantized). On the CPU backend the",
                 "host-to-device link is emulated at one bandwidth defined by the 4-bit expert: copying this model's",
                 "expert quantized at 4 bits takes 7.4 layer compute times (measured per run), Mixtral-8x7B's ratio on",

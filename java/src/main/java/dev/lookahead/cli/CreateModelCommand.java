@@ -15,9 +15,9 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 @Command(name = "create-model", mixinStandardHelpOptions = true,
-        description = {"Writes a Mixtral-architecture checkpoint with deterministic RANDOM weights",
-                "(config.json, model.safetensors, tokenizer.json, tokenizer_config.json), for tests and benchmarks.",
-                "Its text is noise: use a trained model for real output.",
+        description = {"Writes a Mixtral checkpoint with random weights (for tests).",
+                "Writes config.json, model.safetensors, tokenizer.json and tokenizer_config.json; the weights are",
+                "deterministic RANDOM, so its text is noise: use a trained model for real output.",
                 "With --expert-bits it writes the quantized format directly (no plain checkpoint in between):",
                 "Mixtral-8x7B's shape is 25 GB with 4-bit experts instead of 93 GB in bf16. Its experts are then uniform",
                 "random codes with the plain checkpoint's variance; everything else is what `quantize` makes of it."})

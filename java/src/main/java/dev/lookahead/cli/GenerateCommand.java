@@ -20,7 +20,7 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 @Command(name = "generate", mixinStandardHelpOptions = true,
-        description = "Generates text from a prompt, streaming tokens as they are produced.")
+        description = "Generates text from a prompt, streaming the tokens.")
 final class GenerateCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MODEL", description = "Hugging Face checkpoint directory")
     Path model;

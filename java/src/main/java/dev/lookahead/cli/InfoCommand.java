@@ -16,7 +16,9 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 @Command(name = "info", mixinStandardHelpOptions = true,
-        description = "Loads a model and prints its architecture, sizes, the backend that runs it, whether its experts are quantized (offloadable) and its lookahead heads.")
+        description = {"Prints a model's shape, backend, quantization and heads.",
+                "Loads the model and says which backend runs it, whether its experts are quantized (offloadable) and",
+                "which lookahead heads it has, with their held-out recall."})
 final class InfoCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MODEL", description = "Hugging Face checkpoint directory")
     Path model;

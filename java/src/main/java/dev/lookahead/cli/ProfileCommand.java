@@ -22,7 +22,8 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "profile", mixinStandardHelpOptions = true,
-        description = {"Generates tokens (greedy) and records a timeline of every layer's attention, router read-back,",
+        description = {"Records where each token's time goes, as a Chrome trace.",
+                "Generates tokens (greedy) and records a timeline of every layer's attention, router read-back,",
                 "experts, expert copies (on-demand and speculative) and copy waits on the host, the compute stream and",
                 "the copy stream. Writes it as Chrome trace-event JSON (open in chrome://tracing or ui.perfetto.dev),",
                 "optionally as a self-contained HTML report, and prints where the time went per token.",

@@ -32,9 +32,10 @@ import java.util.function.Function;
 import java.util.function.Predicate;
 
 @Command(name = "replay", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Replays recorded expert-routing traces (JSONL) through the engine's expert cache and a",
-                "residency policy, with a copy/compute time model; compares with the LRU baseline",
-                "(mixtral-offloading) and the Belady ceilings (per layer, and one pool of layers*k slots).",
+        description = {"Replays routing traces through a policy's cache (a time model).",
+                "Runs expert-routing traces (JSONL) through the engine's expert cache and a residency policy, with a",
+                "copy/compute time model; compares with the LRU baseline (mixtral-offloading) and the Belady ceilings",
+                "(per layer, and one pool of layers*k slots).",
                 "Policies: mixtral-offloading, next-layer, all-resident, lru-global, belady, belady-global,",
                 "lookahead, lookahead-global (the speculative scheduler; needs --train-trace or --predictor oracle).",
                 "Times are a model (see ReplaySimulator), not measurements."})

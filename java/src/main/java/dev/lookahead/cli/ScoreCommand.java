@@ -18,7 +18,7 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 @Command(name = "score", mixinStandardHelpOptions = true,
-        description = {"Per-token log-probabilities and perplexity of a text file; prints a JSON report.",
+        description = {"Per-token log-probabilities and perplexity of a text, as JSON.",
                 "The text is tokenized as one stream (with BOS) and scored in consecutive non-overlapping",
                 "windows, each from an empty context."})
 final class ScoreCommand implements Callable<Integer> {
