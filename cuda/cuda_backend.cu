@@ -687,6 +687,7 @@ static lk_backend_iface make_iface(void) {
     t.copy_d2h = cuda_copy_d2h;
     t.copy_d2d = cuda_copy_d2d;
     t.memset = cuda_memset;
+    t.fill_u32 = lk_cuda_fill_u32;
     t.embedding = lk_cuda_embedding;
     t.rmsnorm = lk_cuda_rmsnorm;
     t.rope = lk_cuda_rope;

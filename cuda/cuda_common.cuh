@@ -256,6 +256,7 @@ lk_status lk_cuda_swiglu(lk_stream* s, const float* gate, const float* up, int64
 lk_status lk_cuda_expert_swiglu(lk_stream* s, const lk_qmatrix* gate, const lk_qmatrix* up, const lk_qmatrix* down,
                                 const float* x, float* h_gate, float* h_up, float* y);
 lk_status lk_cuda_add(lk_stream* s, float* y, const float* x, int64_t n);
+lk_status lk_cuda_fill_u32(lk_stream* s, uint32_t* dst, uint32_t value, size_t count);
 lk_status lk_cuda_gather_rows(lk_stream* s, const float* src, const int32_t* idx, int64_t m,
                               int64_t dim, float* dst);
 lk_status lk_cuda_scatter_add_rows(lk_stream* s, float* dst, const float* src, const int32_t* idx,

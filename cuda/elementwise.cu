@@ -1,5 +1,5 @@
 /*
- * elementwise.cu — swiglu, add, gather_rows, scatter_add_rows, convert, embedding.
+ * elementwise.cu — swiglu, add, fill_u32, gather_rows, scatter_add_rows, convert, embedding.
  *
  * All of these are bandwidth-bound streams with no reuse: the only goals are
  * coalesced accesses, 16-byte vectors where the pointers allow it, and enough
@@ -73,6 +73,21 @@ lk_status lk_cuda_add(lk_stream* s, float* y, const float* x, int64_t n) {
     }
     if (done < n) add_kernel<<<lk_grid_for(dev, n - done, kThreads), kThreads, 0, s->s>>>(y, x, done, n);
     return lk_cuda_check_launch("add");
+}
+
+/* fill_u32: a kernel, not a copy, so that a value the host decides (a token id, a gate
+ * weight) never queues behind the copy engine's expert copies (the runtime API has no
+ * 32-bit memset, and the driver API's is not linked). */
+__global__ void fill_u32_kernel(uint32_t* dst, uint32_t value, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        dst[i] = value;
+}
+
+lk_status lk_cuda_fill_u32(lk_stream* s, uint32_t* dst, uint32_t value, size_t count) {
+    LK_BIND_STREAM(s);
+    int64_t n = (int64_t)count;
+    fill_u32_kernel<<<lk_grid_for(lk_stream_device(s), n, kThreads), kThreads, 0, s->s>>>(dst, value, n);
+    return lk_cuda_check_launch("fill_u32");
 }
 
 /* ------------------------------------------------------------------------ */

@@ -458,6 +458,39 @@ static void t_add(harness* h) {
     }
 }
 
+/* ---- fill_u32 ------------------------------------------------------------------------- */
+
+/* Words [1, N] of a random buffer of N + 2 set to one value (a gate weight's bits); the words
+ * around them must keep theirs. */
+static void t_fill(harness* h) {
+    static const int64_t S[] = {1, 2, 1000, 65537, (1 << 20) + 3};
+    for (size_t s = 0; s < sizeof S / sizeof S[0]; s++) {
+        int64_t N = S[s];
+        hrng r = rng_make(h->opt.seed, 1050 + s);
+        float* buf = xmalloc(sizeof(float) * (N + 2));
+        fill_sym(&r, buf, N + 2, 1.0f);
+        float value = -0.30404168f * (float)(s + 1);
+        uint32_t word;
+        memcpy(&word, &value, sizeof word);
+        float* ref = xmalloc(sizeof(float) * (N + 2));
+        memcpy(ref, buf, sizeof(float) * (N + 2));
+        for (int64_t i = 1; i <= N; i++) ref[i] = value;
+        dev_run run[2];
+        float* out[2];
+        for (int i = 0; i < 2; i++) {
+            hdev* d = device(h, i);
+            float* db = dev_upload(d, buf, sizeof(float) * (N + 2));
+            run_status(d, lk_fill_u32(d->stream, db + 1, word, (size_t)N), &run[i]);
+            out[i] = download_f32(d, &run[i], db, N + 2);
+        }
+        char desc[96];
+        snprintf(desc, sizeof desc, "n=%lld", (long long)N);
+        finish_f32(h, "fill_u32", desc, run, out, ref, N + 2, TOL_EXACT);
+        dev_free_all();
+        free(buf); free(ref); free(out[0]); free(out[1]);
+    }
+}
+
 /* ---- gather_rows, scatter_add_rows -------------------------------------------------- */
 
 static void t_gather(harness* h) {
@@ -910,7 +943,7 @@ static void t_attention(harness* h) {
 static const struct { const char* name; void (*run)(harness*); } OPS[] = {
     {"embedding", t_embedding}, {"rmsnorm", t_rmsnorm},   {"rope", t_rope},
     {"matmul", t_matmul},       {"qmatvec", t_qmatvec},   {"qmatmul", t_qmatmul},
-    {"swiglu", t_swiglu},       {"add", t_add},           {"gather_rows", t_gather},
+    {"swiglu", t_swiglu},       {"add", t_add},           {"fill_u32", t_fill},           {"gather_rows", t_gather},
     {"scatter_add_rows", t_scatter}, {"convert", t_convert}, {"router_topk", t_router},
     {"attention", t_attention}, {"router_heads", t_router_heads}, {"expert_swiglu", t_expert_swiglu},
 };

@@ -223,6 +223,57 @@ static void test_in_order(void) {
     OK(lk_device_close(d));
 }
 
+/* lk_fill_u32 sets words in stream order, and is device work: it does not wait for the emulated
+ * link, where a host-to-device copy (however small) waits behind the copies other streams have
+ * in flight, as a small copy can behind an expert copy on a GPU's copy engine. */
+static void test_fill(void) {
+    lk_device* d = open_cpu(1, 0, 1e8); /* a 0.1 GB/s link */
+    lk_stream *a, *b;
+    OK(lk_stream_create(d, &a));
+    OK(lk_stream_create(d, &b));
+    const size_t big = (size_t)64 << 20; /* 670 ms on the link */
+    lk_buffer *bb, *sb;
+    lk_host_buffer* hb;
+    OK(lk_buffer_alloc(d, big, &bb));
+    OK(lk_buffer_alloc(d, 4096, &sb));
+    OK(lk_host_buffer_alloc(d, big, &hb));
+    void *dbig, *hbig;
+    uint32_t* words;
+    OK(lk_buffer_ptr(bb, &dbig));
+    OK(lk_buffer_ptr(sb, (void**)&words));
+    OK(lk_host_buffer_ptr(hb, &hbig));
+
+    OK(lk_memset(b, words, 0, 4096));
+    OK(lk_stream_synchronize(b));
+    OK(enqueue_sleep(b, 20, NULL, 0)); /* the fill must wait for it */
+    OK(lk_fill_u32(b, words + 1, 0xDEADBEEFu, 1000));
+    EXPECT(words[1] == 0, "fill ran before the work enqueued before it");
+    OK(lk_stream_synchronize(b));
+    int right = words[0] == 0 && words[1001] == 0;
+    for (int i = 1; i <= 1000 && right; i++) right = words[i] == 0xDEADBEEFu;
+    EXPECT(right, "fill wrote the wrong words (first %08x, last %08x, after %08x)", words[1], words[1000],
+           words[1001]);
+
+    lk_event* copied;
+    OK(lk_event_create(d, &copied));
+    OK(lk_copy_h2d(a, dbig, hbig, big));
+    OK(lk_event_record(copied, a));
+    OK(lk_fill_u32(b, words, 7, 1));
+    OK(lk_stream_synchronize(b));
+    EXPECT(words[0] == 7, "fill beside a copy: %u", words[0]);
+    EXPECT(relaxed_timing || lk_event_query(copied) == LK_ERR_NOT_READY,
+           "the fill waited for the 670 ms copy on the other stream");
+    OK(lk_event_synchronize(copied));
+
+    OK(lk_event_destroy(copied));
+    OK(lk_buffer_free(bb));
+    OK(lk_buffer_free(sb));
+    OK(lk_host_buffer_free(hb));
+    OK(lk_stream_destroy(a));
+    OK(lk_stream_destroy(b));
+    OK(lk_device_close(d));
+}
+
 static void test_events(void) {
     lk_device* d = open_cpu(2, 0, 0);
     lk_stream *a, *b, *c;
@@ -927,6 +978,9 @@ static void test_validation(void) {
     EXPECT_ERROR(lk_copy_d2d(s, p, p + 1, 0), INV, "lk_copy_d2d: bytes must be > 0");
     EXPECT_ERROR(lk_copy_d2d(s, p, p + 1, 64), INV, "overlap");
     EXPECT_ERROR(lk_memset(s, p, 256, 16), INV, "lk_memset: byte_value must be in [0, 255] (got 256)");
+    EXPECT_ERROR(lk_fill_u32(s, NULL, 1, 4), INV, "lk_fill_u32: dst_device is NULL");
+    EXPECT_ERROR(lk_fill_u32(s, (char*)p + 2, 1, 4), INV, "is not 4-byte aligned");
+    EXPECT_ERROR(lk_fill_u32(s, p, 1, 0), INV, "lk_fill_u32: count must be > 0");
 
     /* ops */
     EXPECT_ERROR(lk_embedding(s, LK_I32, p, 10, 4, (int32_t*)p, 1, p), UNS,
@@ -1201,6 +1255,7 @@ int main(int argc, char** argv) {
         {"core", test_core},
         {"device_info", test_device_info},
         {"in_order", test_in_order},
+        {"fill", test_fill},
         {"events", test_events},
         {"sticky_error", test_sticky_error},
         {"memory", test_memory},

@@ -151,6 +151,11 @@ LK_API lk_status lk_copy_h2d(lk_stream* stream, void* dst_device, const void* sr
 LK_API lk_status lk_copy_d2h(lk_stream* stream, void* dst_host, const void* src_device, size_t bytes);
 LK_API lk_status lk_copy_d2d(lk_stream* stream, void* dst_device, const void* src_device, size_t bytes);
 LK_API lk_status lk_memset(lk_stream* stream, void* dst_device, int32_t byte_value, size_t bytes);
+/* Sets `count` 32-bit words at dst_device (4-byte aligned) to `value`, in order on `stream`. It is
+ * work of the device, not a transfer: a small value the host decides (a token id, a gate weight)
+ * reaches the device without a host-to-device copy, which would share the link (and on a GPU the
+ * copy engine) with the expert copies in flight on other streams and could wait behind them. */
+LK_API lk_status lk_fill_u32(lk_stream* stream, void* dst_device, uint32_t value, size_t count);
 
 /* ======================================================================== */
 /* Section: ops — each enqueued on a stream                                 */

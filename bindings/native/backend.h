@@ -80,6 +80,7 @@ struct lk_backend_iface {
     lk_status (*copy_d2h)(lk_stream* s, void* dst, const void* src, size_t bytes);
     lk_status (*copy_d2d)(lk_stream* s, void* dst, const void* src, size_t bytes);
     lk_status (*memset)(lk_stream* s, void* dst, int32_t value, size_t bytes);
+    lk_status (*fill_u32)(lk_stream* s, uint32_t* dst, uint32_t value, size_t count);
 
     lk_status (*embedding)(lk_stream* s, lk_dtype table_dtype, const void* table, int64_t vocab,
                            int64_t dim, const int32_t* ids, int64_t n, float* out);

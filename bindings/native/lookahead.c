@@ -499,6 +499,19 @@ LK_API lk_status lk_memset(lk_stream* stream, void* dst_device, int32_t byte_val
     FORWARD(fn, iface_of(stream)->memset(stream, dst_device, byte_value, bytes));
 }
 
+LK_API lk_status lk_fill_u32(lk_stream* stream, void* dst_device, uint32_t value, size_t count) {
+    static const char fn[] = "lk_fill_u32";
+    CHECK(check_handle(fn, "stream", stream, LK_HANDLE_STREAM));
+    CHECK(check_ptr(fn, "dst_device", dst_device));
+    if ((uintptr_t)dst_device % 4 != 0)
+        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: dst_device %p is not 4-byte aligned", fn,
+                         dst_device);
+    if (count == 0) return set_error(LK_ERR_INVALID_ARGUMENT, "%s: count must be > 0", fn);
+    if (count > (size_t)INT64_MAX / 4)
+        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: count %zu is too large", fn, count);
+    FORWARD(fn, iface_of(stream)->fill_u32(stream, dst_device, value, count));
+}
+
 /* ---- ops ------------------------------------------------------------------------- */
 
 /* p must be a multiple of `align` bytes. Every op asks its pointers for the alignment of their

@@ -313,6 +313,7 @@ static const lk_backend_iface cpu_iface = {
     .copy_d2h = lk_cpu_copy_d2h,
     .copy_d2d = lk_cpu_copy_d2d,
     .memset = lk_cpu_memset,
+    .fill_u32 = lk_cpu_fill_u32,
     .embedding = lk_cpu_embedding,
     .rmsnorm = lk_cpu_rmsnorm,
     .rope = lk_cpu_rope,

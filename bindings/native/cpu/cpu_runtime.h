@@ -118,6 +118,7 @@ lk_status lk_cpu_copy_h2d(lk_stream* s, void* dst, const void* src, size_t bytes
 lk_status lk_cpu_copy_d2h(lk_stream* s, void* dst, const void* src, size_t bytes);
 lk_status lk_cpu_copy_d2d(lk_stream* s, void* dst, const void* src, size_t bytes);
 lk_status lk_cpu_memset(lk_stream* s, void* dst, int32_t value, size_t bytes);
+lk_status lk_cpu_fill_u32(lk_stream* s, uint32_t* dst, uint32_t value, size_t count);
 
 /* Used by device_close: the owner of a list node. */
 cpu_stream* cpu_stream_of_link(cpu_link* link);

@@ -500,12 +500,13 @@ lk_status lk_cpu_event_elapsed_ms(lk_event* start, lk_event* end, float* out_ms)
 
 /* ---- copies --------------------------------------------------------------------- */
 
-typedef enum { COPY_H2D, COPY_D2H, COPY_D2D, COPY_MEMSET } copy_kind;
+typedef enum { COPY_H2D, COPY_D2H, COPY_D2D, COPY_MEMSET, COPY_FILL_U32 } copy_kind;
 
 typedef struct copy_args {
     cpu_device* dev;
     copy_kind kind;
-    int value;
+    int value;       /* COPY_MEMSET's byte */
+    uint32_t word;   /* COPY_FILL_U32's word; `bytes` counts its words */
     void* dst;
     const void* src;
     size_t bytes;
@@ -566,6 +567,9 @@ static lk_status copy_task(lk_cpu_pool* pool, void* p) {
     case COPY_MEMSET:
         memset(a->dst, a->value, a->bytes);
         break;
+    case COPY_FILL_U32: /* device work: never over the emulated link */
+        for (size_t i = 0; i < a->bytes; i++) ((uint32_t*)a->dst)[i] = a->word;
+        break;
     }
     return LK_OK;
 }
@@ -591,4 +595,10 @@ lk_status lk_cpu_copy_d2d(lk_stream* s, void* dst, const void* src, size_t bytes
 
 lk_status lk_cpu_memset(lk_stream* s, void* dst, int32_t value, size_t bytes) {
     return enqueue_copy(s, COPY_MEMSET, dst, NULL, value, bytes);
+}
+
+lk_status lk_cpu_fill_u32(lk_stream* s, uint32_t* dst, uint32_t value, size_t count) {
+    copy_args a = {.dev = ((cpu_stream*)s)->dev, .kind = COPY_FILL_U32, .word = value, .dst = dst,
+                   .bytes = count};
+    return lk_cpu_enqueue(s, copy_task, &a, sizeof a);
 }

@@ -159,6 +159,25 @@ public final class Stream implements AutoCloseable {
         }
     }
 
+    /**
+     * Enqueues setting every 32-bit word of {@code dst} to {@code word} (a float's bits for f32 data). Device work,
+     * not a transfer: a value the host decided (a token id, a gate weight) reaches the device without a
+     * host-to-device copy, which would share the link with the expert copies other streams have in flight and could
+     * wait behind them.
+     */
+    public synchronized void fill32(DeviceSlice dst, int word) {
+        String op = "fill32";
+        requireOpen(op);
+        Objects.requireNonNull(dst, "fill32: dst");
+        if (dst.bytes() % 4 != 0) {
+            throw new IllegalArgumentException("fill32: dst holds " + dst.bytes() + " bytes, not a whole number of 32-bit words");
+        }
+        long d = ptr(op, "dst", dst, dst.bytes(), 4);
+        if (dst.bytes() > 0) {
+            device.check(mem.lk_fill_u32(handle, d, word, dst.bytes() / 4), "lk_fill_u32");
+        }
+    }
+
     // ==== ops ==================================================================================
 
     /**

@@ -150,6 +150,10 @@ class BadInputTest {
         assertMessage(IllegalArgumentException.class, "n must be > 0",
                 () -> stream.swiglu(at(0, 64), at(64, 64), 0, at(128, 64)));
         assertMessage(IllegalArgumentException.class, "byteValue must be in 0 .. 255", () -> stream.memset(f32x16, 256));
+        assertMessage(IllegalArgumentException.class, "not a whole number of 32-bit words",
+                () -> stream.fill32(at(0, 6), 1));
+        assertMessage(IllegalArgumentException.class, "is not aligned to its 4-byte elements",
+                () -> stream.fill32(at(2, 8), 1));
         assertMessage(IllegalArgumentException.class, "bits must be 2, 3 or 4", () -> new QuantFormat(6, 64));
         assertMessage(IllegalArgumentException.class, "multiple of 8", () -> new QuantFormat(4, 100));
         assertMessage(IllegalArgumentException.class, "bytes must be > 0", () -> device.allocate(0));

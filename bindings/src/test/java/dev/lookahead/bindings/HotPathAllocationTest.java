@@ -54,6 +54,7 @@ class HotPathAllocationTest extends CpuDeviceTest {
         s.memset(a, 0);
         s.memset(b, 0);
         check("add", bytesPerCall(() -> s.add(a, b, 16)));
+        check("fill32", bytesPerCall(() -> s.fill32(a.slice(0, 4), 7)));
         check("matmul", bytesPerCall(() -> s.matmul(DType.F16, b, a, 1, 8, 16, c)));
         check("qmatvec", bytesPerCall(() -> s.qmatvec(q, a, c)));
         check("expertSwiglu", bytesPerCall(() -> s.expertSwiglu(q, q, qDown, a, b, c, d)));

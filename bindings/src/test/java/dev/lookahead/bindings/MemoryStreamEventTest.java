@@ -60,6 +60,25 @@ class MemoryStreamEventTest {
         }
     }
 
+    /** fill32 sets exactly the slice's words (an int, a float's bits) and keeps the words around them. */
+    @Test
+    void fill32SetsExactlyTheSlicesWords() {
+        try (Device d = Device.open(BackendName.CPU, OPTIONS); Stream s = d.createStream();
+             Arena arena = Arena.ofConfined()) {
+            DeviceBuffer buf = d.allocate(4 * 100);
+            s.memset(buf.all(), 0x11);
+            s.fill32(buf.slice(4 * 3, 4 * 50), Float.floatToRawIntBits(-0.25f));
+            s.fill32(buf.slice(4 * 60, 4), 3071);
+            MemorySegment host = arena.allocate(4 * 100);
+            s.copyToHost(buf.all(), host);
+            s.synchronize();
+            for (int i = 0; i < 100; i++) {
+                int want = i >= 3 && i < 53 ? Float.floatToRawIntBits(-0.25f) : i == 60 ? 3071 : 0x11111111;
+                assertEquals(want, host.getAtIndex(ValueLayout.JAVA_INT, i), "word " + i);
+            }
+        }
+    }
+
     @Test
     void memsetFillsExactlyTheSlice() {
         try (Device d = Device.open(BackendName.CPU, OPTIONS); Stream s = d.createStream();

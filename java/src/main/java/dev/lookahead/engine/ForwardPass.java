@@ -70,7 +70,6 @@ public final class ForwardPass implements AutoCloseable {
     private ForcedRouting forcedRouting; // the routing of the next pass when forcedToken >= 0
     private int forcedToken = -1;
     private HeadOracle headOracle; // a what-if: the heads' probabilities replaced on forced passes (null: the heads')
-    private final MemorySegment hostForcedWeight; // [topK] head of hostTopWeight: one row's gate weights
 
     private RoutingListener routingListener;
     private HiddenStateListener hiddenStateListener;
@@ -139,7 +138,6 @@ public final class ForwardPass implements AutoCloseable {
         hostLogits = h.asSlice(o, sizes[17]); o += sizes[17];
         hostPredIdx = h.asSlice(o, predBytes); o += predBytes;
         hostRouted = h.asSlice(o, sizes[19]);
-        hostForcedWeight = hostTopWeight.asSlice(0, (long) topK * F32);
     }
 
     /** Bytes of each device scratch region for a pass of up to {@code chunk} tokens. */
@@ -271,7 +269,10 @@ public final class ForwardPass implements AutoCloseable {
         }
         float eps = (float) config.rmsNormEps();
         if (timeline != null) timeline.begin(stream, Timeline.Span.EMBEDDING, -1, -1);
-        stream.copyToDevice(hostIds.asSlice(0, (long) n * 4), ids.slice(0, (long) n * 4));
+        // a decoded token's id is set on the device, not copied: a host-to-device copy would wait behind the
+        // expert copies in flight on the link (the staging's, across the token boundary)
+        if (n == 1) stream.fill32(ids.slice(0, 4), tokens[from]);
+        else stream.copyToDevice(hostIds.asSlice(0, (long) n * 4), ids.slice(0, (long) n * 4));
         WeightTensor emb = weights.embedding;
         stream.embedding(emb.dtype(), emb.slice(), vocab, dim, ids.slice(0, (long) n * 4), n, rows(x, n, dim));
         if (timeline != null) timeline.end(stream, Timeline.Span.EMBEDDING);
@@ -390,8 +391,10 @@ public final class ForwardPass implements AutoCloseable {
      */
     private void force(int token, int layer, DeviceSlice wt) {
         forcedRouting.write(token, layer, hostTopIdx, hostTopWeight);
-        // hostTopWeight is next written after the next layer's synchronize, which this copy precedes on the stream
-        stream.copyToDevice(hostForcedWeight, wt);
+        // set on the device, not copied: a copy would wait behind the expert copies in flight on the link
+        for (int j = 0; j < topK; j++) {
+            stream.fill32(wt.slice((long) j * F32, F32), Float.floatToRawIntBits(hostTopWeight.getAtIndex(ValueLayout.JAVA_FLOAT, j)));
+        }
     }
 
     /** Decode: one row; each chosen expert's output is added to x with its weight read on the device. */

@@ -38,6 +38,7 @@ public final class LkMemory {
     private final MethodHandle copyD2h;
     private final MethodHandle copyD2d;
     private final MethodHandle memset;
+    private final MethodHandle fillU32;
 
     LkMemory(NativeLibrary lib) {
         bufferAlloc = lib.downcall("lk_buffer_alloc", JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS);
@@ -60,6 +61,7 @@ public final class LkMemory {
         copyD2h = lib.downcall("lk_copy_d2h", JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG);
         copyD2d = lib.downcall("lk_copy_d2d", JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG);
         memset = lib.downcall("lk_memset", JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_LONG);
+        fillU32 = lib.downcall("lk_fill_u32", JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_LONG);
     }
 
     /** {@code lk_buffer_alloc(lk_device*, size_t bytes, lk_buffer** out)}. */
@@ -228,6 +230,15 @@ public final class LkMemory {
     public int lk_copy_d2d(MemorySegment stream, long dstDevice, long srcDevice, long bytes) {
         try {
             return (int) copyD2d.invokeExact(stream, dstDevice, srcDevice, bytes);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** {@code lk_fill_u32(lk_stream*, void* dst_device, uint32_t value, size_t count)}. */
+    public int lk_fill_u32(MemorySegment stream, long dstDevice, int value, long count) {
+        try {
+            return (int) fillU32.invokeExact(stream, dstDevice, value, count);
         } catch (Throwable t) {
             throw rethrow(t);
         }
