@@ -215,7 +215,7 @@ class CudaParityTest {
     }
 
     @Test
-    void swigluAndAdd() {
+    void swigluAddAndFill() {
         int n = 14336 + 3;
         Random rnd = new Random(7);
         float[] gate = Numerics.gaussian(rnd, n, 3.0);
@@ -228,6 +228,11 @@ class CudaParityTest {
         compare("add", 1e-12, r -> {
             DeviceSlice y = r.upload(gate);
             r.stream.add(y, r.upload(up), n);
+            return r.download(y, n);
+        });
+        compare("fill32", 0, r -> { // words 1 .. n - 2 set, the first and last kept
+            DeviceSlice y = r.upload(gate);
+            r.stream.fill32(y.slice(4, (n - 2) * 4L), Float.floatToRawIntBits(-0.375f));
             return r.download(y, n);
         });
     }
