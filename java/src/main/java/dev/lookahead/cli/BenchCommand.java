@@ -5,7 +5,9 @@ import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.lookahead.api.BackendChoice;
+import dev.lookahead.api.GenerationOptions;
 import dev.lookahead.api.LoadOptions;
+import dev.lookahead.api.MoeModel;
 import dev.lookahead.bench.BenchJson;
 import dev.lookahead.bench.PolicyBench;
 import dev.lookahead.bindings.Backend;
@@ -17,6 +19,7 @@ import dev.lookahead.engine.ForcedRouting;
 import dev.lookahead.engine.HeadOracle;
 import dev.lookahead.engine.LinkProbe;
 import dev.lookahead.engine.OffloadedExperts;
+import dev.lookahead.engine.RoutingTraceWriter;
 import dev.lookahead.expert.ResidencyPolicies;
 import dev.lookahead.expert.ResidencyPolicy;
 import dev.lookahead.gate.LookaheadHeads;
@@ -113,10 +116,11 @@ final class BenchCommand implements Callable<Integer> {
 
     private ForcedRouting routing; // read once up front, so a bad trace fails before anything is quantized or loaded
 
-    @Option(names = "--oracle-heads", split = ",", paramLabel = "R0[,R1[,R2]]", description = {"WHAT-IF, with"
-            + " --routing-from: the lookahead policies' heads are replaced by an oracle of the replayed routing of this"
-            + " recall for the same token's later layers, the next token and later tokens (a value left out repeats the"
-            + " one before): what heads of that quality would buy here. No real predictor runs"})
+    @Option(names = "--oracle-heads", split = ",", paramLabel = "R0[,R1[,R2]]", description = {"WHAT-IF: the lookahead"
+            + " policies' heads are replaced by an oracle of the replayed routing of this recall for the same token's later"
+            + " layers, the next token and later tokens (a value left out repeats the one before): what heads of that"
+            + " quality would buy here. No real predictor runs. Without --routing-from, the model's own greedy routing of"
+            + " the prompts is recorded first (every expert resident) and replayed"})
     List<Double> oracleHeads;
 
     private HeadOracle.Recalls oracle; // parsed up front
@@ -173,12 +177,7 @@ final class BenchCommand implements Callable<Integer> {
             report.put("model", source.toString());
             report.putArray("runs");
         }
-        if (oracleHeads != null) {
-            if (routingFrom == null) {
-                throw new IllegalArgumentException("--oracle-heads reads the replayed routing: it needs --routing-from TRACE");
-            }
-            oracle = HeadOracle.Recalls.of(oracleHeads);
-        }
+        if (oracleHeads != null) oracle = HeadOracle.Recalls.of(oracleHeads);
         BackendChoice choice = BackendChoice.parse(backend);
         if (routingFrom != null) {
             routing = ForcedRouting.read(routingFrom, config);
@@ -222,6 +221,7 @@ final class BenchCommand implements Callable<Integer> {
         o.put("tokens_per_prompt", tokens);
         o.put("heads", heads != null ? heads.toString() : "plug-and-play");
         if (routingFrom != null) o.put("routing_from", routingFrom.toString());
+        else if (oracle != null) o.put("routing_from", "the model's own greedy routing of the prompts");
         if (oracle != null) { // a what-if: the heads were an oracle of the replayed routing
             ObjectNode r = o.putObject("oracle_heads_recall");
             r.put("same_token", oracle.sameToken());
@@ -251,17 +251,19 @@ final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    private void run(Path quantized, BackendChoice choice) {
+    private void run(Path quantized, BackendChoice choice) throws IOException {
         LoadOptions base = LoadOptions.defaults().withBackend(choice).withThreads(threads).withKvCacheType(DType.F32)
                 .withHeadsFile(heads).withRoutingFrom(routingFrom)
                 .withScheduler(speculation.toTuning());
         ExpertBlobLayout layout;
+        ModelConfig config;
         int experts, topK;
         String format;
         try (QuantizedCheckpoint qc = QuantizedCheckpoint.open(quantized)) {
             layout = qc.layout();
-            experts = qc.config().numLocalExperts();
-            topK = qc.config().numExpertsPerTok();
+            config = qc.config();
+            experts = config.numLocalExperts();
+            topK = config.numExpertsPerTok();
             format = qc.expertSpec().toString();
         }
         if (gpuMemory != null) base = base.withDeviceMemory(ByteSize.parse(gpuMemory));
@@ -297,6 +299,23 @@ final class BenchCommand implements Callable<Integer> {
                         staging.minProbability(), 100 * staging.windowShare(), staging.minUsefulness() > 0
                                 ? String.format(Locale.ROOT, "throttled below %.0f %% bytes used", 100 * staging.minUsefulness())
                                 : "never throttled", base.scheduler().bypass() ? "on" : "off")));
+        Path ownRouting = null; // the what-if without a trace replays the model's own routing, recorded per width
+        try {
+            if (oracle != null && routingFrom == null) {
+                ownRouting = recordOwnRouting(quantized, base);
+                base = base.withRoutingFrom(ownRouting);
+                ForcedRouting own = ForcedRouting.read(ownRouting, config);
+                System.out.println("routing replayed: this model's own greedy routing of the " + prompts.size()
+                        + " prompts (" + own.tokens() + " decoded tokens, recorded first with every expert resident)");
+            }
+            runPolicies(quantized, base, overlapLinkBytesPerSecond, layout, format, link);
+        } finally {
+            if (ownRouting != null) deleteQuietly(ownRouting);
+        }
+    }
+
+    private void runPolicies(Path quantized, LoadOptions base, double overlapLinkBytesPerSecond, ExpertBlobLayout layout,
+                             String format, String link) {
         if (routing != null) {
             System.out.println(routing.describe() + "; prompt i replays problem i mod " + routing.problems()
                     + " from its token 0 (prompt tokens keep the model's router)");
@@ -324,6 +343,44 @@ final class BenchCommand implements Callable<Integer> {
         if (jsonFile != null) report(quantized, format, base, link, result);
         if (result.rows().stream().anyMatch(r -> !r.sameTokens())) {
             throw new IllegalStateException("a policy produced other tokens than all-resident: offloading must change speed only");
+        }
+    }
+
+    /**
+     * The model's own greedy routing of the prompts, every expert resident, as a trace in a temporary file: problem i
+     * is prompt i, so that the bench's prompt i replays exactly the routing it would have chosen.
+     */
+    private Path recordOwnRouting(Path quantized, LoadOptions base) {
+        Path file;
+        try {
+            file = Files.createTempFile("lookahead-own-routing-", ".jsonl");
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException("cannot create a temporary file for the model's own routing", e);
+        }
+        ProgressBar progress = ProgressBar.stderr();
+        progress.start("recording the model's own routing", prompts.size(), "prompts");
+        GenerationOptions options = GenerationOptions.defaults().withMaxTokens(tokens);
+        try (MoeModel model = MoeModel.load(quantized, base.withPolicy("all-resident"));
+             RoutingTraceWriter trace = new RoutingTraceWriter(file, "own")) {
+            model.forwardPass().setRoutingListener(trace);
+            for (int i = 0; i < prompts.size(); i++) {
+                trace.startProblem(i, model.encodePrompt(prompts.get(i), options.chat()).length);
+                model.generate(prompts.get(i), options, t -> { });
+                progress.update(i + 1);
+            }
+        } catch (RuntimeException e) {
+            deleteQuietly(file);
+            throw e;
+        }
+        progress.finish();
+        return file;
+    }
+
+    private static void deleteQuietly(Path file) {
+        try {
+            Files.deleteIfExists(file);
+        } catch (IOException ignored) {
+            // a temporary file: the system's cleaner takes it
         }
     }
 }

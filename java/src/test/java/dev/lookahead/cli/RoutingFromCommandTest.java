@@ -122,12 +122,36 @@ class RoutingFromCommandTest {
                     assertTrue(r.out().lines().anyMatch(l -> l.startsWith(policy) && l.trim().endsWith("yes")), r.out());
                 }
             }
-            CliRunner.Run bad = CliRunner.run("bench", model.toString(), "--oracle-heads", "0.8");
-            assertTrue(bad.code() != 0 && bad.err().contains("--oracle-heads reads the replayed routing: it needs"
-                    + " --routing-from TRACE"), bad.err());
             CliRunner.Run range = CliRunner.run("bench", model.toString(), "--routing-from", trace.toString(),
                     "--oracle-heads", "0.8,1.5");
             assertTrue(range.code() != 0 && range.err().contains("oracle recall must be in [0, 1], got 1.5"), range.err());
+        });
+    }
+
+    /**
+     * Without a trace, the what-if replays the model's own greedy routing of the prompts, recorded first: the policies
+     * keep the tokens, and a perfect oracle of it is right about every next layer.
+     */
+    @Test
+    void oracleHeadsWithoutATraceReplayTheModelsOwnRouting() throws Exception {
+        CliRunner.withHome(tmp, () -> {
+            Path report = tmp.resolve("own.json");
+            CliRunner.Run r = CliRunner.run("bench", model.toString(), "-n", "6", "-k", "3", "--expert-group", "32",
+                    "--link-gbps", "1", "--policies", "all-resident,mixtral-offloading,lookahead", "--oracle-heads", "1",
+                    "--json", report.toString());
+            assertEquals(0, r.code(), r.err());
+            int prompts = DemoCommand.PROMPTS.size();
+            assertTrue(r.out().contains("routing replayed: this model's own greedy routing of the " + prompts
+                    + " prompts (" + prompts * 5 + " decoded tokens, recorded first with every expert resident)"), r.out());
+            assertTrue(r.out().contains("WHAT-IF: the lookahead heads are an oracle of the replayed routing"), r.out());
+            String line = r.out().lines().filter(l -> l.startsWith("the heads' live recall@k")).findFirst().orElseThrow();
+            assertTrue(line.contains(" lookahead 1.00 / "), line);
+            for (String policy : new String[] {"all-resident", "mixtral-offloading", "lookahead"}) {
+                assertTrue(r.out().lines().anyMatch(l -> l.startsWith(policy + " ") && l.trim().endsWith("yes")), r.out());
+            }
+            JsonNode run = new JsonMapper().readTree(report.toFile()).get("runs").get(0);
+            assertEquals("the model's own greedy routing of the prompts", run.get("routing_from").asText());
+            assertEquals(1.0, run.get("oracle_heads_recall").get("next_token").asDouble());
         });
     }
 
