@@ -177,7 +177,13 @@ final class BenchCommand implements Callable<Integer> {
             report.put("model", source.toString());
             report.putArray("runs");
         }
-        if (oracleHeads != null) oracle = HeadOracle.Recalls.of(oracleHeads);
+        if (oracleHeads != null) {
+            oracle = HeadOracle.Recalls.of(oracleHeads);
+            if (routingFrom == null && tokens < 2) { // the own routing is that of the decoded tokens
+                throw new IllegalArgumentException("--oracle-heads replays the decoded tokens' routing, and -n " + tokens
+                        + " decodes none: give -n 2 or more");
+            }
+        }
         BackendChoice choice = BackendChoice.parse(backend);
         if (routingFrom != null) {
             routing = ForcedRouting.read(routingFrom, config);
@@ -360,12 +366,13 @@ final class BenchCommand implements Callable<Integer> {
         ProgressBar progress = ProgressBar.stderr();
         progress.start("recording the model's own routing", prompts.size(), "prompts");
         GenerationOptions options = GenerationOptions.defaults().withMaxTokens(tokens);
+        List<Integer> nothingDecoded = new java.util.ArrayList<>(); // 1-based prompt numbers
         try (MoeModel model = MoeModel.load(quantized, base.withPolicy("all-resident"));
              RoutingTraceWriter trace = new RoutingTraceWriter(file, "own")) {
             model.forwardPass().setRoutingListener(trace);
             for (int i = 0; i < prompts.size(); i++) {
                 trace.startProblem(i, model.encodePrompt(prompts.get(i), options.chat()).length);
-                model.generate(prompts.get(i), options, t -> { });
+                if (model.generate(prompts.get(i), options, t -> { }).timings().decodeTokens() == 0) nothingDecoded.add(i + 1);
                 progress.update(i + 1);
             }
         } catch (RuntimeException e) {
@@ -373,6 +380,12 @@ final class BenchCommand implements Callable<Integer> {
             throw e;
         }
         progress.finish();
+        if (!nothingDecoded.isEmpty()) {
+            // prompt i replays the i-th problem of the trace: a prompt that wrote none would shift every later one
+            deleteQuietly(file);
+            throw new IllegalArgumentException("--oracle-heads: prompt(s) " + nothingDecoded + " end at their first"
+                    + " generated token, so they decode nothing whose routing could be replayed; leave them out of the prompts");
+        }
         return file;
     }
 

@@ -152,6 +152,12 @@ class RoutingFromCommandTest {
             JsonNode run = new JsonMapper().readTree(report.toFile()).get("runs").get(0);
             assertEquals("the model's own greedy routing of the prompts", run.get("routing_from").asText());
             assertEquals(1.0, run.get("oracle_heads_recall").get("next_token").asDouble());
+
+            CliRunner.Run none = CliRunner.run("bench", model.toString(), "-n", "1", "-k", "3", "--expert-group", "32",
+                    "--link-gbps", "1", "--policies", "mixtral-offloading,lookahead", "--oracle-heads", "1");
+            assertEquals(1, none.code());
+            assertTrue(none.err().contains("--oracle-heads replays the decoded tokens' routing, and -n 1 decodes none:"
+                    + " give -n 2 or more"), none.err());
         });
     }
 
