@@ -506,7 +506,7 @@ typedef struct copy_args {
     cpu_device* dev;
     copy_kind kind;
     int value;       /* COPY_MEMSET's byte */
-    uint32_t word;   /* COPY_FILL_U32's word; `bytes` counts its words */
+    uint32_t word;   /* COPY_FILL_U32's word */
     void* dst;
     const void* src;
     size_t bytes;
@@ -568,7 +568,7 @@ static lk_status copy_task(lk_cpu_pool* pool, void* p) {
         memset(a->dst, a->value, a->bytes);
         break;
     case COPY_FILL_U32: /* device work: never over the emulated link */
-        for (size_t i = 0; i < a->bytes; i++) ((uint32_t*)a->dst)[i] = a->word;
+        for (size_t i = 0; i < a->bytes / 4; i++) ((uint32_t*)a->dst)[i] = a->word;
         break;
     }
     return LK_OK;
@@ -599,6 +599,6 @@ lk_status lk_cpu_memset(lk_stream* s, void* dst, int32_t value, size_t bytes) {
 
 lk_status lk_cpu_fill_u32(lk_stream* s, uint32_t* dst, uint32_t value, size_t count) {
     copy_args a = {.dev = ((cpu_stream*)s)->dev, .kind = COPY_FILL_U32, .word = value, .dst = dst,
-                   .bytes = count};
+                   .bytes = count * 4};
     return lk_cpu_enqueue(s, copy_task, &a, sizeof a);
 }

@@ -262,14 +262,12 @@ final class BenchCommand implements Callable<Integer> {
                 .withHeadsFile(heads).withRoutingFrom(routingFrom)
                 .withScheduler(speculation.toTuning());
         ExpertBlobLayout layout;
-        ModelConfig config;
         int experts, topK;
         String format;
         try (QuantizedCheckpoint qc = QuantizedCheckpoint.open(quantized)) {
             layout = qc.layout();
-            config = qc.config();
-            experts = config.numLocalExperts();
-            topK = config.numExpertsPerTok();
+            experts = qc.config().numLocalExperts();
+            topK = qc.config().numExpertsPerTok();
             format = qc.expertSpec().toString();
         }
         if (gpuMemory != null) base = base.withDeviceMemory(ByteSize.parse(gpuMemory));
@@ -305,18 +303,17 @@ final class BenchCommand implements Callable<Integer> {
                         staging.minProbability(), 100 * staging.windowShare(), staging.minUsefulness() > 0
                                 ? String.format(Locale.ROOT, "throttled below %.0f %% bytes used", 100 * staging.minUsefulness())
                                 : "never throttled", base.scheduler().bypass() ? "on" : "off")));
-        Path ownRouting = null; // the what-if without a trace replays the model's own routing, recorded per width
-        try {
-            if (oracle != null && routingFrom == null) {
-                ownRouting = recordOwnRouting(quantized, base);
-                base = base.withRoutingFrom(ownRouting);
-                ForcedRouting own = ForcedRouting.read(ownRouting, config);
-                System.out.println("routing replayed: this model's own greedy routing of the " + prompts.size()
-                        + " prompts (" + own.tokens() + " decoded tokens, recorded first with every expert resident)");
-            }
+        if (oracle == null || routingFrom != null) {
             runPolicies(quantized, base, overlapLinkBytesPerSecond, layout, format, link);
+            return;
+        }
+        // the what-if without a trace replays the model's own routing, recorded per width
+        Path ownRouting = Files.createTempFile("lookahead-own-routing-", ".jsonl");
+        try {
+            recordOwnRouting(ownRouting, quantized, base);
+            runPolicies(quantized, base.withRoutingFrom(ownRouting), overlapLinkBytesPerSecond, layout, format, link);
         } finally {
-            if (ownRouting != null) deleteQuietly(ownRouting);
+            deleteQuietly(ownRouting);
         }
     }
 
@@ -353,40 +350,34 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /**
-     * The model's own greedy routing of the prompts, every expert resident, as a trace in a temporary file: problem i
-     * is prompt i, so that the bench's prompt i replays exactly the routing it would have chosen.
+     * Writes the model's own greedy routing of the prompts, every expert resident, as a trace to {@code file}: problem
+     * i is prompt i, so that the bench's prompt i replays exactly the routing it would have chosen.
      */
-    private Path recordOwnRouting(Path quantized, LoadOptions base) {
-        Path file;
-        try {
-            file = Files.createTempFile("lookahead-own-routing-", ".jsonl");
-        } catch (IOException e) {
-            throw new java.io.UncheckedIOException("cannot create a temporary file for the model's own routing", e);
-        }
+    private void recordOwnRouting(Path file, Path quantized, LoadOptions base) {
         ProgressBar progress = ProgressBar.stderr();
         progress.start("recording the model's own routing", prompts.size(), "prompts");
         GenerationOptions options = GenerationOptions.defaults().withMaxTokens(tokens);
         List<Integer> nothingDecoded = new java.util.ArrayList<>(); // 1-based prompt numbers
+        long decoded = 0;
         try (MoeModel model = MoeModel.load(quantized, base.withPolicy("all-resident"));
              RoutingTraceWriter trace = new RoutingTraceWriter(file, "own")) {
             model.forwardPass().setRoutingListener(trace);
             for (int i = 0; i < prompts.size(); i++) {
                 trace.startProblem(i, model.encodePrompt(prompts.get(i), options.chat()).length);
-                if (model.generate(prompts.get(i), options, t -> { }).timings().decodeTokens() == 0) nothingDecoded.add(i + 1);
+                int passes = model.generate(prompts.get(i), options, t -> { }).timings().decodeTokens();
+                if (passes == 0) nothingDecoded.add(i + 1);
+                decoded += passes;
                 progress.update(i + 1);
             }
-        } catch (RuntimeException e) {
-            deleteQuietly(file);
-            throw e;
         }
         progress.finish();
         if (!nothingDecoded.isEmpty()) {
             // prompt i replays the i-th problem of the trace: a prompt that wrote none would shift every later one
-            deleteQuietly(file);
             throw new IllegalArgumentException("--oracle-heads: prompt(s) " + nothingDecoded + " end at their first"
                     + " generated token, so they decode nothing whose routing could be replayed; leave them out of the prompts");
         }
-        return file;
+        System.out.println("routing replayed: this model's own greedy routing of the " + prompts.size() + " prompts ("
+                + decoded + " decoded tokens, recorded first with every expert resident)");
     }
 
     private static void deleteQuietly(Path file) {

@@ -17,10 +17,16 @@ class QuantizedModelsTest {
     @TempDir
     Path tmp;
 
-    @Test
-    void theCachedCopyIsReusedUntilItsSourceChanges() throws Exception {
+    /** A 2-layer, 4-expert random checkpoint to quantize. */
+    private Path smallSource() throws Exception {
         Path source = tmp.resolve("m");
         RandomCheckpoint.write(RandomCheckpoint.Spec.small(3).withLayers(2).withExperts(4, 2), source);
+        return source;
+    }
+
+    @Test
+    void theCachedCopyIsReusedUntilItsSourceChanges() throws Exception {
+        Path source = smallSource();
         CliRunner.withHome(tmp, () -> {
             Path q = QuantizedModels.ensure(source, 4, 32);
             Path weights = q.resolve("model.safetensors");
@@ -44,8 +50,7 @@ class QuantizedModelsTest {
 
     @Test
     void aCachedCopyWithoutAFileTheQuantizerCopiesIsMadeAgain() throws Exception {
-        Path source = tmp.resolve("m");
-        RandomCheckpoint.write(RandomCheckpoint.Spec.small(3).withLayers(2).withExperts(4, 2), source);
+        Path source = smallSource();
         CliRunner.withHome(tmp, () -> {
             Path q = QuantizedModels.ensure(source, 4, 32);
             assertTrue(Files.isRegularFile(q.resolve("tokenizer.json")));
