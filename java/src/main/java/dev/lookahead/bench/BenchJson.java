@@ -84,6 +84,8 @@ public final class BenchJson {
         e.put("layer_shares_kept", f.sharesKept());
         number(n, "heads_recall_next_layer", checks.recallNextLayer());
         number(n, "heads_recall_next_token", checks.recallNextToken());
+        number(n, "token_recurrence_coverage", checks.recurrenceCoverage());
+        number(n, "token_recurrence_precision", checks.recurrencePrecision());
         PolicyBench.Staged s = checks.staged();
         ObjectNode g = n.putObject("staging");
         g.put("experts_started", s.started());

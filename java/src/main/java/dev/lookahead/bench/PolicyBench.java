@@ -14,6 +14,7 @@ import dev.lookahead.quant.ExpertBlobLayout;
 import dev.lookahead.quant.QuantSpec;
 import dev.lookahead.sched.EvictionFollowed;
 import dev.lookahead.sched.StagedPrefetch;
+import dev.lookahead.sched.TokenRecurrence;
 import dev.lookahead.util.Progress;
 
 import java.nio.file.Path;
@@ -76,9 +77,14 @@ public final class PolicyBench {
      * @param staged          its staged copies
      * @param recallNextLayer the heads' live recall@k at the next layer (NaN without heads)
      * @param recallNextToken the same at the next token's same layer
+     * @param recurrenceCoverage  the token recurrence: share of decode tokens after which it predicted the next one's
+     *                            routing (NaN when off)
+     * @param recurrencePrecision share of the experts it predicted that were then chosen (NaN when off or none)
      */
-    public record SelfChecks(EvictionFollowed followed, Staged staged, double recallNextLayer, double recallNextToken) {
-        public static final SelfChecks NONE = new SelfChecks(EvictionFollowed.NONE, Staged.NONE, Double.NaN, Double.NaN);
+    public record SelfChecks(EvictionFollowed followed, Staged staged, double recallNextLayer, double recallNextToken,
+                             double recurrenceCoverage, double recurrencePrecision) {
+        public static final SelfChecks NONE = new SelfChecks(EvictionFollowed.NONE, Staged.NONE, Double.NaN, Double.NaN,
+                Double.NaN, Double.NaN);
     }
 
     /**
@@ -270,7 +276,9 @@ public final class PolicyBench {
                 sum[RECURRENCE_LOOKUPS], sum[UNTRUSTED_LOOKUPS], sum[SHARES_KEPT_LOOKUPS]);
         SelfChecks checks = new SelfChecks(followed, staged,
                 sum[HEADS_D1_SCORED] == 0 ? Double.NaN : sum[HEADS_D1_HITS] / (double) sum[HEADS_D1_SCORED],
-                sum[HEADS_NEXT_SCORED] == 0 ? Double.NaN : sum[HEADS_NEXT_HITS] / (double) sum[HEADS_NEXT_SCORED]);
+                sum[HEADS_NEXT_SCORED] == 0 ? Double.NaN : sum[HEADS_NEXT_HITS] / (double) sum[HEADS_NEXT_SCORED],
+                sum[TR_TOKENS] == 0 ? Double.NaN : sum[TR_PREDICTED_TOKENS] / (double) sum[TR_TOKENS],
+                sum[TR_PREDICTED_EXPERTS] == 0 ? Double.NaN : sum[TR_CHOSEN_EXPERTS] / (double) sum[TR_PREDICTED_EXPERTS]);
         return new Row(policy, tps, sum[LOOKUPS] == 0 ? 1 : sum[HITS] / (double) sum[LOOKUPS], stall,
                 sum[COPIED] / perToken, sum[PREFETCHES], sum[PREFETCHES_USED], same, samples, checks,
                 sum[DEMAND_ISSUE_LAYERS] == 0 ? Double.NaN : sum[DEMAND_ISSUE_NANOS] / 1e3 / sum[DEMAND_ISSUE_LAYERS]);
@@ -399,7 +407,8 @@ public final class PolicyBench {
             STAGED_STARTED = 6, STAGED_USED = 7, STAGED_BYTES = 8, STAGED_USED_BYTES = 9, UNTRUSTED_LOOKUPS = 10,
             SCHEDULED_LOOKUPS = 11, WINDOWS_PLANNED = 12, WINDOWS_THROTTLED = 13, RECURRENCE_LOOKUPS = 14, BOTH_LOOKUPS = 15,
             HEADS_LOOKUPS = 16, HEADS_D1_HITS = 17, HEADS_D1_SCORED = 18, HEADS_NEXT_HITS = 19, HEADS_NEXT_SCORED = 20,
-            SHARES_KEPT_LOOKUPS = 21, DEMAND_ISSUE_NANOS = 22, DEMAND_ISSUE_LAYERS = 23, COUNTS = 24;
+            SHARES_KEPT_LOOKUPS = 21, DEMAND_ISSUE_NANOS = 22, DEMAND_ISSUE_LAYERS = 23, TR_TOKENS = 24,
+            TR_PREDICTED_TOKENS = 25, TR_PREDICTED_EXPERTS = 26, TR_CHOSEN_EXPERTS = 27, COUNTS = 28;
 
     /** The counters at the indices above, so far (zeros when nothing is offloaded). */
     private static long[] countsOf(MoeModel model) {
@@ -427,6 +436,13 @@ public final class PolicyBench {
             c[HEADS_D1_SCORED] = off.headRecall().scored(1);
             c[HEADS_NEXT_HITS] = off.headRecall().hits(layers);
             c[HEADS_NEXT_SCORED] = off.headRecall().scored(layers);
+        }
+        TokenRecurrence.Counts tr = off.tokenRecurrenceCounts();
+        if (tr != null) {
+            c[TR_TOKENS] = tr.tokens();
+            c[TR_PREDICTED_TOKENS] = tr.predictedTokens();
+            c[TR_PREDICTED_EXPERTS] = tr.predictedExperts();
+            c[TR_CHOSEN_EXPERTS] = tr.chosenExperts();
         }
         StagedPrefetch.Stats st = off.stagingStats();
         if (st != null) {
@@ -498,6 +514,16 @@ public final class PolicyBench {
                         r.checks().recallNextToken()));
             }
             sb.append('\n');
+            List<Row> recurring = scheduled.stream().filter(r -> !Double.isNaN(r.checks().recurrenceCoverage())).toList();
+            if (!recurring.isEmpty()) {
+                sb.append("token recurrence (the next token's experts as they followed the last earlier occurrence of the"
+                        + " same two token ids, staged): decode tokens with a prediction, share of its experts then chosen:");
+                for (Row r : recurring) {
+                    sb.append(String.format(Locale.ROOT, " %s %.0f %%, %.2f", r.policy(), 100 * r.checks().recurrenceCoverage(),
+                            r.checks().recurrencePrecision()));
+                }
+                sb.append('\n');
+            }
         }
         List<Row> staged = result.rows().stream().filter(r -> r.checks().staged().started() > 0).toList();
         if (staged.isEmpty()) return sb.toString();

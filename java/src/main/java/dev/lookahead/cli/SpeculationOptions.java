@@ -51,10 +51,16 @@ final class SpeculationOptions {
                     + " evicts better than the heads; 0 = off (default: 8)")
     int recurrenceTokens = -1;
 
+    @Option(names = "--token-recurrence", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "lookahead policies: stage the next token's experts as they were chosen after the last"
+                    + " earlier occurrence of the same two token ids (prompt-lookup decoding, applied to routing;"
+                    + " default: on, with staging; --no-token-recurrence turns it off)")
+    boolean tokenRecurrence = true;
+
     SpeculationSettings toTuning() {
         return new SpeculationSettings(copiesInFlight, minProbability == null ? Double.NaN : minProbability,
                 targetRecall == null ? Double.NaN : targetRecall, horizon, staging,
                 stagingMinProbability == null ? Double.NaN : stagingMinProbability, bypass, recurrenceTokens,
-                stagingMinUseful == null ? Double.NaN : stagingMinUseful);
+                stagingMinUseful == null ? Double.NaN : stagingMinUseful, tokenRecurrence);
     }
 }

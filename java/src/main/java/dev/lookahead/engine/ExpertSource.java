@@ -28,6 +28,13 @@ public interface ExpertSource extends AutoCloseable {
     /** The compute stream's use of the expert is enqueued; its memory may be refilled once that work is done. */
     void release(int layer, int expert);
 
+    /**
+     * A decode pass of token id {@code tokenId} begins (decode step {@code token}, before its embedding). Not called
+     * on passes whose routing is forced (a replayed routing is not the token's).
+     */
+    default void beginDecodeToken(long token, int tokenId) {
+    }
+
     /** Whether this source wants the next layer's predicted experts ({@link #prefetch}). */
     default boolean wantsNextLayerPrediction() {
         return false;

@@ -267,6 +267,7 @@ public final class ForwardPass implements AutoCloseable {
             if (t < 0 || t >= vocab) throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + vocab + ")");
             hostIds.setAtIndex(ValueLayout.JAVA_INT, i, t);
         }
+        if (n == 1 && forced < 0) expertSource.beginDecodeToken(decodeSteps, tokens[from]);
         float eps = (float) config.rmsNormEps();
         if (timeline != null) timeline.begin(stream, Timeline.Span.EMBEDDING, -1, -1);
         // a decoded token's id is set on the device, not copied: a host-to-device copy would wait behind the

@@ -23,11 +23,13 @@ import dev.lookahead.sched.SchedulerConfig;
 import dev.lookahead.sched.SpeculationSettings;
 import dev.lookahead.sched.SpeculativeScheduler;
 import dev.lookahead.sched.StagedPrefetch;
+import dev.lookahead.sched.TokenRecurrence;
 import dev.lookahead.quant.QuantizedCheckpoint;
 import dev.lookahead.util.Progress;
 
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayDeque;
+import java.util.Arrays;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -75,6 +77,9 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     private final Event[] copyDone;                            // [memory]
     private final Event[] lastUse;                             // [memory]
     private final StagedPrefetch staging;                      // background copies into the staging slots; or null
+    private final TokenRecurrence tokenRecurrence;             // the next token's routing from the ids so far; or null
+    private final float[] nextTokenScratch;                    // [experts]: a layer's next-token prediction
+    private long recurrenceToken = -1;                         // the decode token the recurrence was told of last
     private final boolean bypass;                              // misses may be served from a staging slot
     private long decodeLinkBytes;                              // every copy of a decode pass
     // staging windows: linkFree on the copy stream after a layer's demand copies, demand on the idle compute stream
@@ -198,6 +203,8 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         this.staging = scheduled && stagingConfig != null
                 ? new StagedPrefetch(layers, expertsPerLayer, STAGING_SLOTS, blobBytes, measureLink(), stagingConfig)
                 : null;
+        this.tokenRecurrence = staging != null && tuning.tokenRecurrence() ? new TokenRecurrence(layers, expertsPerLayer) : null;
+        this.nextTokenScratch = new float[expertsPerLayer];
         this.bypass = staging != null && tuning.bypass();
     }
 
@@ -289,6 +296,13 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     }
 
     @Override
+    public void beginDecodeToken(long token, int tokenId) {
+        if (tokenRecurrence == null) return;
+        tokenRecurrence.beginToken(token, tokenId);
+        recurrenceToken = token;
+    }
+
+    @Override
     public int[] prepare(int layer, int[] experts, int count, long step, boolean prefill) {
         planningStart = System.nanoTime();
         issuingDemand = !prefill;
@@ -310,12 +324,27 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
             long token = step / layers;
             if (staging != null) staging.beginStep(step);
             // read back with this layer's routing: the next token's wishes steer the evictions from here on
+            Arrays.fill(nextTokenScratch, 0f);
             for (LaterTokenHead h : laterTokenHeads[layer]) {
                 for (int e = 0; e < expertsPerLayer; e++) {
                     float p = gate.probability(h.index(), e);
                     scheduler.predictTokensAhead(token, h.tokensAhead(), h.targetLayer(), e, p);
                     // staging targets a layer's next run only: what the token after next wants is for eviction
                     if (staging != null && h.tokensAhead() == 1) staging.predict((token + 1) * layers + h.targetLayer(), h.targetLayer(), e, p);
+                    if (h.tokensAhead() == 1 && h.targetLayer() == layer) nextTokenScratch[e] = p;
+                }
+            }
+            // the next token's layer as the token recurrence expects it (before the demand: a bypass picks its
+            // staging buffer by these probabilities)
+            if (tokenRecurrence != null && recurrenceToken == token) {
+                tokenRecurrence.observe(token, layer, experts, count);
+                if (tokenRecurrence.predicts()) {
+                    // a mixture: the recurrence is right with its measured precision, else the heads speak
+                    float w = (float) tokenRecurrence.precision(layer);
+                    for (int e = 0; e < expertsPerLayer; e++) {
+                        float p = (tokenRecurrence.predicted(layer, e) ? w : 0f) + (1 - w) * nextTokenScratch[e];
+                        staging.predict((token + 1) * layers + layer, layer, e, p);
+                    }
                 }
             }
             scheduler.demand(token, layer, experts, count, demandSlots);
@@ -413,6 +442,11 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
             for (int e = 0; e < expertsPerLayer; e++) headProbabilities[e] = gate.probability(h, e);
             headRecall.predicted(step, heads.get(h).distance(), headProbabilities);
         }
+    }
+
+    /** What the token recurrence predicted so far; null when it is off (the baselines, no staging, or turned off). */
+    public TokenRecurrence.Counts tokenRecurrenceCounts() {
+        return tokenRecurrence == null ? null : tokenRecurrence.counts();
     }
 
     /** The lookahead heads' recall@k per distance over the decode steps so far; null for the baselines. */

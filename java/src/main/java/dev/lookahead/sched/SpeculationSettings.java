@@ -18,10 +18,12 @@ package dev.lookahead.sched;
  * @param recurrenceTokens tokens of routing the routing recurrence reads after each match (0 = off); -1 = default (8)
  * @param stagingMinUseful throttle staging while the share of staged bytes that misses used is below this (0 = never);
  *                        NaN = default (0.3)
+ * @param tokenRecurrence stage the next token's experts from the routing that followed the last earlier occurrence of
+ *                        the current two token ids ({@link TokenRecurrence}; needs staging)
  */
 public record SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall, int horizon,
                                   boolean staged, double stagingMinProbability, boolean bypass, int recurrenceTokens,
-                                  double stagingMinUseful) {
+                                  double stagingMinUseful, boolean tokenRecurrence) {
     /** Every default. */
     public static final SpeculationSettings DEFAULTS = new SpeculationSettings(-1, Double.NaN, Double.NaN, -1);
 
@@ -34,6 +36,14 @@ public record SpeculationSettings(int copiesInFlight, double minProbability, dou
     public SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall, int horizon,
                                boolean staged, double stagingMinProbability, boolean bypass) {
         this(copiesInFlight, minProbability, targetRecall, horizon, staged, stagingMinProbability, bypass, -1, Double.NaN);
+    }
+
+    /** With the token recurrence on. */
+    public SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall, int horizon,
+                               boolean staged, double stagingMinProbability, boolean bypass, int recurrenceTokens,
+                               double stagingMinUseful) {
+        this(copiesInFlight, minProbability, targetRecall, horizon, staged, stagingMinProbability, bypass, recurrenceTokens,
+                stagingMinUseful, true);
     }
 
     /** With the default staging and bypass. */
@@ -68,7 +78,7 @@ public record SpeculationSettings(int copiesInFlight, double minProbability, dou
     /** These settings with staging on or off. */
     public SpeculationSettings withStaged(boolean on) {
         return new SpeculationSettings(copiesInFlight, minProbability, targetRecall, horizon, on, stagingMinProbability, bypass,
-                recurrenceTokens, stagingMinUseful);
+                recurrenceTokens, stagingMinUseful, tokenRecurrence);
     }
 
     /** The staging configuration for experts of {@code expertBytes} bytes; null when staging is off. */

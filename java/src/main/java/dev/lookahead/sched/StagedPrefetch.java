@@ -22,8 +22,8 @@ import java.util.function.IntPredicate;
  *
  * <p>Targets: for every layer, its next run (the later layers of this token, the earlier ones in the next token),
  * with the heads' probability of each expert there. The most probable experts that are not resident are staged
- * first; a buffer holding something worth less (a less probable target, or an expert its layer is unlikely to want
- * next) is taken over.
+ * first; a buffer holding something worth less is taken over, counting the bytes it has staged: keeping it must be
+ * expected to save fewer bytes than staging the new target would ({@link #bufferFor}).
  *
  * <p>Throttling: staged bytes that no miss uses cost link time that demand copies may need (a chunk overruns its
  * window whenever the window comes out shorter than its average). So the share of recently staged bytes that misses
@@ -247,12 +247,18 @@ public final class StagedPrefetch {
 
     /**
      * A buffer for a demand miss served outside the cache (a bypass): of those that serve no staging target, the one
-     * least worth keeping ({@link #value}); -1 when every buffer serves one.
+     * least worth keeping ({@link #value}); else, of those whose target is a later step, the one staged for the least
+     * probable target (a bypass keeps a resident expert the predictions value more than the miss, where a staged
+     * target is a guess); -1 when every buffer serves this step.
      */
     public int bufferForDemand() {
         int free = -1;
         for (int b = 0; b < content.length; b++) {
             if (target[b] == NONE && (free < 0 || value(b) < value(free))) free = b;
+        }
+        if (free >= 0) return free;
+        for (int b = 0; b < content.length; b++) {
+            if (target[b] != currentStep && (free < 0 || value(b) < value(free))) free = b;
         }
         return free;
     }
@@ -320,8 +326,8 @@ public final class StagedPrefetch {
             float p = probability[index];
             int b = holding(index);
             if (b < 0) {
-                b = bufferFor(p);
-                if (b < 0) break; // every buffer serves a likelier target
+                b = bufferFor(p, budget - handed);
+                if (b < 0) continue; // keeping every buffer is worth more; a later candidate may hold one
                 content[b] = index; // its first chunk follows: a new target always gets bytes (budget >= align)
                 staged[b] = 0;
                 chunked[b] = 0;
@@ -375,11 +381,25 @@ public final class StagedPrefetch {
         return -1;
     }
 
-    /** The buffer of least {@link #value}, if that is below p; else -1. */
-    private int bufferFor(float p) {
-        int weakest = -1;
-        for (int b = 0; b < content.length; b++) if (weakest < 0 || value(b) < value(weakest)) weakest = b;
-        return value(weakest) < p ? weakest : -1;
+    /**
+     * The buffer a new target of probability {@code p} should take, or -1 to keep them all: the one whose keeping
+     * saves the fewest expected bytes, if staging the new target instead saves more. With {@code room} bytes left to
+     * hand out now, keeping buffer b saves value(b) * min(staged + room, blob) bytes of a later demand copy, taking it
+     * for the new target p * min(room, blob): bytes staged already weigh for their target, so a partly staged
+     * expert is not given up for a slightly likelier one (its bytes would be wasted).
+     */
+    private int bufferFor(float p, long room) {
+        int best = -1;
+        double bestKeep = 0;
+        for (int b = 0; b < content.length; b++) {
+            float v = value(b);
+            double keep = v < 0 ? -1 : v * (double) Math.min(staged[b] + room, blobBytes);
+            if (best < 0 || keep < bestKeep) {
+                best = b;
+                bestKeep = keep;
+            }
+        }
+        return bestKeep < p * (double) Math.min(room, blobBytes) ? best : -1;
     }
 
     /**

@@ -26,7 +26,7 @@ class BenchJsonTest {
         HitRateCeilings ceilings = new HitRateCeilings(10, 2, 4, 0.5, 0.75, 0.8, 0.7, 0.7);
         PolicyBench.Staged staged = new PolicyBench.Staged(1.0, 8, 6, 0.5, 0.25, 0.1);
         PolicyBench.SelfChecks checks = new PolicyBench.SelfChecks(new EvictionFollowed(100, 40, 30, 20, 10, 5), staged,
-                0.9, Double.NaN);
+                0.9, Double.NaN, 0.7, 0.85);
         PolicyBench.Result result = new PolicyBench.Result(List.of(
                 row("all-resident", new double[] {100, 100}, 0, PolicyBench.SelfChecks.NONE),
                 row("mixtral-offloading", new double[] {10, 20}, 2.0, PolicyBench.SelfChecks.NONE),
@@ -53,6 +53,8 @@ class BenchJsonTest {
         assertEquals(10, c.get("eviction_followed").get("recent_uses").asLong());
         assertEquals(0.9, c.get("heads_recall_next_layer").asDouble(), 1e-12);
         assertTrue(c.get("heads_recall_next_token").isNull());
+        assertEquals(0.7, c.get("token_recurrence_coverage").asDouble(), 1e-12);
+        assertEquals(0.85, c.get("token_recurrence_precision").asDouble(), 1e-12);
         // eviction alone: 1 MiB per token needed by misses = 1 copy of 4 lookups -> 0.75, the whole gap
         assertEquals(0.75, c.get("eviction_alone_hit_rate").asDouble(), 1e-12);
         assertEquals(1.0, c.get("eviction_alone_gap_closed").asDouble(), 1e-12);

@@ -83,7 +83,7 @@ class StagedPrefetchTest {
     }
 
     @Test
-    void aPartlyStagedTargetContinuesAndALikelierOneTakesOverTheWeakestBuffer() {
+    void aPartlyStagedTargetContinuesUnlessANewOneIsExpectedToSaveMoreBytes() {
         StagedPrefetch s = planner(1);
         windows(s, 1.0);                                // 1000 bytes: 768 after alignment
         s.beginStep(0);
@@ -96,12 +96,32 @@ class StagedPrefetchTest {
         sink.chunks.clear();
         s.plan(i -> false, sink);
         assertEquals(List.of(new Chunk(0, 3, 1, 768, 768)), sink.chunks, "resumes at its offset");
+        // keeping it saves 0.4 * (1536 staged + 1000 now) = 1014 bytes; taking it for a sure target 1000
         s.beginStep(2);
         s.predict(3, 3, 1, 0.4f);
-        s.predict(3, 3, 2, 0.7f);                       // likelier: takes the only buffer over, from offset 0
+        s.predict(3, 3, 2, 1.0f);
         sink.chunks.clear();
         s.plan(i -> false, sink);
-        assertEquals(List.of(new Chunk(0, 3, 2, 0, 768)), sink.chunks);
+        assertEquals(List.of(new Chunk(0, 3, 1, 1536, 768)), sink.chunks, "its staged bytes make it worth keeping");
+        assertEquals(1, s.stats().started);
+    }
+
+    @Test
+    void aLikelierTargetTakesOverABufferWithFewStagedBytes() {
+        StagedPrefetch s = planner(1);
+        windows(s, 1.0);
+        s.beginStep(0);
+        s.predict(3, 3, 1, 0.2f);
+        Sink sink = new Sink();
+        s.plan(i -> false, sink);
+        assertEquals(List.of(new Chunk(0, 3, 1, 0, 768)), sink.chunks);
+        // keeping it saves 0.2 * (768 + 1000) = 354 bytes; the new target 0.9 * 1000 = 900
+        s.beginStep(1);
+        s.predict(3, 3, 1, 0.2f);
+        s.predict(3, 3, 2, 0.9f);
+        sink.chunks.clear();
+        s.plan(i -> false, sink);
+        assertEquals(List.of(new Chunk(0, 3, 2, 0, 768)), sink.chunks, "taken over, from offset 0");
         assertEquals(-1, s.find(3, 1), "the weaker target's bytes were overwritten");
         assertEquals(0, s.find(3, 2));
         assertEquals(2, s.stats().started);
@@ -148,6 +168,25 @@ class StagedPrefetchTest {
         assertEquals(-1, s.find(0, 3));
         assertEquals(0, s.stats().used, "demand bytes are not staged bytes");
         assertEquals(BLOB, s.stats().bytesIssued);
+    }
+
+    @Test
+    void aBypassTakesTheBufferOfTheLeastProbableLaterTargetWhenNoneIsFree() {
+        StagedPrefetch s = planner(2);
+        windows(s, 10.0);
+        s.beginStep(0);
+        s.predict(2, 2, 6, 0.9f);
+        s.predict(3, 3, 1, 0.4f);
+        s.plan(i -> false, new Sink());                 // both buffers serve later targets: (2, 6) and (3, 1)
+        int weak = s.find(3, 1), strong = s.find(2, 6);
+        assertTrue(weak >= 0 && strong >= 0 && weak != strong);
+        s.beginStep(1);                                 // layer 1's miss is bypassed
+        assertEquals(weak, s.bufferForDemand(), "the buffer staged for the less probable target");
+        s.holdForDemand(weak, 1, 5);
+        assertEquals(-1, s.find(3, 1), "its staged bytes are given up");
+        assertEquals(strong, s.bufferForDemand(), "the other one still serves a later step");
+        s.holdForDemand(strong, 1, 7);
+        assertEquals(-1, s.bufferForDemand(), "both serve this step now");
     }
 
     @Test
