@@ -2,17 +2,8 @@
 # A linear head from the router (what `lookahead align` trains) against residual MLP heads of 256 and 1024 hidden
 # units, same KL objective, Adam and early stopping. Needs Debian's python3-torch: /usr/bin/python3 heads_capacity_probe.py
 # (expects /tmp/demo-calib-all.txt, made as docs/gate.md says). Results: docs/gate.md, "Capacity of the heads".
-import os, sys, json, torch, torch.nn as nn, torch.nn.functional as F
-D = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, D)
-import train as T
-torch.manual_seed(1); torch.set_num_threads(2)
-cfg = json.load(open(f'{D}/config.json'))
-model = T.model_from_safetensors(f'{D}/model.safetensors', cfg)
-tj = json.load(open(f'{D}/tokenizer.json'))
-tok = T.BpeTokenizer(tj['model']['vocab'], [tuple(x.split(' ')) for x in tj['model']['merges']])
-def ids_of(path, limit):
-    return T.hf_encode(tok, open(path, encoding='utf-8').read())[:limit]
+import torch, torch.nn as nn, torch.nn.functional as F
+from probe_data import D, cfg, model, ids_of
 @torch.no_grad()
 def collect(ids, window=256):
     X = [[] for _ in range(cfg['num_hidden_layers'])]; P = [[] for _ in X]; K = [[] for _ in X]

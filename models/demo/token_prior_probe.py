@@ -7,18 +7,9 @@
 # Needs Debian's python3-torch and /tmp/demo-calib-all.txt (made as docs/gate.md says):
 #   /usr/bin/python3 models/demo/token_prior_probe.py         (about 3 minutes on 2 cores)
 # Results: docs/gate.md, "Token routing prior and early exit".
-import os, sys, json, struct, torch
-D = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, D)
-import train as T
-torch.manual_seed(1); torch.set_num_threads(2)
-cfg = json.load(open(f'{D}/config.json')); L = cfg['num_hidden_layers']; E = cfg['num_local_experts']; V = cfg['vocab_size']
-model = T.model_from_safetensors(f'{D}/model.safetensors', cfg)
-tj = json.load(open(f'{D}/tokenizer.json'))
-tok = T.BpeTokenizer(tj['model']['vocab'], [tuple(x.split(' ')) for x in tj['model']['merges']])
-
-def ids_of(path, limit):
-    return T.hf_encode(tok, open(path, encoding='utf-8').read())[:limit]
+import json, struct, torch
+from probe_data import D, T, cfg, model, tok, ids_of
+L = cfg['num_hidden_layers']; E = cfg['num_local_experts']; V = cfg['vocab_size']
 
 @torch.no_grad()
 def collect(ids, window=256):

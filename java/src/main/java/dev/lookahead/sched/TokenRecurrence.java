@@ -8,7 +8,7 @@ import java.util.Map;
  * Predicts the next token's routing from the token ids decoded so far (prompt-lookup decoding): when the last two
  * token ids occurred before, the token that followed them then is likely to follow now, with the routing it had then.
  * Known at the start of a token, this tells each layer of the next token what it will choose a whole token ahead,
- * where the next-token heads, reading one hidden state, are least sure (docs/gate.md, "Token recurrence").
+ * where the next-token heads, reading one hidden state, are least sure (docs/scheduler.md, "Staged copies").
  *
  * <p>Per decode token, in order: {@link #beginToken} with its id, then {@link #observe} for each of its layers. A
  * prediction ({@link #predicted}) is the routing of the token that followed the latest earlier occurrence of the

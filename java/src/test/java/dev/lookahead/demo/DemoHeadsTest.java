@@ -87,7 +87,8 @@ class DemoHeadsTest {
                 .withContextLength(256).withSlotsPerLayer(4).withPolicy("lookahead").withHeadsFile(HEADS);
         GenerationOptions greedy = GenerationOptions.defaults().withMaxTokens(64);
         long[] evictionOnly = run(base.withScheduler(EVICTION_ONLY), greedy);
-        long[] bypass = run(base.withScheduler(new SpeculationSettings(0, Double.NaN, Double.NaN, -1, true, 1.0, true)), greedy);
+        long[] bypass = run(base.withScheduler(new SpeculationSettings(0, Double.NaN, Double.NaN, -1, true, 1.0, true, -1,
+                Double.NaN, false)), greedy);
         assertEquals(evictionOnly[2], bypass[2], "same tokens");
         assertTrue(bypass[4] > 0, "some misses bypassed");
         assertTrue(bypass[1] > evictionOnly[1], "hits: bypass " + bypass[1] + ", eviction only " + evictionOnly[1]);
@@ -122,6 +123,25 @@ class DemoHeadsTest {
                             + live.recall(distance) + " against " + plain.recall(distance) + " plug-and-play");
                 }
             }
+        }
+    }
+
+    @Test
+    void theTokenRecurrencePredictsTheNextTokensExpertsBetterThanTheNextTokenHeads() {
+        // what it predicts depends on the token ids and the routing only, not on timing
+        LoadOptions options = LoadOptions.defaults().withBackend(BackendChoice.CPU).withKvCacheType(DType.F32)
+                .withContextLength(256).withSlotsPerLayer(4).withPolicy("lookahead").withHeadsFile(HEADS);
+        try (MoeModel m = MoeModel.load(quantized, options)) {
+            for (String p : PROMPTS) m.generate(p, GenerationOptions.defaults().withMaxTokens(64), t -> { });
+            OffloadedExperts off = (OffloadedExperts) m.experts();
+            var counts = off.tokenRecurrenceCounts();
+            double coverage = counts.predictedTokens() / (double) counts.tokens();
+            double precision = counts.chosenExperts() / (double) counts.predictedExperts();
+            double heads = off.headRecall().recall(m.config().numHiddenLayers());
+            assertEquals(3 * 63, counts.tokens(), "every decode pass but the prefill's");
+            // greedy continuations repeat their bigrams: most tokens have an earlier occurrence to read
+            assertTrue(coverage > 0.3, "coverage " + coverage);
+            assertTrue(precision > heads + 0.05, "precision " + precision + " against the next-token heads' " + heads);
         }
     }
 

@@ -82,27 +82,28 @@ class StagedPrefetchTest {
         assertEquals(-1, s.find(1, 5), "the expired one was overwritten");
     }
 
+    /** A head's prediction for {@link StagedPrefetch#predict}. */
+    record Prediction(long targetStep, int layer, int expert, float p) { }
+
+    /** Begins {@code step}, gives the predictions and plans: the chunks handed out. */
+    static List<Chunk> planStep(StagedPrefetch s, long step, Prediction... predictions) {
+        s.beginStep(step);
+        for (Prediction p : predictions) s.predict(p.targetStep(), p.layer(), p.expert(), p.p());
+        Sink sink = new Sink();
+        s.plan(i -> false, sink);
+        return sink.chunks;
+    }
+
     @Test
     void aPartlyStagedTargetContinuesUnlessANewOneIsExpectedToSaveMoreBytes() {
         StagedPrefetch s = planner(1);
         windows(s, 1.0);                                // 1000 bytes: 768 after alignment
-        s.beginStep(0);
-        s.predict(3, 3, 1, 0.4f);
-        Sink sink = new Sink();
-        s.plan(i -> false, sink);
-        assertEquals(List.of(new Chunk(0, 3, 1, 0, 768)), sink.chunks);
-        s.beginStep(1);
-        s.predict(3, 3, 1, 0.4f);
-        sink.chunks.clear();
-        s.plan(i -> false, sink);
-        assertEquals(List.of(new Chunk(0, 3, 1, 768, 768)), sink.chunks, "resumes at its offset");
+        Prediction weak = new Prediction(3, 3, 1, 0.4f);
+        assertEquals(List.of(new Chunk(0, 3, 1, 0, 768)), planStep(s, 0, weak));
+        assertEquals(List.of(new Chunk(0, 3, 1, 768, 768)), planStep(s, 1, weak), "resumes at its offset");
         // keeping it saves 0.4 * (1536 staged + 1000 now) = 1014 bytes; taking it for a sure target 1000
-        s.beginStep(2);
-        s.predict(3, 3, 1, 0.4f);
-        s.predict(3, 3, 2, 1.0f);
-        sink.chunks.clear();
-        s.plan(i -> false, sink);
-        assertEquals(List.of(new Chunk(0, 3, 1, 1536, 768)), sink.chunks, "its staged bytes make it worth keeping");
+        assertEquals(List.of(new Chunk(0, 3, 1, 1536, 768)), planStep(s, 2, weak, new Prediction(3, 3, 2, 1.0f)),
+                "its staged bytes make it worth keeping");
         assertEquals(1, s.stats().started);
     }
 
@@ -110,18 +111,11 @@ class StagedPrefetchTest {
     void aLikelierTargetTakesOverABufferWithFewStagedBytes() {
         StagedPrefetch s = planner(1);
         windows(s, 1.0);
-        s.beginStep(0);
-        s.predict(3, 3, 1, 0.2f);
-        Sink sink = new Sink();
-        s.plan(i -> false, sink);
-        assertEquals(List.of(new Chunk(0, 3, 1, 0, 768)), sink.chunks);
+        Prediction weak = new Prediction(3, 3, 1, 0.2f);
+        assertEquals(List.of(new Chunk(0, 3, 1, 0, 768)), planStep(s, 0, weak));
         // keeping it saves 0.2 * (768 + 1000) = 354 bytes; the new target 0.9 * 1000 = 900
-        s.beginStep(1);
-        s.predict(3, 3, 1, 0.2f);
-        s.predict(3, 3, 2, 0.9f);
-        sink.chunks.clear();
-        s.plan(i -> false, sink);
-        assertEquals(List.of(new Chunk(0, 3, 2, 0, 768)), sink.chunks, "taken over, from offset 0");
+        assertEquals(List.of(new Chunk(0, 3, 2, 0, 768)), planStep(s, 1, weak, new Prediction(3, 3, 2, 0.9f)),
+                "taken over, from offset 0");
         assertEquals(-1, s.find(3, 1), "the weaker target's bytes were overwritten");
         assertEquals(0, s.find(3, 2));
         assertEquals(2, s.stats().started);
@@ -174,10 +168,7 @@ class StagedPrefetchTest {
     void aBypassTakesTheBufferOfTheLeastProbableLaterTargetWhenNoneIsFree() {
         StagedPrefetch s = planner(2);
         windows(s, 10.0);
-        s.beginStep(0);
-        s.predict(2, 2, 6, 0.9f);
-        s.predict(3, 3, 1, 0.4f);
-        s.plan(i -> false, new Sink());                 // both buffers serve later targets: (2, 6) and (3, 1)
+        planStep(s, 0, new Prediction(2, 2, 6, 0.9f), new Prediction(3, 3, 1, 0.4f)); // both buffers serve later targets
         int weak = s.find(3, 1), strong = s.find(2, 6);
         assertTrue(weak >= 0 && strong >= 0 && weak != strong);
         s.beginStep(1);                                 // layer 1's miss is bypassed
