@@ -314,6 +314,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         int ready = 0;
         List<Integer> later = new ArrayList<>();
         Set<ExpertId> keep = null;
+        if (prefill && tokenRecurrence != null) tokenRecurrence.endSequence(); // a new prompt
         if (staging != null && prefill) {
             staging.clearBuffers(); // the prefill streams through the staging slots
             if (openLinkFree != null) spareEvents.push(openLinkFree);

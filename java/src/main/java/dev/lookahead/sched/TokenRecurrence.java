@@ -10,7 +10,8 @@ import java.util.Map;
  * Known at the start of a token, this tells each layer of the next token what it will choose a whole token ahead,
  * where the next-token heads, reading one hidden state, are least sure (docs/scheduler.md, "Staged copies").
  *
- * <p>Per decode token, in order: {@link #beginToken} with its id, then {@link #observe} for each of its layers. A
+ * <p>Per decode token, in order: {@link #beginToken} with its id, then {@link #observe} for each of its layers;
+ * {@link #endSequence} when the text restarts (a new prompt), so that no bigram spans two texts. A
  * prediction ({@link #predicted}) is the routing of the token that followed the latest earlier occurrence of the
  * current bigram (the previous id and this one) whose follower has been observed in full; its
  * {@link #precision} is measured, per layer, on this run's own outcomes (the share of predicted experts the layer
@@ -35,11 +36,13 @@ public final class TokenRecurrence {
     private final int words;            // longs per layer's expert mask
     private final int[] ids;            // ring [slot]: token id
     private final long[] tokenAt;       // ring [slot]: the token held, or NONE
+    private final boolean[] follows;    // ring [slot]: its token follows the previous one in the same text
     private final long[] masks;         // ring [slot][layer][word]: the experts each layer chose
     private final Map<Long, Long> latest = new HashMap<>(); // bigram -> latest token ending it whose follower is observed
 
     private long token = NONE;          // the token being decoded
     private long indexedThrough = NONE; // bigrams ending at tokens up to this one are in the index
+    private boolean sequenceEnded;      // the next token starts a new text
     private long source = NONE;         // the token whose routing is predicted for the next one, or NONE
     private final long[] prediction;    // [layer][word]: what the next token is predicted to choose (a copy)
     private final long[] pending;       // [layer][word]: the prediction made for the current token, scored by observe
@@ -61,6 +64,7 @@ public final class TokenRecurrence {
         ids = new int[HISTORY_TOKENS];
         tokenAt = new long[HISTORY_TOKENS];
         Arrays.fill(tokenAt, NONE);
+        follows = new boolean[HISTORY_TOKENS];
         masks = new long[HISTORY_TOKENS * layers * words];
         prediction = new long[layers * words];
         pending = new long[layers * words];
@@ -68,30 +72,38 @@ public final class TokenRecurrence {
         trials = new double[layers];
     }
 
+    /** The text restarts (a new prompt): the next token has no predecessor. The history stays. */
+    public void endSequence() {
+        sequenceEnded = true;
+    }
+
     /**
-     * Decode token {@code t} has id {@code id} (tokens in increasing order; a gap, such as a new prompt's prefill,
-     * ends the bigram chain but keeps the history). Finds the next token's predicted routing.
+     * Decode token {@code t} has id {@code id} (tokens in increasing order; a gap in the numbers, like
+     * {@link #endSequence}, starts a new text). Finds the next token's predicted routing.
      */
     public void beginToken(long t, int id) {
         if (t <= token) throw new IllegalStateException("token " + t + " after token " + token + ": tokens must increase");
         if (id < 0) throw new IllegalArgumentException("token id must be >= 0, got " + id);
+        boolean chained = t == token + 1 && !sequenceEnded;
+        sequenceEnded = false;
         // what was predicted for this token is scored as its layers choose
-        pendingValid = source != NONE && t == token + 1;
+        pendingValid = source != NONE && chained;
         if (pendingValid) System.arraycopy(prediction, 0, pending, 0, prediction.length);
         // every token before t is complete now: index the bigrams whose follower is one of them
         for (long p = Math.max(indexedThrough + 1, token - HISTORY_TOKENS + 2); p <= token - 1; p++) {
-            if (known(p - 1) && known(p) && known(p + 1)) latest.put(bigram(ids[slot(p - 1)], ids[slot(p)]), p);
+            if (linked(p) && linked(p + 1)) latest.put(bigram(ids[slot(p - 1)], ids[slot(p)]), p);
         }
         indexedThrough = Math.max(indexedThrough, token - 1);
         token = t;
         int s = slot(t);
         tokenAt[s] = t;
+        follows[s] = chained;
         ids[s] = id;
         Arrays.fill(masks, s * layers * words, (s + 1) * layers * words, 0L);
         source = NONE;
-        if (known(t - 1)) {
+        if (linked(t)) {
             Long match = latest.get(bigram(ids[slot(t - 1)], id));
-            if (match != null && known(match) && known(match + 1)) {
+            if (match != null && linked(match) && linked(match + 1)) {
                 source = match + 1;
                 System.arraycopy(masks, slot(source) * layers * words, prediction, 0, layers * words);
             }
@@ -146,6 +158,11 @@ public final class TokenRecurrence {
 
     private boolean known(long t) {
         return t >= 0 && t <= token && tokenAt[slot(t)] == t && t > token - HISTORY_TOKENS;
+    }
+
+    /** Token t and the one before it are both in the ring, in the same text. */
+    private boolean linked(long t) {
+        return known(t) && known(t - 1) && follows[slot(t)];
     }
 
     private static int slot(long t) {

@@ -81,6 +81,26 @@ class TokenRecurrenceTest {
     }
 
     @Test
+    void noBigramSpansTwoTexts() {
+        TokenRecurrence r = new TokenRecurrence(LAYERS, EXPERTS);
+        decode(r, 0, 1);
+        decode(r, 1, 2);
+        r.endSequence();            // a new prompt: token 2 has no predecessor
+        decode(r, 2, 3);
+        decode(r, 3, 4);
+        decode(r, 4, 2);            // (2, 3) never followed each other: no match
+        assertFalse(r.predicts());
+        decode(r, 5, 3);            // (2, 3) now did, but token 5's follower is not yet seen
+        assertFalse(r.predicts());
+        decode(r, 6, 1);
+        decode(r, 7, 2);            // (1, 2) occurred at tokens 0, 1, but token 2 started another text
+        assertFalse(r.predicts(), "the follower of (1, 2) belongs to another text");
+        decode(r, 8, 3);            // (2, 3) ended at token 5: token 6 followed
+        assertTrue(r.predicts());
+        assertEquals(mask(routing(1, 0)), predictedMask(r, 0));
+    }
+
+    @Test
     void precisionStartsAtTheInitialGuessAndFollowsTheOutcomes() {
         TokenRecurrence r = new TokenRecurrence(LAYERS, EXPERTS);
         assertEquals(TokenRecurrence.INITIAL_PRECISION, r.precision(0), 1e-12);
