@@ -104,6 +104,13 @@ final class GenerateCommand implements Callable<Integer> {
                 for (int d : recall.distances()) line.append(String.format(java.util.Locale.ROOT, " %d: %.2f", d, recall.recall(d)));
                 System.err.println(recall.distances().length == 0 ? line + " nothing decoded yet" : line.toString());
             }
+            if (m.experts() instanceof OffloadedExperts off && off.tokenRecurrenceCounts() != null) {
+                var c = off.tokenRecurrenceCounts();
+                System.err.println(c.tokens() == 0 ? "token recurrence: nothing decoded yet" : String.format(java.util.Locale.ROOT,
+                        "token recurrence: predicted the next token's experts after %d of %d decode tokens; %s of those experts were chosen",
+                        c.predictedTokens(), c.tokens(), c.predictedExperts() == 0 ? "none"
+                                : String.format(java.util.Locale.ROOT, "%.2f", c.chosenExperts() / (double) c.predictedExperts())));
+            }
             if (statsJson != null) StatsJson.write(statsJson, m, r);
         }
         return 0;

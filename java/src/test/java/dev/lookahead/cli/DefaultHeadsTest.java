@@ -56,12 +56,17 @@ class DefaultHeadsTest {
         assertTrue(err.contains("lookahead heads: " + copied), "the model's own heads");
         assertTrue(err.contains("lookahead heads, recall@2 by distance in layers (3: the same layer of the next token): 1: "),
                 "the heads' live recall: " + err);
+        assertTrue(err.matches("(?s).*token recurrence: predicted the next token's experts after \\d+ of \\d+ decode tokens; .*"),
+                "the token recurrence's counts: " + err);
+        assertFalse(generate("--policy", "lookahead", "--no-token-recurrence").err().contains("token recurrence"),
+                "off: nothing to report");
         Path other = tmp.resolve("plug.safetensors");
         LookaheadHeads.plugAndPlay(AlignCommandTest.routingOf(quantized),
                 LookaheadHeads.load(copied, AlignCommandTest.routingOf(quantized)).layout(), "test").save(other);
         assertTrue(generate("--policy", "lookahead-global", "--heads", other.toString()).err()
                 .contains("lookahead heads: " + other), "--heads wins");
-        assertFalse(generate("--policy", "mixtral-offloading").err().contains("lookahead heads"), "the baseline has none");
+        String baseline = generate("--policy", "mixtral-offloading").err();
+        assertFalse(baseline.contains("lookahead heads") || baseline.contains("token recurrence"), "the baseline has neither");
     }
 
     @Test
