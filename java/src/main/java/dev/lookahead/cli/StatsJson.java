@@ -87,6 +87,16 @@ final class StatsJson {
                     h.put("recall", off.headRecall().recall(d));
                 }
             }
+            if (off.tokenRecurrenceCounts() != null) {
+                // the token recurrence: decode tokens begun, those after which it predicted the next one's experts,
+                // experts it predicted for tokens that then ran, and of those the ones chosen
+                var tr = off.tokenRecurrenceCounts();
+                ObjectNode rec = c.putObject("token_recurrence");
+                rec.put("tokens", tr.tokens());
+                rec.put("predicted_tokens", tr.predictedTokens());
+                rec.put("predicted_experts", tr.predictedExperts());
+                rec.put("chosen_experts", tr.chosenExperts());
+            }
             c.put("prefill_streamed_copies", off.streamedCopies());
             ArrayNode layers = c.putArray("per_layer");
             for (int l = 0; l < s.layers(); l++) {

@@ -88,6 +88,11 @@ class StatsJsonTest {
             assertTrue(d.get("scored").asLong() > 0 && d.get("recall").asDouble() >= 0 && d.get("recall").asDouble() <= 1,
                     d.toString());
         }
+        assertFalse(mo.has("token_recurrence"), "the baseline has no token recurrence");
+        JsonNode tr = la.get("token_recurrence");
+        assertTrue(tr.get("tokens").asLong() > 0, "decode tokens: " + tr);
+        assertTrue(tr.get("predicted_tokens").asLong() <= tr.get("tokens").asLong(), tr.toString());
+        assertTrue(tr.get("chosen_experts").asLong() <= tr.get("predicted_experts").asLong(), tr.toString());
         JsonNode s = la.get("staging");
         assertTrue(s.get("bytes_used").asLong() <= s.get("bytes_staged").asLong());
         assertEquals(s.get("bytes_staged").asLong() - s.get("bytes_used").asLong(), s.get("bytes_wasted").asLong());
