@@ -79,7 +79,6 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     private final StagedPrefetch staging;                      // background copies into the staging slots; or null
     private final TokenRecurrence tokenRecurrence;             // the next token's routing from the ids so far; or null
     private final float[] nextTokenScratch;                    // [experts]: a layer's next-token prediction
-    private long recurrenceToken = -1;                         // the decode token the recurrence was told of last
     private final boolean bypass;                              // misses may be served from a staging slot
     private long decodeLinkBytes;                              // every copy of a decode pass
     // staging windows: linkFree on the copy stream after a layer's demand copies, demand on the idle compute stream
@@ -297,9 +296,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
 
     @Override
     public void beginDecodeToken(long token, int tokenId) {
-        if (tokenRecurrence == null) return;
-        tokenRecurrence.beginToken(token, tokenId);
-        recurrenceToken = token;
+        if (tokenRecurrence != null) tokenRecurrence.beginToken(token, tokenId);
     }
 
     @Override
@@ -337,7 +334,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
             }
             // the next token's layer as the token recurrence expects it (before the demand: a bypass picks its
             // staging buffer by these probabilities)
-            if (tokenRecurrence != null && recurrenceToken == token) {
+            if (tokenRecurrence != null && tokenRecurrence.decoding(token)) { // not on forced (replayed) passes
                 tokenRecurrence.observe(token, layer, experts, count);
                 if (tokenRecurrence.predicts()) {
                     // a mixture: the recurrence is right with its measured precision, else the heads speak

@@ -132,6 +132,11 @@ public final class TokenRecurrence {
         trials[layer] = trials[layer] * DECAY + predicted;
     }
 
+    /** Whether {@code t} is the token being decoded ({@link #beginToken} was called for it last). */
+    public boolean decoding(long t) {
+        return t == token && t != NONE;
+    }
+
     /** Whether the next token's routing is predicted (the current bigram occurred before). */
     public boolean predicts() {
         return source != NONE;

@@ -134,7 +134,10 @@ class TokenRecurrenceTest {
     @Test
     void rejectsOutOfOrderTokensAndRoutingOfAnotherToken() {
         TokenRecurrence r = new TokenRecurrence(LAYERS, EXPERTS);
+        assertFalse(r.decoding(-1), "nothing begun");
         decode(r, 4, 1);
+        assertTrue(r.decoding(4));
+        assertFalse(r.decoding(5), "a pass it was not told of (forced routing)");
         assertThrows(IllegalStateException.class, () -> r.beginToken(4, 2));
         assertThrows(IllegalStateException.class, () -> r.observe(3, 0, new int[] {1}, 1));
         assertThrows(IllegalArgumentException.class, () -> r.beginToken(5, -1));
