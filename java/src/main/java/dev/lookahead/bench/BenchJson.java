@@ -92,6 +92,8 @@ public final class BenchJson {
         g.put("misses_served", s.used());
         g.put("staged_mib_per_token", s.stagedMiBPerToken());
         g.put("used_mib_per_token", s.usedMiBPerToken());
+        g.put("displaced_by_bypass_mib_per_token", s.displacedMiBPerToken()); // unused: a bypass overwrote them
+        g.put("given_up_mib_per_token", s.givenUpMiBPerToken()); // unused: a likelier target took the buffer
         g.put("windows_throttled_share", s.throttledShare());
         HitRateCeilings c = result.ceilings();
         if (s.started() > 0 && c != null) {

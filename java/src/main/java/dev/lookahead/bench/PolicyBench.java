@@ -96,11 +96,19 @@ public final class PolicyBench {
      * @param used              misses served from a staging slot
      * @param stagedMiBPerToken bytes staged per token
      * @param usedMiBPerToken   of those, the bytes that misses used
+     * @param displacedMiBPerToken of the bytes no miss used, those bypasses overwrote before their target's step
+     * @param givenUpMiBPerToken   and those given up for likelier targets (the rest: guesses their layer did not choose)
      * @param throttledShare    share of the staging windows not planned because staging was throttled
      */
     public record Staged(double demandMiBPerToken, long started, long used, double stagedMiBPerToken,
-                         double usedMiBPerToken, double throttledShare) {
-        public static final Staged NONE = new Staged(Double.NaN, 0, 0, 0, 0, 0);
+                         double usedMiBPerToken, double displacedMiBPerToken, double givenUpMiBPerToken,
+                         double throttledShare) {
+        public static final Staged NONE = new Staged(Double.NaN, 0, 0, 0, 0, 0, 0, 0);
+
+        /** Bytes staged per token that no miss used, however they were lost. */
+        public double wastedMiBPerToken() {
+            return stagedMiBPerToken - usedMiBPerToken;
+        }
     }
 
     /** What one round measured of a policy that the table compares round by round. */
@@ -271,6 +279,7 @@ public final class PolicyBench {
         double perToken = 1048576.0 * decodeTokens;
         Staged staged = new Staged(sum[DEMAND_COPIED] / perToken, sum[STAGED_STARTED], sum[STAGED_USED],
                 sum[STAGED_BYTES] / perToken, sum[STAGED_USED_BYTES] / perToken,
+                sum[STAGED_DISPLACED_BYTES] / perToken, sum[STAGED_GIVEN_UP_BYTES] / perToken,
                 share(sum[WINDOWS_THROTTLED], sum[WINDOWS_THROTTLED] + sum[WINDOWS_PLANNED]));
         EvictionFollowed followed = new EvictionFollowed(sum[SCHEDULED_LOOKUPS], sum[BOTH_LOOKUPS], sum[HEADS_LOOKUPS],
                 sum[RECURRENCE_LOOKUPS], sum[UNTRUSTED_LOOKUPS], sum[SHARES_KEPT_LOOKUPS]);
@@ -408,7 +417,8 @@ public final class PolicyBench {
             SCHEDULED_LOOKUPS = 11, WINDOWS_PLANNED = 12, WINDOWS_THROTTLED = 13, RECURRENCE_LOOKUPS = 14, BOTH_LOOKUPS = 15,
             HEADS_LOOKUPS = 16, HEADS_D1_HITS = 17, HEADS_D1_SCORED = 18, HEADS_NEXT_HITS = 19, HEADS_NEXT_SCORED = 20,
             SHARES_KEPT_LOOKUPS = 21, DEMAND_ISSUE_NANOS = 22, DEMAND_ISSUE_LAYERS = 23, TR_TOKENS = 24,
-            TR_PREDICTED_TOKENS = 25, TR_PREDICTED_EXPERTS = 26, TR_CHOSEN_EXPERTS = 27, COUNTS = 28;
+            TR_PREDICTED_TOKENS = 25, TR_PREDICTED_EXPERTS = 26, TR_CHOSEN_EXPERTS = 27, STAGED_DISPLACED_BYTES = 28,
+            STAGED_GIVEN_UP_BYTES = 29, COUNTS = 30;
 
     /** The counters at the indices above, so far (zeros when nothing is offloaded). */
     private static long[] countsOf(MoeModel model) {
@@ -450,6 +460,8 @@ public final class PolicyBench {
             c[STAGED_USED] = st.used;
             c[STAGED_BYTES] = st.bytesIssued;
             c[STAGED_USED_BYTES] = st.bytesUsed;
+            c[STAGED_DISPLACED_BYTES] = st.bytesDisplacedByBypass;
+            c[STAGED_GIVEN_UP_BYTES] = st.bytesGivenUp;
             c[WINDOWS_PLANNED] = st.windowsPlanned;
             c[WINDOWS_THROTTLED] = st.windowsThrottled;
         }
@@ -534,11 +546,14 @@ public final class PolicyBench {
             sb.append(String.format(Locale.ROOT, " %s %.3f (%s)", r.policy(), h, gapText(c, h)));
         }
         sb.append("\nstaged copies (background, into the staging slots): misses served / experts started, MiB staged per"
-                + " token (used by misses):");
+                + " token (used by misses; not used: overwritten by bypasses before their step / given up for likelier"
+                + " targets / guesses their layer did not choose):");
         for (Row r : staged) {
             Staged s = r.checks().staged();
-            sb.append(String.format(Locale.ROOT, " %s %d/%d, %.3f (%.3f)", r.policy(), s.used(), s.started(),
-                    s.stagedMiBPerToken(), s.usedMiBPerToken()));
+            double guesses = s.wastedMiBPerToken() - s.displacedMiBPerToken() - s.givenUpMiBPerToken();
+            sb.append(String.format(Locale.ROOT, " %s %d/%d, %.3f (%.3f; %.3f / %.3f / %.3f)", r.policy(), s.used(),
+                    s.started(), s.stagedMiBPerToken(), s.usedMiBPerToken(), s.displacedMiBPerToken(),
+                    s.givenUpMiBPerToken(), guesses));
         }
         return sb.append('\n').toString();
     }

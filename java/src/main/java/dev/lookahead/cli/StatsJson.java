@@ -62,6 +62,8 @@ final class StatsJson {
                 g.put("misses_served", st.used);
                 g.put("bytes_used", st.bytesUsed);
                 g.put("bytes_wasted", st.bytesWasted());
+                g.put("bytes_displaced_by_bypass", st.bytesDisplacedByBypass); // of the wasted: overwritten before their step
+                g.put("bytes_given_up", st.bytesGivenUp); // of the wasted: their buffer went to a likelier target
                 g.put("windows_measured", st.windowsMeasured);
                 g.put("windows_overrun", st.windowsOverrun);
                 g.put("windows_short", st.windowsShort);

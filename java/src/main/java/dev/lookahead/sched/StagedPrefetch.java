@@ -164,6 +164,14 @@ public final class StagedPrefetch {
         public long windowsPlanned;
         public long windowsThrottled;
 
+        /**
+         * Of the bytes no miss used, those a bypass overwrote while their target was still ahead (it needed a buffer
+         * and every free one was gone), and those given up for a likelier target; the rest were guesses whose layer
+         * chose otherwise (or are still held).
+         */
+        public long bytesDisplacedByBypass;
+        public long bytesGivenUp;
+
         /** Bytes staged that no miss used (yet): link time spent on wrong or unused guesses. */
         public long bytesWasted() {
             return bytesIssued - bytesUsed;
@@ -274,6 +282,7 @@ public final class StagedPrefetch {
         int index = layer * experts + expert;
         long present = content[buffer] == index ? staged[buffer] : 0;
         if (present > 0) countUse(buffer);
+        else if (target[buffer] != NONE) stats.bytesDisplacedByBypass += chunked[buffer];
         content[buffer] = index;
         staged[buffer] = blobBytes;
         chunked[buffer] = 0;
@@ -328,6 +337,7 @@ public final class StagedPrefetch {
             if (b < 0) {
                 b = bufferFor(p, budget - handed);
                 if (b < 0) continue; // keeping every buffer is worth more; a later candidate may hold one
+                if (target[b] != NONE) stats.bytesGivenUp += chunked[b];
                 content[b] = index; // its first chunk follows: a new target always gets bytes (budget >= align)
                 staged[b] = 0;
                 chunked[b] = 0;

@@ -96,6 +96,8 @@ class StatsJsonTest {
         JsonNode s = la.get("staging");
         assertTrue(s.get("bytes_used").asLong() <= s.get("bytes_staged").asLong());
         assertEquals(s.get("bytes_staged").asLong() - s.get("bytes_used").asLong(), s.get("bytes_wasted").asLong());
+        assertTrue(s.get("bytes_displaced_by_bypass").asLong() + s.get("bytes_given_up").asLong()
+                <= s.get("bytes_wasted").asLong(), "the named losses are part of the wasted bytes: " + s);
         assertTrue(s.get("windows_planned").asLong() + s.get("windows_throttled").asLong() > 0, "a window per decoded layer");
         for (String key : new String[] {"lookups", "hits", "hit_rate", "bytes_copied", "link_bytes", "decode_stall_ms",
                 "prefetches_issued", "per_layer"}) {

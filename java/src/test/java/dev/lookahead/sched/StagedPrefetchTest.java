@@ -119,6 +119,8 @@ class StagedPrefetchTest {
         assertEquals(-1, s.find(3, 1), "the weaker target's bytes were overwritten");
         assertEquals(0, s.find(3, 2));
         assertEquals(2, s.stats().started);
+        assertEquals(768, s.stats().bytesGivenUp, "the weaker target's bytes count as given up");
+        assertEquals(0, s.stats().bytesDisplacedByBypass);
     }
 
     @Test
@@ -162,6 +164,7 @@ class StagedPrefetchTest {
         assertEquals(-1, s.find(0, 3));
         assertEquals(0, s.stats().used, "demand bytes are not staged bytes");
         assertEquals(BLOB, s.stats().bytesIssued);
+        assertEquals(0, s.stats().bytesGivenUp, "E3's bytes were a demand's, not staged ones");
     }
 
     @Test
@@ -175,9 +178,28 @@ class StagedPrefetchTest {
         assertEquals(weak, s.bufferForDemand(), "the buffer staged for the less probable target");
         s.holdForDemand(weak, 1, 5);
         assertEquals(-1, s.find(3, 1), "its staged bytes are given up");
+        long weakBytes = s.stats().bytesDisplacedByBypass;
+        assertTrue(weakBytes > 0 && weakBytes < s.stats().bytesIssued, "the weaker target's bytes count as displaced");
         assertEquals(strong, s.bufferForDemand(), "the other one still serves a later step");
         s.holdForDemand(strong, 1, 7);
         assertEquals(-1, s.bufferForDemand(), "both serve this step now");
+        assertEquals(s.stats().bytesIssued, s.stats().bytesDisplacedByBypass, "both targets' bytes displaced");
+        assertEquals(s.stats().bytesIssued, s.stats().bytesWasted());
+        assertEquals(0, s.stats().bytesGivenUp);
+    }
+
+    @Test
+    void aGuessItsLayerDidNotChooseIsNeitherDisplacedNorGivenUpWhenItsBufferIsReused() {
+        StagedPrefetch s = planner(1);
+        windows(s, 10.0);
+        planStep(s, 0, new Prediction(1, 1, 4, 0.8f));  // staged for layer 1, which then chooses otherwise
+        s.beginStep(1);
+        s.beginStep(2);                                 // its target passed unused
+        assertEquals(0, s.bufferForDemand(), "a buffer with a passed target is free");
+        s.holdForDemand(0, 2, 5);
+        assertEquals(0, s.stats().bytesDisplacedByBypass);
+        assertEquals(0, s.stats().bytesGivenUp);
+        assertEquals(BLOB, s.stats().bytesWasted(), "a wrong guess");
     }
 
     @Test
