@@ -296,7 +296,10 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
 
     @Override
     public void beginDecodeToken(long token, int tokenId) {
-        if (tokenRecurrence != null) tokenRecurrence.beginToken(token, tokenId);
+        if (tokenRecurrence == null) return;
+        tokenRecurrence.beginToken(token, tokenId);
+        // eviction's routing recurrence reads what followed the same two ids before, as staging does
+        if (tokenRecurrence.predicts()) scheduler.tokenMatch(token, tokenRecurrence.matched());
     }
 
     @Override

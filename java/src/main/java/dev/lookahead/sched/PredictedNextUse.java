@@ -110,6 +110,11 @@ public final class PredictedNextUse implements NextUseEstimator {
         return sources.clone();
     }
 
+    /** Token {@code token} ends the same two token ids as the earlier {@code earlier} (a source for the recurrence). */
+    void tokenMatch(long token, long earlier) {
+        if (recurrence != null) recurrence.tokenMatch(token, earlier);
+    }
+
     /** Layer {@code layer} of token {@code token} chose {@code chosen[0 .. count)} (for the recurrence), in decode order. */
     void observeRouting(long token, int layer, int[] chosen, int count) {
         if (recurrence != null) recurrence.observe(token, layer, chosen, count);

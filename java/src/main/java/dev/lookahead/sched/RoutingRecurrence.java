@@ -20,6 +20,8 @@ import java.util.Map;
  * source that never uses it as one token past that window; a source whose continuation reaches the current token
  * before it uses the expert abstains. Used by no source, the expert is {@link NextUseEstimator#NEVER}.
  * Until the current token's first key is complete, the previous token's sources, shifted by one token, speak.
+ * A token may also be matched by its ids ({@link #tokenMatch}: the last earlier token ending the same two token ids,
+ * known before any of its layers runs); that source weighs as much as one key's matches.
  *
  * <p>Tuned on the gsm8k trace (keys of 1, 2 and 3 layers, 3 matches each, 8 tokens ahead); on the held-out humaneval
  * trace, per-layer eviction by it alone at k = 4 hits 0.659 against LRU's 0.620 (docs/scheduler.md, section 4).
@@ -49,7 +51,9 @@ final class RoutingRecurrence {
 
     private long token = NONE;       // the token being observed
     private int layer = -1;          // its last layer observed
-    private final long[] sources = new long[KEY_LAYERS.length * MATCHES_PER_KEY];
+    private final long[] sources = new long[(KEY_LAYERS.length + 1) * MATCHES_PER_KEY];
+    private long idMatchFor = NONE;  // the token an id match was given for
+    private long idMatch = NONE;     // the earlier token it matched
     private int sourceCount;
     private final long[] previousSources = new long[sources.length];
     private int previousCount;
@@ -100,6 +104,9 @@ final class RoutingRecurrence {
             int slot = slot(token);
             tokenAt[slot] = token;
             Arrays.fill(masks, slot * layers * words, (slot + 1) * layers * words, 0L);
+            if (idMatchFor == token && held(idMatch)) {
+                for (int i = 0; i < MATCHES_PER_KEY; i++) sources[sourceCount++] = idMatch;
+            }
         }
         if (layer <= this.layer || layer >= layers) {
             throw new IllegalStateException("layer " + layer + " of token " + token + " after layer " + this.layer);
@@ -116,6 +123,22 @@ final class RoutingRecurrence {
             if (width == layer + 1) match(width);
         }
         if (sourceCount != before) version++;
+    }
+
+    /**
+     * Token {@code token}, not observed yet, ends the same two token ids as the earlier token {@code earlier}: from its
+     * first layer on, the routing that followed {@code earlier} is one of its sources.
+     */
+    void tokenMatch(long token, long earlier) {
+        if (earlier < 0 || earlier >= token) {
+            throw new IllegalArgumentException("token " + token + " cannot match token " + earlier + ": it must be earlier");
+        }
+        if (token <= this.token) {
+            throw new IllegalStateException("token " + token + " matched after its routing was observed (at token "
+                    + this.token + ")");
+        }
+        idMatchFor = token;
+        idMatch = earlier;
     }
 
     /**

@@ -213,6 +213,14 @@ public final class SpeculativeScheduler {
     }
 
     /**
+     * Before token {@code token}'s first layer: its last two token ids last occurred ending at token {@code earlier}
+     * ({@link TokenRecurrence#matched}), so the routing recurrence reads what followed that token too.
+     */
+    public void tokenMatch(long token, long earlier) {
+        estimator.tokenMatch(token, earlier);
+    }
+
+    /**
      * A later-token head's prediction, made at layer {@code layer} of {@code token}: P(layer {@code layer} of token
      * {@code token + ahead} chooses {@code expert}) = {@code p}, for {@code ahead} 1 (the next token) or 2. Given
      * before that layer's {@link #demand}, it steers the demand's evictions (which resident experts of the layer the

@@ -137,6 +137,11 @@ public final class TokenRecurrence {
         return t == token && t != NONE;
     }
 
+    /** The earlier token that ended the current bigram (the one before the predicting source), or -1 without one. */
+    public long matched() {
+        return source == NONE ? NONE : source - 1;
+    }
+
     /** Whether the next token's routing is predicted (the current bigram occurred before). */
     public boolean predicts() {
         return source != NONE;

@@ -153,6 +153,38 @@ class RoutingRecurrenceTest {
     }
 
     @Test
+    void aTokenMatchedByItsIdsReadsWhatFollowedTheEarlierToken() {
+        // routing that never repeats: no key matches, so only a match by token ids predicts anything
+        int layers = 3, experts = 100, tokens = 40, earlier = 10, matched = 30;
+        int[][][] r = routing(21, tokens, layers, experts, tokens);
+        RoutingRecurrence withIds = new RoutingRecurrence(layers, experts, 4);
+        RoutingRecurrence without = new RoutingRecurrence(layers, experts, 4);
+        for (int t = 0; t <= matched; t++) {
+            if (t == matched) withIds.tokenMatch(matched, earlier);
+            for (int l = 0; l < layers; l++) {
+                withIds.observe(t, l, r[t][l], 2);
+                without.observe(t, l, r[t][l], 2);
+            }
+        }
+        long now = Steps.of(matched, layers - 1, layers);
+        for (int m = 0; m < layers; m++) {
+            for (int e = 0; e < experts; e++) {
+                // the earlier token's successors, one token apart, are read as the matched token's next ones
+                long expected = NextUseEstimator.NEVER;
+                for (int j = 1; j <= 4 && expected == NextUseEstimator.NEVER; j++) {
+                    for (int x : r[earlier + j][m]) {
+                        if (x == e) expected = Steps.of(matched + j, m, layers) - now;
+                    }
+                }
+                assertEquals(expected, withIds.nextUseDistance(m, e, now), "expert " + e + " of layer " + m);
+                assertEquals(NextUseEstimator.NEVER, without.nextUseDistance(m, e, now));
+            }
+        }
+        assertThrows(IllegalArgumentException.class, () -> withIds.tokenMatch(matched + 1, matched + 1));
+        assertThrows(IllegalStateException.class, () -> withIds.tokenMatch(matched, earlier), "after its routing");
+    }
+
+    @Test
     void misuseIsRefused() {
         RoutingRecurrence rec = new RoutingRecurrence(2, 8, 4);
         assertThrows(IllegalArgumentException.class, () -> rec.observe(0, 0, new int[] {8}, 1));

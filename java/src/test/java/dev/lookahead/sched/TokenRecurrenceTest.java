@@ -54,6 +54,9 @@ class TokenRecurrenceTest {
         for (int t = 0; t < ids.length; t++) decode(r, t, ids[t]);
         assertTrue(r.predicts());
         assertEquals(mask(routing(4, 0)), predictedMask(r, 0), "(1, 2) was last followed by 4");
+        assertEquals(4, r.matched(), "the token that ended the latest earlier (1, 2)");
+        decode(r, ids.length, 7);
+        assertEquals(-1, r.matched(), "(2, 7) is new");
     }
 
     @Test
