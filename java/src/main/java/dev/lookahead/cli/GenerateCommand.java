@@ -7,6 +7,7 @@ import dev.lookahead.engine.ForcedRouting;
 import dev.lookahead.engine.LiveHeadRecall;
 import dev.lookahead.engine.OffloadedExperts;
 import dev.lookahead.engine.RoutingTraceWriter;
+import dev.lookahead.sched.TokenRecurrence;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -104,8 +105,7 @@ final class GenerateCommand implements Callable<Integer> {
                 for (int d : recall.distances()) line.append(String.format(java.util.Locale.ROOT, " %d: %.2f", d, recall.recall(d)));
                 System.err.println(recall.distances().length == 0 ? line + " nothing decoded yet" : line.toString());
             }
-            if (m.experts() instanceof OffloadedExperts off && off.tokenRecurrenceCounts() != null) {
-                var c = off.tokenRecurrenceCounts();
+            if (m.experts() instanceof OffloadedExperts off && off.tokenRecurrenceCounts() instanceof TokenRecurrence.Counts c) {
                 System.err.println(c.tokens() == 0 ? "token recurrence: nothing decoded yet" : String.format(java.util.Locale.ROOT,
                         "token recurrence: predicted the next token's experts after %d of %d decode tokens; %s of those experts were chosen",
                         c.predictedTokens(), c.tokens(), c.predictedExperts() == 0 ? "none"

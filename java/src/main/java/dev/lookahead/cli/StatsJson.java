@@ -10,6 +10,7 @@ import dev.lookahead.engine.OffloadedExperts;
 import dev.lookahead.expert.CacheStats;
 import dev.lookahead.sched.EvictionFollowed;
 import dev.lookahead.sched.StagedPrefetch;
+import dev.lookahead.sched.TokenRecurrence;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -89,10 +90,9 @@ final class StatsJson {
                     h.put("recall", off.headRecall().recall(d));
                 }
             }
-            if (off.tokenRecurrenceCounts() != null) {
+            if (off.tokenRecurrenceCounts() instanceof TokenRecurrence.Counts tr) {
                 // the token recurrence: decode tokens begun, those after which it predicted the next one's experts,
                 // experts it predicted for tokens that then ran, and of those the ones chosen
-                var tr = off.tokenRecurrenceCounts();
                 ObjectNode rec = c.putObject("token_recurrence");
                 rec.put("tokens", tr.tokens());
                 rec.put("predicted_tokens", tr.predictedTokens());
