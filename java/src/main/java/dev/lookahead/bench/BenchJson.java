@@ -95,6 +95,11 @@ public final class BenchJson {
         g.put("displaced_by_bypass_mib_per_token", s.displacedMiBPerToken()); // unused: a bypass overwrote them
         g.put("given_up_mib_per_token", s.givenUpMiBPerToken()); // unused: a likelier target took the buffer
         g.put("windows_throttled_share", s.throttledShare());
+        PolicyBench.Windows w = s.windows();
+        g.put("window_ms_per_token", w.lengthMs());
+        g.put("window_idle_below_budget_ms_per_token", w.idleBelowBudgetMs()); // nothing more worth staging, or throttled
+        g.put("window_idle_beyond_budget_ms_per_token", w.idleBeyondBudgetMs()); // the window outlasted its budget
+        g.put("staged_past_window_ms_per_token", w.pastWindowMs()); // the next demand copies waited for these
         HitRateCeilings c = result.ceilings();
         if (s.started() > 0 && c != null) {
             double h = c.effectiveHitRate(s.demandMiBPerToken() * 1048576.0, result.expertBytes());

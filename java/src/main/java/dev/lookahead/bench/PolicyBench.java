@@ -99,15 +99,35 @@ public final class PolicyBench {
      * @param displacedMiBPerToken of the bytes no miss used, those bypasses overwrote before their target's step
      * @param givenUpMiBPerToken   and those given up for likelier targets (the rest: guesses their layer did not choose)
      * @param throttledShare    share of the staging windows not planned because staging was throttled
+     * @param windows           where the link's time in the staging windows went
      */
     public record Staged(double demandMiBPerToken, long started, long used, double stagedMiBPerToken,
                          double usedMiBPerToken, double displacedMiBPerToken, double givenUpMiBPerToken,
-                         double throttledShare) {
-        public static final Staged NONE = new Staged(Double.NaN, 0, 0, 0, 0, 0, 0, 0);
+                         double throttledShare, Windows windows) {
+        public static final Staged NONE = new Staged(Double.NaN, 0, 0, 0, 0, 0, 0, 0, Windows.NONE);
 
         /** Bytes staged per token that no miss used, however they were lost. */
         public double wastedMiBPerToken() {
             return stagedMiBPerToken - usedMiBPerToken;
+        }
+    }
+
+    /**
+     * The staging windows of a row (the link's time after each layer's demand copies, until the next layer's demand:
+     * the compute and host time staged bytes may fill), in ms per decoded token, all rounds together.
+     *
+     * @param lengthMs          their whole length
+     * @param idleBelowBudgetMs link idle in them because fewer bytes were worth staging than the window's budget (every
+     *                          likely enough expert resident or staged already, or staging throttled)
+     * @param idleBeyondBudgetMs link idle because a window outlasted its budget (the moving average of its length)
+     * @param pastWindowMs      staged bytes that ran past their window: the next layer's demand copies waited for them
+     */
+    public record Windows(double lengthMs, double idleBelowBudgetMs, double idleBeyondBudgetMs, double pastWindowMs) {
+        public static final Windows NONE = new Windows(0, 0, 0, 0);
+
+        /** The link's idle time in the windows. */
+        public double idleMs() {
+            return idleBelowBudgetMs + idleBeyondBudgetMs;
         }
     }
 
@@ -280,7 +300,9 @@ public final class PolicyBench {
         Staged staged = new Staged(sum[DEMAND_COPIED] / perToken, sum[STAGED_STARTED], sum[STAGED_USED],
                 sum[STAGED_BYTES] / perToken, sum[STAGED_USED_BYTES] / perToken,
                 sum[STAGED_DISPLACED_BYTES] / perToken, sum[STAGED_GIVEN_UP_BYTES] / perToken,
-                share(sum[WINDOWS_THROTTLED], sum[WINDOWS_THROTTLED] + sum[WINDOWS_PLANNED]));
+                share(sum[WINDOWS_THROTTLED], sum[WINDOWS_THROTTLED] + sum[WINDOWS_PLANNED]),
+                new Windows(sum[WINDOW_NANOS] / 1e6 / decodeTokens, sum[IDLE_BELOW_BUDGET_NANOS] / 1e6 / decodeTokens,
+                        sum[IDLE_BEYOND_BUDGET_NANOS] / 1e6 / decodeTokens, sum[PAST_WINDOW_NANOS] / 1e6 / decodeTokens));
         EvictionFollowed followed = new EvictionFollowed(sum[SCHEDULED_LOOKUPS], sum[BOTH_LOOKUPS], sum[HEADS_LOOKUPS],
                 sum[RECURRENCE_LOOKUPS], sum[UNTRUSTED_LOOKUPS], sum[SHARES_KEPT_LOOKUPS]);
         SelfChecks checks = new SelfChecks(followed, staged,
@@ -418,7 +440,8 @@ public final class PolicyBench {
             HEADS_LOOKUPS = 16, HEADS_D1_HITS = 17, HEADS_D1_SCORED = 18, HEADS_NEXT_HITS = 19, HEADS_NEXT_SCORED = 20,
             SHARES_KEPT_LOOKUPS = 21, DEMAND_ISSUE_NANOS = 22, DEMAND_ISSUE_LAYERS = 23, TR_TOKENS = 24,
             TR_PREDICTED_TOKENS = 25, TR_PREDICTED_EXPERTS = 26, TR_CHOSEN_EXPERTS = 27, STAGED_DISPLACED_BYTES = 28,
-            STAGED_GIVEN_UP_BYTES = 29, COUNTS = 30;
+            STAGED_GIVEN_UP_BYTES = 29, WINDOW_NANOS = 30, IDLE_BELOW_BUDGET_NANOS = 31, IDLE_BEYOND_BUDGET_NANOS = 32,
+            PAST_WINDOW_NANOS = 33, COUNTS = 34;
 
     /** The counters at the indices above, so far (zeros when nothing is offloaded). */
     private static long[] countsOf(MoeModel model) {
@@ -464,6 +487,10 @@ public final class PolicyBench {
             c[STAGED_GIVEN_UP_BYTES] = st.bytesGivenUp;
             c[WINDOWS_PLANNED] = st.windowsPlanned;
             c[WINDOWS_THROTTLED] = st.windowsThrottled;
+            c[WINDOW_NANOS] = st.windowNanos;
+            c[IDLE_BELOW_BUDGET_NANOS] = st.idleBelowBudgetNanos;
+            c[IDLE_BEYOND_BUDGET_NANOS] = st.idleBeyondBudgetNanos;
+            c[PAST_WINDOW_NANOS] = st.pastWindowNanos;
         }
         return c;
     }
@@ -554,6 +581,14 @@ public final class PolicyBench {
             sb.append(String.format(Locale.ROOT, " %s %d/%d, %.3f (%.3f; %.3f / %.3f / %.3f)", r.policy(), s.used(),
                     s.started(), s.stagedMiBPerToken(), s.usedMiBPerToken(), s.displacedMiBPerToken(),
                     s.givenUpMiBPerToken(), guesses));
+        }
+        sb.append("\nstaging windows (the link's time after a layer's demand copies until the next layer's demand), ms per"
+                + " token: length, link idle in them (fewer bytes worth staging than the window's budget / the window"
+                + " outlasted its budget), staged past the window (the next demand copies waited):");
+        for (Row r : staged) {
+            Windows w = r.checks().staged().windows();
+            sb.append(String.format(Locale.ROOT, " %s %.3f, %.3f (%.3f / %.3f), %.3f", r.policy(), w.lengthMs(), w.idleMs(),
+                    w.idleBelowBudgetMs(), w.idleBeyondBudgetMs(), w.pastWindowMs()));
         }
         return sb.append('\n').toString();
     }

@@ -70,6 +70,10 @@ final class StatsJson {
                 g.put("windows_short", st.windowsShort);
                 g.put("windows_planned", st.windowsPlanned);
                 g.put("windows_throttled", st.windowsThrottled);
+                g.put("window_ms", st.windowNanos / 1e6);
+                g.put("window_idle_below_budget_ms", st.idleBelowBudgetNanos / 1e6); // nothing more worth staging, or throttled
+                g.put("window_idle_beyond_budget_ms", st.idleBeyondBudgetNanos / 1e6); // the window outlasted its budget
+                g.put("staged_past_window_ms", st.pastWindowNanos / 1e6); // the next demand copies waited for these
             }
             EvictionFollowed f = off.evictionFollowed();
             if (f.lookups() > 0) {

@@ -83,11 +83,12 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     private long decodeLinkBytes;                              // every copy of a decode pass
     // staging windows: linkFree on the copy stream after a layer's demand copies, demand on the idle compute stream
     // at the next layer's demand; the time between them is the window the staged chunks may fill
-    private record Window(Event linkFree, Event demand, int layer) { }
+    private record Window(Event linkFree, Event demand, int layer, long plannedBytes, long budgetBytes) { }
     private final ArrayDeque<Window> windows = new ArrayDeque<>();
     private final ArrayDeque<Event> spareEvents = new ArrayDeque<>();
     private Event openLinkFree;
     private int openLayer = -1;
+    private long openPlanned, openBudget; // bytes staged into the open window, of its budget
     private final List<Integer> filling = new ArrayList<>();
 
     // the layer being computed: where each chosen expert is and whether compute must wait for its copy
@@ -485,7 +486,8 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         openLinkFree = spareEvent(compute.device());
         openLinkFree.record(copy);
         openLayer = layer;
-        staging.plan(index -> cache.contains(ids[index]), this::stageChunk);
+        openBudget = staging.windowBudget(layer);
+        openPlanned = staging.plan(index -> cache.contains(ids[index]), this::stageChunk);
     }
 
     /** Once a layer's demand copies are queued (the compute stream still idle): ends the window the previous layer opened. */
@@ -493,7 +495,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
         if (openLinkFree != null) {
             Event demand = spareEvent(compute.device());
             demand.record(compute);
-            windows.add(new Window(openLinkFree, demand, openLayer));
+            windows.add(new Window(openLinkFree, demand, openLayer, openPlanned, openBudget));
             openLinkFree = null;
         }
     }
@@ -502,7 +504,7 @@ public final class OffloadedExperts implements ExpertSource, CopyEngine {
     private void measureWindows() {
         while (!windows.isEmpty() && windows.peek().linkFree().query() && windows.peek().demand().query()) {
             Window w = windows.poll();
-            staging.windowMeasured(w.layer(), w.linkFree().elapsedMillis(w.demand()));
+            staging.windowMeasured(w.layer(), w.linkFree().elapsedMillis(w.demand()), w.plannedBytes(), w.budgetBytes());
             spareEvents.push(w.linkFree());
             spareEvents.push(w.demand());
         }

@@ -166,6 +166,17 @@ public final class StagedPrefetch {
         public long windowsThrottled;
 
         /**
+         * Where the link's time in the measured windows went, in ns: their whole length; the link idle in them because
+         * fewer bytes were planned than the window's budget (no expert likely enough and not staged yet, or throttled),
+         * and because the window outlasted its budget (its moving average); and staged bytes that ran past their window,
+         * so that the next layer's demand copies waited behind them.
+         */
+        public long windowNanos;
+        public long idleBelowBudgetNanos;
+        public long idleBeyondBudgetNanos;
+        public long pastWindowNanos;
+
+        /**
          * Of the bytes no miss used, those a bypass overwrote while their target was still ahead (it needed a buffer
          * and every free one was gone), and those given up for a likelier target; the rest were guesses whose layer
          * chose otherwise (or are still held).
@@ -196,14 +207,29 @@ public final class StagedPrefetch {
 
     /**
      * The window after {@code layer}'s demand lasted {@code millis}: from the moment the link had finished every copy
-     * but the staged ones to the next layer's demand (negative: the link was still busy then).
+     * but the staged ones to the next layer's demand (negative: the link was still busy then). {@code plannedBytes} were
+     * staged into it, of a budget of {@code budgetBytes}.
      */
-    public void windowMeasured(int layer, double millis) {
+    public void windowMeasured(int layer, double millis, long plannedBytes, long budgetBytes) {
         if (Double.isNaN(millis)) throw new IllegalArgumentException("window length is NaN");
+        if (plannedBytes < 0 || budgetBytes < 0) {
+            throw new IllegalArgumentException("window bytes must be >= 0, got " + plannedBytes + " planned of " + budgetBytes);
+        }
         stats.windowsMeasured++;
         if (millis < 0) stats.windowsOverrun++;
+        double length = Math.max(0, millis), planned = plannedBytes / bytesPerMilli;
+        double budget = Math.max(planned, budgetBytes / bytesPerMilli);
+        stats.windowNanos += nanos(length);
+        stats.idleBelowBudgetNanos += nanos(Math.min(length, budget) - planned);
+        stats.idleBeyondBudgetNanos += nanos(length - budget);
+        stats.pastWindowNanos += nanos(planned - length);
         double w = windowMillis[layer];
         windowMillis[layer] = Double.isNaN(w) ? millis : w + config.smoothing() * (millis - w);
+    }
+
+    /** Milliseconds as whole nanoseconds; nothing when negative. */
+    private static long nanos(double millis) {
+        return millis > 0 ? Math.round(millis * 1e6) : 0;
     }
 
     /**

@@ -24,7 +24,8 @@ class BenchJsonTest {
     void rowsCarryRoundRatiosBoundsAndSelfChecksWithNullsForMissingValues() throws Exception {
         // 2 layers x top-2 = 4 lookups per token; LRU 0.5, Belady 0.75 per layer
         HitRateCeilings ceilings = new HitRateCeilings(10, 2, 4, 0.5, 0.75, 0.8, 0.7, 0.7);
-        PolicyBench.Staged staged = new PolicyBench.Staged(1.0, 8, 6, 0.5, 0.25, 0.125, 0.0625, 0.1);
+        PolicyBench.Staged staged = new PolicyBench.Staged(1.0, 8, 6, 0.5, 0.25, 0.125, 0.0625, 0.1,
+                new PolicyBench.Windows(0.8, 0.25, 0.125, 0.0625));
         PolicyBench.SelfChecks checks = new PolicyBench.SelfChecks(new EvictionFollowed(100, 40, 30, 20, 10, 5), staged,
                 0.9, Double.NaN, 0.7, 0.85);
         PolicyBench.Result result = new PolicyBench.Result(List.of(
@@ -61,6 +62,12 @@ class BenchJsonTest {
         assertEquals(0.125, c.get("staging").get("displaced_by_bypass_mib_per_token").asDouble(), 1e-12);
         assertEquals(0.0625, c.get("staging").get("given_up_mib_per_token").asDouble(), 1e-12);
         assertEquals(0.25, staged.wastedMiBPerToken(), 1e-12);
+        JsonNode g = c.get("staging");
+        assertEquals(0.8, g.get("window_ms_per_token").asDouble(), 1e-12);
+        assertEquals(0.25, g.get("window_idle_below_budget_ms_per_token").asDouble(), 1e-12);
+        assertEquals(0.125, g.get("window_idle_beyond_budget_ms_per_token").asDouble(), 1e-12);
+        assertEquals(0.0625, g.get("staged_past_window_ms_per_token").asDouble(), 1e-12);
+        assertEquals(0.375, staged.windows().idleMs(), 1e-12);
         assertEquals(0.75, o.get("ceilings").get("belady_per_layer").asDouble(), 1e-12);
         assertEquals(2, o.get("rounds").asInt());
         assertFalse(new ObjectMapper().writeValueAsString(o).contains("NaN"), "no NaN anywhere: JSON has none");

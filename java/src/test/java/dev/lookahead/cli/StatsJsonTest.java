@@ -99,6 +99,12 @@ class StatsJsonTest {
         assertTrue(s.get("bytes_displaced_by_bypass").asLong() + s.get("bytes_given_up").asLong()
                 <= s.get("bytes_wasted").asLong(), "the named losses are part of the wasted bytes: " + s);
         assertTrue(s.get("windows_planned").asLong() + s.get("windows_throttled").asLong() > 0, "a window per decoded layer");
+        double window = s.get("window_ms").asDouble();
+        assertTrue(window > 0, "windows were measured: " + s);
+        assertTrue(s.get("window_idle_below_budget_ms").asDouble() >= 0 && s.get("window_idle_beyond_budget_ms").asDouble() >= 0
+                && s.get("staged_past_window_ms").asDouble() >= 0, s.toString());
+        assertTrue(s.get("window_idle_below_budget_ms").asDouble() + s.get("window_idle_beyond_budget_ms").asDouble()
+                <= window + 1e-6, "the link's idle time in the windows lies inside them: " + s);
         for (String key : new String[] {"lookups", "hits", "hit_rate", "bytes_copied", "link_bytes", "decode_stall_ms",
                 "prefetches_issued", "per_layer"}) {
             assertTrue(mo.has(key) && la.has(key), key + " in both");

@@ -35,25 +35,62 @@ class StagedPrefetchTest {
 
     /** Gives every layer's window {@code millis} (bytes = 1000 * millis at this link). */
     static void windows(StagedPrefetch s, double millis) {
-        for (int l = 0; l < LAYERS; l++) s.windowMeasured(l, millis);
+        for (int l = 0; l < LAYERS; l++) s.windowMeasured(l, millis, 0, 0);
     }
 
     @Test
     void budgetIsTheShareOfTheSmoothedWindowAtTheLinkRateCapped() {
         StagedPrefetch s = new StagedPrefetch(LAYERS, EXPERTS, 2, BLOB, LINK, new StagedPrefetch.Config(0.2, 0.5, 0.25, 2 * BLOB, 256, 0, 1));
         assertEquals(0, s.windowBudget(1), "nothing is staged before a window was measured");
-        s.windowMeasured(1, 2.0);                       // first measurement taken as is
+        s.windowMeasured(1, 2.0, 0, 0);                 // first measurement taken as is
         assertEquals(2.0, s.windowMillis(1), 1e-12);
         assertEquals(1000, s.windowBudget(1));          // 0.5 * 2 ms * 1000 B/ms
-        s.windowMeasured(1, 6.0);                       // 2 + 0.25 * (6 - 2) = 3 ms
+        s.windowMeasured(1, 6.0, 0, 0);                 // 2 + 0.25 * (6 - 2) = 3 ms
         assertEquals(3.0, s.windowMillis(1), 1e-12);
         assertEquals(1500, s.windowBudget(1));
-        s.windowMeasured(1, -9.0);                      // the link was busy at the demand: 3 - 3 = 0 ms
+        s.windowMeasured(1, -9.0, 0, 0);                // the link was busy at the demand: 3 - 3 = 0 ms
         assertEquals(0, s.windowBudget(1));
         assertEquals(1, s.stats().windowsOverrun);
-        s.windowMeasured(2, 1e6);
+        s.windowMeasured(2, 1e6, 0, 0);
         assertEquals(2 * BLOB, s.windowBudget(2), "capped");
-        assertThrows(IllegalArgumentException.class, () -> s.windowMeasured(0, Double.NaN));
+        assertThrows(IllegalArgumentException.class, () -> s.windowMeasured(0, Double.NaN, 0, 0));
+    }
+
+    @Test
+    void windowTimeSplitsIntoStagedIdleBelowOrBeyondTheBudgetAndTimePastTheWindow() {
+        StagedPrefetch s = planner(2); // 1000 bytes per ms
+        s.windowMeasured(0, 2.0, 1000, 1500);           // 1 ms staged of a 1.5 ms budget in 2 ms
+        StagedPrefetch.Stats st = s.stats();
+        assertEquals(2_000_000, st.windowNanos);
+        assertEquals(500_000, st.idleBelowBudgetNanos, "the budget had room for 0.5 ms more");
+        assertEquals(500_000, st.idleBeyondBudgetNanos, "the window outlasted its 1.5 ms budget by 0.5 ms");
+        assertEquals(0, st.pastWindowNanos);
+        s.windowMeasured(1, 0.5, 1000, 1000);           // 1 ms staged into a 0.5 ms window
+        assertEquals(500_000, st.pastWindowNanos);
+        s.windowMeasured(2, -1.0, 500, 500);            // the link was busy at the demand: all 0.5 ms ran past it
+        assertEquals(1_000_000, st.pastWindowNanos);
+        assertEquals(2_500_000, st.windowNanos);
+        s.windowMeasured(3, 2.0, 0, 1000);              // throttled: nothing planned of a 1 ms budget
+        assertEquals(1_500_000, st.idleBelowBudgetNanos);
+        assertEquals(1_500_000, st.idleBeyondBudgetNanos);
+        assertThrows(IllegalArgumentException.class, () -> s.windowMeasured(0, 1.0, -1, 0));
+    }
+
+    @Test
+    void windowTimeIsStagedOrIdleAndStagedTimeIsInsideOrPastTheWindow() {
+        java.util.Random random = new java.util.Random(7);
+        for (int i = 0; i < 1000; i++) {
+            StagedPrefetch s = planner(2);
+            double millis = random.nextDouble() * 4 - 1;
+            long planned = random.nextInt(3000), budget = random.nextInt(3000);
+            s.windowMeasured(0, millis, planned, budget);
+            StagedPrefetch.Stats st = s.stats();
+            double length = Math.max(0, millis), plannedMs = planned / 1000.0;
+            double idle = (st.idleBelowBudgetNanos + st.idleBeyondBudgetNanos) / 1e6;
+            assertEquals(length, Math.min(length, plannedMs) + idle, 2e-6, "window = staged inside it + idle");
+            assertEquals(plannedMs, Math.min(length, plannedMs) + st.pastWindowNanos / 1e6, 2e-6, "staged = inside + past");
+            assertTrue(st.idleBelowBudgetNanos >= 0 && st.idleBeyondBudgetNanos >= 0 && st.pastWindowNanos >= 0);
+        }
     }
 
     @Test
