@@ -299,8 +299,9 @@ final class BenchCommand implements Callable<Integer> {
         SchedulerConfig sc = base.scheduler().applyTo(SchedulerConfig.defaults(blobBytes, topK), blobBytes);
         StagedPrefetch.Config staging = base.scheduler().stagingConfig(blobBytes);
         System.out.println("lookahead scheduler: " + sc.describe(blobBytes) + "; " + (staging == null ? "no staging"
-                : String.format(Locale.ROOT, "staging p >= %.2f in %.0f %% of each measured link-idle window, %s, bypass %s",
-                        staging.minProbability(), 100 * staging.windowShare(), staging.minUsefulness() > 0
+                : String.format(Locale.ROOT, "staging p >= %.2f, ranked by p x %.2f^(steps ahead - 1), in %.0f %% of each"
+                                + " measured link-idle window, %s, bypass %s",
+                        staging.minProbability(), staging.stepDiscount(), 100 * staging.windowShare(), staging.minUsefulness() > 0
                                 ? String.format(Locale.ROOT, "throttled below %.0f %% bytes used", 100 * staging.minUsefulness())
                                 : "never throttled", base.scheduler().bypass() ? "on" : "off")));
         if (oracle == null || routingFrom != null) {

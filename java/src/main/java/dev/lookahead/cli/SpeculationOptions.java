@@ -34,6 +34,11 @@ final class SpeculationOptions {
             description = "lookahead policies: stage only experts predicted at least this likely (default: 0.2)")
     Double stagingMinProbability;
 
+    @Option(names = "--staging-step-discount", paramLabel = "G",
+            description = "lookahead policies: stage a target d steps ahead in the order of its probability x G^(d - 1);"
+                    + " 1 = by probability alone (default: 0.7)")
+    Double stagingStepDiscount;
+
     @Option(names = "--staging-min-useful", paramLabel = "S",
             description = "lookahead policies: while less than this share of the recently staged bytes was used by"
                     + " misses, stage in one window in 64 steps only; 0 = never throttle (default: 0.3)")
@@ -61,6 +66,7 @@ final class SpeculationOptions {
         return new SpeculationSettings(copiesInFlight, minProbability == null ? Double.NaN : minProbability,
                 targetRecall == null ? Double.NaN : targetRecall, horizon, staging,
                 stagingMinProbability == null ? Double.NaN : stagingMinProbability, bypass, recurrenceTokens,
-                stagingMinUseful == null ? Double.NaN : stagingMinUseful, tokenRecurrence);
+                stagingMinUseful == null ? Double.NaN : stagingMinUseful, tokenRecurrence,
+                stagingStepDiscount == null ? Double.NaN : stagingStepDiscount);
     }
 }

@@ -20,10 +20,11 @@ package dev.lookahead.sched;
  *                        NaN = default (0.3)
  * @param tokenRecurrence stage the next token's experts from the routing that followed the last earlier occurrence of
  *                        the current two token ids ({@link TokenRecurrence}; needs staging)
+ * @param stagingStepDiscount staging ranks a target d steps ahead by p x this^(d - 1), in (0, 1]; NaN = default (0.7)
  */
 public record SpeculationSettings(int copiesInFlight, double minProbability, double targetRecall, int horizon,
                                   boolean staged, double stagingMinProbability, boolean bypass, int recurrenceTokens,
-                                  double stagingMinUseful, boolean tokenRecurrence) {
+                                  double stagingMinUseful, boolean tokenRecurrence, double stagingStepDiscount) {
     /** Every default. */
     public static final SpeculationSettings DEFAULTS = new SpeculationSettings(-1, Double.NaN, Double.NaN, -1);
 
@@ -43,7 +44,7 @@ public record SpeculationSettings(int copiesInFlight, double minProbability, dou
                                boolean staged, double stagingMinProbability, boolean bypass, int recurrenceTokens,
                                double stagingMinUseful) {
         this(copiesInFlight, minProbability, targetRecall, horizon, staged, stagingMinProbability, bypass, recurrenceTokens,
-                stagingMinUseful, true);
+                stagingMinUseful, true, Double.NaN);
     }
 
     /** With the default staging and bypass. */
@@ -70,6 +71,9 @@ public record SpeculationSettings(int copiesInFlight, double minProbability, dou
         if (!Double.isNaN(stagingMinUseful) && !(stagingMinUseful >= 0 && stagingMinUseful <= 1)) {
             throw new IllegalArgumentException("staging min useful share must be in [0, 1], got " + stagingMinUseful);
         }
+        if (!Double.isNaN(stagingStepDiscount) && !(stagingStepDiscount > 0 && stagingStepDiscount <= 1)) {
+            throw new IllegalArgumentException("staging step discount must be in (0, 1], got " + stagingStepDiscount);
+        }
         if (recurrenceTokens < -1) {
             throw new IllegalArgumentException("recurrence tokens must be >= 0 (or -1 for the default), got " + recurrenceTokens);
         }
@@ -78,7 +82,7 @@ public record SpeculationSettings(int copiesInFlight, double minProbability, dou
     /** These settings with staging on or off. */
     public SpeculationSettings withStaged(boolean on) {
         return new SpeculationSettings(copiesInFlight, minProbability, targetRecall, horizon, on, stagingMinProbability, bypass,
-                recurrenceTokens, stagingMinUseful, tokenRecurrence);
+                recurrenceTokens, stagingMinUseful, tokenRecurrence, stagingStepDiscount);
     }
 
     /** The staging configuration for experts of {@code expertBytes} bytes; null when staging is off. */
@@ -87,6 +91,7 @@ public record SpeculationSettings(int copiesInFlight, double minProbability, dou
         StagedPrefetch.Config c = StagedPrefetch.Config.defaults(expertBytes);
         if (!Double.isNaN(stagingMinProbability)) c = c.withMinProbability(stagingMinProbability);
         if (!Double.isNaN(stagingMinUseful)) c = c.withThrottle(stagingMinUseful, c.probeSteps());
+        if (!Double.isNaN(stagingStepDiscount)) c = c.withStepDiscount(stagingStepDiscount);
         return c;
     }
 

@@ -21,9 +21,12 @@ import java.util.function.IntPredicate;
  * link moves in a share of its smoothed length.
  *
  * <p>Targets: for every layer, its next run (the later layers of this token, the earlier ones in the next token),
- * with the heads' probability of each expert there. The most probable experts that are not resident are staged
- * first; a buffer holding something worth less is taken over, counting the bytes it has staged: keeping it must be
- * expected to save fewer bytes than staging the new target would ({@link #bufferFor}).
+ * with the heads' probability of each expert there. Experts that are not resident are staged in the order of their
+ * probability discounted by how many steps ahead their run is ({@link Config#stepDiscount}): a buffer staged for a
+ * nearer step is freed sooner (its layer uses it or passes), so the two buffers serve more targets per token, and a
+ * far target is less often overwritten by a bypass before its step. A buffer holding something worth less is taken
+ * over, counting the bytes it has staged: keeping it must be expected to save fewer bytes than staging the new target
+ * would ({@link #bufferFor}).
  *
  * <p>Throttling: staged bytes that no miss uses cost link time that demand copies may need (a chunk overruns its
  * window whenever the window comes out shorter than its average). So the share of recently staged bytes that misses
@@ -60,10 +63,14 @@ public final class StagedPrefetch {
      * @param alignBytes     chunk boundaries fall on multiples of this (the last chunk of a blob excepted)
      * @param minUsefulness  below this share of staged bytes used by misses, staging is throttled (0: never)
      * @param probeSteps     while throttled, one window in this many steps is planned
+     * @param stepDiscount   a target d steps ahead ranks by p x this^(d - 1) (1: by probability alone)
      */
     public record Config(double minProbability, double windowShare, double smoothing, long maxBytes, long alignBytes,
-                         double minUsefulness, int probeSteps) {
+                         double minUsefulness, int probeSteps, double stepDiscount) {
         public Config {
+            if (!(stepDiscount > 0 && stepDiscount <= 1)) {
+                throw new IllegalArgumentException("staging step discount must be in (0, 1], got " + stepDiscount);
+            }
             if (!(minProbability >= 0 && minProbability <= 1)) {
                 throw new IllegalArgumentException("staging min probability must be in [0, 1], got " + minProbability);
             }
@@ -84,18 +91,25 @@ public final class StagedPrefetch {
         /**
          * Defaults for blobs of {@code blobBytes}: p >= 0.2, the whole of each window's moving average (80 % until
          * session 15: with the token recurrence, filling it paid; docs/results.md), budget at most 2 blobs
-         * (docs/scheduler.md); throttled below 30 % useful bytes to one window in 64 steps.
+         * (docs/scheduler.md); throttled below 30 % useful bytes to one window in 64 steps; targets ranked by p x
+         * 0.7^(steps ahead - 1) (by p alone until session 17).
          */
         public static Config defaults(long blobBytes) {
-            return new Config(0.2, 1.0, 0.25, 2 * blobBytes, 256, 0.3, 64);
+            return new Config(0.2, 1.0, 0.25, 2 * blobBytes, 256, 0.3, 64, 0.7);
         }
 
         public Config withMinProbability(double p) {
-            return new Config(p, windowShare, smoothing, maxBytes, alignBytes, minUsefulness, probeSteps);
+            return new Config(p, windowShare, smoothing, maxBytes, alignBytes, minUsefulness, probeSteps, stepDiscount);
         }
 
         public Config withThrottle(double minUsefulness, int probeSteps) {
-            return new Config(minProbability, windowShare, smoothing, maxBytes, alignBytes, minUsefulness, probeSteps);
+            return new Config(minProbability, windowShare, smoothing, maxBytes, alignBytes, minUsefulness, probeSteps,
+                    stepDiscount);
+        }
+
+        public Config withStepDiscount(double discount) {
+            return new Config(minProbability, windowShare, smoothing, maxBytes, alignBytes, minUsefulness, probeSteps,
+                    discount);
         }
     }
 
@@ -113,6 +127,7 @@ public final class StagedPrefetch {
     private final long[] target;           // [buffer]: the step the content is staged for, or NONE
     private final float[] targetProbability;
     private final int[] order;             // scratch: candidates by probability
+    private final float[] rank;            // scratch: [layer * experts + expert] candidates' p, discounted by distance
 
     private long currentStep = NONE;
     private final Stats stats = new Stats();
@@ -144,6 +159,7 @@ public final class StagedPrefetch {
         target = new long[buffers];
         targetProbability = new float[buffers];
         order = new int[layers * experts];
+        rank = new float[layers * experts];
         clearBuffers();
     }
 
@@ -336,7 +352,7 @@ public final class StagedPrefetch {
     }
 
     /**
-     * After the current layer's demand: hands {@code sink} this window's chunks, most probable target first.
+     * After the current layer's demand: hands {@code sink} this window's chunks, highest ranked target first.
      *
      * @param resident whether an expert (layer * experts + expert) is in the cache or being copied into it
      * @return the bytes handed out
@@ -352,7 +368,10 @@ public final class StagedPrefetch {
         stats.windowsPlanned++;
         int n = 0;
         for (int i = 0; i < probability.length; i++) {
-            if (probability[i] > 0 && probability[i] >= (float) config.minProbability() && !resident.test(i)) order[n++] = i;
+            if (probability[i] > 0 && probability[i] >= (float) config.minProbability() && !resident.test(i)) {
+                rank[i] = (float) (probability[i] * Math.pow(config.stepDiscount(), nextRun(i / experts) - currentStep - 1));
+                order[n++] = i;
+            }
         }
         sortByProbability(n);
         long budget = windowBudget(layerOf(currentStep));
@@ -454,13 +473,13 @@ public final class StagedPrefetch {
         return room / config.alignBytes() * config.alignBytes();
     }
 
-    /** Insertion sort of order[0, n) by descending probability; ties keep the lower index (the earlier layer). */
+    /** Insertion sort of order[0, n) by descending rank; ties keep the lower index (the earlier layer). */
     private void sortByProbability(int n) {
         for (int i = 1; i < n; i++) {
             int v = order[i];
-            float pv = probability[v];
+            float pv = rank[v];
             int j = i - 1;
-            while (j >= 0 && probability[order[j]] < pv) {
+            while (j >= 0 && rank[order[j]] < pv) {
                 order[j + 1] = order[j];
                 j--;
             }

@@ -88,7 +88,7 @@ class DemoHeadsTest {
         GenerationOptions greedy = GenerationOptions.defaults().withMaxTokens(64);
         long[] evictionOnly = run(base.withScheduler(EVICTION_ONLY), greedy);
         long[] bypass = run(base.withScheduler(new SpeculationSettings(0, Double.NaN, Double.NaN, -1, true, 1.0, true, -1,
-                Double.NaN, false)), greedy);
+                Double.NaN, false, Double.NaN)), greedy);
         assertEquals(evictionOnly[2], bypass[2], "same tokens");
         assertTrue(bypass[4] > 0, "some misses bypassed");
         assertTrue(bypass[1] > evictionOnly[1], "hits: bypass " + bypass[1] + ", eviction only " + evictionOnly[1]);

@@ -215,6 +215,14 @@ class OffloadingTest {
                 .stagingConfig(1 << 20).minUsefulness());
         assertEquals(StagedPrefetch.Config.defaults(1 << 20).minUsefulness(),
                 SpeculationSettings.DEFAULTS.stagingConfig(1 << 20).minUsefulness());
+        // and so does the staging's discount per step ahead
+        for (double bad : new double[] {0.0, -0.5, 1.01}) {
+            assertThrows(IllegalArgumentException.class, () -> new SpeculationSettings(1, Double.NaN, Double.NaN, -1, true,
+                    Double.NaN, true, -1, Double.NaN, true, bad));
+        }
+        assertEquals(1.0, new SpeculationSettings(-1, Double.NaN, Double.NaN, -1, true, Double.NaN, true, -1, Double.NaN,
+                true, 1.0).stagingConfig(1 << 20).stepDiscount());
+        assertEquals(0.7, SpeculationSettings.DEFAULTS.stagingConfig(1 << 20).stepDiscount());
     }
 
     @Test

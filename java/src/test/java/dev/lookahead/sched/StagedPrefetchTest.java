@@ -16,7 +16,7 @@ class StagedPrefetchTest {
     static final long BLOB = 4096;
     /** 1 byte per microsecond: a window of w ms carries 1000 * w bytes at full share. */
     static final double LINK = 1e6;
-    static final StagedPrefetch.Config FULL = new StagedPrefetch.Config(0.2, 1.0, 1.0, 2 * BLOB, 256, 0, 1);
+    static final StagedPrefetch.Config FULL = new StagedPrefetch.Config(0.2, 1.0, 1.0, 2 * BLOB, 256, 0, 1, 1.0);
 
     record Chunk(int buffer, int layer, int expert, long offset, long bytes) { }
 
@@ -40,7 +40,7 @@ class StagedPrefetchTest {
 
     @Test
     void budgetIsTheShareOfTheSmoothedWindowAtTheLinkRateCapped() {
-        StagedPrefetch s = new StagedPrefetch(LAYERS, EXPERTS, 2, BLOB, LINK, new StagedPrefetch.Config(0.2, 0.5, 0.25, 2 * BLOB, 256, 0, 1));
+        StagedPrefetch s = new StagedPrefetch(LAYERS, EXPERTS, 2, BLOB, LINK, new StagedPrefetch.Config(0.2, 0.5, 0.25, 2 * BLOB, 256, 0, 1, 1.0));
         assertEquals(0, s.windowBudget(1), "nothing is staged before a window was measured");
         s.windowMeasured(1, 2.0, 0, 0);                 // first measurement taken as is
         assertEquals(2.0, s.windowMillis(1), 1e-12);
@@ -158,6 +158,35 @@ class StagedPrefetchTest {
         assertEquals(2, s.stats().started);
         assertEquals(768, s.stats().bytesGivenUp, "the weaker target's bytes count as given up");
         assertEquals(0, s.stats().bytesDisplacedByBypass);
+    }
+
+    @Test
+    void nearerTargetsRankByTheirProbabilityDiscountedPerStepAhead() {
+        // one buffer and a window of 768 bytes: the first target ranked gets them all
+        // at step 0 (layer 0): layer 1 runs 1 step ahead, layer 3 runs 3 steps ahead
+        Prediction near = new Prediction(1, 1, 2, 0.5f), far = new Prediction(3, 3, 1, 0.6f);
+        StagedPrefetch byProbability = planner(1);
+        windows(byProbability, 1.0);
+        assertEquals(List.of(new Chunk(0, 3, 1, 0, 768)), planStep(byProbability, 0, near, far));
+
+        // 0.6 * 0.7^2 = 0.294 < 0.5 * 0.7^0
+        StagedPrefetch discounted = new StagedPrefetch(LAYERS, EXPERTS, 1, BLOB, LINK, FULL.withStepDiscount(0.7));
+        windows(discounted, 1.0);
+        assertEquals(List.of(new Chunk(0, 1, 2, 0, 768)), planStep(discounted, 0, near, far));
+
+        // past the discount a far target still leads: 0.9 * 0.49 = 0.441 > 0.4
+        StagedPrefetch sure = new StagedPrefetch(LAYERS, EXPERTS, 1, BLOB, LINK, FULL.withStepDiscount(0.7));
+        windows(sure, 1.0);
+        assertEquals(List.of(new Chunk(0, 3, 1, 0, 768)),
+                planStep(sure, 0, new Prediction(1, 1, 2, 0.4f), new Prediction(3, 3, 1, 0.9f)));
+
+        // the next token's layer 0 runs 4 steps after layer 0: at equal p, this token's layer 3 (3 steps) goes first
+        StagedPrefetch wraps = new StagedPrefetch(LAYERS, EXPERTS, 1, BLOB, LINK, FULL.withStepDiscount(0.7));
+        windows(wraps, 1.0);
+        assertEquals(List.of(new Chunk(0, 3, 5, 0, 768)),
+                planStep(wraps, 0, new Prediction(4, 0, 6, 0.5f), new Prediction(3, 3, 5, 0.5f)));
+        assertThrows(IllegalArgumentException.class, () -> FULL.withStepDiscount(0));
+        assertThrows(IllegalArgumentException.class, () -> FULL.withStepDiscount(1.5));
     }
 
     @Test
@@ -378,9 +407,9 @@ class StagedPrefetchTest {
         assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch(0, EXPERTS, 2, BLOB, LINK, FULL));
         assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch(LAYERS, EXPERTS, 2, BLOB, 0, FULL));
         assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch(LAYERS, EXPERTS, 2, BLOB, Double.POSITIVE_INFINITY, FULL));
-        assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch.Config(1.5, 1, 1, 1, 1, 0, 1));
-        assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch.Config(0.2, 0, 1, 1, 1, 0, 1));
-        assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch.Config(0.2, 1, 1, 0, 1, 0, 1));
+        assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch.Config(1.5, 1, 1, 1, 1, 0, 1, 1));
+        assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch.Config(0.2, 0, 1, 1, 1, 0, 1, 1));
+        assertThrows(IllegalArgumentException.class, () -> new StagedPrefetch.Config(0.2, 1, 1, 0, 1, 0, 1, 1));
         StagedPrefetch s = planner(2);
         s.beginStep(5);
         assertThrows(IllegalStateException.class, () -> s.beginStep(5));
