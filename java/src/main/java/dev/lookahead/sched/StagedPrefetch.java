@@ -128,6 +128,7 @@ public final class StagedPrefetch {
     private final float[] targetProbability;
     private final int[] order;             // scratch: candidates by probability
     private final float[] rank;            // scratch: [layer * experts + expert] candidates' p, discounted by distance
+    private final double[] discount;       // [d - 1]: stepDiscount^(d - 1) for a run d = 1..layers steps ahead
 
     private long currentStep = NONE;
     private final Stats stats = new Stats();
@@ -160,6 +161,8 @@ public final class StagedPrefetch {
         targetProbability = new float[buffers];
         order = new int[layers * experts];
         rank = new float[layers * experts];
+        discount = new double[layers];
+        for (int d = 0; d < layers; d++) discount[d] = Math.pow(config.stepDiscount(), d);
         clearBuffers();
     }
 
@@ -369,7 +372,7 @@ public final class StagedPrefetch {
         int n = 0;
         for (int i = 0; i < probability.length; i++) {
             if (probability[i] > 0 && probability[i] >= (float) config.minProbability() && !resident.test(i)) {
-                rank[i] = (float) (probability[i] * Math.pow(config.stepDiscount(), nextRun(i / experts) - currentStep - 1));
+                rank[i] = (float) (probability[i] * discount[(int) (nextRun(i / experts) - currentStep - 1)]);
                 order[n++] = i;
             }
         }

@@ -324,7 +324,11 @@ class StagedPrefetchTest {
 
     @Test
     void neverStagesMoreThanItsBuffersHoldNorTheSameExpertTwice() {
-        StagedPrefetch s = planner(3);
+        for (double discount : new double[] {1.0, 0.7, 0.3}) neverStagesMoreThanItsBuffersHoldNorTheSameExpertTwice(discount);
+    }
+
+    private static void neverStagesMoreThanItsBuffersHoldNorTheSameExpertTwice(double discount) {
+        StagedPrefetch s = new StagedPrefetch(LAYERS, EXPERTS, 3, BLOB, LINK, FULL.withStepDiscount(discount));
         windows(s, 100.0);                              // budget capped at 2 blobs
         Set<Integer> seen = new java.util.HashSet<>();
         for (long step = 0; step < 40; step++) {
@@ -352,7 +356,7 @@ class StagedPrefetchTest {
                 }
             }
         }
-        assertTrue(seen.size() > 3, "it staged several experts over the run");
+        assertTrue(seen.size() > 3, "it staged several experts over the run (discount " + discount + ")");
         assertTrue(s.stats().bytesIssued > 0);
     }
 
