@@ -126,7 +126,7 @@ public final class StagedPrefetch {
     private final long[] chunked;          // [buffer]: of those, the staged chunks' bytes not yet used by a miss
     private final long[] target;           // [buffer]: the step the content is staged for, or NONE
     private final float[] targetProbability;
-    private final int[] order;             // scratch: candidates by probability
+    private final int[] order;             // scratch: candidates by rank
     private final float[] rank;            // scratch: [layer * experts + expert] candidates' p, discounted by distance
     private final double[] discount;       // [d - 1]: stepDiscount^(d - 1) for a run d = 1..layers steps ahead
 
@@ -376,7 +376,7 @@ public final class StagedPrefetch {
                 order[n++] = i;
             }
         }
-        sortByProbability(n);
+        sortByRank(n);
         long budget = windowBudget(layerOf(currentStep));
         long handed = 0;
         for (int c = 0; c < n && budget - handed >= config.alignBytes(); c++) {
@@ -477,7 +477,7 @@ public final class StagedPrefetch {
     }
 
     /** Insertion sort of order[0, n) by descending rank; ties keep the lower index (the earlier layer). */
-    private void sortByProbability(int n) {
+    private void sortByRank(int n) {
         for (int i = 1; i < n; i++) {
             int v = order[i];
             float pv = rank[v];
