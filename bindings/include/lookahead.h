@@ -82,8 +82,9 @@ typedef struct lk_device_options {
     int32_t threads;            /* cpu: compute threads, 0 = number of online cores   */
     size_t memory_limit;        /* cpu: capacity of the device arena in bytes,
                                    0 = 1/2 of physical RAM; cuda: 0 = all memory     */
-    double link_bytes_per_s;    /* cpu: emulated host<->device link bandwidth for
-                                   copies, 0 = unthrottled (plain memcpy)             */
+    double link_bytes_per_s;    /* cpu: emulated bandwidth of the host-to-device link
+                                   (lk_copy_h2d), 0 = unthrottled (plain memcpy);
+                                   read-backs (lk_copy_d2h) are never throttled     */
 } lk_device_options;
 
 typedef struct lk_device_info {

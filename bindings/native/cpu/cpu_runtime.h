@@ -68,9 +68,9 @@ typedef struct cpu_device {
     pthread_mutex_t lock;         /* guards `used` and the four lists               */
     cpu_link buffers, host_buffers, streams, events;
 
-    /* Emulated link: the time at which each direction is free again (ns, monotonic). */
+    /* Emulated host-to-device link: when it is free again (ns, monotonic). */
     pthread_mutex_t link_lock;
-    int64_t h2d_free_at_ns, d2h_free_at_ns;
+    int64_t link_free_at_ns;
 
     /* Event markers complete under this lock; waiters sleep on markers_cv. */
     pthread_mutex_t markers_lock;

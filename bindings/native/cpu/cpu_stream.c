@@ -15,8 +15,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <time.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
 
 enum { MESSAGE_CAPACITY = 1024 };
 
@@ -37,6 +45,7 @@ typedef struct cpu_task {
     struct cpu_task* next;
     task_kind kind;
     int64_t enqueued_ns;          /* when the host enqueued it (CLOCK_MONOTONIC)     */
+    int on_link;                  /* TASK_RUN: a copy over the emulated link        */
     lk_cpu_task_fn fn;            /* TASK_RUN                                       */
     cpu_marker* marker;           /* TASK_RECORD, TASK_WAIT (holds a reference)     */
     max_align_t args[];           /* TASK_RUN: the copied argument block            */
@@ -54,6 +63,9 @@ struct cpu_stream {
     cpu_task* head;
     cpu_task* tail;
     uint64_t enqueued, completed; /* task counts                                    */
+    int64_t done_at_ns;           /* when its completed tasks are done on the device's
+                                     clock: an emulated copy is done when the link
+                                     finishes it, which may be later than now       */
     uint64_t wake_at;             /* smallest `completed` a synchronizer sleeps for;
                                      UINT64_MAX when none sleeps                     */
     int stop;
@@ -78,6 +90,38 @@ static void marker_unref(cpu_marker* m) {
 
 static void copy_message(char* dst, const char* src) { snprintf(dst, MESSAGE_CAPACITY, "%s", src); }
 
+/* Sleeps until `deadline` on the monotonic clock. The sleeps that wait for an
+ * emulated copy's end are short: the calling thread's timer slack (50 us by
+ * default) is cut to 1 us first, so that the kernel does not stretch them. */
+static void sleep_until_ns(int64_t deadline) {
+    static _Thread_local int slack_cut;
+    if (!slack_cut) {
+        prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+        slack_cut = 1;
+    }
+    struct timespec ts = {.tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+    }
+}
+
+/* How long before an emulated copy's end a waiter stops sleeping and spins: a
+ * sleeping thread wakes tens of microseconds late on a virtual machine, while a
+ * GPU's stream resumes within microseconds of its copy's end. */
+static const int64_t SPIN_TAIL_NS = 50000;
+
+/* Waits until `deadline`: sleeps through most of it, spins the last stretch. */
+static void wait_until_ns(int64_t deadline) {
+    if (deadline - cpu_now_ns() > SPIN_TAIL_NS) sleep_until_ns(deadline - SPIN_TAIL_NS);
+    for (int i = 1; cpu_now_ns() < deadline; i++) {
+        CPU_RELAX();
+        if ((i & 63) == 0) sched_yield();
+    }
+}
+
+/* Whether a marker's work is complete: its stream reached it, and the device's
+ * clock passed its time (an emulated copy it follows may still be on the link). */
+static int marker_complete(const cpu_marker* m) { return m->done && m->time_ns <= cpu_now_ns(); }
+
 /* ---- the worker ---------------------------------------------------------------- */
 
 /* When the task a stream worker runs could have started on a real device: once
@@ -87,9 +131,8 @@ static void copy_message(char* dst, const char* src) { snprintf(dst, MESSAGE_CAP
 static _Thread_local int64_t task_start_ns;
 /* Set by a TASK_WAIT: when the awaited work completed. */
 static _Thread_local int64_t awaited_done_ns;
-/* Set by a copy over the emulated link: when it finished on the link. The next
- * task of the stream could start then, as a DMA engine runs queued copies back
- * to back, even if this thread woke later from the copy's sleep. */
+/* Set by a copy over the emulated link: when it finishes on the link (possibly
+ * later than now). The stream's next task starts then on the device's clock. */
 static _Thread_local int64_t emulated_done_ns;
 
 /* Runs one task outside the stream lock; returns its status and, on failure,
@@ -159,8 +202,6 @@ static lk_status run_task(cpu_stream* s, cpu_task* t, lk_status sticky, char* me
 
 static void* stream_main(void* arg) {
     cpu_stream* s = arg;
-    /* Sleeps of the emulated link are short: keep the kernel from stretching them. */
-    prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     char message[MESSAGE_CAPACITY];
     int busy = 0; /* counted in the pool's busy_streams */
     int64_t previous_done = 0; /* when the previous task would have finished on a device */
@@ -193,6 +234,10 @@ static void* stream_main(void* arg) {
         pthread_mutex_unlock(&s->lock);
 
         message[0] = '\0';
+        /* Device work starts once the stream's previous task is done on the device's
+         * clock (an awaited or earlier copy may still be on the link). A copy over the
+         * link needs no wait: it reserves its time after the previous task's end. */
+        if (t->kind == TASK_RUN && !t->on_link && previous_done > cpu_now_ns()) wait_until_ns(previous_done);
         task_start_ns = t->enqueued_ns > previous_done ? t->enqueued_ns : previous_done;
         awaited_done_ns = 0;
         emulated_done_ns = 0;
@@ -211,6 +256,7 @@ static void* stream_main(void* arg) {
             copy_message(s->error_message, message);
         }
         s->completed++;
+        s->done_at_ns = previous_done;
         /* Wake synchronizers only when the first of them is due: waking the host
          * thread after every task costs a context switch per op on a busy machine. */
         if (s->completed >= s->wake_at) {
@@ -249,18 +295,25 @@ static cpu_task* new_task(const char* fn, task_kind kind, size_t args_size) {
         return NULL;
     }
     t->kind = kind;
+    t->on_link = 0;
     t->fn = NULL;
     t->marker = NULL;
     return t;
 }
 
-lk_status lk_cpu_enqueue(lk_stream* stream, lk_cpu_task_fn fn, const void* args, size_t args_size) {
+static lk_status enqueue_task(lk_stream* stream, lk_cpu_task_fn fn, const void* args, size_t args_size,
+                              int on_link) {
     cpu_task* t = new_task("lk_cpu_enqueue", TASK_RUN, args_size);
     if (!t) return LK_ERR_HOST_OUT_OF_MEMORY;
     t->fn = fn;
+    t->on_link = on_link;
     if (args_size) memcpy(t->args, args, args_size);
     push_task((cpu_stream*)stream, t);
     return LK_OK;
+}
+
+lk_status lk_cpu_enqueue(lk_stream* stream, lk_cpu_task_fn fn, const void* args, size_t args_size) {
+    return enqueue_task(stream, fn, args, args_size, 0);
 }
 
 /* ---- streams --------------------------------------------------------------------- */
@@ -303,6 +356,12 @@ static lk_status drain_locked(cpu_stream* s, char* message) {
         /* Every wake-up resets wake_at, so each sleeper registers again. */
         if (target < s->wake_at) s->wake_at = target;
         pthread_cond_wait(&s->idle, &s->lock);
+    }
+    int64_t done_at = s->done_at_ns; /* an emulated copy may still be on the link */
+    if (done_at > cpu_now_ns()) {
+        pthread_mutex_unlock(&s->lock);
+        wait_until_ns(done_at);
+        pthread_mutex_lock(&s->lock);
     }
     lk_status st = s->error;
     if (st != LK_OK) copy_message(message, s->error_message);
@@ -356,7 +415,7 @@ lk_status lk_cpu_stream_wait_event(lk_stream* stream, lk_event* event) {
     pthread_mutex_lock(&dev->markers_lock);
     cpu_marker* m = e->latest;
     /* Never recorded, or already completed without error: nothing to wait for. */
-    if (!m || (m->done && m->status == LK_OK)) {
+    if (!m || (marker_complete(m) && m->status == LK_OK)) {
         pthread_mutex_unlock(&dev->markers_lock);
         free(t);
         return LK_OK;
@@ -411,12 +470,12 @@ lk_status lk_cpu_event_record(lk_event* event, lk_stream* stream) {
         free(m);
         return CPU_ERROR(LK_ERR_HOST_OUT_OF_MEMORY, "lk_event_record: out of host memory");
     }
-    /* A stream whose thread sleeps with nothing queued has finished all its work (an emulated copy's thread
-     * sleeps until the copy's end on the link): the event completes now, as a GPU's would at once, without
-     * waking the thread for it. On a busy 2-core machine that wake is a context switch, and the staging
+    /* A stream whose thread sleeps with nothing queued has run all its work: the event completes then, at
+     * once or when an emulated copy still on the link ends, as a GPU's would, without waking the thread. On a busy 2-core machine that wake is a context switch, and the staging
      * records one on the idle copy stream at every decode layer. */
     pthread_mutex_lock(&s->lock);
     int idle = !s->head && s->sleeping && !s->stop;
+    int64_t done_at = s->done_at_ns;
     if (idle) {
         m->status = s->error;
         copy_message(m->message, s->error != LK_OK ? s->error_message : "");
@@ -426,7 +485,8 @@ lk_status lk_cpu_event_record(lk_event* event, lk_stream* stream) {
         free(t);
         m->refs = 1; /* the event */
         m->done = 1;
-        m->time_ns = cpu_now_ns();
+        int64_t now = cpu_now_ns();
+        m->time_ns = done_at > now ? done_at : now; /* after a copy still on the link */
     } else {
         m->refs = 2; /* the event and the task */
         t->marker = m;
@@ -445,7 +505,7 @@ lk_status lk_cpu_event_query(lk_event* event) {
     lk_status st = LK_OK;
     pthread_mutex_lock(&dev->markers_lock);
     cpu_marker* m = e->latest;
-    if (m && !m->done)
+    if (m && !marker_complete(m))
         st = CPU_ERROR(LK_ERR_NOT_READY, "lk_event_query: the recorded work is still pending");
     else if (m && m->status != LK_OK)
         st = CPU_ERROR(m->status, "lk_event_query: the recorded work failed: %s", m->message);
@@ -464,6 +524,12 @@ lk_status lk_cpu_event_synchronize(lk_event* event) {
         m->waiters++;
         while (!m->done) pthread_cond_wait(&dev->markers_cv, &dev->markers_lock);
         m->waiters--;
+        int64_t until = m->time_ns; /* an emulated copy may still be on the link */
+        if (until > cpu_now_ns()) {
+            pthread_mutex_unlock(&dev->markers_lock);
+            wait_until_ns(until);
+            pthread_mutex_lock(&dev->markers_lock);
+        }
         if (m->status != LK_OK)
             st = CPU_ERROR(m->status, "lk_event_synchronize: the recorded work failed: %s",
                            m->message);
@@ -478,7 +544,7 @@ static lk_status completed_marker(cpu_event* e, const char* arg, cpu_marker** ou
     cpu_marker* m = e->latest;
     if (!m)
         return CPU_ERROR(LK_ERR_INVALID_ARGUMENT, "lk_event_elapsed_ms: %s was never recorded", arg);
-    if (!m->done)
+    if (!marker_complete(m))
         return CPU_ERROR(LK_ERR_NOT_READY, "lk_event_elapsed_ms: %s has not completed", arg);
     if (m->status != LK_OK)
         return CPU_ERROR(m->status, "lk_event_elapsed_ms: the work recorded by %s failed: %s", arg,
@@ -512,40 +578,24 @@ typedef struct copy_args {
     size_t bytes;
 } copy_args;
 
-static void sleep_until_ns(int64_t deadline) {
-    struct timespec ts = {.tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
-    }
-}
-
-/* A copy over the emulated link: the link of each direction is a shared resource;
- * every ~1 MiB chunk reserves its transfer time on it (after the transfers other
- * streams reserved before), and the copy finishes no earlier than its reservation.
- * Short sleeps are skipped and made up later, so the rate holds with coarse timers.
- * After its first chunk a copy follows its own schedule, not the clock: when its
- * thread wakes late (a busy machine), the next chunks catch up instead of pushing
- * the whole copy back, so the copy still takes bytes / bandwidth. */
-static void throttled_copy(cpu_device* dev, int64_t* link_free_at, char* dst, const char* src,
-                           size_t bytes) {
-    const size_t chunk = (size_t)1 << 20;
-    const int64_t min_sleep_ns = 200000;
-    int64_t schedule = -1; /* where this copy's previous chunk ended on the link */
-    for (size_t off = 0; off < bytes; off += chunk) {
-        size_t n = bytes - off < chunk ? bytes - off : chunk;
-        int64_t duration = (int64_t)((double)n * 1e9 / dev->link_bytes_per_s);
-        pthread_mutex_lock(&dev->link_lock);
-        /* The first chunk may start when the copy became ready on its stream. */
-        int64_t earliest = schedule >= 0 ? schedule : task_start_ns > 0 ? task_start_ns : cpu_now_ns();
-        int64_t begin = *link_free_at > earliest ? *link_free_at : earliest;
-        int64_t finish = begin + duration;
-        *link_free_at = finish;
-        schedule = finish;
-        pthread_mutex_unlock(&dev->link_lock);
-        memcpy(dst + off, src + off, n);
-        int last = off + n >= bytes;
-        if (last || finish - cpu_now_ns() > min_sleep_ns) sleep_until_ns(finish);
-    }
-    emulated_done_ns = schedule;
+/* A host-to-device copy over the emulated link. The link is one resource shared
+ * by all streams, like a DMA engine: the copy reserves bytes / bandwidth on it,
+ * from when it became ready on its stream or the link became free, whichever is
+ * later, and is done when that reservation ends (emulated_done_ns). The bytes
+ * move at once and the stream's thread goes on: it does not sleep through the
+ * transfer (its wake at the copy's end would take a core from the compute threads
+ * and come tens of microseconds late on a virtual machine). Whatever follows the
+ * copy, on any stream or on the host, waits for its end on the device's clock
+ * (stream_main, the markers, drain_locked). */
+static void throttled_copy(cpu_device* dev, char* dst, const char* src, size_t bytes) {
+    int64_t duration = (int64_t)((double)bytes * 1e9 / dev->link_bytes_per_s);
+    pthread_mutex_lock(&dev->link_lock);
+    int64_t earliest = task_start_ns > 0 ? task_start_ns : cpu_now_ns();
+    int64_t begin = dev->link_free_at_ns > earliest ? dev->link_free_at_ns : earliest;
+    dev->link_free_at_ns = begin + duration;
+    emulated_done_ns = begin + duration;
+    pthread_mutex_unlock(&dev->link_lock);
+    memcpy(dst, src, bytes);
 }
 
 static lk_status copy_task(lk_cpu_pool* pool, void* p) {
@@ -553,13 +603,11 @@ static lk_status copy_task(lk_cpu_pool* pool, void* p) {
     cpu_device* dev = a->dev;
     switch (a->kind) {
     case COPY_H2D:
-    case COPY_D2H:
-        if (dev->link_bytes_per_s > 0) {
-            int64_t* link = a->kind == COPY_H2D ? &dev->h2d_free_at_ns : &dev->d2h_free_at_ns;
-            throttled_copy(dev, link, a->dst, a->src, a->bytes);
-        } else {
-            memcpy(a->dst, a->src, a->bytes);
-        }
+        if (dev->link_bytes_per_s > 0) throttled_copy(dev, a->dst, a->src, a->bytes);
+        else memcpy(a->dst, a->src, a->bytes);
+        break;
+    case COPY_D2H: /* read-backs are not throttled (see lk_device_options) */
+        memcpy(a->dst, a->src, a->bytes);
         break;
     case COPY_D2D:
         memcpy(a->dst, a->src, a->bytes);
@@ -576,9 +624,10 @@ static lk_status copy_task(lk_cpu_pool* pool, void* p) {
 
 static lk_status enqueue_copy(lk_stream* stream, copy_kind kind, void* dst, const void* src,
                               int value, size_t bytes) {
-    copy_args a = {.dev = ((cpu_stream*)stream)->dev, .kind = kind, .value = value,
-                   .dst = dst, .src = src, .bytes = bytes};
-    return lk_cpu_enqueue(stream, copy_task, &a, sizeof a);
+    cpu_device* dev = ((cpu_stream*)stream)->dev;
+    copy_args a = {.dev = dev, .kind = kind, .value = value, .dst = dst, .src = src, .bytes = bytes};
+    int on_link = dev->link_bytes_per_s > 0 && kind == COPY_H2D;
+    return enqueue_task(stream, copy_task, &a, sizeof a, on_link);
 }
 
 lk_status lk_cpu_copy_h2d(lk_stream* s, void* dst, const void* src, size_t bytes) {

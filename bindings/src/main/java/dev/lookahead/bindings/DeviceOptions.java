@@ -6,7 +6,8 @@ package dev.lookahead.bindings;
  * @param ordinal            cuda: GPU index; cpu: ignored
  * @param threads            cpu: compute threads, 0 = number of online cores
  * @param memoryLimit        cpu: bytes of the device arena, 0 = half of physical RAM; cuda: 0 = all
- * @param linkBytesPerSecond cpu: emulated host&lt;-&gt;device link bandwidth for copies, 0 = unthrottled
+ * @param linkBytesPerSecond cpu: emulated bandwidth of the host-to-device link (copies to the device), 0 =
+ *                           unthrottled; read-backs to the host are never throttled
  */
 public record DeviceOptions(int ordinal, int threads, long memoryLimit, double linkBytesPerSecond) {
     /** Every field at its default. */
