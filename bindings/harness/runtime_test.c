@@ -450,6 +450,19 @@ static void test_memory(void) {
     OK(lk_device_close(g)); /* frees x */
 }
 
+/* A device buffer of `device_bytes` and a pinned host buffer of `host_bytes` filled
+ * with `fill`, for copies between them; the device frees both when it closes. */
+static void copy_buffers(lk_device* d, size_t device_bytes, size_t host_bytes, int fill, void** dp,
+                         void** hp) {
+    lk_buffer* b;
+    lk_host_buffer* h;
+    OK(lk_buffer_alloc(d, device_bytes, &b));
+    OK(lk_host_buffer_alloc(d, host_bytes, &h));
+    OK(lk_buffer_ptr(b, dp));
+    OK(lk_host_buffer_ptr(h, hp));
+    memset(*hp, fill, host_bytes);
+}
+
 /* Times one copy between two events on a fresh stream; returns ms. */
 static float timed_copy(lk_device* d, int h2d, void* dst, const void* src, size_t bytes) {
     lk_stream* s;
@@ -476,13 +489,8 @@ static void test_throttle(void) {
     const double expect_ms = bytes / 1e9 * 1e3; /* 67.1 ms at 1 GB/s */
     lk_device* d = open_cpu(2, 0, 1e9);
     lk_buffer* b;
-    lk_host_buffer* h;
     void *dp, *hp;
-    OK(lk_buffer_alloc(d, bytes, &b));
-    OK(lk_host_buffer_alloc(d, bytes, &h));
-    OK(lk_buffer_ptr(b, &dp));
-    OK(lk_host_buffer_ptr(h, &hp));
-    memset(hp, 0x5A, bytes);
+    copy_buffers(d, bytes, bytes, 0x5A, &dp, &hp);
     lk_stream* toucher;
     OK(lk_stream_create(d, &toucher));
     OK(lk_memset(toucher, dp, 0, bytes)); /* fault the pages in outside the timing */
@@ -561,14 +569,8 @@ static void test_back_to_back(void) {
     const size_t bytes = (size_t)1 << 20;
     const double link = 1e9;
     lk_device* d = open_cpu(1, 0, link);
-    lk_buffer* b;
-    lk_host_buffer* h;
     void *dp, *hp;
-    OK(lk_buffer_alloc(d, 2 * bytes, &b));
-    OK(lk_host_buffer_alloc(d, bytes, &h));
-    OK(lk_buffer_ptr(b, &dp));
-    OK(lk_host_buffer_ptr(h, &hp));
-    memset(hp, 0x3C, bytes);
+    copy_buffers(d, 2 * bytes, bytes, 0x3C, &dp, &hp);
     lk_stream* s;
     lk_event *first, *second;
     OK(lk_stream_create(d, &s));
@@ -606,14 +608,8 @@ static void test_device_clock(void) {
     const double link = 1e8; /* 21 ms */
     const double copy_ms = bytes / link * 1e3;
     lk_device* d = open_cpu(1, 0, link);
-    lk_buffer* b;
-    lk_host_buffer* h;
     void *dp, *hp;
-    OK(lk_buffer_alloc(d, bytes, &b));
-    OK(lk_host_buffer_alloc(d, bytes, &h));
-    OK(lk_buffer_ptr(b, &dp));
-    OK(lk_host_buffer_ptr(h, &hp));
-    memset(hp, 0x42, bytes);
+    copy_buffers(d, bytes, bytes, 0x42, &dp, &hp);
     lk_stream *copy, *compute;
     lk_event *start, *copied, *after;
     OK(lk_stream_create(d, &copy));
@@ -664,14 +660,8 @@ static void test_overlap(void) {
     OK(lk_event_create(d, &c1));
     OK(lk_event_create(d, &k0));
     OK(lk_event_create(d, &k1));
-    lk_buffer* b;
-    lk_host_buffer* h;
     void *dp, *hp;
-    OK(lk_buffer_alloc(d, bytes, &b));
-    OK(lk_host_buffer_alloc(d, bytes, &h));
-    OK(lk_buffer_ptr(b, &dp));
-    OK(lk_host_buffer_ptr(h, &hp));
-    memset(hp, 1, bytes);
+    copy_buffers(d, bytes, bytes, 1, &dp, &hp);
 
     OK(lk_event_record(c0, compute));
     OK(enqueue_sleep(compute, 200, NULL, 0));
