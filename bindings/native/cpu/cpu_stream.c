@@ -595,7 +595,14 @@ static void throttled_copy(cpu_device* dev, char* dst, const char* src, size_t b
     dev->link_free_at_ns = begin + duration;
     emulated_done_ns = begin + duration;
     pthread_mutex_unlock(&dev->link_lock);
-    memcpy(dst, src, bytes);
+    /* In 1 MiB pieces, yielding between them: a large copy's memcpy is host CPU a DMA
+     * engine would not take, so it gives way to a thread that waits for the core
+     * (the host that enqueued it, a compute thread). */
+    const size_t piece = (size_t)1 << 20;
+    for (size_t off = 0; off < bytes; off += piece) {
+        if (off > 0) sched_yield();
+        memcpy(dst + off, src + off, bytes - off < piece ? bytes - off : piece);
+    }
 }
 
 static lk_status copy_task(lk_cpu_pool* pool, void* p) {
