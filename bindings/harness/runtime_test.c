@@ -562,9 +562,9 @@ static void test_throttle(void) {
 
 /* Copies queued back to back on one stream run back to back on the emulated link,
  * like a DMA engine: the second starts when the first finished on the link, not
- * when the stream's thread woke from the first copy's sleep. The events after each
- * are stamped on that clock, so they lie exactly one copy apart (an event recorded
- * when the thread woke would add the wake-up delay, several microseconds at least). */
+ * when the stream's thread got to it. The events after each are stamped on that
+ * clock, so they lie exactly one copy apart (an event stamped when the thread ran
+ * would add its scheduling delay, several microseconds at least). */
 static void test_back_to_back(void) {
     const size_t bytes = (size_t)1 << 20;
     const double link = 1e9;

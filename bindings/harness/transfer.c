@@ -19,9 +19,10 @@
  *
  * On the CPU backend the device option link_bytes_per_s emulates a host<->device
  * link (default 2 GB/s here), so the copy has a duration to overlap; the output
- * says so. There the copy is a worker thread that sleeps between 1 MiB chunks, so
- * on a host whose cores are all busy (the compute itself takes one) it loses the
- * wake-up latency of each chunk: the ctest entry asks for a lower ratio. Exit status 0 if all checks pass, 1 if any fails or the backend cannot
+ * says so. There the copy reserves its time on the link and its worker thread moves
+ * the bytes with memcpy, host CPU that a DMA engine would not take; on a host whose
+ * cores are all busy (the compute itself takes one) the memcpy competes with the
+ * compute: the ctest entry asks for a lower ratio. Exit status 0 if all checks pass, 1 if any fails or the backend cannot
  * be used, 2 on a usage error.
  */
 #define _POSIX_C_SOURCE 200809L
