@@ -17,13 +17,6 @@
 #include <string.h>
 #include <sched.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define CPU_RELAX() _mm_pause()
-#else
-#define CPU_RELAX() ((void)0)
-#endif
-
 /* How long idle threads spin after the device went idle (no stream busy) before
  * they sleep: longer than the host's turn between two layers of a decode step
  * (read-back, expert planning), short enough to waste little CPU. While a stream

@@ -13,6 +13,14 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* The pause of a spin-wait loop (the pool's idle workers, a wait for an emulated copy's end). */
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
 /* ---- thread pool (cpu_pool.c) ------------------------------------------------ */
 
 struct lk_cpu_pool {

@@ -19,13 +19,6 @@
 #include <sys/prctl.h>
 #include <time.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define CPU_RELAX() _mm_pause()
-#else
-#define CPU_RELAX() ((void)0)
-#endif
-
 enum { MESSAGE_CAPACITY = 1024 };
 
 #define CONTAINER_OF(ptr, type, member) ((type*)((char*)(ptr) - offsetof(type, member)))
@@ -116,6 +109,15 @@ static void wait_until_ns(int64_t deadline) {
         CPU_RELAX();
         if ((i & 63) == 0) sched_yield();
     }
+}
+
+/* Waits until `deadline` with `lock` released, when the deadline is still ahead:
+ * a synchronizer that found its work run waits for an emulated copy's end. */
+static void wait_until_unlocked(pthread_mutex_t* lock, int64_t deadline) {
+    if (deadline <= cpu_now_ns()) return;
+    pthread_mutex_unlock(lock);
+    wait_until_ns(deadline);
+    pthread_mutex_lock(lock);
 }
 
 /* Whether a marker's work is complete: its stream reached it, and the device's
@@ -357,12 +359,7 @@ static lk_status drain_locked(cpu_stream* s, char* message) {
         if (target < s->wake_at) s->wake_at = target;
         pthread_cond_wait(&s->idle, &s->lock);
     }
-    int64_t done_at = s->done_at_ns; /* an emulated copy may still be on the link */
-    if (done_at > cpu_now_ns()) {
-        pthread_mutex_unlock(&s->lock);
-        wait_until_ns(done_at);
-        pthread_mutex_lock(&s->lock);
-    }
+    wait_until_unlocked(&s->lock, s->done_at_ns); /* an emulated copy may still be on the link */
     lk_status st = s->error;
     if (st != LK_OK) copy_message(message, s->error_message);
     s->error = LK_OK;
@@ -471,8 +468,9 @@ lk_status lk_cpu_event_record(lk_event* event, lk_stream* stream) {
         return CPU_ERROR(LK_ERR_HOST_OUT_OF_MEMORY, "lk_event_record: out of host memory");
     }
     /* A stream whose thread sleeps with nothing queued has run all its work: the event completes then, at
-     * once or when an emulated copy still on the link ends, as a GPU's would, without waking the thread. On a busy 2-core machine that wake is a context switch, and the staging
-     * records one on the idle copy stream at every decode layer. */
+     * once or when an emulated copy still on the link ends, as a GPU's would, without waking the thread.
+     * On a busy 2-core machine that wake is a context switch, and the staging records one on the idle
+     * copy stream at every decode layer. */
     pthread_mutex_lock(&s->lock);
     int idle = !s->head && s->sleeping && !s->stop;
     int64_t done_at = s->done_at_ns;
@@ -524,12 +522,7 @@ lk_status lk_cpu_event_synchronize(lk_event* event) {
         m->waiters++;
         while (!m->done) pthread_cond_wait(&dev->markers_cv, &dev->markers_lock);
         m->waiters--;
-        int64_t until = m->time_ns; /* an emulated copy may still be on the link */
-        if (until > cpu_now_ns()) {
-            pthread_mutex_unlock(&dev->markers_lock);
-            wait_until_ns(until);
-            pthread_mutex_lock(&dev->markers_lock);
-        }
+        wait_until_unlocked(&dev->markers_lock, m->time_ns); /* a copy may still be on the link */
         if (m->status != LK_OK)
             st = CPU_ERROR(m->status, "lk_event_synchronize: the recorded work failed: %s",
                            m->message);
