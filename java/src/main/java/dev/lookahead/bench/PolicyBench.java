@@ -185,13 +185,17 @@ public final class PolicyBench {
      * round 0's all-resident tokens once all rounds are done.
      *
      * @param base   options shared by every run (backend, threads, link, slots); the policy is set per run
+     * @param warmup rounds of every policy run first and not measured, at least 0: the JIT compiles the decode path
+     *               over thousands of calls, and the lookahead policies plan more on the host; measured cold, a single
+     *               round read them 1.24-1.30x where warm rounds read 1.46-1.53x (docs/results.md, session 19)
      * @param repeat rounds, at least 1
      * @param oracle null, or the recalls of an oracle of the replayed routing that replaces the lookahead heads
      *               ({@link HeadOracle}, a what-if); the routing must then be replayed ({@link LoadOptions#routingFrom()})
      */
     public static Result run(Path quantizedModel, List<String> policies, LoadOptions base, List<String> prompts,
-                             int tokens, int repeat, HeadOracle.Recalls oracle, Progress progress) {
+                             int tokens, int warmup, int repeat, HeadOracle.Recalls oracle, Progress progress) {
         if (repeat < 1) throw new IllegalArgumentException("repeat must be >= 1 round, got " + repeat);
+        if (warmup < 0) throw new IllegalArgumentException("warm-up rounds must be >= 0, got " + warmup);
         if (oracle != null && base.routingFrom() == null) {
             throw new IllegalArgumentException("oracle heads read the replayed routing: give a routing trace to replay");
         }
@@ -205,17 +209,26 @@ public final class PolicyBench {
         order.addFirst("all-resident");
         Map<String, List<Measurement>> measured = new LinkedHashMap<>();
         for (String policy : order) measured.put(policy, new ArrayList<>());
+        for (int round = 0; round < warmup; round++) {
+            for (String policy : order) {
+                progress.start("warm-up " + policy + (warmup == 1 ? "" : " (" + (round + 1) + "/" + warmup + ")"),
+                        prompts.size(), "prompts");
+                try (MoeModel model = load(quantizedModel, base, policy, oracle)) {
+                    for (int i = 0; i < prompts.size(); i++) {
+                        model.generate(prompts.get(i), options.withRoutingProblem(i), t -> { });
+                        progress.update(i + 1);
+                    }
+                }
+                progress.finish();
+            }
+        }
         for (int round = 0; round < repeat; round++) {
             for (String policy : Rounds.rotated(order, round)) {
                 boolean reference = policy.equals("all-resident");
                 if (round > 0 && reference && !policies.contains(policy)) continue; // only needed for the reference
                 String label = repeat == 1 ? "bench " + policy : "bench " + policy + " (round " + (round + 1) + "/" + repeat + ")";
                 progress.start(label, prompts.size(), "prompts");
-                try (MoeModel model = MoeModel.load(quantizedModel, base.withPolicy(policy))) {
-                    if (oracle != null) {
-                        model.forwardPass().setHeadOracle(new HeadOracle(model.forcedRouting(),
-                                model.config().numLocalExperts(), oracle, ORACLE_SEED));
-                    }
+                try (MoeModel model = load(quantizedModel, base, policy, oracle)) {
                     model.generate(prompts.getFirst(), options.withMaxTokens(2), t -> { }); // warm-up (JIT, caches)
                     long[] before = countsOf(model);
                     double stallBefore = stallOf(model);
@@ -263,6 +276,21 @@ public final class PolicyBench {
             ceilings = HitRateCeilings.of(trace, slotsPerLayer);
         }
         return new Result(rows, ceilings, computeMsPerToken, base.linkBytesPerSecond(), expertBytes);
+    }
+
+    /** The model under {@code policy}, its heads replaced by the oracle when one is given. */
+    private static MoeModel load(Path quantizedModel, LoadOptions base, String policy, HeadOracle.Recalls oracle) {
+        MoeModel model = MoeModel.load(quantizedModel, base.withPolicy(policy));
+        if (oracle != null) {
+            try {
+                model.forwardPass().setHeadOracle(new HeadOracle(model.forcedRouting(), model.config().numLocalExperts(),
+                        oracle, ORACLE_SEED));
+            } catch (RuntimeException e) {
+                model.close();
+                throw e;
+            }
+        }
+        return model;
     }
 
     /**
@@ -344,19 +372,25 @@ public final class PolicyBench {
      * proportionally faster, as it would on the real link (DESIGN.md: "Lower bits shrink the copies"). The layer
      * compute time is measured here, all-resident, on the same prompts.
      *
+     * @param warmup passes over the prompts before the measured one (the bench's warm-up rounds)
      * @param layout the layout of this run's expert blobs (its spec and shape give the 4-bit blob's size)
      */
     public static LinkCalibration calibrateLink(Path quantizedModel, LoadOptions base, List<String> prompts, int tokens,
-                                                ExpertBlobLayout layout) {
+                                                int warmup, ExpertBlobLayout layout) {
         try (MoeModel model = MoeModel.load(quantizedModel, base.withPolicy("all-resident").withLinkBytesPerSecond(0))) {
             model.generate(prompts.getFirst(), GenerationOptions.defaults().withMaxTokens(2), t -> { });
             long nanos = 0;
             int n = 0;
-            for (int i = 0; i < prompts.size(); i++) {
-                GenerationResult r = model.generate(prompts.get(i),
-                        GenerationOptions.defaults().withMaxTokens(tokens).withRoutingProblem(i), t -> { });
-                nanos += r.timings().decodeNanos();
-                n += r.timings().decodeTokens();
+            // the measured rounds run compiled code after their warm-up: so does the measured pass here
+            for (int pass = 0; pass <= warmup; pass++) {
+                nanos = 0;
+                n = 0;
+                for (int i = 0; i < prompts.size(); i++) {
+                    GenerationResult r = model.generate(prompts.get(i),
+                            GenerationOptions.defaults().withMaxTokens(tokens).withRoutingProblem(i), t -> { });
+                    nanos += r.timings().decodeNanos();
+                    n += r.timings().decodeTokens();
+                }
             }
             double layerMs = nanos / 1e6 / n / model.config().numHiddenLayers();
             return LinkCalibration.of(layerMs, layout.spec().bits(), layout.blobBytes(), fourBitBlobBytes(layout));

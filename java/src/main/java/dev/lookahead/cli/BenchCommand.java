@@ -94,6 +94,11 @@ final class BenchCommand implements Callable<Integer> {
                     + " are medians over rounds (default: ${DEFAULT-VALUE})")
     int repeat = 1; // set here too: DemoCommand fills the fields without picocli
 
+    @Option(names = "--warmup", paramLabel = "N", defaultValue = "1",
+            description = "rounds of every policy over all prompts run first and not measured, so that the measured"
+                    + " rounds run compiled code (default: ${DEFAULT-VALUE})")
+    int warmup = 1;
+
     @picocli.CommandLine.Mixin
     SpeculationOptions speculation = new SpeculationOptions();
 
@@ -150,6 +155,7 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         if (repeat < 1) throw new IllegalArgumentException("--repeat must be at least 1 round, got " + repeat);
+        if (warmup < 0) throw new IllegalArgumentException("--warmup must be at least 0 rounds, got " + warmup);
         if (tokens < 1) throw new IllegalArgumentException("--tokens (-n) must be at least 1, got " + tokens);
         if (linkGbps < 0 || !Double.isFinite(linkGbps)) {
             throw new IllegalArgumentException("--link-gbps must be >= 0 (0: calibrated), got " + linkGbps);
@@ -224,6 +230,7 @@ final class BenchCommand implements Callable<Integer> {
         o.put("link_emulated", emulated);
         if (emulated) o.put("cpu_threads", threads); // 0: all cores
         o.put("prompts", prompts.size());
+        o.put("warmup_rounds", warmup);
         o.put("tokens_per_prompt", tokens);
         o.put("heads", heads != null ? heads.toString() : "plug-and-play");
         if (routingFrom != null) o.put("routing_from", routingFrom.toString());
@@ -284,14 +291,16 @@ final class BenchCommand implements Callable<Integer> {
             base = base.withLinkBytesPerSecond(linkGbps * 1e9);
             link = String.format(Locale.ROOT, "emulated link %.3f GB/s (given)", linkGbps);
         } else {
-            PolicyBench.LinkCalibration c = PolicyBench.calibrateLink(quantized, base, prompts, tokens, layout);
+            PolicyBench.LinkCalibration c = PolicyBench.calibrateLink(quantized, base, prompts, tokens, warmup, layout);
             base = base.withLinkBytesPerSecond(c.bytesPerSecond());
             link = c.describe();
         }
         System.out.printf(Locale.ROOT, "%nbench %s: experts %s, %s, %s, %d prompts x %d tokens, greedy%s%n", quantized,
                 format, gpuMemory != null ? "budget " + gpuMemory : base.slotsPerLayer() + " expert slots per layer",
                 base.backend().name().toLowerCase(Locale.ROOT), prompts.size(), tokens,
-                repeat > 1 ? ", median of " + repeat + " rounds, order rotated" : "");
+                (repeat > 1 ? ", median of " + repeat + " rounds, order rotated" : "")
+                        + (warmup > 0 ? ", " + warmup + " warm-up round" + (warmup == 1 ? "" : "s") + " first (not measured)"
+                        : ", no warm-up"));
         System.out.println(link);
         if (choice != BackendChoice.CUDA) System.out.println(computeThreads(threads, Runtime.getRuntime().availableProcessors()));
         System.out.println("lookahead heads: " + (heads != null ? heads : "plug-and-play (each layer's router applied early)"));
@@ -333,7 +342,7 @@ final class BenchCommand implements Callable<Integer> {
             System.out.println("WHAT-IF: the lookahead heads are an oracle of the replayed routing, recall "
                     + oracle.describe() + "; no real predictor runs");
         }
-        PolicyBench.Result result = PolicyBench.run(quantized, policies, base, prompts, tokens, repeat, oracle,
+        PolicyBench.Result result = PolicyBench.run(quantized, policies, base, prompts, tokens, warmup, repeat, oracle,
                 ProgressBar.stderr());
         if (overlapLinkBytesPerSecond > 0) {
             // Once more after the runs: a host busy at the first probe (a session on a GPU machine once read half its

@@ -24,10 +24,11 @@ class BenchCommandTest {
             java.nio.file.Files.writeString(prompts, "the river ran\n\nan old mill stood\n");
             CliRunner.Run r = CliRunner.run("bench", model.toString(), "-n", "6", "-k", "3", "--expert-group", "32",
                     "--policies", "all-resident,mixtral-offloading,next-layer,lookahead", "--prompts", prompts.toString(),
-                    "--min-probability", "0.2");
+                    "--min-probability", "0.2", "--warmup", "0");
             assertEquals(0, r.code(), r.err());
             assertTrue(r.out().contains("emulated link"), r.out());
-            assertTrue(r.out().contains("2 prompts x 6 tokens"), r.out());
+            assertTrue(r.out().contains("2 prompts x 6 tokens, greedy, no warm-up"), r.out());
+            assertTrue(!r.err().contains("warm-up"), r.err());
             assertTrue(r.out().contains("lookahead scheduler: 0 copies in flight, p >= 0.20"), r.out()); // staging prefetches
             assertTrue(r.out().contains(", routing recurrence 8 tokens; staging"), r.out());
             for (String policy : new String[] {"all-resident", "mixtral-offloading", "next-layer", "lookahead"}) {
@@ -81,7 +82,13 @@ class BenchCommandTest {
             assertTrue(jsonRows.get(2).get("time_over_overlap_bound").asDouble() > 0, jsonRows.get(2).toString());
             assertTrue(runs.get(0).get("link_emulated").asBoolean());
             assertTrue(!java.nio.file.Files.exists(tmp.resolve("bench.json.partial")));
-            assertTrue(r.out().contains("1 prompts x 4 tokens, greedy, median of 2 rounds, order rotated"), r.out());
+            assertTrue(r.out().contains("1 prompts x 4 tokens, greedy, median of 2 rounds, order rotated, 1 warm-up round"
+                    + " first (not measured)"), r.out());
+            assertEquals(1, runs.get(0).get("warmup_rounds").asInt());
+            for (String policy : policies) { // every policy runs once unmeasured, before round 1
+                int warm = r.err().indexOf("warm-up " + policy + ":");
+                assertTrue(warm >= 0 && warm < r.err().indexOf("(round 1/2)"), r.err());
+            }
             for (String policy : policies) {
                 // a table row: the policy, then its decode t/s ("lookahead heads: ..." is not one)
                 List<String> rows = r.out().lines().filter(l -> l.matches(java.util.regex.Pattern.quote(policy) + " +[0-9].*"))
@@ -112,6 +119,7 @@ class BenchCommandTest {
                     {"--expert-bits", "4,5", "bits must be 2, 3 or 4, got 5"},
                     {"--gpu-memory", "lots", "12GiB"},
                     {"-k", "1", "cannot hold the 2 experts"},
+                    {"--warmup", "-1", "--warmup must be at least 0 rounds, got -1"},
                     {"--json", tmp.resolve("no/such/dir/b.json").toString(), "does not exist"}};
             for (String[] c : cases) {
                 CliRunner.Run bad = CliRunner.run("bench", model.toString(), "-n", "2", "--expert-group", "32", c[0], c[1]);
