@@ -95,7 +95,8 @@ final class DemoCommand implements Callable<Integer> {
             bench.heads = LookaheadHeads.defaultFile(dir);
             bench.policies = List.of("all-resident", "mixtral-offloading", "next-layer", "lookahead", "lookahead-global");
             // 3 prompts of a few dozen tokens scatter the speed-ups by +-10 % from run to run; the model's 12 held-out
-            // prompts give the table the bench's own workload (docs/results.md), in about 20 s on 2 cores
+            // prompts give the table the bench's own workload (docs/results.md), in about 25 s on 2 cores (with the
+            // bench's warm-up round)
             bench.promptsFile = benchPrompts(dir);
             bench.expertBits = List.of(4);
             bench.expertGroup = 64;
