@@ -53,7 +53,9 @@ import java.util.concurrent.Callable;
                 "of the router (prompt i replays problem i of the trace), under every policy.",
                 "With --repeat N, N rounds each run every policy once, round r starting at policy r mod P so that a",
                 "drifting machine speed does not always favour the same policy; speeds are medians over rounds and a",
-                "speed-up is the median of the two policies' ratios in the same round, with its range over rounds."})
+                "speed-up is the median of the two policies' ratios in the same round, with its range over rounds.",
+                "Before the measured rounds every policy runs once over all prompts unmeasured (--warmup), so that",
+                "the rounds measure compiled code."})
 final class BenchCommand implements Callable<Integer> {
     @Parameters(index = "0", arity = "0..1", paramLabel = "MODEL", description = "checkpoint directory (default: the demo model)")
     Path model;
