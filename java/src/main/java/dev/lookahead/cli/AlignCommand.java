@@ -31,10 +31,10 @@ import java.util.concurrent.Callable;
 
 @Command(name = "align", mixinStandardHelpOptions = true,
         description = {"Trains lookahead heads (layer-wise gate alignment).",
-                "Makes lookahead heads for MODEL (plug-and-play: each head starts as the router of its target layer)",
-                "and trains each on its own to match the true routing of its target layer",
-                "on hidden states collected from a text. Writes the heads (a separate safetensors file; the model is not",
-                "touched) and a JSON report of KL and recall@k before and after, on the last tokens of the text held out."})
+                "Makes lookahead heads for MODEL (plug-and-play: each head starts as the router of its target layer) "
+                        + "and trains each on its own to match the true routing of its target layer "
+                        + "on hidden states collected from a text. Writes the heads (a separate safetensors file; the model is not "
+                        + "touched) and a JSON report of KL and recall@k before and after, on the last tokens of the text held out."})
 final class AlignCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MODEL", description = "checkpoint directory (plain or quantized)")
     Path model;

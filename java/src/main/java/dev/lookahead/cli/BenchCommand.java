@@ -45,17 +45,17 @@ import java.util.concurrent.Callable;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = {"Decode speed of residency policies on the same prompts.",
                 "All policies run in one process.",
-                "A plain checkpoint is quantized first (cached under target/quantized). On the CPU backend the",
-                "host-to-device link is emulated at one bandwidth defined by the 4-bit expert: copying this model's",
-                "expert quantized at 4 bits takes 7.4 layer compute times (measured per run), Mixtral-8x7B's ratio on",
-                "PCIe 4.0; 2- and 3-bit experts have fewer bytes and copy proportionally faster (see --link-gbps).",
-                "With --routing-from TRACE, decoded tokens take their experts from a recorded routing trace instead",
-                "of the router (prompt i replays problem i of the trace), under every policy.",
-                "With --repeat N, N rounds each run every policy once, round r starting at policy r mod P so that a",
-                "drifting machine speed does not always favour the same policy; speeds are medians over rounds and a",
-                "speed-up is the median of the two policies' ratios in the same round, with its range over rounds.",
-                "Before the measured rounds every policy runs once over all prompts unmeasured (--warmup), so that",
-                "the rounds measure compiled code."})
+                "A plain checkpoint is quantized first (cached under target/quantized). On the CPU backend the "
+                        + "host-to-device link is emulated at one bandwidth defined by the 4-bit expert: copying this model's "
+                        + "expert quantized at 4 bits takes 7.4 layer compute times (measured per run), Mixtral-8x7B's ratio on "
+                        + "PCIe 4.0; 2- and 3-bit experts have fewer bytes and copy proportionally faster (see --link-gbps).",
+                "With --routing-from TRACE, decoded tokens take their experts from a recorded routing trace instead "
+                        + "of the router (prompt i replays problem i of the trace), under every policy.",
+                "With --repeat N, N rounds each run every policy once, round r starting at policy r mod P so that a "
+                        + "drifting machine speed does not always favour the same policy; speeds are medians over rounds and a "
+                        + "speed-up is the median of the two policies' ratios in the same round, with its range over rounds.",
+                "Before the measured rounds every policy runs once over all prompts unmeasured (--warmup), so that "
+                        + "the rounds measure compiled code."})
 final class BenchCommand implements Callable<Integer> {
     @Parameters(index = "0", arity = "0..1", paramLabel = "MODEL", description = "checkpoint directory (default: the demo model)")
     Path model;

@@ -21,10 +21,10 @@ import java.util.concurrent.Callable;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = {"Runs the demo model, half its experts offloaded, and benches it.",
-                "The demo model (models/demo) is quantized to 4 bits with only half of each layer's experts in device",
-                "memory (Mixtral-offloading's per-layer LRU): it generates text for a few prompts, then compares the",
-                "residency policies (bench) on the model's " + DemoCommand.BENCH_PROMPTS + " when it has one (the demo",
-                "model's 12 held-out prompts), else on the same prompts."})
+                "The demo model (models/demo) is quantized to 4 bits with only half of each layer's experts in device "
+                        + "memory (Mixtral-offloading's per-layer LRU): it generates text for a few prompts, then compares the "
+                        + "residency policies (bench) on the model's " + DemoCommand.BENCH_PROMPTS + " when it has one (the demo "
+                        + "model's 12 held-out prompts), else on the same prompts."})
 final class DemoCommand implements Callable<Integer> {
     static final List<String> PROMPTS = List.of(
             "The old man looked at the",

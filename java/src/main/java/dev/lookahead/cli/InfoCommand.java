@@ -17,8 +17,8 @@ import java.util.concurrent.Callable;
 
 @Command(name = "info", mixinStandardHelpOptions = true,
         description = {"Prints a model's shape, backend, quantization and heads.",
-                "Loads the model and says which backend runs it, whether its experts are quantized (offloadable) and",
-                "which lookahead heads it has, with their held-out recall."})
+                "Loads the model and says which backend runs it, whether its experts are quantized (offloadable) and "
+                        + "which lookahead heads it has, with their held-out recall."})
 final class InfoCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MODEL", description = "Hugging Face checkpoint directory")
     Path model;

@@ -23,12 +23,12 @@ import java.util.concurrent.Callable;
 
 @Command(name = "profile", mixinStandardHelpOptions = true,
         description = {"Records where each token's time goes, as a Chrome trace.",
-                "Generates tokens (greedy) and records a timeline of every layer's attention, router read-back,",
-                "experts, expert copies (on-demand and speculative) and copy waits on the host, the compute stream and",
-                "the copy stream. Writes it as Chrome trace-event JSON (open in chrome://tracing or ui.perfetto.dev),",
-                "optionally as a self-contained HTML report, and prints where the time went per token.",
-                "Device spans are timed by events on their stream (the CPU backend stamps an event when its stream",
-                "reaches it), so they are device time on both backends."})
+                "Generates tokens (greedy) and records a timeline of every layer's attention, router read-back, "
+                        + "experts, expert copies (on-demand and speculative) and copy waits on the host, the compute stream and "
+                        + "the copy stream. Writes it as Chrome trace-event JSON (open in chrome://tracing or ui.perfetto.dev), "
+                        + "optionally as a self-contained HTML report, and prints where the time went per token.",
+                "Device spans are timed by events on their stream (the CPU backend stamps an event when its stream "
+                        + "reaches it), so they are device time on both backends."})
 final class ProfileCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MODEL", description = "checkpoint directory (quantized for an offloading --policy)")
     Path model;

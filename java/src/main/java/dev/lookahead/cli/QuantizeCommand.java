@@ -21,8 +21,8 @@ import java.util.concurrent.Callable;
 
 @Command(name = "quantize", mixinStandardHelpOptions = true,
         description = {"Quantizes a Hugging Face Mixtral checkpoint to 2/3/4 bits.",
-                "Converts a checkpoint (F32/F16/BF16) into the lookahead-quant format (docs/quantized-format.md):",
-                "one 2/3/4-bit blob per expert, 2/3/4-bit attention, F16 embeddings, norms, routers and lm_head.",
+                "Converts a checkpoint (F32/F16/BF16) into the lookahead-quant format (docs/quantized-format.md): "
+                        + "one 2/3/4-bit blob per expert, 2/3/4-bit attention, F16 embeddings, norms, routers and lm_head.",
                 "Streams: the source is never loaded whole."})
 final class QuantizeCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "SRC", description = "source checkpoint directory")

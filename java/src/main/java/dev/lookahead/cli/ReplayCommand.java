@@ -33,11 +33,11 @@ import java.util.function.Predicate;
 
 @Command(name = "replay", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Replays routing traces through a policy's cache (a time model).",
-                "Runs expert-routing traces (JSONL) through the engine's expert cache and a residency policy, with a",
-                "copy/compute time model; compares with the LRU baseline (mixtral-offloading) and the Belady ceilings",
-                "(per layer, and one pool of layers*k slots).",
-                "Policies: mixtral-offloading, next-layer, all-resident, lru-global, belady, belady-global,",
-                "lookahead, lookahead-global (the speculative scheduler; needs --train-trace or --predictor oracle).",
+                "Runs expert-routing traces (JSONL) through the engine's expert cache and a residency policy, with a "
+                        + "copy/compute time model; compares with the LRU baseline (mixtral-offloading) and the Belady ceilings "
+                        + "(per layer, and one pool of layers*k slots).",
+                "Policies: mixtral-offloading, next-layer, all-resident, lru-global, belady, belady-global, "
+                        + "lookahead, lookahead-global (the speculative scheduler; needs --train-trace or --predictor oracle).",
                 "Times are a model (see ReplaySimulator), not measurements."})
 final class ReplayCommand implements Callable<Integer> {
     @Parameters(arity = "1..*", paramLabel = "TRACE", description = "routing trace files (JSONL); each is replayed on its own")
@@ -64,14 +64,14 @@ final class ReplayCommand implements Callable<Integer> {
     double layerMs;
 
     @Option(names = "--predictor",
-            description = {"prediction for next-layer: previous-token (default; the experts this layer used for the",
-                    "previous token); for lookahead: history (default; routing statistics learned from --train-trace);",
-                    "for both: oracle (WHAT-IF: the trace's truth with recall --recall)"})
+            description = "prediction for next-layer: previous-token (default; the experts this layer used for the "
+                    + "previous token); for lookahead: history (default; routing statistics learned from --train-trace); "
+                    + "for both: oracle (WHAT-IF: the trace's truth with recall --recall)")
     String predictor;
 
     @Option(names = "--train-trace", paramLabel = "FILE",
-            description = {"lookahead: the routing trace the history predictor learns from (e.g. gsm8k.jsonl);",
-                    "use one other than the evaluated traces"})
+            description = "lookahead: the routing trace the history predictor learns from (e.g. gsm8k.jsonl); "
+                    + "use one other than the evaluated traces")
     Path trainTrace;
 
     @Option(names = "--horizon", description = "lookahead: predict layers l+1 .. l+D (default: 8)")
@@ -94,16 +94,16 @@ final class ReplayCommand implements Callable<Integer> {
     Double targetRecall;
 
     @Option(names = "--what-if", paramLabel = "R,R,...", defaultValue = "0.6,0.8,0.9,1.0",
-            description = {"lookahead: also replay the oracle predictor of these recalls through the same scheduler",
-                    "(WHAT-IF rows); 'none' to skip (default: ${DEFAULT-VALUE})"})
+            description = "lookahead: also replay the oracle predictor of these recalls through the same scheduler "
+                    + "(WHAT-IF rows); 'none' to skip (default: ${DEFAULT-VALUE})")
     String whatIf;
 
     @Option(names = "--recall", description = "recall of the oracle predictor, 0..1 (what-if only)")
     Double recall;
 
     @Option(names = "--next-token-recall", paramLabel = "R",
-            description = {"lookahead with --predictor oracle (WHAT-IF): also predict, at each layer, the same layer of",
-                    "the next token with recall R, for eviction (the engine's next-token heads' role)"})
+            description = "lookahead with --predictor oracle (WHAT-IF): also predict, at each layer, the same layer of "
+                    + "the next token with recall R, for eviction (the engine's next-token heads' role)")
     Double nextTokenRecall;
 
     @Option(names = "--two-token-recall", paramLabel = "R",
@@ -118,8 +118,8 @@ final class ReplayCommand implements Callable<Integer> {
     String sweep;
 
     @Option(names = "--belady-horizons", paramLabel = "N,N,...",
-            description = {"also replay Belady seeing only the next N tokens' routing (LRU beyond), per layer and in one",
-                    "pool: the most a predictor of the next N tokens could buy by eviction"})
+            description = "also replay Belady seeing only the next N tokens' routing (LRU beyond), per layer and in one "
+                    + "pool: the most a predictor of the next N tokens could buy by eviction")
     String beladyHorizons;
 
     @Option(names = "--per-layer", description = "also print hit rates per layer")

@@ -19,8 +19,8 @@ import java.util.concurrent.Callable;
 
 @Command(name = "score", mixinStandardHelpOptions = true,
         description = {"Per-token log-probabilities and perplexity of a text, as JSON.",
-                "The text is tokenized as one stream (with BOS) and scored in consecutive non-overlapping",
-                "windows, each from an empty context."})
+                "The text is tokenized as one stream (with BOS) and scored in consecutive non-overlapping "
+                        + "windows, each from an empty context."})
 final class ScoreCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MODEL", description = "Hugging Face checkpoint directory")
     Path model;

@@ -25,6 +25,26 @@ class MainHelpTest {
         }
     }
 
+    /**
+     * picocli prints each description element on a line of its own and wraps it at the help's width, so an element
+     * that ends mid-sentence leaves a ragged line in every terminal: a command's elements are whole paragraphs and an
+     * option's description is one.
+     */
+    @Test
+    void descriptionsAreWholeParagraphsThatPicocliWraps() {
+        for (var entry : new CommandLine(new Main()).getSubcommands().entrySet()) {
+            if (entry.getKey().equals("help")) continue;
+            CommandLine.Model.CommandSpec spec = entry.getValue().getCommandSpec();
+            for (String paragraph : spec.usageMessage().description()) {
+                assertTrue(paragraph.matches("(?s).*[.:]\\)?"), entry.getKey() + ": a description line ends mid-sentence: " + paragraph);
+            }
+            for (CommandLine.Model.OptionSpec option : spec.options()) {
+                assertEquals(1, option.description().length,
+                        entry.getKey() + " " + option.longestName() + ": a description of several lines");
+            }
+        }
+    }
+
     @Test
     void helpListsTheCommandsWithTheirSummaries() {
         Run r = run("--help");
