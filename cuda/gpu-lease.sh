@@ -18,7 +18,9 @@
 #                 uniform kernel, which Mixtral's shapes run); sass: the 4-bit one's SASS;
 #                 mixtral-bench: the policies at Mixtral-8x7B shape, 4-bit experts, 4 slots per layer (LK_MIXTRAL_SLOTS; the
 #                 table also as LOG_DIR/mixtral-bench-<bits>bit.json, `bench --json`), in
-#                 LK_MIXTRAL_REPEAT rounds (default 1; order rotated, medians: steadier ratios for twice the time), humaneval's
+#                 LK_MIXTRAL_REPEAT rounds (default 1; order rotated, medians: steadier ratios for twice the time) after
+#                 LK_MIXTRAL_WARMUP unmeasured ones (default 1, as `bench`; each round of each policy loads the 25 GB model
+#                 again, ~12 s at this shape, so 0 saves a third of a --repeat 2 bench), humaneval's
 #                 routing replayed (docs/replay.md); LK_MIXTRAL_BITS="4 2" benches each width in turn (a width after
 #                 the first is created here: mixtral-create-2bit, mixtral-bench-2bit), LK_MIXTRAL_POLICIES picks the
 #                 policies; mixtral-ab (with LK_MIXTRAL_AB_FLAGS="--recurrence-tokens 0", say, and/or LK_MIXTRAL_AB_JAR=
@@ -28,8 +30,10 @@
 #                 `yes`), in whatever time is left
 # LOG_DIR/summary.log lists PASS/FAIL per step; the exit status is 1 if any failed. Steps are cut short (FAIL,
 # "timed out") so that the whole run ends inside SECONDS. LK_STEPS="a b ..." runs only the steps named; LK_BENCH_FILTER
-# limits the bench step to the harness ops whose names contain it (e.g. qmatvec). LK_BACKEND=cpu rehearses the engine steps here, and
-# LK_MIXTRAL_LAYERS/HIDDEN/INTERMEDIATE/VOCAB shrink the Mixtral model for that (the trace needs 32 layers).
+# limits the bench step to the harness ops whose names contain it (e.g. qmatvec). LK_BACKEND=cpu rehearses the engine
+# steps here, and LK_MIXTRAL_LAYERS/HIDDEN/INTERMEDIATE/VOCAB shrink the Mixtral model for that (the trace needs 32
+# layers). LK_PACK=FILE packs LOG_DIR into FILE (.tar.gz) at the end: the device tool returns at most 8 files, so
+# there run with LOG_DIR outside $OUT and LK_PACK=$OUT/lease.tar.gz.
 set -u
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -151,7 +155,7 @@ run() {
     export layers=${LK_MIXTRAL_LAYERS:-32} hidden=${LK_MIXTRAL_HIDDEN:-4096} \
         intermediate=${LK_MIXTRAL_INTERMEDIATE:-14336} vocab=${LK_MIXTRAL_VOCAB:-32000}
     local widths=(${LK_MIXTRAL_BITS:-4})
-    export bits=${widths[0]} slots=${LK_MIXTRAL_SLOTS:-4} repeat=${LK_MIXTRAL_REPEAT:-1}
+    export bits=${widths[0]} slots=${LK_MIXTRAL_SLOTS:-4} repeat=${LK_MIXTRAL_REPEAT:-1} warmup=${LK_MIXTRAL_WARMUP:-1}
     export policies=${LK_MIXTRAL_POLICIES:-all-resident,mixtral-offloading,next-layer,lru-global,lookahead,lookahead-global}
     local pids=()
     if [ "$LK_BACKEND" = cuda ]; then
@@ -223,7 +227,7 @@ run() {
         # the widths left share the time left, less a minute for bench-demo
         step "mixtral-bench$suffix" $(( ($(left) - reserve) / (${#widths[@]} - i) )) bash -c '$LK_JAVA bench "$work" \
             --backend $LK_BACKEND --expert-bits $bits -k $slots -n 64 --prompts "$out/mixtral-prompts.txt" \
-            --routing-from "$carry/traces/humaneval.jsonl" --repeat $repeat --policies $policies \
+            --routing-from "$carry/traces/humaneval.jsonl" --repeat $repeat --warmup $warmup --policies $policies \
             --json "$out/mixtral-bench-${bits}bit.json"'
         # LK_MIXTRAL_AB_FLAGS: mixtral-offloading and the lookahead policies again with these bench flags added, against
         # their own baseline (session 10: "--recurrence-tokens 0"); several sets, separated by ";", run one after the
@@ -236,7 +240,7 @@ run() {
                     echo "== bench flags: ${flag_sets[$n]}"
                     ${LK_JAVA_AB:-$LK_JAVA} bench "$work" \
                     --backend $LK_BACKEND --expert-bits $bits -k $slots -n 64 --prompts "$out/mixtral-prompts.txt" \
-                    --routing-from "$carry/traces/humaneval.jsonl" --repeat $repeat ${flag_sets[$n]} \
+                    --routing-from "$carry/traces/humaneval.jsonl" --repeat $repeat --warmup $warmup ${flag_sets[$n]} \
                     --policies mixtral-offloading,lookahead,lookahead-global \
                     --json "$out/mixtral-ab-${bits}bit-$((n + 1)).json" || exit 1
                 done'
@@ -254,10 +258,17 @@ run() {
         --policies all-resident,mixtral-offloading,next-layer,lru-global,lookahead,lookahead-global \
         --json "$out/bench-demo.json"'
 
+    local rc=0
     if grep -q "FAIL\|SKIPPED" "$summary"; then
-        echo "gpu-lease: FAILED (see the logs)" >> "$summary"; cat "$summary"; return 1
+        echo "gpu-lease: FAILED (see the logs)" >> "$summary"; rc=1
+    else
+        echo "gpu-lease: all steps passed in $((SECONDS - start)) s" >> "$summary"
     fi
-    echo "gpu-lease: all steps passed in $((SECONDS - start)) s" >> "$summary"; cat "$summary"
+    cat "$summary"
+    if [ -n "${LK_PACK:-}" ]; then
+        tar -C "$(dirname "$out")" -czf "$LK_PACK" "$(basename "$out")" && echo "gpu-lease: logs packed into $LK_PACK" || rc=1
+    fi
+    return $rc
 }
 
 case "${1:-}" in
