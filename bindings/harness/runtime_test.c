@@ -1101,6 +1101,19 @@ static void test_validation(void) {
     EXPECT_ERROR(lk_expert_swiglu(s, &eg, &eu, &ed, p, p + 64, p + 96, p + 64), INV,
                  "lk_expert_swiglu: y and h_gate overlap");
     EXPECT_ERROR(lk_expert_swiglu(s, &eg, NULL, &ed, p, p + 64, p + 96, p + 128), INV, "lk_expert_swiglu: up is NULL");
+    /* a field of a qmatrix argument is named after that argument, in each kind of check */
+    ed.rows = 0;
+    EXPECT_ERROR(lk_expert_swiglu(s, &eg, &eu, &ed, p, p + 64, p + 96, p + 128), INV,
+                 "lk_expert_swiglu: down->rows must be > 0 (got 0)");
+    ed.rows = 32;
+    eu.codes = NULL;
+    EXPECT_ERROR(lk_expert_swiglu(s, &eg, &eu, &ed, p, p + 64, p + 96, p + 128), INV,
+                 "lk_expert_swiglu: up->codes is NULL");
+    eu.codes = p;
+    eg.zeros = (char*)p + 1;
+    EXPECT_ERROR(lk_expert_swiglu(s, &eg, &eu, &ed, p, p + 64, p + 96, p + 128), INV,
+                 "lk_expert_swiglu: gate->zeros (");
+    eg.zeros = p;
 
     lk_router_args r = {.struct_size = sizeof r, .logits = p, .n = 1, .n_experts = 8, .k = 9,
                         .topk_idx = (int32_t*)p, .topk_weight = p};

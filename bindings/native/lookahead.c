@@ -540,10 +540,30 @@ LK_API size_t lk_qmatrix_code_bytes(int32_t bits, int32_t group_size, int64_t ro
 static lk_status check_disjoint(const char* fn, const char* an_, const void* a, size_t an,
                                 const char* bn_, const void* b, size_t bn);
 
+/* A field of the qmatrix argument `name`, named "name->field" in a failure's message. The name is formatted only
+ * on failure: these checks run on every enqueue of a matvec or an expert, on the host's critical path. */
+static lk_status check_field_positive(const char* fn, const char* name, const char* field, int64_t v) {
+    if (v <= 0)
+        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s->%s must be > 0 (got %lld)", fn, name, field,
+                         (long long)v);
+    return LK_OK;
+}
+
+static lk_status check_field_ptr(const char* fn, const char* name, const char* field, const void* p) {
+    if (!p) return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s->%s is NULL", fn, name, field);
+    return LK_OK;
+}
+
+static lk_status check_field_aligned(const char* fn, const char* name, const char* field, const void* p,
+                                     size_t align) {
+    if ((uintptr_t)p % align != 0)
+        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s->%s (%p) is not %zu-byte aligned", fn, name, field, p,
+                         align);
+    return LK_OK;
+}
+
 /* A qmatrix argument, called `name` ("w", "gate", ...) in the messages. */
 static lk_status check_qmatrix_named(const char* fn, const char* name, const lk_qmatrix* w) {
-    char arg[64];
-#define QARG(field) (snprintf(arg, sizeof arg, "%s->" field, name), arg)
     CHECK(check_ptr(fn, name, w));
     CHECK_STRUCT_SIZE(fn, name, w, lk_qmatrix, zeros);
     if (!qmatrix_bits_ok(w->bits))
@@ -555,17 +575,16 @@ static lk_status check_qmatrix_named(const char* fn, const char* name, const lk_
     if (w->group_size < 8 || w->group_size > 1024)
         return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s->group_size %d is not in [8, 1024]", fn,
                          name, w->group_size);
-    CHECK(check_positive(fn, QARG("rows"), w->rows));
-    CHECK(check_positive(fn, QARG("cols"), w->cols));
+    CHECK(check_field_positive(fn, name, "rows", w->rows));
+    CHECK(check_field_positive(fn, name, "cols", w->cols));
     if (lk_qmatrix_code_bytes(w->bits, w->group_size, w->rows, w->cols) == 0)
         return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s of %lld x %lld is too large", fn, name,
                          (long long)w->rows, (long long)w->cols);
-    CHECK(check_ptr(fn, QARG("codes"), w->codes));
-    CHECK(check_ptr(fn, QARG("scales"), w->scales));
-    CHECK(check_ptr(fn, QARG("zeros"), w->zeros));
-    CHECK(check_aligned(fn, QARG("scales"), w->scales, 2));
-    CHECK(check_aligned(fn, QARG("zeros"), w->zeros, 2));
-#undef QARG
+    CHECK(check_field_ptr(fn, name, "codes", w->codes));
+    CHECK(check_field_ptr(fn, name, "scales", w->scales));
+    CHECK(check_field_ptr(fn, name, "zeros", w->zeros));
+    CHECK(check_field_aligned(fn, name, "scales", w->scales, 2));
+    CHECK(check_field_aligned(fn, name, "zeros", w->zeros, 2));
     return LK_OK;
 }
 

@@ -81,7 +81,12 @@ static void marker_unref(cpu_marker* m) {
     if (m && --m->refs == 0) free(m);
 }
 
-static void copy_message(char* dst, const char* src) { snprintf(dst, MESSAGE_CAPACITY, "%s", src); }
+/* No printf: the stream thread copies a marker's (mostly empty) message at every recorded event. */
+static void copy_message(char* dst, const char* src) {
+    size_t n = strnlen(src, MESSAGE_CAPACITY - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
 
 /* Sleeps until `deadline` on the monotonic clock. The sleeps that wait for an
  * emulated copy's end are short: the calling thread's timer slack (50 us by
