@@ -19,8 +19,8 @@
 #                 mixtral-bench: the policies at Mixtral-8x7B shape, 4-bit experts, 4 slots per layer (LK_MIXTRAL_SLOTS; the
 #                 table also as LOG_DIR/mixtral-bench-<bits>bit.json, `bench --json`), in
 #                 LK_MIXTRAL_REPEAT rounds (default 1; order rotated, medians: steadier ratios for twice the time) after
-#                 LK_MIXTRAL_WARMUP unmeasured ones (default 1, as `bench`; each round of each policy loads the 25 GB model
-#                 again, ~12 s at this shape, so 0 saves a third of a --repeat 2 bench), humaneval's
+#                 LK_MIXTRAL_WARMUP unmeasured ones (`bench --warmup`; unset: bench's default, 1; each round of each policy
+#                 loads the 25 GB model again, ~12 s at this shape, so 0 saves a third of a --repeat 2 bench), humaneval's
 #                 routing replayed (docs/replay.md); LK_MIXTRAL_BITS="4 2" benches each width in turn (a width after
 #                 the first is created here: mixtral-create-2bit, mixtral-bench-2bit), LK_MIXTRAL_POLICIES picks the
 #                 policies; mixtral-ab (with LK_MIXTRAL_AB_FLAGS="--recurrence-tokens 0", say, and/or LK_MIXTRAL_AB_JAR=
@@ -155,7 +155,9 @@ run() {
     export layers=${LK_MIXTRAL_LAYERS:-32} hidden=${LK_MIXTRAL_HIDDEN:-4096} \
         intermediate=${LK_MIXTRAL_INTERMEDIATE:-14336} vocab=${LK_MIXTRAL_VOCAB:-32000}
     local widths=(${LK_MIXTRAL_BITS:-4})
-    export bits=${widths[0]} slots=${LK_MIXTRAL_SLOTS:-4} repeat=${LK_MIXTRAL_REPEAT:-1} warmup=${LK_MIXTRAL_WARMUP:-1}
+    export bits=${widths[0]} slots=${LK_MIXTRAL_SLOTS:-4} repeat=${LK_MIXTRAL_REPEAT:-1}
+    # --warmup only when asked for: a baseline jar (LK_MIXTRAL_AB_JAR) from before session 19 has no such option
+    export warmup=${LK_MIXTRAL_WARMUP:+--warmup $LK_MIXTRAL_WARMUP}
     export policies=${LK_MIXTRAL_POLICIES:-all-resident,mixtral-offloading,next-layer,lru-global,lookahead,lookahead-global}
     local pids=()
     if [ "$LK_BACKEND" = cuda ]; then
@@ -227,7 +229,7 @@ run() {
         # the widths left share the time left, less a minute for bench-demo
         step "mixtral-bench$suffix" $(( ($(left) - reserve) / (${#widths[@]} - i) )) bash -c '$LK_JAVA bench "$work" \
             --backend $LK_BACKEND --expert-bits $bits -k $slots -n 64 --prompts "$out/mixtral-prompts.txt" \
-            --routing-from "$carry/traces/humaneval.jsonl" --repeat $repeat --warmup $warmup --policies $policies \
+            --routing-from "$carry/traces/humaneval.jsonl" --repeat $repeat $warmup --policies $policies \
             --json "$out/mixtral-bench-${bits}bit.json"'
         # LK_MIXTRAL_AB_FLAGS: mixtral-offloading and the lookahead policies again with these bench flags added, against
         # their own baseline (session 10: "--recurrence-tokens 0"); several sets, separated by ";", run one after the
@@ -240,7 +242,7 @@ run() {
                     echo "== bench flags: ${flag_sets[$n]}"
                     ${LK_JAVA_AB:-$LK_JAVA} bench "$work" \
                     --backend $LK_BACKEND --expert-bits $bits -k $slots -n 64 --prompts "$out/mixtral-prompts.txt" \
-                    --routing-from "$carry/traces/humaneval.jsonl" --repeat $repeat --warmup $warmup ${flag_sets[$n]} \
+                    --routing-from "$carry/traces/humaneval.jsonl" --repeat $repeat $warmup ${flag_sets[$n]} \
                     --policies mixtral-offloading,lookahead,lookahead-global \
                     --json "$out/mixtral-ab-${bits}bit-$((n + 1)).json" || exit 1
                 done'
