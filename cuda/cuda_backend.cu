@@ -16,6 +16,11 @@
  *    microseconds of a blocking-sync wake-up would show in decode latency.
  *  - memory_limit caps what this device handle allocates (buffers and per-stream
  *    scratch), so a run can emulate a smaller GPU.
+ *  - link_bytes_per_s > 0 emulates a slower host-to-device link, as the CPU backend
+ *    does: each lk_copy_h2d is followed on its stream by a one-thread kernel that holds
+ *    the stream until the copy's time on that link has passed (see link_hold_kernel).
+ *    It lets a small model be measured with a real device and host at the transfer /
+ *    compute ratio of a large one (bench --emulate-link).
  *  - Kernel-side errors (an embedding id out of range) go to a word per stream (see
  *    lk_cuda_kerr) and are reported by lk_stream_synchronize (once, then cleared) and
  *    by lk_event_query / lk_event_synchronize of events recorded on that stream.
@@ -174,6 +179,18 @@ static lk_status cuda_device_open(const lk_device_options* options, lk_device** 
         delete dev;
         return st;
     }
+    dev->link_bytes_per_s = options ? options->link_bytes_per_s : 0.0;
+    if (dev->link_bytes_per_s > 0) {
+        err = cudaMalloc(&dev->link_free_ns, sizeof *dev->link_free_ns);
+        if (err == cudaSuccess) err = cudaMemset(dev->link_free_ns, 0, sizeof *dev->link_free_ns);
+        if (err != cudaSuccess) {
+            if (dev->link_free_ns) cudaFree(dev->link_free_ns);
+            delete dev;
+            return lk_cuda_fail(err, "the emulated link's clock word");
+        }
+        size_t len = strlen(dev->name);
+        snprintf(dev->name + len, sizeof dev->name - len, " [emulated link %.3g GB/s]", dev->link_bytes_per_s / 1e9);
+    }
     *out = dev;
     return LK_OK;
 }
@@ -228,6 +245,7 @@ static lk_status cuda_device_close(lk_device* dev) {
         b->h.kind = LK_HANDLE_FREED;
         delete b;
     }
+    if (dev->link_free_ns) cudaFree(dev->link_free_ns);
     (void)cudaGetLastError();
     dev->h.kind = LK_HANDLE_FREED;
     delete dev;
@@ -261,7 +279,7 @@ static lk_status cuda_device_get_info(lk_device* dev, lk_device_info* out) {
     info.cc_minor = dev->cc_minor;
     info.async_copy_engines = dev->async_engines;
     info.multiprocessors = dev->sms;
-    info.link_bytes_per_s = 0.0;
+    info.link_bytes_per_s = dev->link_bytes_per_s;
     /* The caller's struct may be older (smaller) than ours: copy what it has room for. */
     size_t n = out->struct_size < sizeof info ? out->struct_size : sizeof info;
     memcpy((char*)out + sizeof(size_t), (const char*)&info + sizeof(size_t), n - sizeof(size_t));
@@ -619,12 +637,46 @@ static lk_status cuda_event_elapsed_ms(lk_event* start, lk_event* end, float* ou
 /* Copies                                                                    */
 /* ------------------------------------------------------------------------ */
 
+/* The device's clock in nanoseconds, the same on every SM. */
+__device__ static unsigned long long global_ns() {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+
+/* Holds the stream of a host-to-device copy until the copy's time on the emulated link has passed, so that what
+ * follows the copy on its stream (an event, the expert that reads it) waits as it would behind a slower link. The
+ * link is one per device, as the bus is: a copy's time starts when its stream reached it (this kernel follows the
+ * real copy, which takes microseconds) or when the previous copy's time ends, whichever is later, and reservations
+ * are taken atomically, so copies on several streams queue as on one link. One thread sleeping in 1 us steps: it
+ * takes one block slot of one SM while compute runs on the rest. */
+__global__ void link_hold_kernel(unsigned long long* link_free_ns, unsigned long long duration_ns) {
+    const unsigned long long now = global_ns();
+    unsigned long long seen = *(volatile unsigned long long*)link_free_ns;
+    unsigned long long end;
+    for (;;) {
+        const unsigned long long start = seen > now ? seen : now;
+        end = start + duration_ns;
+        const unsigned long long prev = atomicCAS(link_free_ns, seen, end);
+        if (prev == seen) break;
+        seen = prev;
+    }
+    while (global_ns() < end) __nanosleep(1000);
+}
+
 /* From pinned memory these return as soon as the DMA is queued. From pageable memory
  * the runtime stages through its own pinned buffer and may return only after the
- * data was taken (the header asks for pinned memory for true asynchrony). */
+ * data was taken (the header asks for pinned memory for true asynchrony). Read-backs
+ * are never throttled, as on the CPU backend. */
 static lk_status cuda_copy_h2d(lk_stream* s, void* dst, const void* src, size_t bytes) {
     LK_BIND_STREAM(s);
     LK_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s->s), "cudaMemcpyAsync H2D");
+    const lk_device* dev = lk_stream_device(s);
+    if (dev->link_bytes_per_s > 0) {
+        const unsigned long long ns = (unsigned long long)((double)bytes * 1e9 / dev->link_bytes_per_s);
+        link_hold_kernel<<<1, 1, 0, s->s>>>(dev->link_free_ns, ns);
+        return lk_cuda_check_launch("link_hold_kernel");
+    }
     return LK_OK;
 }
 static lk_status cuda_copy_d2h(lk_stream* s, void* dst, const void* src, size_t bytes) {

@@ -118,6 +118,9 @@ struct lk_device {
     int smem_per_sm;
     int smem_reserved;             /* smem the driver reserves per block              */
     lk_cuda_kernel_occ occ;
+    double link_bytes_per_s;       /* emulated host-to-device link, 0 = the real one  */
+    unsigned long long* link_free_ns; /* device word: when the emulated link is free,
+                                         on the device's global timer (ns)            */
 };
 
 /* ------------------------------------------------------------------------ */

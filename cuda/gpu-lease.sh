@@ -26,7 +26,11 @@
 #                 policies; mixtral-ab (with LK_MIXTRAL_AB_FLAGS="--recurrence-tokens 0", say, and/or LK_MIXTRAL_AB_JAR=
 #                 another build's jar, relative to the repository root and carried): mixtral-offloading
 #                 and the lookahead policies again with those bench flags added; mixtral-profile: `lookahead profile` of the same model, all-resident and
-#                 mixtral-offloading (LK_PROFILE_POLICIES) (where a token's time goes; Chrome traces beside the logs); bench-demo: every policy on the demo model over its 12 held-out prompts (each row must say
+#                 mixtral-offloading (LK_PROFILE_POLICIES) (where a token's time goes; Chrome traces beside the logs);
+#                 demo-link (before the Mixtral steps): the demo model's policies on this GPU with the link emulated at
+#                 Mixtral-8x7B's transfer / compute ratio (`bench --emulate-link`, LK_DEMO_LINK_BITS widths, default 4;
+#                 LK_DEMO_LINK_TOKENS x LK_DEMO_LINK_REPEAT, default 128 x 3; demo-link-<bits>bit.json);
+#                 bench-demo: every policy on the demo model over its 12 held-out prompts (each row must say
 #                 `yes`), in whatever time is left
 # LOG_DIR/summary.log lists PASS/FAIL per step; the exit status is 1 if any failed. Steps are cut short (FAIL,
 # "timed out") so that the whole run ends inside SECONDS. LK_STEPS="a b ..." runs only the steps named; LK_BENCH_FILTER
@@ -198,7 +202,8 @@ run() {
     if [ "$LK_BACKEND" = cuda ]; then
         step bench 90 bash -c 'nvidia-smi --query-gpu=clocks.sm,clocks.mem,power.draw --format=csv
             "$rt/native/lk_harness" --bench --a cuda ${LK_BENCH_FILTER:+--filter "$LK_BENCH_FILTER"} && nvidia-smi --query-gpu=clocks.sm,clocks.mem,power.draw --format=csv'
-        step transfer 60 "$rt/native/lk_transfer" --backend cuda
+        # the real link, then an emulated one (the copy's stream held for its emulated time)
+        step transfer 60 bash -c '"$rt/native/lk_transfer" --backend cuda && "$rt/native/lk_transfer" --backend cuda --link-gbps 2 --bytes 64M'
         # the uniform decode matvec's variants, validated and timed (cuda/dev/qmatvec_dev.cu); the bench step's
         # qmatvec rows are the production kernel on the same shapes
         step qmatvec-dev 120 "$rt/native/lk_qmatvec_dev"
@@ -215,6 +220,14 @@ run() {
         step sass 60 bash -c 'cuobjdump --dump-sass --gpu-architecture sm_90 "$rt/native/liblookahead_cuda.so" |
             awk "/Function : .*qmatvec_uniform_kernelILi4/{on=1} /Function : /{if (!/qmatvec_uniform_kernelILi4/) on=0} on"'
     fi
+    # the demo model with its trained heads on this device and host, the link emulated at Mixtral-8x7B's transfer /
+    # compute ratio (bench --emulate-link): what the VM's emulation cannot say, with a host that has cores of its own
+    export demo_link_tokens=${LK_DEMO_LINK_TOKENS:-128} demo_link_repeat=${LK_DEMO_LINK_REPEAT:-3}
+    step demo-link 180 bash -c 'for bits in ${LK_DEMO_LINK_BITS:-4}; do $LK_JAVA bench --backend $LK_BACKEND --emulate-link \
+        --expert-bits $bits -n $demo_link_tokens -k 4 --repeat $demo_link_repeat \
+        --prompts "$root/models/demo/bench-prompts.txt" \
+        --policies all-resident,mixtral-offloading,next-layer,lookahead,lookahead-global \
+        --json "$out/demo-link-${bits}bit.json" || exit 1; done'
     # one prompt per problem of the trace: a prompt replaying a problem again would repeat its routing exactly,
     # which the lookahead policies' routing recurrence finds (docs/results.md, session 9)
     printf "%s\n" "Write a short story about a robot." "Explain how a bicycle works." > "$out/mixtral-prompts.txt"

@@ -82,8 +82,11 @@ typedef struct lk_device_options {
     int32_t threads;            /* cpu: compute threads, 0 = number of online cores   */
     size_t memory_limit;        /* cpu: capacity of the device arena in bytes,
                                    0 = 1/2 of physical RAM; cuda: 0 = all memory     */
-    double link_bytes_per_s;    /* cpu: emulated bandwidth of the host-to-device link
-                                   (lk_copy_h2d), 0 = unthrottled (plain memcpy);
+    double link_bytes_per_s;    /* emulated bandwidth of the host-to-device link
+                                   (lk_copy_h2d), 0 = unthrottled: cpu a plain
+                                   memcpy, cuda the real link; on cuda a copy's
+                                   stream is held until its emulated time has passed
+                                   (one link per device, on the device's clock);
                                    read-backs (lk_copy_d2h) are never throttled     */
 } lk_device_options;
 
@@ -97,8 +100,8 @@ typedef struct lk_device_info {
     int32_t cc_minor;
     int32_t async_copy_engines; /* copy engines that overlap compute (cpu: 1)         */
     int32_t multiprocessors;    /* SMs (cuda) or compute threads (cpu)                */
-    double link_bytes_per_s;    /* cpu: emulated link bandwidth, 0 = unthrottled;
-                                   cuda: 0                                            */
+    double link_bytes_per_s;    /* emulated link bandwidth, 0 = unthrottled (cuda:
+                                   the real link)                                    */
 } lk_device_info;
 
 /* Opens backend `backend` ("cpu" or "cuda"); options may be NULL for defaults. */

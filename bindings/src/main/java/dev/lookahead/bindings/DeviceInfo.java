@@ -11,7 +11,7 @@ package dev.lookahead.bindings;
  * @param ccMinor            compute capability (cpu: 0)
  * @param asyncCopyEngines   copy engines that overlap compute (cpu: 1)
  * @param multiprocessors    SMs (cuda) or compute threads (cpu)
- * @param linkBytesPerSecond cpu: emulated link bandwidth, 0 = unthrottled; cuda: 0
+ * @param linkBytesPerSecond emulated link bandwidth, 0 = unthrottled (cuda: the real link)
  */
 public record DeviceInfo(String backend, String name, long totalMemory, long freeMemory, int ccMajor,
                          int ccMinor, int asyncCopyEngines, int multiprocessors, double linkBytesPerSecond) {

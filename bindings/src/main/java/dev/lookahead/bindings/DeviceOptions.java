@@ -6,8 +6,9 @@ package dev.lookahead.bindings;
  * @param ordinal            cuda: GPU index; cpu: ignored
  * @param threads            cpu: compute threads, 0 = number of online cores
  * @param memoryLimit        cpu: bytes of the device arena, 0 = half of physical RAM; cuda: 0 = all
- * @param linkBytesPerSecond cpu: emulated bandwidth of the host-to-device link (copies to the device), 0 =
- *                           unthrottled; read-backs to the host are never throttled
+ * @param linkBytesPerSecond emulated bandwidth of the host-to-device link (copies to the device), 0 = unthrottled
+ *                           (cuda: the real link); on cuda a copy's stream is held for the copy's emulated time;
+ *                           read-backs to the host are never throttled
  */
 public record DeviceOptions(int ordinal, int threads, long memoryLimit, double linkBytesPerSecond) {
     /** Every field at its default. */

@@ -15,8 +15,9 @@ import dev.lookahead.bindings.DType;
  *                        policy, what the weights, KV cache and scratch leave becomes expert slots
  * @param policy          expert residency for quantized checkpoints: all-resident (default),
  *                        mixtral-offloading, next-layer, lru-global (see `lookahead replay --help`)
- * @param linkBytesPerSecond CPU backend only: emulate a host-to-device link of this bandwidth for
- *                        expert copies (0 = plain memory copies)
+ * @param linkBytesPerSecond emulate a host-to-device link of this bandwidth for expert copies (0 = off: plain
+ *                        memory copies on the CPU backend, the real link on CUDA); on CUDA it measures a small
+ *                        model at a large one's transfer / compute ratio with a real device and host
  * @param slotsPerLayer   with an offloading policy: expert slots per layer, 0 = as many as the budget allows
  * @param headsFile       trained lookahead heads (from `lookahead align`) for the lookahead policies; null =
  *                        plug-and-play heads (each layer's router applied early). A model directory's own heads are

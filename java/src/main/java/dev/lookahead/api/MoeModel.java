@@ -222,16 +222,13 @@ public final class MoeModel implements AutoCloseable {
     }
 
     private static Device openDevice(Backend backend, LoadOptions options, StringBuilder reason) {
+        // an emulated link (linkBytesPerSecond > 0) throttles host-to-device copies on either backend
         DeviceOptions deviceOptions = DeviceOptions.DEFAULTS.withThreads(options.threads())
-                .withMemoryLimit(options.deviceMemory());
-        DeviceOptions cpuOptions = deviceOptions.withLinkBytesPerSecond(options.linkBytesPerSecond());
-        if (options.linkBytesPerSecond() > 0 && options.backend() == BackendChoice.CUDA) {
-            throw new IllegalArgumentException("an emulated link bandwidth is a CPU-backend option; a GPU has a real link");
-        }
+                .withMemoryLimit(options.deviceMemory()).withLinkBytesPerSecond(options.linkBytesPerSecond());
         return switch (options.backend()) {
             case CPU -> {
                 reason.append("cpu backend requested");
-                yield backend.open(BackendName.CPU, cpuOptions);
+                yield backend.open(BackendName.CPU, deviceOptions);
             }
             case CUDA -> {
                 reason.append("cuda backend requested");
@@ -240,18 +237,13 @@ public final class MoeModel implements AutoCloseable {
             case AUTO -> {
                 try {
                     Device d = backend.open(BackendName.CUDA, deviceOptions);
-                    if (options.linkBytesPerSecond() > 0) {
-                        d.close();
-                        throw new IllegalArgumentException("a CUDA device is available, and an emulated link bandwidth is a"
-                                + " CPU-backend option: choose --backend cpu to emulate a link");
-                    }
                     reason.append("auto: a CUDA device is available");
                     yield d;
                 } catch (LookaheadNativeException e) {
                     // Only "no usable CUDA here" selects the CPU; any other CUDA failure is reported.
                     if (e.status() != LkStatus.LK_ERR_BACKEND_UNAVAILABLE) throw e;
                     reason.append("auto: CUDA unavailable (").append(e.nativeMessage()).append("), using the CPU backend");
-                    yield backend.open(BackendName.CPU, cpuOptions);
+                    yield backend.open(BackendName.CPU, deviceOptions);
                 }
             }
         };

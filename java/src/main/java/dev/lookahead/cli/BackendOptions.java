@@ -43,7 +43,7 @@ final class BackendOptions {
     java.nio.file.Path heads;
 
     @Option(names = "--link-gbps", defaultValue = "0",
-            description = "CPU backend: emulate a host-to-device link of this many GB/s for expert copies (0 = off)")
+            description = "emulate a host-to-device link of this many GB/s for expert copies (0 = off; on CUDA: the real link)")
     double linkGbps;
 
     @picocli.CommandLine.Mixin

@@ -45,8 +45,8 @@ import java.util.concurrent.Callable;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = {"Decode speed of residency policies on the same prompts.",
                 "All policies run in one process.",
-                "A plain checkpoint is quantized first (cached under target/quantized). On the CPU backend the "
-                        + "host-to-device link is emulated at one bandwidth defined by the 4-bit expert: copying this model's "
+                "A plain checkpoint is quantized first (cached under target/quantized). On the CPU backend (and on "
+                        + "CUDA with --emulate-link) the host-to-device link is emulated at one bandwidth defined by the 4-bit expert: copying this model's "
                         + "expert quantized at 4 bits takes 7.4 layer compute times (measured per run), Mixtral-8x7B's ratio on "
                         + "PCIe 4.0; 2- and 3-bit experts have fewer bytes and copy proportionally faster (see --link-gbps).",
                 "With --routing-from TRACE, decoded tokens take their experts from a recorded routing trace instead "
@@ -79,8 +79,15 @@ final class BenchCommand implements Callable<Integer> {
     String gpuMemory;
 
     @Option(names = "--link-gbps", defaultValue = "0",
-            description = "CPU backend: emulated link in GB/s; 0 = derive it from the measured compute (see above)")
+            description = "emulated link in GB/s; 0 = derive it from the measured compute (see above) on the CPU backend"
+                    + " or with --emulate-link, the real link on CUDA")
     double linkGbps;
+
+    @Option(names = "--emulate-link",
+            description = "cuda: emulate the link as the CPU backend does (derived from the measured compute, or"
+                    + " --link-gbps) instead of using the GPU's real one: a small model's policies at Mixtral-8x7B's"
+                    + " transfer / compute ratio, with a real device and host (the CPU backend always emulates it)")
+    boolean emulateLink;
 
     @Option(names = {"-n", "--tokens"}, defaultValue = "32", description = "tokens generated per prompt")
     int tokens;
@@ -220,6 +227,22 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /** Adds one width's run to the JSON report and rewrites the file. */
+    /** Where the bench's host-to-device link comes from. */
+    enum LinkSource {
+        /** a GPU's own link, probed before and after the runs */
+        REAL,
+        /** emulated at --link-gbps */
+        GIVEN,
+        /** emulated at the bandwidth that gives Mixtral-8x7B's transfer / compute ratio ({@link PolicyBench#calibrateLink}) */
+        CALIBRATED;
+
+        /** The CPU backend always emulates the link; CUDA uses its real one unless told to emulate. */
+        static LinkSource of(BackendChoice backend, boolean emulate, double linkGbps) {
+            if (linkGbps > 0) return GIVEN;
+            return backend == BackendChoice.CUDA && !emulate ? REAL : CALIBRATED;
+        }
+    }
+
     private void report(Path quantized, String format, LoadOptions base, String link, PolicyBench.Result result) {
         ObjectNode o = ((ArrayNode) report.get("runs")).addObject();
         o.put("checkpoint", quantized.toString());
@@ -228,9 +251,8 @@ final class BenchCommand implements Callable<Integer> {
         if (gpuMemory != null) o.put("gpu_memory", gpuMemory);
         else o.put("slots_per_layer", base.slotsPerLayer());
         o.put("link", link);
-        boolean emulated = base.backend() != BackendChoice.CUDA;
-        o.put("link_emulated", emulated);
-        if (emulated) o.put("cpu_threads", threads); // 0: all cores
+        o.put("link_emulated", base.linkBytesPerSecond() > 0);
+        if (base.backend() != BackendChoice.CUDA) o.put("cpu_threads", threads); // 0: all cores
         o.put("prompts", prompts.size());
         o.put("warmup_rounds", warmup);
         o.put("tokens_per_prompt", tokens);
@@ -285,17 +307,22 @@ final class BenchCommand implements Callable<Integer> {
 
         String link;
         double overlapLinkBytesPerSecond = 0; // on a GPU: the measured link, for the overlap bound only
-        if (choice == BackendChoice.CUDA) {
-            LinkProbe.Measurement m = measureGpuLink(layout.blobBytes());
-            overlapLinkBytesPerSecond = m.bytesPerSecond();
-            link = "real link of the GPU: " + m.describe();
-        } else if (linkGbps > 0) {
-            base = base.withLinkBytesPerSecond(linkGbps * 1e9);
-            link = String.format(Locale.ROOT, "emulated link %.3f GB/s (given)", linkGbps);
-        } else {
-            PolicyBench.LinkCalibration c = PolicyBench.calibrateLink(quantized, base, prompts, tokens, warmup, layout);
-            base = base.withLinkBytesPerSecond(c.bytesPerSecond());
-            link = c.describe();
+        switch (LinkSource.of(choice, emulateLink, linkGbps)) {
+            case REAL -> {
+                LinkProbe.Measurement m = measureGpuLink(layout.blobBytes());
+                overlapLinkBytesPerSecond = m.bytesPerSecond();
+                link = "real link of the GPU: " + m.describe();
+            }
+            case GIVEN -> {
+                base = base.withLinkBytesPerSecond(linkGbps * 1e9);
+                link = String.format(Locale.ROOT, "emulated link %.3f GB/s (given)", linkGbps);
+            }
+            case CALIBRATED -> {
+                PolicyBench.LinkCalibration c = PolicyBench.calibrateLink(quantized, base, prompts, tokens, warmup, layout);
+                base = base.withLinkBytesPerSecond(c.bytesPerSecond());
+                link = c.describe();
+            }
+            default -> throw new IllegalStateException();
         }
         System.out.printf(Locale.ROOT, "%nbench %s: experts %s, %s, %s, %d prompts x %d tokens, greedy%s%n", quantized,
                 format, gpuMemory != null ? "budget " + gpuMemory : base.slotsPerLayer() + " expert slots per layer",

@@ -79,7 +79,7 @@ final class ProfileCommand implements Callable<Integer> {
         info.put("policy", m.policy().name());
         if (m.expertFormat() != null) info.put("experts", m.expertFormat());
         if (m.experts() instanceof OffloadedExperts off) info.put("expert slots", off.layoutDescription());
-        if (backend.linkGbps > 0) info.put("link", String.format(Locale.ROOT, "emulated %.3f GB/s (CPU backend)", backend.linkGbps));
+        if (backend.linkGbps > 0) info.put("link", String.format(Locale.ROOT, "emulated %.3f GB/s", backend.linkGbps));
         info.put("prompt", prompt);
         info.put("date", Instant.now().toString());
         return info;

@@ -1,5 +1,7 @@
 package dev.lookahead.cli;
 
+import dev.lookahead.api.BackendChoice;
+import dev.lookahead.cli.BenchCommand.LinkSource;
 import dev.lookahead.model.RandomCheckpoint;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -148,5 +150,17 @@ class BenchCommandTest {
         assertEquals(800L << 20, ByteSize.parse("800M"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ByteSize.parse("lots"));
         assertTrue(e.getMessage().contains("12GiB"), e.getMessage());
+    }
+
+    /** The CPU backend always emulates the link; CUDA emulates it only when told to (a given bandwidth tells it too). */
+    @Test
+    void theLinkIsRealOnlyOnCudaUntoldToEmulate() {
+        assertEquals(LinkSource.REAL, LinkSource.of(BackendChoice.CUDA, false, 0));
+        assertEquals(LinkSource.CALIBRATED, LinkSource.of(BackendChoice.CUDA, true, 0));
+        assertEquals(LinkSource.GIVEN, LinkSource.of(BackendChoice.CUDA, false, 2));
+        assertEquals(LinkSource.GIVEN, LinkSource.of(BackendChoice.CUDA, true, 2));
+        assertEquals(LinkSource.CALIBRATED, LinkSource.of(BackendChoice.CPU, false, 0));
+        assertEquals(LinkSource.CALIBRATED, LinkSource.of(BackendChoice.CPU, true, 0));
+        assertEquals(LinkSource.GIVEN, LinkSource.of(BackendChoice.CPU, false, 0.5));
     }
 }
