@@ -46,9 +46,10 @@ import java.util.concurrent.Callable;
         description = {"Decode speed of residency policies on the same prompts.",
                 "All policies run in one process.",
                 "A plain checkpoint is quantized first (cached under target/quantized). On the CPU backend (and on "
-                        + "CUDA with --emulate-link) the host-to-device link is emulated at one bandwidth defined by the 4-bit expert: copying this model's "
-                        + "expert quantized at 4 bits takes 7.4 layer compute times (measured per run), Mixtral-8x7B's ratio on "
-                        + "PCIe 4.0; 2- and 3-bit experts have fewer bytes and copy proportionally faster (see --link-gbps).",
+                        + "CUDA with --emulate-link) the host-to-device link is emulated at one bandwidth defined by the "
+                        + "4-bit expert: copying this model's expert quantized at 4 bits takes 7.4 layer compute times "
+                        + "(measured per run), Mixtral-8x7B's ratio on PCIe 4.0; 2- and 3-bit experts have fewer bytes and "
+                        + "copy proportionally faster (see --link-gbps).",
                 "With --routing-from TRACE, decoded tokens take their experts from a recorded routing trace instead "
                         + "of the router (prompt i replays problem i of the trace), under every policy.",
                 "With --repeat N, N rounds each run every policy once, round r starting at policy r mod P so that a "
@@ -226,7 +227,6 @@ final class BenchCommand implements Callable<Integer> {
         return line;
     }
 
-    /** Adds one width's run to the JSON report and rewrites the file. */
     /** Where the bench's host-to-device link comes from. */
     enum LinkSource {
         /** a GPU's own link, probed before and after the runs */
@@ -243,6 +243,7 @@ final class BenchCommand implements Callable<Integer> {
         }
     }
 
+    /** Adds one width's run to the JSON report and rewrites the file. */
     private void report(Path quantized, String format, LoadOptions base, String link, PolicyBench.Result result) {
         ObjectNode o = ((ArrayNode) report.get("runs")).addObject();
         o.put("checkpoint", quantized.toString());
