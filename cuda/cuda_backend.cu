@@ -183,6 +183,8 @@ static lk_status cuda_device_open(const lk_device_options* options, lk_device** 
     if (dev->link_bytes_per_s > 0) {
         err = cudaMalloc(&dev->link_free_ns, sizeof *dev->link_free_ns);
         if (err == cudaSuccess) err = cudaMemset(dev->link_free_ns, 0, sizeof *dev->link_free_ns);
+        /* the legacy stream's memset does not order the engine's non-blocking streams: wait for it here */
+        if (err == cudaSuccess) err = cudaDeviceSynchronize();
         if (err != cudaSuccess) {
             if (dev->link_free_ns) cudaFree(dev->link_free_ns);
             delete dev;
