@@ -244,16 +244,32 @@ static lk_status check_same_device(const char* fn, const char* a, const void* ha
     return LK_OK;
 }
 
+/* The checks below name an argument, or a field of a struct argument ("w->rows": field "rows",
+ * NULL for none). The name is formatted only in a failure's message: they run on every enqueue,
+ * on the host's critical path. */
+#define FIELD_SEP(field) ((field) ? "->" : "")
+#define FIELD_NAME(field) ((field) ? (field) : "")
+
+static lk_status check_field_ptr(const char* fn, const char* arg, const char* field, const void* p) {
+    if (!p)
+        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s%s%s is NULL", fn, arg, FIELD_SEP(field),
+                         FIELD_NAME(field));
+    return LK_OK;
+}
+
 static lk_status check_ptr(const char* fn, const char* arg, const void* p) {
-    if (!p) return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, arg);
+    return check_field_ptr(fn, arg, NULL, p);
+}
+
+static lk_status check_field_positive(const char* fn, const char* arg, const char* field, int64_t v) {
+    if (v <= 0)
+        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s%s%s must be > 0 (got %lld)", fn, arg,
+                         FIELD_SEP(field), FIELD_NAME(field), (long long)v);
     return LK_OK;
 }
 
 static lk_status check_positive(const char* fn, const char* arg, int64_t v) {
-    if (v <= 0)
-        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s must be > 0 (got %lld)", fn, arg,
-                         (long long)v);
-    return LK_OK;
+    return check_field_positive(fn, arg, NULL, v);
 }
 
 static lk_status check_bytes(const char* fn, size_t bytes) {
@@ -517,11 +533,16 @@ LK_API lk_status lk_fill_u32(lk_stream* stream, void* dst_device, uint32_t value
 /* p must be a multiple of `align` bytes. Every op asks its pointers for the alignment of their
  * elements: the CUDA kernels load elements (and vectors of them when the address allows) at their
  * natural alignment, and a misaligned load faults and poisons the CUDA context for good. */
-static lk_status check_aligned(const char* fn, const char* arg, const void* p, size_t align) {
+static lk_status check_field_aligned(const char* fn, const char* arg, const char* field, const void* p,
+                                     size_t align) {
     if ((uintptr_t)p % align != 0)
-        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s (%p) is not %zu-byte aligned", fn, arg, p,
-                         align);
+        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s%s%s (%p) is not %zu-byte aligned", fn, arg,
+                         FIELD_SEP(field), FIELD_NAME(field), p, align);
     return LK_OK;
+}
+
+static lk_status check_aligned(const char* fn, const char* arg, const void* p, size_t align) {
+    return check_field_aligned(fn, arg, NULL, p, align);
 }
 
 static int qmatrix_bits_ok(int32_t bits) { return bits == 2 || bits == 3 || bits == 4; }
@@ -539,28 +560,6 @@ LK_API size_t lk_qmatrix_code_bytes(int32_t bits, int32_t group_size, int64_t ro
 
 static lk_status check_disjoint(const char* fn, const char* an_, const void* a, size_t an,
                                 const char* bn_, const void* b, size_t bn);
-
-/* A field of the qmatrix argument `name`, named "name->field" in a failure's message. The name is formatted only
- * on failure: these checks run on every enqueue of a matvec or an expert, on the host's critical path. */
-static lk_status check_field_positive(const char* fn, const char* name, const char* field, int64_t v) {
-    if (v <= 0)
-        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s->%s must be > 0 (got %lld)", fn, name, field,
-                         (long long)v);
-    return LK_OK;
-}
-
-static lk_status check_field_ptr(const char* fn, const char* name, const char* field, const void* p) {
-    if (!p) return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s->%s is NULL", fn, name, field);
-    return LK_OK;
-}
-
-static lk_status check_field_aligned(const char* fn, const char* name, const char* field, const void* p,
-                                     size_t align) {
-    if ((uintptr_t)p % align != 0)
-        return set_error(LK_ERR_INVALID_ARGUMENT, "%s: %s->%s (%p) is not %zu-byte aligned", fn, name, field, p,
-                         align);
-    return LK_OK;
-}
 
 /* A qmatrix argument, called `name` ("w", "gate", ...) in the messages. */
 static lk_status check_qmatrix_named(const char* fn, const char* name, const lk_qmatrix* w) {
